@@ -1,0 +1,133 @@
+# imapgw — plain Makefile.
+#
+#   make                 build build/imapgw
+#   make test            install what is missing, build, run unit + integration tests
+#   make unit            unit tests only (no Dovecot)
+#   make integration     integration tests only (private Dovecot)
+#   make SANITIZE=1 test the same under AddressSanitizer + UBSan (objects in build/sanitize)
+#   make fuzz            libFuzzer targets (clang), each for FUZZ_TIME seconds
+#   make CC=clang        any of the above with clang
+#
+# One test: make unit TEST='parser/*'   (a Criterion --filter pattern)
+
+CC       ?= cc
+SANITIZE ?= 0
+FUZZ_TIME ?= 60
+TEST     ?=
+
+BUILD := build
+ifeq ($(SANITIZE),1)
+BUILD := build/sanitize
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef \
+        -Wcast-qual -Wwrite-strings -Wnull-dereference
+
+PKGS := libmicrohttpd jansson openssl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -D_GNU_SOURCE -I.
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 $(WARN) -MMD -MP $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS  += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+endif
+
+# The library: everything in imap/ and api/; the daemon adds server/.
+LIB_SRCS    := $(wildcard imap/*.c) $(wildcard api/*.c)
+SERVER_SRCS := $(wildcard server/*.c)
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/%.o)
+LIB         := $(BUILD)/libimapgw.a
+
+UNIT_SRCS    := $(wildcard tests/unit/*.c)
+INTEG_SRCS   := $(wildcard tests/integration/*.c)
+SUPPORT_SRCS := $(wildcard tests/support/*.c)
+UNIT_OBJS    := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
+INTEG_OBJS   := $(INTEG_SRCS:%.c=$(BUILD)/%.o)
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+TEST_LIBS    := -lcriterion $(shell pkg-config --libs libcurl 2>/dev/null)
+
+UNIT_BIN  := $(BUILD)/tests/unit-tests
+INTEG_BIN := $(BUILD)/tests/integration-tests
+
+CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
+
+.PHONY: all deps test unit integration fuzz demo bench clean seedgen
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/imapgw
+
+deps:
+	@tests/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/imapgw: $(SERVER_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test programs may use internal headers and relax the prototype rule
+# (Criterion's macros define functions without prototypes).
+$(BUILD)/tests/%.o: CFLAGS += -Wno-missing-prototypes
+
+$(UNIT_BIN): $(UNIT_OBJS) $(SUPPORT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+$(INTEG_BIN): $(INTEG_OBJS) $(SUPPORT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+SEEDGEN := $(BUILD)/tests/seedgen
+$(SEEDGEN): tests/seed/seedgen.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $<
+seedgen: $(SEEDGEN)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(SEEDGEN)
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNIT_BIN)
+	IMAPGW_CORPUS=$(CURDIR)/../shared/corpus $(UNIT_BIN) $(CRITERION_ARGS)
+
+integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
+	tests/with-dovecot.sh $(SEEDGEN) -- $(INTEG_BIN) $(CRITERION_ARGS)
+
+# libFuzzer: clang only, its own object directory.
+FUZZ_DIR  := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard imap/*.h api/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		name=$$(basename $$f); corpus=$(FUZZ_DIR)/corpus/$$name; mkdir -p $$corpus; \
+		seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=; \
+		echo "fuzz: $$name for $(FUZZ_TIME)s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
+			$$corpus $$seeds >$(FUZZ_DIR)/$$name.log 2>&1 || { tail -40 $(FUZZ_DIR)/$$name.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units' $(FUZZ_DIR)/$$name.log; \
+	done
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(SERVER_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(SUPPORT_OBJS:.o=.d)
