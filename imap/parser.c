@@ -787,3 +787,98 @@ int imap_value_u64(const struct imap_value *v, uint64_t max, uint64_t *out)
 	*out = n;
 	return 0;
 }
+
+/* ---- rendering ---- */
+
+static void format_value(struct imap_buf *b, const struct imap_value *v, bool data)
+{
+	const struct imap_value *c;
+	size_t i;
+
+	switch (v->kind) {
+	case IMAP_VALUE_NIL:
+		imap_buf_puts(b, "NIL");
+		break;
+	case IMAP_VALUE_ATOM:
+		imap_buf_append(b, v->str, v->len);
+		break;
+	case IMAP_VALUE_QUOTED:
+		imap_buf_putc(b, '"');
+		imap_buf_append(b, v->str, v->len);
+		imap_buf_putc(b, '"');
+		break;
+	case IMAP_VALUE_LITERAL:
+		imap_buf_printf(b, "{%zu}", v->len);
+		if (!data) {
+			imap_buf_printf(b, "<%zu bytes>", v->len);
+			break;
+		}
+		for (i = 0; i < v->len; i++) {
+			unsigned char ch = (unsigned char)v->str[i];
+			if (ch == '\r')
+				imap_buf_puts(b, "\\r");
+			else if (ch == '\n')
+				imap_buf_puts(b, "\\n");
+			else if (ch == 0)
+				imap_buf_puts(b, "\\0");
+			else
+				imap_buf_putc(b, (char)ch);
+		}
+		break;
+	case IMAP_VALUE_LIST:
+		imap_buf_putc(b, '(');
+		IMAP_LIST_FOREACH(v, c, i) {
+			if (i)
+				imap_buf_putc(b, ' ');
+			format_value(b, c, data);
+		}
+		imap_buf_putc(b, ')');
+		break;
+	}
+}
+
+static void format_items(struct imap_buf *b, const struct imap_value *list, bool data)
+{
+	const struct imap_value *c;
+	size_t i;
+	IMAP_LIST_FOREACH(list, c, i) {
+		if (i)
+			imap_buf_putc(b, ' ');
+		format_value(b, c, data);
+	}
+}
+
+static const char *status_name(enum imap_status s)
+{
+	switch (s) {
+	case IMAP_STATUS_OK: return "OK";
+	case IMAP_STATUS_NO: return "NO";
+	case IMAP_STATUS_BAD: return "BAD";
+	case IMAP_STATUS_PREAUTH: return "PREAUTH";
+	case IMAP_STATUS_BYE: return "BYE";
+	case IMAP_STATUS_NONE: break;
+	}
+	return "?";
+}
+
+int imap_response_format(const struct imap_response *r, struct imap_buf *b, bool data)
+{
+	if (r->kind == IMAP_RESPONSE_CONTINUATION) {
+		imap_buf_puts(b, "+ ");
+		return imap_buf_append(b, r->text, r->text_len);
+	}
+	imap_buf_puts(b, r->kind == IMAP_RESPONSE_TAGGED ? r->tag : "*");
+	imap_buf_putc(b, ' ');
+	if (r->status == IMAP_STATUS_NONE) {
+		format_items(b, r->args, data);
+		return 0;
+	}
+	imap_buf_puts(b, status_name(r->status));
+	if (r->code) {
+		imap_buf_puts(b, " [");
+		format_items(b, r->code, data);
+		imap_buf_putc(b, ']');
+	}
+	imap_buf_puts(b, " ");
+	return imap_buf_append(b, r->text, r->text_len);
+}

@@ -155,6 +155,14 @@ int imap_parser_error_code(const struct imap_parser *p);
 /* True while a response has been started but not finished. */
 bool imap_parser_in_response(const struct imap_parser *p);
 
+/* Append a one-line rendering of r to b: "* <values>", "<tag> OK [<code>]
+ * text", "+ text". Quoted strings keep their quotes, lists their parens.
+ * With `data` false, literal contents are shown as "{n}<n bytes>" (for logs
+ * and traces); with true, in full with CR, LF and NUL escaped (for tests).
+ * The buffer's own limit bounds the output: returns 0 or IMAP_ERR_LIMIT /
+ * IMAP_ERR_NOMEM from the buffer (what fitted is kept). */
+int imap_response_format(const struct imap_response *r, struct imap_buf *b, bool data);
+
 /* ---- walking values ---- */
 
 static inline const struct imap_value *imap_value_first(const struct imap_value *list)

@@ -1,0 +1,199 @@
+/*
+ * imap/client.h — an IMAP session: connect, greet, secure, authenticate,
+ * and run commands.
+ *
+ * A session is used by one thread at a time (the pool hands it out). Every
+ * call that talks to the server takes an absolute deadline (imap_now_ms()
+ * based) and blocks until the server answers, the deadline passes, or the
+ * connection fails. After an error for which imap_error_is_fatal() is true
+ * the session is "broken": every later call fails with IMAP_ERR_IO and the
+ * owner must free it.
+ *
+ * Capabilities are learnt from wherever the server states them: the
+ * greeting's [CAPABILITY] code, a tagged OK's [CAPABILITY] code, an untagged
+ * CAPABILITY response, or, when none of those came, an explicit CAPABILITY
+ * command issued on demand. STARTTLS and authentication invalidate them as
+ * RFC 3501 requires.
+ *
+ * Credentials passed in are used for the one exchange and not kept. Traces
+ * (config.trace) show LOGIN and AUTHENTICATE with their secrets as "***" and
+ * literal data as "<n bytes>".
+ */
+#ifndef IMAPGW_IMAP_CLIENT_H
+#define IMAPGW_IMAP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/buf.h"
+#include "imap/command.h"
+#include "imap/conn.h"
+#include "imap/error.h"
+#include "imap/parser.h"
+
+enum imap_tls_mode {
+	IMAP_TLS_IMPLICIT, /* TLS from the first byte (port 993) */
+	IMAP_TLS_STARTTLS, /* plain greeting, then STARTTLS; refused if not offered */
+	IMAP_TLS_NONE,     /* no TLS at all: only when configured explicitly */
+};
+
+/* Parse "implicit" / "starttls" / "none". Returns 0 or IMAP_ERR_INVALID. */
+int imap_tls_mode_parse(const char *s, enum imap_tls_mode *out);
+
+/* Trace hook: dir is 'C' (client to server) or 'S'; text is one line,
+ * without CRLF, already redacted. Called on the session's thread. */
+typedef void imap_trace_fn(void *ctx, char dir, const char *text, size_t len);
+
+struct imap_client_config {
+	const char *host;               /* borrowed for the session's life */
+	uint16_t port;
+	enum imap_tls_mode tls_mode;
+	struct imap_tls *tls;           /* borrowed; required unless IMAP_TLS_NONE */
+	struct imap_parser_limits limits;
+	size_t command_max;             /* bytes of one command (0: 64 MiB) */
+	imap_trace_fn *trace;           /* NULL: no trace */
+	void *trace_ctx;
+};
+
+/* Fill *cfg with defaults: implicit TLS, port 993, default parser limits. */
+void imap_client_config_default(struct imap_client_config *cfg);
+
+/* Capabilities the client acts on, as bits of imap_session_caps(). Others
+ * are still answered by imap_session_has_cap() by name. */
+enum imap_cap {
+	IMAP_CAP_IMAP4REV1 = 1u << 0,
+	IMAP_CAP_STARTTLS = 1u << 1,
+	IMAP_CAP_LOGINDISABLED = 1u << 2,
+	IMAP_CAP_AUTH_PLAIN = 1u << 3,
+	IMAP_CAP_AUTH_XOAUTH2 = 1u << 4,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 5,
+	IMAP_CAP_SASL_IR = 1u << 6,
+	IMAP_CAP_LITERAL_PLUS = 1u << 7,
+	IMAP_CAP_LITERAL_MINUS = 1u << 8,
+	IMAP_CAP_ENABLE = 1u << 9,
+	IMAP_CAP_CONDSTORE = 1u << 10,
+	IMAP_CAP_QRESYNC = 1u << 11,
+	IMAP_CAP_UTF8_ACCEPT = 1u << 12,
+	IMAP_CAP_UIDPLUS = 1u << 13,
+	IMAP_CAP_MOVE = 1u << 14,
+	IMAP_CAP_SORT = 1u << 15,
+	IMAP_CAP_ESORT = 1u << 16,
+	IMAP_CAP_ESEARCH = 1u << 17,
+	IMAP_CAP_LIST_STATUS = 1u << 18,
+	IMAP_CAP_SPECIAL_USE = 1u << 19,
+	IMAP_CAP_IDLE = 1u << 20,
+	IMAP_CAP_NAMESPACE = 1u << 21,
+	IMAP_CAP_CHILDREN = 1u << 22,
+	IMAP_CAP_BINARY = 1u << 23,
+	IMAP_CAP_PARTIAL = 1u << 24,
+	IMAP_CAP_CONTEXT_SORT = 1u << 25,
+	IMAP_CAP_LIST_EXTENDED = 1u << 26,
+	IMAP_CAP_IMAP4REV2 = 1u << 27,
+};
+
+/* The bit of a capability name (case-insensitive), 0 when not one above. */
+uint32_t imap_cap_bit(const char *name, size_t len);
+
+enum imap_session_state {
+	IMAP_SESSION_NOT_AUTHENTICATED,
+	IMAP_SESSION_AUTHENTICATED,
+	IMAP_SESSION_BROKEN,
+};
+
+struct imap_session;
+
+/* Connect to cfg->host:port, do TLS as cfg->tls_mode says (verifying the
+ * certificate against cfg->host), read the greeting and, for STARTTLS,
+ * upgrade (fail closed with IMAP_ERR_UNSUPPORTED when the server does not
+ * offer it, or greets with PREAUTH in the clear). A BYE greeting is
+ * IMAP_ERR_BYE. cfg is copied; cfg->host and cfg->tls are borrowed.
+ * Returns 0 and sets *out, or an error (nothing to free then). */
+int imap_session_connect(struct imap_session **out, const struct imap_client_config *cfg,
+                         int64_t deadline, struct imap_error *err);
+
+/* Close without LOGOUT and free; sets *s to NULL. NULL-safe. */
+void imap_session_free(struct imap_session **s);
+
+/* Send LOGOUT (bounded by the deadline, errors ignored), then free. */
+void imap_session_logout(struct imap_session **s, int64_t deadline);
+
+enum imap_session_state imap_session_state(const struct imap_session *s);
+
+enum imap_mech {
+	IMAP_MECH_AUTO,        /* password: PLAIN when offered, else LOGIN;
+	                          token: OAUTHBEARER when offered, else XOAUTH2 */
+	IMAP_MECH_LOGIN,       /* the LOGIN command */
+	IMAP_MECH_PLAIN,       /* AUTHENTICATE PLAIN (SASL-IR when offered) */
+	IMAP_MECH_XOAUTH2,
+	IMAP_MECH_OAUTHBEARER, /* RFC 7628 */
+};
+
+/* Authenticate with a password (mech AUTO, LOGIN or PLAIN). Returns 0;
+ * IMAP_ERR_AUTH when the server refuses the credentials (err->imap_code
+ * carries e.g. AUTHENTICATIONFAILED); IMAP_ERR_UNSUPPORTED when the
+ * mechanism is not offered or LOGIN is disabled; IMAP_ERR_INVALID when user
+ * or password cannot be sent (NUL bytes); or a transport error. */
+int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *user,
+                       const char *password, int64_t deadline, struct imap_error *err);
+
+/* Authenticate with an OAuth 2.0 bearer token (mech AUTO, XOAUTH2 or
+ * OAUTHBEARER). On refusal the server's error challenge is answered as the
+ * mechanism requires and IMAP_ERR_AUTH is returned with the JSON status in
+ * err->msg. Other returns as imap_session_login. */
+int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
+                                    const char *user, const char *token, int64_t deadline,
+                                    struct imap_error *err);
+
+/* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
+ * command when it offers neither, or lacks ENABLE). Call once after
+ * authentication. Returns 0 or an error. */
+int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err);
+
+/* True once ENABLE succeeded for that extension. */
+bool imap_session_utf8(const struct imap_session *s);
+bool imap_session_condstore(const struct imap_session *s);
+
+/* Capabilities as bits. When they are not known (after STARTTLS or a login
+ * that did not restate them) this sends CAPABILITY first. */
+int imap_session_caps(struct imap_session *s, uint32_t *caps, int64_t deadline,
+                      struct imap_error *err);
+
+/* True when the capability (any name, e.g. "X-GM-EXT-1") was last stated
+ * by the server. Uses what is known: call imap_session_caps first. */
+bool imap_session_has_cap(const struct imap_session *s, const char *name);
+
+/* ---- running commands ---- */
+
+/* Called for every untagged response while a command runs (after the
+ * session has taken what it tracks: capabilities, BYE). The response is
+ * borrowed for the call. Return 0 to go on; a negative imap_err stops
+ * reading the command's answer and is returned by imap_session_run once the
+ * tagged answer is in (the stream stays in sync). */
+typedef int imap_untagged_fn(void *ctx, const struct imap_response *r);
+
+/* Start building a command with the session's next tag and encoding flags
+ * (LITERAL+/-, UTF8=ACCEPT as negotiated). imap_session_run finishes it
+ * (do not call imap_cmd_end); free it with imap_cmd_free afterwards. */
+void imap_session_cmd(struct imap_session *s, struct imap_cmd *c);
+
+/* Send c (synchronizing literals wait for "+"), read until its tagged
+ * answer, handing untagged responses to on_untagged (may be NULL).
+ * Returns 0 for OK, IMAP_ERR_NO / IMAP_ERR_BAD (err->msg has the server's
+ * text, err->imap_code its response code), the handler's error, or a
+ * transport / protocol error (the session is then broken). */
+int imap_session_run(struct imap_session *s, struct imap_cmd *c,
+                     imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
+                     struct imap_error *err);
+
+/* Decode a mailbox name as the server sent it (modified UTF-7, or UTF-8
+ * once UTF8=ACCEPT is enabled) into UTF-8 appended to out. Returns 0 or
+ * IMAP_ERR_INVALID (out unchanged) for a malformed name. */
+int imap_session_mailbox_decode(const struct imap_session *s, const char *name, size_t len,
+                                struct imap_buf *out);
+
+/* Force synchronizing literals even when the server offers LITERAL+/-
+ * (for servers whose LITERAL+ is broken, and for tests). */
+void imap_session_set_sync_literals(struct imap_session *s, bool on);
+
+#endif
