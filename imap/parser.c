@@ -39,6 +39,8 @@ enum state {
 	ST_CODE_AFTER,   /* after "]": SP then text */
 	ST_TEXT,         /* human text up to the end of the line */
 	ST_CR,           /* after CR: expect LF */
+	ST_SLACK_LF,     /* miscounted literal: after its stray CR, expect LF */
+	ST_SLACK_PAREN,  /* miscounted literal: after its stray line break, expect ")" */
 	ST_FAILED,       /* an error happened; only reset helps */
 };
 
@@ -63,6 +65,7 @@ struct imap_parser {
 	unsigned bracket;         /* "[" depth inside the atom */
 	uint64_t lit_len;         /* literal size, then bytes still to copy */
 	bool lit_has_digit;
+	bool after_literal;       /* the last byte ended a literal's data */
 
 	/* the response in progress */
 	enum imap_response_kind kind;
@@ -175,6 +178,7 @@ static void begin_response(struct imap_parser *p)
 	p->has_code = false;
 	p->has_text = false;
 	p->bracket = 0;
+	p->after_literal = false;
 	memset(&p->resp, 0, sizeof p->resp);
 }
 
@@ -451,6 +455,18 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		return 0;
 
 	case ST_BETWEEN:
+		if (p->after_literal && p->depth > 0) {
+			/* Lenient: a server that counted a literal short (CRLF vs LF)
+			 * leaves a line break between the data and ")". Accepted only
+			 * when ")" follows it; otherwise the list is unclosed. */
+			if (c == ' ')
+				return 1;
+			if (c == '\r' || c == '\n') {
+				p->state = c == '\r' ? ST_SLACK_LF : ST_SLACK_PAREN;
+				return 1;
+			}
+		}
+		p->after_literal = false;
 		if (p->first_token && c != ' ' && c != '~' && (c == '(' || c == ')' || c == '"' ||
 		                                              c == '{' || c == '\r' || c == '\n')) {
 			/* Only an atom can be a status word. */
@@ -631,6 +647,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		p->resp_len += take;
 		if (p->lit_len == 0) {
 			p->state = ST_BETWEEN;
+			p->after_literal = true;
 			if (end_string(p, IMAP_VALUE_LITERAL))
 				return -1;
 		}
@@ -685,6 +702,19 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		if (c != '\n')
 			return fail(p, IMAP_ERR_PROTOCOL, "CR not followed by LF");
 		return end_line(p) ? -1 : 1;
+
+	case ST_SLACK_LF:
+		if (c != '\n')
+			return fail(p, IMAP_ERR_PROTOCOL, "CR not followed by LF");
+		p->state = ST_SLACK_PAREN;
+		return 1;
+
+	case ST_SLACK_PAREN:
+		if (c != ')')
+			return fail(p, IMAP_ERR_PROTOCOL, "list not closed at end of line");
+		p->after_literal = false;
+		p->state = ST_BETWEEN;
+		return 0;
 
 	case ST_FAILED:
 		return -1;

@@ -108,6 +108,19 @@ Test(parser, literals)
 	EXPECT("* X {1}\r\na {1}\r\nb NIL\r\n", "* X {1}a {1}b NIL");
 }
 
+Test(parser, literal_counted_one_short)
+{
+	/* A line break between literal data and ")" is tolerated... */
+	EXPECT("* 1 FETCH (BODY[] {2}\r\nab\n)\r\n", "* 1 FETCH (BODY[] {2}ab)");
+	EXPECT("* 1 FETCH (BODY[] {2}\r\nab \r\n)\r\n", "* 1 FETCH (BODY[] {2}ab)");
+	/* ... only when ")" follows it ... */
+	EXPECT("* 1 FETCH (BODY[] {2}\r\nab\r\n* 2 EXISTS\r\n", "ERROR: list not closed at end of line");
+	EXPECT("* 1 FETCH (BODY[] {2}\r\nab\r\r\n)\r\n", "ERROR: CR not followed by LF");
+	/* ... and a line break still ends the response outside a list. */
+	EXPECT("* X {2}\r\nab\n", "* X {2}ab");
+	EXPECT("* X {2}\r\nab\r\n", "* X {2}ab");
+}
+
 Test(parser, section_atoms)
 {
 	EXPECT("* 1 FETCH (BODY[HEADER.FIELDS (FROM TO)] {2}\r\nhi)\r\n",
