@@ -367,16 +367,23 @@ static int end_line(struct imap_parser *p)
 
 /* ---- the state machine ---- */
 
-/* Count n bytes of line (not literal data) against the limits. */
-static int count_line(struct imap_parser *p, size_t n)
+/* Count n more bytes of line (not literal data) against the limits.
+ * Returns how many of them fit: n, or fewer after failing the parser. */
+static size_t count_line(struct imap_parser *p, size_t n)
 {
+	size_t line_room = p->lim.line_max - p->line_len;
+	size_t resp_room = p->lim.response_max - p->resp_len;
+	if (n > line_room || n > resp_room) {
+		if (line_room <= resp_room) {
+			fail(p, IMAP_ERR_LIMIT, "response line longer than the line limit");
+			return line_room;
+		}
+		fail(p, IMAP_ERR_LIMIT, "response larger than the response limit");
+		return resp_room;
+	}
 	p->line_len += n;
 	p->resp_len += n;
-	if (p->line_len > p->lim.line_max)
-		return fail(p, IMAP_ERR_LIMIT, "response line longer than the line limit");
-	if (p->resp_len > p->lim.response_max)
-		return fail(p, IMAP_ERR_LIMIT, "response larger than the response limit");
-	return 0;
+	return n;
 }
 
 /* Handle CR or LF at a point where the line may end. Returns bytes used. */
@@ -430,18 +437,15 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		size_t i = 0;
 		while (i < n && s[i] > ' ' && s[i] != 0x7f)
 			i++;
-		if (i && store(p, (const char *)s, i))
+		if (i)
+			return store(p, (const char *)s, i) ? -1 : (long)i;
+		if (c != ' ')
+			return fail(p, IMAP_ERR_PROTOCOL, "tag not followed by a space");
+		if (store(p, "", 1) || open_root(p))
 			return -1;
-		if (i < n) {
-			if (s[i] != ' ')
-				return fail(p, IMAP_ERR_PROTOCOL, "tag not followed by a space");
-			if (store(p, "", 1) || open_root(p))
-				return -1;
-			p->first_token = true;
-			p->state = ST_BETWEEN;
-			i++;
-		}
-		return (long)i;
+		p->first_token = true;
+		p->state = ST_BETWEEN;
+		return 1;
 	}
 
 	case ST_PLUS:
@@ -742,9 +746,12 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *buf,
 			*consumed = i;
 			return IMAP_PARSE_ERROR;
 		}
-		if (!data && used > 0 && count_line(p, (size_t)used)) {
-			*consumed = i;
-			return IMAP_PARSE_ERROR;
+		if (!data && used > 0) {
+			size_t fit = count_line(p, (size_t)used);
+			if (fit < (size_t)used) {
+				*consumed = i + fit;  /* the byte that crossed the limit */
+				return IMAP_PARSE_ERROR;
+			}
 		}
 		i += (size_t)used;
 		if (p->done) {

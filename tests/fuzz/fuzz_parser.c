@@ -1,0 +1,79 @@
+/*
+ * libFuzzer target: the response parser.
+ *
+ * The first bytes choose limits and a split point; the rest is fed once
+ * whole and once in two pieces (then byte by byte for short inputs). Both
+ * runs must agree exactly: same responses, same error. Crashes, leaks and
+ * undefined behaviour are caught by the sanitizers.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/buf.h"
+#include "imap/parser.h"
+
+/* Parse everything, splitting the input at `split` (and everywhere when
+ * bytewise); render every response and the final state into out. */
+static void run(const char *in, size_t len, size_t split, int bytewise,
+                const struct imap_parser_limits *lim, struct imap_buf *out)
+{
+	struct imap_parser *p = imap_parser_new(lim);
+	size_t pos = 0;
+	while (pos < len) {
+		size_t end = bytewise ? pos + 1 : (pos < split ? split : len);
+		while (pos < end) {
+			size_t used = 0;
+			enum imap_parse_result r = imap_parser_feed(p, in + pos, end - pos, &used);
+			if (used > end - pos)
+				abort();
+			pos += used;
+			if (r == IMAP_PARSE_ERROR) {
+				imap_buf_printf(out, "ERROR %s at %zu", imap_parser_error(p), pos);
+				imap_parser_free(&p);
+				return;
+			}
+			if (r == IMAP_PARSE_DONE) {
+				imap_response_format(imap_parser_response(p), out, true);
+				imap_buf_putc(out, '\n');
+			}
+		}
+	}
+	if (imap_parser_in_response(p))
+		imap_buf_puts(out, "PARTIAL");
+	imap_parser_free(&p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 4)
+		return 0;
+	struct imap_parser_limits lim;
+	imap_parser_limits_default(&lim);
+	lim.line_max = data[0] < 128 ? 1u + data[0] * 8u : 1u << 20;
+	lim.literal_max = data[1] < 128 ? data[1] : 1u << 20;
+	lim.depth_max = 1u + (data[2] & 15u);
+	lim.response_max = 1u << 22;
+	size_t split = data[3];
+	const char *in = (const char *)data + 4;
+	size_t len = size - 4;
+	if (split > len)
+		split = len;
+
+	struct imap_buf a, b;
+	imap_buf_init(&a, 0);
+	imap_buf_init(&b, 0);
+	run(in, len, split, 0, &lim, &a);
+	run(in, len, len, 0, &lim, &b);
+	if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
+		abort();
+	if (len < 512) {
+		imap_buf_reset(&b, 0);
+		run(in, len, len, 1, &lim, &b);
+		if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
+			abort();
+	}
+	imap_buf_free(&a);
+	imap_buf_free(&b);
+	return 0;
+}
