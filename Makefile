@@ -14,6 +14,7 @@ CC       ?= cc
 SANITIZE ?= 0
 FUZZ_TIME ?= 60
 TEST     ?=
+CORPUS   ?= $(CURDIR)/../shared/corpus
 
 BUILD := build
 ifeq ($(SANITIZE),1)
@@ -102,7 +103,7 @@ test: deps
 	@$(MAKE) --no-print-directory unit integration
 
 unit: $(UNIT_BIN)
-	IMAPGW_CORPUS=$(CURDIR)/../shared/corpus $(UNIT_BIN) $(CRITERION_ARGS)
+	IMAPGW_CORPUS=$(CORPUS) $(UNIT_BIN) $(CRITERION_ARGS)
 
 integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
 	tests/with-dovecot.sh $(SEEDGEN) -- $(INTEG_BIN) $(CRITERION_ARGS)
@@ -121,6 +122,7 @@ fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 		name=$$(basename $$f); corpus=$(FUZZ_DIR)/corpus/$$name; mkdir -p $$corpus; \
 		seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=; \
+		[ $$name = fuzz_parser ] && [ -d $(CORPUS)/imap ] && seeds="$$seeds $(CORPUS)/imap"; \
 		echo "fuzz: $$name for $(FUZZ_TIME)s"; \
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
 			$$corpus $$seeds >$(FUZZ_DIR)/$$name.log 2>&1 || { tail -40 $(FUZZ_DIR)/$$name.log; exit 1; }; \
