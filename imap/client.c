@@ -443,6 +443,8 @@ int imap_session_connect(struct imap_session **out, const struct imap_client_con
 		if ((rc = imap_conn_start_tls(s->conn, cfg->tls, cfg->host, deadline, err)))
 			goto fail;
 		forget_caps(s);
+		if ((rc = imap_session_caps(s, &caps, deadline, err)))
+			goto fail;
 	}
 	if (preauth)
 		s->state = IMAP_SESSION_AUTHENTICATED;
@@ -575,15 +577,18 @@ static int authenticate(struct imap_session *s, const char *mech, const char *in
 	return rc;
 }
 
-/* After an authentication command: new state, and capabilities re-learnt
- * unless the server restated them on the way. */
-static int after_auth(struct imap_session *s, int rc, unsigned gen_before,
+/* After an authentication command: new state, and capabilities asked
+ * again unless the server restated them on the way. */
+static int after_auth(struct imap_session *s, int rc, unsigned gen_before, int64_t deadline,
                       struct imap_error *err)
 {
 	if (rc == 0) {
 		s->state = IMAP_SESSION_AUTHENTICATED;
-		if (s->caps_gen == gen_before)
+		if (s->caps_gen == gen_before) {
+			uint32_t caps;
 			forget_caps(s);
+			return imap_session_caps(s, &caps, deadline, err);
+		}
 		return 0;
 	}
 	if (rc == IMAP_ERR_NO) {
@@ -626,7 +631,7 @@ int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *
 		imap_cmd_secret(&c, password, strlen(password));
 		rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
 		imap_cmd_free(&c);
-		return after_auth(s, rc, gen, err);
+		return after_auth(s, rc, gen, deadline, err);
 	}
 	if (mech != IMAP_MECH_PLAIN)
 		return imap_error_set(err, IMAP_ERR_INVALID, "not a password mechanism");
@@ -649,7 +654,7 @@ int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *
 	if (!rc) {
 		struct sasl x = {0};
 		rc = after_auth(s, authenticate(s, "PLAIN", b64.data, NULL, &x, deadline, err), gen,
-		                err);
+		                deadline, err);
 	}
 	OPENSSL_cleanse(msg.data, msg.len);
 	OPENSSL_cleanse(b64.data, b64.len);
@@ -705,7 +710,7 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 		rc = authenticate(s, mech == IMAP_MECH_OAUTHBEARER ? "OAUTHBEARER" : "XOAUTH2",
 		                  b64.data, mech == IMAP_MECH_OAUTHBEARER ? "AQ==" : "", &x,
 		                  deadline, err);
-		rc = after_auth(s, rc, gen, err);
+		rc = after_auth(s, rc, gen, deadline, err);
 		if (rc == IMAP_ERR_AUTH && x.challenge[0] && err) {
 			char status[32];
 			oauth_status(x.challenge, status, sizeof status);
@@ -742,6 +747,9 @@ static int on_enabled(void *ctx, const struct imap_response *r)
 int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err)
 {
 	uint32_t caps;
+	if (s->state != IMAP_SESSION_AUTHENTICATED)
+		return imap_error_set(err, s->state == IMAP_SESSION_BROKEN ? IMAP_ERR_IO : IMAP_ERR_INVALID,
+		                      "ENABLE needs an authenticated session");
 	int rc = imap_session_caps(s, &caps, deadline, err);
 	if (rc)
 		return rc;

@@ -5,15 +5,19 @@
  * A session is used by one thread at a time (the pool hands it out). Every
  * call that talks to the server takes an absolute deadline (imap_now_ms()
  * based) and blocks until the server answers, the deadline passes, or the
- * connection fails. After an error for which imap_error_is_fatal() is true
- * the session is "broken": every later call fails with IMAP_ERR_IO and the
- * owner must free it.
+ * connection fails. When the byte stream can no longer be trusted (EOF,
+ * BYE, timeout, TLS or protocol error, a limit exceeded while reading) the
+ * session becomes IMAP_SESSION_BROKEN: every later call fails with
+ * IMAP_ERR_IO and the owner must free it. imap_session_state() is the one
+ * place to ask; a tagged NO/BAD, a refused login or a handler's error leave
+ * the session usable.
  *
  * Capabilities are learnt from wherever the server states them: the
  * greeting's [CAPABILITY] code, a tagged OK's [CAPABILITY] code, an untagged
  * CAPABILITY response, or, when none of those came, an explicit CAPABILITY
- * command issued on demand. STARTTLS and authentication invalidate them as
- * RFC 3501 requires.
+ * command. STARTTLS and authentication invalidate them as RFC 3501 requires;
+ * when the server does not restate them, the client asks at once, so they
+ * are always known between calls.
  *
  * Credentials passed in are used for the one exchange and not kept. Traces
  * (config.trace) show LOGIN and AUTHENTICATE with their secrets as "***" and
@@ -147,7 +151,7 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 
 /* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
  * command when it offers neither, or lacks ENABLE). Call once after
- * authentication. Returns 0 or an error. */
+ * authentication (IMAP_ERR_INVALID before). Returns 0 or an error. */
 int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err);
 
 /* True once ENABLE succeeded for that extension. */

@@ -42,17 +42,3 @@ int imap_error_set(struct imap_error *err, int code, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
-
-int imap_error_is_fatal(int code)
-{
-	switch ((enum imap_err)code) {
-	case IMAP_OK:
-	case IMAP_ERR_INVALID:
-	case IMAP_ERR_NO:
-	case IMAP_ERR_BAD:
-	case IMAP_ERR_UNSUPPORTED:
-		return 0;
-	default:
-		return 1;
-	}
-}

@@ -45,8 +45,4 @@ const char *imap_strerror(int code);
 int imap_error_set(struct imap_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* True when a session that returned this code must be discarded rather than
- * reused: the byte stream is no longer trustworthy or already closed. */
-int imap_error_is_fatal(int code);
-
 #endif
