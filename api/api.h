@@ -1,0 +1,78 @@
+/*
+ * api/api.h — the REST API, independent of the HTTP library.
+ *
+ * server/ turns each HTTP request into a struct api_request, calls
+ * api_handle (on a worker thread when api_needs_imap says the route talks
+ * to IMAP, inline otherwise) and sends back the struct api_response. The
+ * HTTP status and error body of every failure are decided here, in one
+ * mapping (api_error_*), from typed imap_err codes.
+ */
+#ifndef IMAPGW_API_API_H
+#define IMAPGW_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/buf.h"
+
+struct api_param {
+	const char *key;
+	const char *value;  /* URL-decoded; may be "" */
+};
+
+#define API_QUERY_MAX 32  /* query parameters kept; more is a 400 */
+
+struct api_request {
+	const char *id;            /* request id for logs and problem bodies */
+	const char *method;        /* "GET", "POST", ... */
+	const char *path;          /* URL-decoded path, e.g. "/folders/Archive/2024" */
+	struct api_param query[API_QUERY_MAX];
+	size_t nquery;
+	bool query_overflow;       /* more than API_QUERY_MAX parameters arrived */
+	const char *authorization; /* Authorization header or NULL */
+	const char *imap_user;     /* X-Imap-User header or NULL */
+	const char *body;
+	size_t body_len;
+	int64_t deadline;          /* imap_now_ms() based */
+};
+
+#define API_HEADERS_MAX 6
+
+struct api_response {
+	int status;
+	const char *content_type;  /* static string */
+	struct imap_buf body;
+	struct {
+		const char *name;      /* static string */
+		char value[512];
+	} headers[API_HEADERS_MAX];
+	size_t nheaders;
+};
+
+/* Initialise an empty response (status 500 until something sets it). */
+void api_response_init(struct api_response *r);
+void api_response_free(struct api_response *r);
+
+/* Add a header (name must be a static string). Extra headers are dropped. */
+void api_response_header(struct api_response *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The value of query parameter key, or NULL. */
+const char *api_query(const struct api_request *req, const char *key);
+
+/* True when the route talks to IMAP (the caller must run it off the HTTP
+ * event threads); false for routes answered from memory. */
+bool api_needs_imap(const struct api_request *req);
+
+/* Handle one request, filling *resp (initialised by the caller). Blocks on
+ * IMAP for IMAP routes. Never fails: every error becomes a problem body. */
+void api_handle(const struct api_request *req, struct api_response *resp);
+
+/* ---- errors (api/errors.c): the one place that picks a status ---- */
+
+/* Fill resp with an application/problem+json body. */
+void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
+                 const char *imap_code);
+
+#endif

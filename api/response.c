@@ -1,0 +1,80 @@
+/*
+ * api/response.c — responses and problem bodies (RFC 9457).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+void api_response_init(struct api_response *r)
+{
+	memset(r, 0, sizeof *r);
+	r->status = 500;
+	r->content_type = "application/json";
+	imap_buf_init(&r->body, 0);
+}
+
+void api_response_free(struct api_response *r)
+{
+	imap_buf_free(&r->body);
+	r->nheaders = 0;
+}
+
+void api_response_header(struct api_response *r, const char *name, const char *fmt, ...)
+{
+	if (r->nheaders == API_HEADERS_MAX)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->headers[r->nheaders].value, sizeof r->headers[0].value, fmt, ap);
+	va_end(ap);
+	r->headers[r->nheaders++].name = name;
+}
+
+const char *api_query(const struct api_request *req, const char *key)
+{
+	for (size_t i = 0; i < req->nquery; i++)
+		if (strcmp(req->query[i].key, key) == 0)
+			return req->query[i].value;
+	return NULL;
+}
+
+static const char *type_slug(int status)
+{
+	switch (status) {
+	case 400: return "bad-request";
+	case 401: return "unauthorized";
+	case 404: return "not-found";
+	case 405: return "method-not-allowed";
+	case 409: return "conflict";
+	case 413: return "payload-too-large";
+	case 414: return "uri-too-long";
+	case 429: return "too-many-requests";
+	case 502: return "bad-gateway";
+	case 503: return "unavailable";
+	case 504: return "gateway-timeout";
+	default: return "error";
+	}
+}
+
+void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
+                 const char *imap_code)
+{
+	char type[96];
+	snprintf(type, sizeof type, "urn:imapgw:problem:%s", type_slug(status));
+	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
+	                      status, "detail", detail ? detail : title);
+	if (o && imap_code && *imap_code)
+		json_object_set_new(o, "imap_code", json_string(imap_code));
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	resp->status = status;
+	resp->content_type = "application/problem+json";
+	imap_buf_reset(&resp->body, 0);
+	imap_buf_puts(&resp->body, text ? text : "{\"status\":500}");
+	free(text);
+}

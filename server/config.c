@@ -1,0 +1,279 @@
+/*
+ * server/config.c — settings from defaults, IMAPGW_* variables and flags.
+ *
+ * One table describes every setting: its flag, type, where it lives in
+ * struct server_config, its default and its help line. Parsing, the
+ * environment names and --help all come from that table, so a new limit is
+ * one line here.
+ */
+#include "server/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+
+#define IMAPGW_VERSION "0.1.0"
+
+enum opt_type {
+	OPT_STR,    /* char *, NULL when empty */
+	OPT_UINT,   /* unsigned */
+	OPT_SIZE,   /* size_t, with K/M/G suffixes */
+	OPT_PORT,   /* uint16_t */
+	OPT_BOOL,   /* bool: "--flag", "--flag=true|false" */
+	OPT_LISTEN, /* HOST:PORT into listen_host + listen_port */
+	OPT_TLS,    /* enum imap_tls_mode */
+	OPT_LEVEL,  /* log level */
+};
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	const char *def;
+	unsigned long long min, max;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct server_config, f)
+#define LIM(f) (offsetof(struct server_config, imap_limits) + offsetof(struct imap_parser_limits, f))
+#define U32 4294967295ull
+
+static const struct opt opts[] = {
+	{"listen", OPT_LISTEN, 0, "127.0.0.1:8080", 0, 0, "HOST:PORT to serve HTTP on"},
+	{"http-threads", OPT_UINT, OFF(http_threads), "2", 1, 256, "HTTP event threads"},
+	{"http-connections", OPT_UINT, OFF(http_connections), "4096", 1, 1000000,
+	 "HTTP connections held open at once"},
+	{"http-idle", OPT_UINT, OFF(http_idle_s), "60", 1, 86400,
+	 "seconds an idle HTTP connection is kept"},
+	{"uri-max", OPT_SIZE, OFF(uri_max), "8K", 256, 1u << 20, "longest request URI (414 above)"},
+	{"body-max", OPT_SIZE, OFF(body_max), "25M", 1, 1ull << 32, "largest request body (413 above)"},
+	{"request-timeout", OPT_UINT, OFF(request_timeout_ms), "30000", 100, 3600000,
+	 "milliseconds a request may take, IMAP included (504 after)"},
+	{"workers", OPT_UINT, OFF(workers), "32", 1, 4096, "IMAP worker threads"},
+	{"queue-max", OPT_UINT, OFF(queue_max), "1024", 1, 1000000,
+	 "requests waiting for a worker (503 above)"},
+	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+
+	{"imap-host", OPT_STR, OFF(imap_host), "127.0.0.1", 0, 0, "IMAP server host name or address"},
+	{"imap-port", OPT_PORT, OFF(imap_port), "0", 0, 65535,
+	 "IMAP server port (0: 993 with implicit TLS, else 143)"},
+	{"imap-tls", OPT_TLS, OFF(imap_tls), "implicit", 0, 0, "implicit | starttls | none"},
+	{"imap-ca", OPT_STR, OFF(imap_ca), "", 0, 0,
+	 "PEM file of CAs to trust for the IMAP server (empty: system store)"},
+	{"imap-connect-timeout", OPT_UINT, OFF(imap_connect_timeout_ms), "10000", 100, 600000,
+	 "milliseconds for connect, TLS, greeting and login"},
+	{"imap-line-max", OPT_SIZE, LIM(line_max), "16M", 1024, 1ull << 31,
+	 "longest IMAP response line (outside literals)"},
+	{"imap-literal-max", OPT_SIZE, LIM(literal_max), "64M", 1024, 1ull << 34,
+	 "largest IMAP literal held in memory"},
+	{"imap-response-max", OPT_SIZE, LIM(response_max), "128M", 1024, 1ull << 35,
+	 "largest IMAP response held in memory"},
+	{"imap-depth-max", OPT_UINT, LIM(depth_max), "64", 4, 1024, "deepest IMAP list nesting"},
+	{"imap-trace", OPT_BOOL, OFF(imap_trace), "false", 0, 0,
+	 "log the IMAP protocol (credentials and literals redacted)"},
+
+	{"pool-per-user", OPT_UINT, OFF(pool_per_user), "4", 1, 64, "IMAP sessions per user"},
+	{"pool-max", OPT_UINT, OFF(pool_max), "256", 1, 100000, "IMAP sessions in all"},
+	{"pool-idle", OPT_UINT, OFF(pool_idle_s), "300", 1, 86400,
+	 "seconds before an idle IMAP session is logged out"},
+	{"pool-wait", OPT_UINT, OFF(pool_wait_ms), "5000", 0, 600000,
+	 "milliseconds to wait for a free session (503 after)"},
+	{"login-fail-max", OPT_UINT, OFF(login_fail_max), "5", 1, 1000,
+	 "failed logins for a user before answering 429"},
+	{"login-fail-window", OPT_UINT, OFF(login_fail_window_s), "60", 1, 86400,
+	 "seconds failed logins are remembered"},
+
+	{"log-level", OPT_LEVEL, OFF(log_level), "info", 0, 0, "debug | info | warn | error"},
+};
+
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+static void env_name(const struct opt *o, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "IMAPGW_");
+	for (const char *p = o->name; *p && n + 1 < cap; p++)
+		out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	out[n] = '\0';
+}
+
+static int parse_uint(const char *s, unsigned long long min, unsigned long long max,
+                      bool suffixes, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-' || !isdigit((unsigned char)*s))
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (suffixes && *end) {
+		unsigned shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20
+		               : *end == 'G' || *end == 'g' ? 30 : 0;
+		if (!shift || end[1] || v > (~0ull >> shift))
+			return -1;
+		v <<= shift;
+		end++;
+	}
+	if (*end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int set_opt(struct server_config *cfg, const struct opt *o, const char *val, FILE *err,
+                   const char *from)
+{
+	char *base = (char *)cfg;
+	unsigned long long n;
+	switch (o->type) {
+	case OPT_STR: {
+		char **dst = (char **)(base + o->off);
+		free(*dst);
+		*dst = *val ? strdup(val) : NULL;
+		return 0;
+	}
+	case OPT_UINT:
+	case OPT_SIZE:
+	case OPT_PORT:
+		if (parse_uint(val, o->min, o->max, o->type == OPT_SIZE, &n))
+			break;
+		if (o->type == OPT_UINT)
+			*(unsigned *)(base + o->off) = (unsigned)n;
+		else if (o->type == OPT_SIZE)
+			*(size_t *)(base + o->off) = (size_t)n;
+		else
+			*(uint16_t *)(base + o->off) = (uint16_t)n;
+		return 0;
+	case OPT_BOOL:
+		if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 || strcmp(val, "yes") == 0)
+			*(bool *)(base + o->off) = true;
+		else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 || strcmp(val, "no") == 0)
+			*(bool *)(base + o->off) = false;
+		else
+			break;
+		return 0;
+	case OPT_LISTEN: {
+		const char *colon = strrchr(val, ':');
+		if (!colon || colon == val || parse_uint(colon + 1, 1, 65535, false, &n))
+			break;
+		const char *h = val;
+		size_t hl = (size_t)(colon - val);
+		if (h[0] == '[' && hl > 2 && h[hl - 1] == ']') {  /* [::1]:8080 */
+			h++;
+			hl -= 2;
+		}
+		free(cfg->listen_host);
+		cfg->listen_host = strndup(h, hl);
+		cfg->listen_port = (uint16_t)n;
+		return 0;
+	}
+	case OPT_TLS:
+		if (imap_tls_mode_parse(val, (enum imap_tls_mode *)(base + o->off)) == 0)
+			return 0;
+		break;
+	case OPT_LEVEL: {
+		int lv = log_level_parse(val);
+		if (lv < 0)
+			break;
+		*(int *)(base + o->off) = lv;
+		return 0;
+	}
+	}
+	if (o->type == OPT_UINT || o->type == OPT_SIZE || o->type == OPT_PORT)
+		fprintf(err, "imapgw: %s: invalid value for --%s: '%s' (expected %llu..%llu%s)\n",
+		        from, o->name, val, o->min, o->max, o->type == OPT_SIZE ? ", K/M/G allowed" : "");
+	else
+		fprintf(err, "imapgw: %s: invalid value for --%s: '%s'\n", from, o->name, val);
+	return -1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: imapgw [OPTIONS]\n"
+	        "A REST/JSON gateway to an IMAP server. Every option can also be set by the\n"
+	        "environment variable shown; a flag wins over the environment.\n\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char env[64], flag[64];
+		env_name(&opts[i], env, sizeof env);
+		snprintf(flag, sizeof flag, "--%s%s", opts[i].name,
+		         opts[i].type == OPT_BOOL ? "[=BOOL]" : " VALUE");
+		fprintf(out, "  %-28s %s\n  %-28s (default: %s; env %s)\n", flag, opts[i].help, "",
+		        *opts[i].def ? opts[i].def : "none", env);
+	}
+	fprintf(out, "  %-28s %s\n  %-28s %s\n", "--help", "show this help", "--version",
+	        "show the version");
+}
+
+int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+	memset(cfg, 0, sizeof *cfg);
+	for (size_t i = 0; i < NOPTS; i++)
+		if (set_opt(cfg, &opts[i], opts[i].def, err, "default"))
+			return -1;
+	for (size_t i = 0; i < NOPTS; i++) {
+		char env[64];
+		env_name(&opts[i], env, sizeof env);
+		const char *v = getenv(env);
+		if (v && set_opt(cfg, &opts[i], v, err, env))
+			return -1;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			usage(out);
+			return 1;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			fprintf(out, "imapgw %s\n", IMAPGW_VERSION);
+			return 1;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			fprintf(err, "imapgw: unexpected argument '%s' (see --help)\n", arg);
+			return -1;
+		}
+		const char *name = arg + 2;
+		const char *eq = strchr(name, '=');
+		size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+		const struct opt *o = NULL;
+		for (size_t i = 0; i < NOPTS && !o; i++)
+			if (strlen(opts[i].name) == nl && strncmp(opts[i].name, name, nl) == 0)
+				o = &opts[i];
+		if (!o) {
+			fprintf(err, "imapgw: unknown option '%s' (see --help)\n", arg);
+			return -1;
+		}
+		const char *val;
+		if (eq)
+			val = eq + 1;
+		else if (o->type == OPT_BOOL)
+			val = "true";
+		else if (a + 1 < argc)
+			val = argv[++a];
+		else {
+			fprintf(err, "imapgw: --%s needs a value\n", o->name);
+			return -1;
+		}
+		if (set_opt(cfg, o, val, err, "command line"))
+			return -1;
+	}
+	if (cfg->imap_port == 0)
+		cfg->imap_port = cfg->imap_tls == IMAP_TLS_IMPLICIT ? 993 : 143;
+	if (!cfg->imap_host) {
+		fprintf(err, "imapgw: --imap-host must not be empty\n");
+		return -1;
+	}
+	return 0;
+}
+
+void server_config_free(struct server_config *cfg)
+{
+	free(cfg->listen_host);
+	free(cfg->imap_host);
+	free(cfg->imap_ca);
+	memset(cfg, 0, sizeof *cfg);
+}

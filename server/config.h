@@ -1,0 +1,60 @@
+/*
+ * server/config.h — the daemon's settings: every limit named and
+ * configurable, each by a command-line flag and a matching IMAPGW_*
+ * environment variable (a flag wins over the environment).
+ */
+#ifndef IMAPGW_SERVER_CONFIG_H
+#define IMAPGW_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "imap/client.h"
+
+struct server_config {
+	/* HTTP side */
+	char *listen_host;          /* --listen HOST:PORT */
+	uint16_t listen_port;
+	unsigned http_threads;      /* --http-threads: libmicrohttpd poll threads */
+	unsigned http_connections;  /* --http-connections: open connections held */
+	unsigned http_idle_s;       /* --http-idle: idle keep-alive timeout */
+	size_t uri_max;             /* --uri-max: request line URI bytes */
+	size_t body_max;            /* --body-max: request body bytes (413 above) */
+	unsigned request_timeout_ms;/* --request-timeout: whole-request deadline */
+	unsigned workers;           /* --workers: IMAP worker threads */
+	unsigned queue_max;         /* --queue-max: requests waiting for a worker (503 above) */
+	unsigned per_page_max;      /* --per-page-max */
+
+	/* IMAP side */
+	char *imap_host;            /* --imap-host */
+	uint16_t imap_port;         /* --imap-port (0: 993 for implicit TLS, else 143) */
+	enum imap_tls_mode imap_tls;/* --imap-tls implicit|starttls|none */
+	char *imap_ca;              /* --imap-ca FILE (NULL: system store) */
+	unsigned imap_connect_timeout_ms; /* --imap-connect-timeout */
+	struct imap_parser_limits imap_limits; /* --imap-line-max, --imap-literal-max,
+	                                          --imap-response-max, --imap-depth-max */
+	bool imap_trace;            /* --imap-trace: protocol trace in the log (redacted) */
+
+	/* session pool */
+	unsigned pool_per_user;     /* --pool-per-user */
+	unsigned pool_max;          /* --pool-max: sessions in all */
+	unsigned pool_idle_s;       /* --pool-idle: idle sessions closed after */
+	unsigned pool_wait_ms;      /* --pool-wait: wait for a free session (503 after) */
+	unsigned login_fail_max;    /* --login-fail-max: failed logins before 429 */
+	unsigned login_fail_window_s; /* --login-fail-window */
+
+	int log_level;              /* --log-level debug|info|warn|error */
+};
+
+/* Fill cfg from defaults, then the environment, then argv. Returns 0; 1 when
+ * --help or --version was printed (exit 0); -1 after printing an error to
+ * `err` (exit 2). */
+int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *out,
+                       FILE *err);
+
+/* Free the strings the config owns. */
+void server_config_free(struct server_config *cfg);
+
+#endif

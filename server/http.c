@@ -1,0 +1,289 @@
+/*
+ * server/http.c — libmicrohttpd front end. See http.h for the threading
+ * model.
+ *
+ * libmicrohttpd calls the access handler several times per request:
+ *   1. headers are in: we allocate the request context and return (queuing
+ *      a response on this first call would disable keep-alive);
+ *   2. zero or more calls with body bytes: counted against --body-max;
+ *   3. a call with no more body: we route. Memory-only routes answer now;
+ *      IMAP routes suspend the connection and go to a worker, which resumes
+ *      it when done, and the handler is called once more to send the answer.
+ * The context lives until libmicrohttpd reports the request completed.
+ */
+#include "server/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api/api.h"
+#include "imap/conn.h"
+#include "server/log.h"
+#include "server/workers.h"
+
+struct http_server {
+	const struct server_config *cfg;
+	struct MHD_Daemon *mhd;
+	struct workers *workers;
+	atomic_uint inflight;
+	atomic_ullong next_id;
+	unsigned long long id_salt;
+};
+
+enum req_state { REQ_NEW, REQ_BODY, REQ_RUNNING, REQ_DONE };
+
+struct req {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	enum req_state state;
+	bool too_large;
+	char id[20];
+	int64_t start_ms;
+	char *path;
+	struct imap_buf body;
+	struct api_request api;
+	struct api_response resp;
+};
+
+/* ---- building the API request ---- */
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+	(void)kind;
+	struct api_request *r = cls;
+	if (r->nquery == API_QUERY_MAX) {
+		r->query_overflow = true;
+		return MHD_NO;
+	}
+	r->query[r->nquery].key = key;
+	r->query[r->nquery].value = value ? value : "";
+	r->nquery++;
+	return MHD_YES;
+}
+
+static void build_api_request(struct req *q, const char *method)
+{
+	struct api_request *r = &q->api;
+	r->id = q->id;
+	r->method = method;
+	r->path = q->path;
+	r->deadline = q->start_ms + q->srv->cfg->request_timeout_ms;
+	r->authorization = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	                                               MHD_HTTP_HEADER_AUTHORIZATION);
+	r->imap_user = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Imap-User");
+	r->body = q->body.data;
+	r->body_len = q->body.len;
+	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect_query, r);
+}
+
+/* ---- answering ---- */
+
+static enum MHD_Result send_response(struct req *q)
+{
+	struct api_response *a = &q->resp;
+	size_t len = a->body.len;
+	char *data = imap_buf_steal(&a->body);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+	MHD_add_response_header(r, "X-Request-Id", q->id);
+	for (size_t i = 0; i < a->nheaders; i++)
+		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
+	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void run_job(void *arg)
+{
+	struct req *q = arg;
+	api_handle(&q->api, &q->resp);
+	q->state = REQ_DONE;
+	MHD_resume_connection(q->conn);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	struct http_server *srv = cls;
+	struct req *q = *con_cls;
+
+	if (!q) {
+		q = calloc(1, sizeof *q);
+		if (!q)
+			return MHD_NO;
+		q->srv = srv;
+		q->conn = conn;
+		q->start_ms = imap_now_ms();
+		snprintf(q->id, sizeof q->id, "%016llx",
+		         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
+		q->path = strdup(url);
+		imap_buf_init(&q->body, srv->cfg->body_max);
+		api_response_init(&q->resp);
+		q->state = REQ_BODY;
+		atomic_fetch_add(&srv->inflight, 1);
+		*con_cls = q;
+		return MHD_YES;
+	}
+	if (q->state == REQ_BODY && *upload_size > 0) {
+		/* Count what arrives; never trust Content-Length. */
+		if (!q->too_large && imap_buf_append(&q->body, upload_data, *upload_size) != 0) {
+			q->too_large = true;
+			imap_buf_free(&q->body);
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (q->state == REQ_DONE)
+		return send_response(q);
+	if (q->state == REQ_RUNNING)
+		return MHD_YES;  /* spurious call while suspended */
+
+	if (!q->path)
+		return MHD_NO;
+	if (strlen(q->path) > srv->cfg->uri_max) {
+		api_problem(&q->resp, 414, "URI Too Long", "the request path is too long", NULL);
+	} else if (q->too_large) {
+		api_problem(&q->resp, 413, "Payload Too Large", "the request body is too large", NULL);
+	} else {
+		build_api_request(q, method);
+		if (q->api.query_overflow) {
+			api_problem(&q->resp, 400, "Bad Request", "too many query parameters", NULL);
+		} else if (!api_needs_imap(&q->api)) {
+			api_handle(&q->api, &q->resp);
+		} else {
+			q->state = REQ_RUNNING;
+			MHD_suspend_connection(conn);
+			if (workers_submit(srv->workers, run_job, q) == 0)
+				return MHD_YES;
+			MHD_resume_connection(conn);
+			api_problem(&q->resp, 503, "Service Unavailable", "too many requests in progress",
+			            NULL);
+			api_response_header(&q->resp, "Retry-After", "1");
+		}
+	}
+	q->state = REQ_DONE;
+	return send_response(q);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)conn;
+	struct http_server *srv = cls;
+	struct req *q = *con_cls;
+	if (!q)
+		return;
+	if (log_enabled(LOG_INFO)) {
+		char status[8], ms[24];
+		snprintf(status, sizeof status, "%d", q->state == REQ_DONE ? q->resp.status : 0);
+		snprintf(ms, sizeof ms, "%lld", (long long)(imap_now_ms() - q->start_ms));
+		log_event(LOG_INFO, q->id, "request", "method", q->api.method ? q->api.method : "-",
+		          "path", q->path ? q->path : "-", "status", status, "ms", ms, "end",
+		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
+		          (const char *)NULL);
+	}
+	api_response_free(&q->resp);
+	imap_buf_free(&q->body);
+	free(q->path);
+	free(q);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->inflight, 1);
+}
+
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_event(LOG_WARN, NULL, msg, (const char *)NULL);
+}
+
+struct http_server *http_server_start(const struct server_config *cfg)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
+	                 MHD_USE_ERROR_LOG;
+	if (inet_pton(AF_INET, cfg->listen_host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(cfg->listen_port);
+	} else if (inet_pton(AF_INET6, cfg->listen_host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(cfg->listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		log_msgf(LOG_ERROR, NULL, "--listen needs a numeric address, not '%s'", cfg->listen_host);
+		return NULL;
+	}
+
+	struct http_server *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->cfg = cfg;
+	unsigned long long salt = 0;
+	FILE *ur = fopen("/dev/urandom", "rb");
+	if (ur) {
+		if (fread(&salt, sizeof salt, 1, ur) != 1)
+			salt = (unsigned long long)getpid();
+		fclose(ur);
+	}
+	s->id_salt = salt;
+	s->workers = workers_start(cfg->workers, cfg->queue_max);
+	if (!s->workers) {
+		free(s);
+		return NULL;
+	}
+	size_t mem = cfg->uri_max + 24 * 1024;  /* request line and headers must fit */
+	s->mhd = MHD_start_daemon(
+		flags, cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+		on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+		MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+		cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_END);
+	if (!s->mhd) {
+		log_msgf(LOG_ERROR, NULL, "cannot listen on %s:%u", cfg->listen_host,
+		         (unsigned)cfg->listen_port);
+		workers_stop(&s->workers);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void http_server_stop(struct http_server **sp)
+{
+	if (!sp || !*sp)
+		return;
+	struct http_server *s = *sp;
+	MHD_quiesce_daemon(s->mhd);  /* no new connections */
+	int64_t until = imap_now_ms() + s->cfg->request_timeout_ms + 1000;
+	while (atomic_load(&s->inflight) > 0 && imap_now_ms() < until)
+		usleep(10000);
+	workers_stop(&s->workers);
+	MHD_stop_daemon(s->mhd);
+	free(s);
+	*sp = NULL;
+}

@@ -1,0 +1,30 @@
+/*
+ * server/http.h — the libmicrohttpd front end.
+ *
+ * Threading model: libmicrohttpd runs its own poll()-based thread pool
+ * (--http-threads) that only parses HTTP and writes responses; it never
+ * waits on IMAP. A request whose route talks to IMAP is suspended and
+ * handed to a bounded pool of worker threads (--workers, --queue-max);
+ * the worker runs the API handler (blocking on IMAP under the request's
+ * deadline) and resumes the connection, and the event thread sends the
+ * answer. So a slow IMAP server for one user ties up one worker, not the
+ * event loop, and thousands of idle keep-alive connections cost only
+ * their buffers (--http-connections). A full queue answers 503 at once.
+ * Why not the epoll modes: libmicrohttpd 0.9.75's epoll thread stalls when
+ * exactly 128 connections are ready at once (see DESIGN §5).
+ */
+#ifndef IMAPGW_SERVER_HTTP_H
+#define IMAPGW_SERVER_HTTP_H
+
+#include "server/config.h"
+
+struct http_server;
+
+/* Start listening. Returns NULL after logging why. */
+struct http_server *http_server_start(const struct server_config *cfg);
+
+/* Stop accepting, let in-flight requests finish (bounded by the request
+ * timeout), then stop and free. */
+void http_server_stop(struct http_server **s);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * server/log.h — one JSON object per line on stderr:
+ *   {"ts":"2026-11-21T23:53:38.123Z","level":"info","req":"7f3a…","msg":"…", …}
+ * Thread-safe (one write() per line). Callers never pass secrets; the IMAP
+ * trace hook receives already redacted text.
+ */
+#ifndef IMAPGW_SERVER_LOG_H
+#define IMAPGW_SERVER_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Parse "debug|info|warn|error". Returns the level or -1. */
+int log_level_parse(const char *s);
+
+void log_set_level(enum log_level level);
+int log_enabled(enum log_level level);
+
+/* Log msg with optional request id (NULL: none) and extra JSON members
+ * given as "key", "value" string pairs ending with NULL. Values are escaped. */
+void log_event(enum log_level level, const char *req_id, const char *msg, ...)
+	__attribute__((sentinel));
+
+/* printf-style message with no extra members. */
+void log_msgf(enum log_level level, const char *req_id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
