@@ -60,7 +60,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration fuzz demo bench clean seedgen
+.PHONY: all deps test unit integration fuzz demo clean seedgen
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -128,6 +128,11 @@ fuzz: deps $(FUZZ_BINS)
 			$$corpus $$seeds >$(FUZZ_DIR)/$$name.log 2>&1 || { tail -40 $(FUZZ_DIR)/$$name.log; exit 1; }; \
 		grep -E 'stat::number_of_executed_units' $(FUZZ_DIR)/$$name.log; \
 	done
+
+demo:
+	@echo "make demo arrives with the HTTP read API (folders and message listing);"
+	@echo "until then: make test, or ./build/imapgw --help"
+	@exit 1
 
 clean:
 	rm -rf build
