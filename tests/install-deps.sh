@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# install-deps.sh — install the Debian 12 packages imapgw needs to build and test,
+# only those that are missing. Silent and fast when everything is present.
+#
+# Services are not started by the installation (a temporary policy-rc.d answers 101
+# while apt runs): the tests never use the system Dovecot, they start their own
+# (tests/with-dovecot.sh). On a systemd host the dovecot unit is still enabled by the
+# package and would start at the next boot; stop/disable it yourself if you mind.
+set -euo pipefail
+
+packages=(
+	build-essential      # gcc, make, libc headers
+	clang                # make CC=clang, make fuzz
+	libclang-rt-14-dev   # clang's sanitizer and libFuzzer runtimes
+	pkg-config
+	libmicrohttpd-dev
+	libjansson-dev
+	libssl-dev
+	libcriterion-dev     # unit and integration tests
+	libcurl4-openssl-dev # integration tests' HTTP client
+	dovecot-imapd        # private test IMAP server (dovecot, doveadm)
+	openssl              # test PKI (openssl req/x509), s_client
+	wrk                  # make bench
+	procps               # ps (stopping Dovecot and its children)
+	iproute2             # ss (free port search)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+(( ${#missing[@]} == 0 )) && exit 0
+
+if [[ $EUID -ne 0 ]]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (e.g. sudo $0) or install them with apt-get" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+
+# Keep package scripts from starting services (Debian's policy-rc.d mechanism),
+# unless the administrator already has a policy in place.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\n# temporary, from imapgw tests/install-deps.sh\nexit 101\n' >"$policy"
+	chmod 0755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# with-dovecot.sh SEEDGEN -- COMMAND [ARGS...]
+#
+# Starts a private Dovecot on loopback (127.0.0.1 and 127.0.0.2, random free ports),
+# seeds alice's mailbox with SEEDGEN's messages, runs COMMAND with IMAPGW_TEST_*
+# describing it (see tests/dovecot-lib.sh), then stops Dovecot and removes the
+# temporary directory (kept when IMAPGW_TEST_KEEP=1). Exits with COMMAND's status.
+#
+# Cleanup runs on normal exit, on failure and on SIGINT/SIGTERM/SIGHUP. COMMAND runs
+# in the foreground, so Ctrl-C reaches it directly; a signal sent to this script alone
+# is acted on once COMMAND has returned.
+set -uo pipefail
+
+usage() {
+	echo "usage: $0 SEEDGEN -- COMMAND [ARGS...]" >&2
+	exit 2
+}
+[[ $# -ge 3 && $2 == -- ]] || usage
+seedgen=$1
+shift 2
+[[ -x $seedgen ]] || { echo "with-dovecot: seed generator '$seedgen' is not executable (make seedgen)" >&2; exit 2; }
+[[ $seedgen == */* ]] || seedgen=./$seedgen
+seedgen=$(cd "$(dirname "$seedgen")" && pwd)/$(basename "$seedgen")
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/dovecot-lib.sh
+. "$here/dovecot-lib.sh"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/imapgw-test.XXXXXX") || exit 1
+
+# shellcheck disable=SC2317  # called from the traps
+cleanup() {
+	trap - EXIT INT TERM HUP
+	dovecot_stop "$dir"
+	if [[ ${IMAPGW_TEST_KEEP:-0} == 1 ]]; then
+		echo "with-dovecot: kept $dir (Dovecot is stopped; $dir/env has the settings it ran with)" >&2
+	else
+		rm -rf -- "$dir"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+dovecot_start "$dir" || exit 1
+dovecot_seed "$dir" "$seedgen" || exit 1
+
+"$@"
+exit $?
