@@ -16,9 +16,14 @@ FUZZ_TIME ?= 60
 TEST     ?=
 CORPUS   ?= $(CURDIR)/../shared/corpus
 
+# The default compiler builds into build/ (so `make` gives build/imapgw);
+# any other CC, and sanitizer builds, get their own object directories.
 BUILD := build
+ifneq ($(CC),cc)
+BUILD := build/$(notdir $(CC))
+endif
 ifeq ($(SANITIZE),1)
-BUILD := build/sanitize
+BUILD := $(BUILD)/sanitize
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \

@@ -30,7 +30,9 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/imapgw-test.XXXXXX") || exit 1
 
 # shellcheck disable=SC2317  # called from the traps
 cleanup() {
-	trap - EXIT INT TERM HUP
+	# finish the teardown even if more signals arrive (a second Ctrl-C, a group TERM)
+	trap '' INT TERM HUP
+	trap - EXIT
 	dovecot_stop "$dir"
 	if [[ ${IMAPGW_TEST_KEEP:-0} == 1 ]]; then
 		echo "with-dovecot: kept $dir (Dovecot is stopped; $dir/env has the settings it ran with)" >&2

@@ -93,6 +93,14 @@ static char *doveadm(const char *args)
 	return imap_buf_steal(&out);
 }
 
+/* Collect a protocol trace into an imap_buf. */
+
+static void collect_trace(void *ctx, char dir, const char *text, size_t len)
+{
+	struct imap_buf *b = ctx;
+	imap_buf_printf(b, "%c: %.*s\n", dir, (int)len, text);
+}
+
 /* ---- TLS and verification ---- */
 
 Test(imap_dovecot, implicit_tls_login)
@@ -137,6 +145,33 @@ Test(imap_dovecot, explicit_no_tls_mode)
 	int rc = imap_session_login(s, IMAP_MECH_LOGIN, "alice", "alice-secret", deadline(), &err);
 	cr_assert_eq(rc, 0, "%s (%s)", imap_strerror(rc), err.msg);
 	imap_session_free(&s);
+}
+
+Test(imap_dovecot, logindisabled_keeps_the_password_home)
+{
+	/* Dovecot offers LOGINDISABLED to a plain connection it does not consider
+	 * local (127.0.0.2 here): LOGIN must be refused before anything is sent,
+	 * and Dovecot's log must show no login attempt from us. */
+	struct imap_buf t;
+	imap_buf_init(&t, 0);
+	struct imap_session *s = NULL;
+	struct imap_client_config cfg;
+	struct imap_error err = {0};
+	imap_client_config_default(&cfg);
+	cfg.host = env("IMAPGW_TEST_ALT_HOST");
+	cfg.port = (uint16_t)atoi(env("IMAPGW_TEST_IMAP_PORT"));
+	cfg.tls_mode = IMAP_TLS_NONE;
+	cfg.trace = collect_trace;
+	cfg.trace_ctx = &t;
+	cr_assert_eq(imap_session_connect(&s, &cfg, deadline(), &err), 0, "%s", err.msg);
+	uint32_t caps = 0;
+	cr_assert_eq(imap_session_caps(s, &caps, deadline(), &err), 0);
+	cr_assert_neq(caps & IMAP_CAP_LOGINDISABLED, 0);
+	int rc = imap_session_login(s, IMAP_MECH_LOGIN, "alice", "alice-secret", deadline(), &err);
+	cr_assert_eq(rc, IMAP_ERR_UNSUPPORTED, "%s", imap_strerror(rc));
+	imap_session_free(&s);
+	cr_assert_null(strstr(t.data, "C: "), "nothing sent: %s", t.data);
+	imap_buf_free(&t);
 }
 
 Test(imap_dovecot, wrong_ca_is_refused)
@@ -526,12 +561,6 @@ Test(imap_dovecot, tagged_no_keeps_session_usable)
 }
 
 /* ---- traces never show secrets ---- */
-
-static void collect_trace(void *ctx, char dir, const char *text, size_t len)
-{
-	struct imap_buf *b = ctx;
-	imap_buf_printf(b, "%c: %.*s\n", dir, (int)len, text);
-}
 
 Test(imap_dovecot, trace_redacts_credentials)
 {
