@@ -40,6 +40,7 @@ struct imap_session {
 	bool utf8, condstore, sync_literals;
 	bool bye;
 	char bye_text[160];
+	void *owner;
 };
 
 /* ---- small helpers ---- */
@@ -775,6 +776,16 @@ bool imap_session_utf8(const struct imap_session *s)
 bool imap_session_condstore(const struct imap_session *s)
 {
 	return s->condstore;
+}
+
+void imap_session_set_owner(struct imap_session *s, void *owner)
+{
+	s->owner = owner;
+}
+
+void *imap_session_owner(const struct imap_session *s)
+{
+	return s->owner;
 }
 
 void imap_session_set_sync_literals(struct imap_session *s, bool on)

@@ -196,6 +196,11 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
 int imap_session_mailbox_decode(const struct imap_session *s, const char *name, size_t len,
                                 struct imap_buf *out);
 
+/* An opaque pointer for the session's owner (the pool keeps its bookkeeping
+ * here). NULL until set. */
+void imap_session_set_owner(struct imap_session *s, void *owner);
+void *imap_session_owner(const struct imap_session *s);
+
 /* Force synchronizing literals even when the server offers LITERAL+/-
  * (for servers whose LITERAL+ is broken, and for tests). */
 void imap_session_set_sync_literals(struct imap_session *s, bool on);

@@ -26,6 +26,10 @@ const char *imap_strerror(int code)
 	case IMAP_ERR_AUTH: return "auth failed";
 	case IMAP_ERR_NO: return "command refused";
 	case IMAP_ERR_BAD: return "command rejected as invalid";
+	case IMAP_ERR_BUSY: return "no IMAP session available";
+	case IMAP_ERR_THROTTLED: return "too many failed logins";
+	case IMAP_ERR_NOT_FOUND: return "not found";
+	case IMAP_ERR_STALE: return "UIDVALIDITY changed";
 	}
 	return "unknown error";
 }

@@ -26,6 +26,10 @@ enum imap_err {
 	IMAP_ERR_AUTH = -13,       /* credentials refused */
 	IMAP_ERR_NO = -14,         /* tagged NO */
 	IMAP_ERR_BAD = -15,        /* tagged BAD */
+	IMAP_ERR_BUSY = -16,       /* no pooled session became free before the deadline */
+	IMAP_ERR_THROTTLED = -17,  /* too many failed logins for this user just now */
+	IMAP_ERR_NOT_FOUND = -18,  /* no such mailbox / message / part */
+	IMAP_ERR_STALE = -19,      /* UIDVALIDITY changed under the caller's reference */
 };
 
 #define IMAP_ERROR_CODE_MAX 64
