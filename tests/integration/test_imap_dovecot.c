@@ -460,8 +460,8 @@ static void non_ascii_round_trip(bool utf8)
 		cr_assert_eq(imap_session_utf8(s), (caps & IMAP_CAP_UTF8_ACCEPT) != 0);
 	}
 	static const char *names[] = {
-		"Donn\xc3\xa9" "es", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "R&D \"x\" \\y",
-		"\xf0\x9f\x93\xac mail", "\xc3\x9cn\xc3\xaf/S\xc3\xbc" "b",
+		"Donn\u00e9es", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "R&D \"x\" \\y",
+		"\xf0\x9f\x93\xac mail", "\u00dcn\u00ef/S\u00fcb",
 	};
 	char made[5][128];
 	for (size_t i = 0; i < 5; i++) {
@@ -513,7 +513,7 @@ Test(imap_dovecot, seeded_folders_list_decoded)
 	struct imap_session *s = login_ok("alice", "alice-secret");
 	char *listed = list_all(s);
 	static const char *want[] = {
-		"INBOX", "Archive/2024/Q1", "Old Mail", "Donn\xc3\xa9" "es",
+		"INBOX", "Archive/2024/Q1", "Old Mail", "Donn\u00e9es",
 		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "Say \"Hi\"", "Back\\slash", "Sent", "Trash",
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -524,7 +524,7 @@ Test(imap_dovecot, seeded_folders_list_decoded)
 	free(listed);
 	/* Names with a quote and a backslash can be selected. */
 	struct imap_error err = {0};
-	static const char *odd[] = {"Say \"Hi\"", "Back\\slash", "Old Mail", "Donn\xc3\xa9" "es"};
+	static const char *odd[] = {"Say \"Hi\"", "Back\\slash", "Old Mail", "Donn\u00e9es"};
 	for (size_t i = 0; i < 4; i++) {
 		struct imap_cmd c;
 		imap_session_cmd(s, &c);

@@ -150,13 +150,13 @@ Test(command, mailbox_names)
 	static const struct { const char *in; unsigned flags; const char *wire; } t[] = {
 		{"inbox", 0, "T1 SELECT INBOX\r\n"},
 		{"INBOX", 0, "T1 SELECT INBOX\r\n"},
-		{"Donn\xc3\xa9" "es", 0, "T1 SELECT Donn&AOk-es\r\n"},
+		{"Donn\u00e9es", 0, "T1 SELECT Donn&AOk-es\r\n"},
 		{"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 0, "T1 SELECT &ZeVnLIqe-\r\n"},
 		{"R&D", 0, "T1 SELECT R&-D\r\n"},
 		{"Old Mail", 0, "T1 SELECT \"Old Mail\"\r\n"},
 		{"Say \"Hi\"", 0, "T1 SELECT \"Say \\\"Hi\\\"\"\r\n"},
-		{"Donn\xc3\xa9" "es", IMAP_CMD_UTF8, "T1 SELECT \"Donn\xc3\xa9" "es\"\r\n"},
-		{"\xc3\xbc" "ber uns", IMAP_CMD_UTF8, "T1 SELECT \"\xc3\xbc" "ber uns\"\r\n"},
+		{"Donn\u00e9es", IMAP_CMD_UTF8, "T1 SELECT \"Donn\u00e9es\"\r\n"},
+		{"\u00fcber uns", IMAP_CMD_UTF8, "T1 SELECT \"\u00fcber uns\"\r\n"},
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		struct imap_cmd c;
