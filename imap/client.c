@@ -41,6 +41,8 @@ struct imap_session {
 	bool bye;
 	char bye_text[160];
 	void *owner;
+	bool selected;             /* mbox describes a selected mailbox */
+	struct imap_mailbox mbox;
 };
 
 /* ---- small helpers ---- */
@@ -161,6 +163,41 @@ bool imap_session_has_cap(const struct imap_session *s, const char *name)
 
 /* ---- reading responses ---- */
 
+/* Keep the selected mailbox's numbers current (RFC 3501 §7.3, RFC 7162). */
+static void track_mailbox(struct imap_session *s, const struct imap_response *r)
+{
+	struct imap_mailbox *m = &s->mbox;
+	uint64_t n;
+	if (r->code) {
+		const struct imap_value *name = imap_value_at(r->code, 0);
+		const struct imap_value *arg = imap_value_at(r->code, 1);
+		if (imap_value_is_atom(name, "UIDVALIDITY") && !imap_value_u64(arg, UINT32_MAX, &n))
+			m->uidvalidity = (uint32_t)n;
+		else if (imap_value_is_atom(name, "UIDNEXT") && !imap_value_u64(arg, UINT32_MAX, &n))
+			m->uidnext = (uint32_t)n;
+		else if (imap_value_is_atom(name, "HIGHESTMODSEQ") && !imap_value_u64(arg, UINT64_MAX, &n))
+			m->highestmodseq = n;
+		else if (imap_value_is_atom(name, "NOMODSEQ"))
+			m->highestmodseq = 0;
+		else if (imap_value_is_atom(name, "CLOSED"))  /* RFC 7162: the old mailbox is gone */
+			s->selected = false;
+		return;
+	}
+	if (!r->args || r->args->count < 2 || imap_value_u64(imap_value_at(r->args, 0), UINT32_MAX, &n))
+		return;
+	const struct imap_value *what = imap_value_at(r->args, 1);
+	if (imap_value_is_atom(what, "EXISTS")) {
+		if (s->selected && n > m->exists)
+			m->uidnext = 0;  /* new mail arrived: UIDNEXT is no longer known */
+		m->exists = (uint32_t)n;
+		m->changes++;
+	} else if (imap_value_is_atom(what, "EXPUNGE")) {
+		if (m->exists)
+			m->exists--;
+		m->changes++;
+	}
+}
+
 /* Keep the session's state current from any response. */
 static void track(struct imap_session *s, const struct imap_response *r)
 {
@@ -174,6 +211,8 @@ static void track(struct imap_session *s, const struct imap_response *r)
 		s->bye = true;
 		sanitize(s->bye_text, sizeof s->bye_text, r->text, r->text_len);
 	}
+	if (r->kind == IMAP_RESPONSE_UNTAGGED)
+		track_mailbox(s, r);
 }
 
 static void trace_response(struct imap_session *s, const struct imap_response *r)
@@ -461,6 +500,7 @@ void imap_session_free(struct imap_session **sp)
 	if (!sp || !*sp)
 		return;
 	struct imap_session *s = *sp;
+	free(s->mbox.name);
 	imap_conn_close(&s->conn);
 	imap_parser_free(&s->parser);
 	imap_buf_free(&s->caps_text);
@@ -802,4 +842,105 @@ int imap_session_mailbox_decode(const struct imap_session *s, const char *name, 
 		return imap_buf_append(out, name, len);
 	}
 	return imap_utf7_decode(name, len, out);
+}
+
+/* ---- pipelining ---- */
+
+int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, size_t n,
+                               imap_untagged_fn *on_untagged, void *ctx, int *results,
+                               int64_t deadline, struct imap_error *err)
+{
+	if (s->state == IMAP_SESSION_BROKEN)
+		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
+	struct imap_buf out;
+	imap_buf_init(&out, 0);
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if ((rc = imap_cmd_end(&cmds[i])) == 0 && cmds[i].nsync)
+			rc = IMAP_ERR_INVALID;
+		if (!rc)
+			rc = imap_buf_append(&out, cmds[i].wire.data, cmds[i].wire.len);
+		results[i] = 1;  /* not answered yet */
+	}
+	if (rc) {
+		imap_buf_free(&out);
+		return imap_error_set(err, rc, "commands cannot be pipelined: %s", imap_strerror(rc));
+	}
+	for (size_t i = 0; i < n; i++)
+		trace(s, 'C', cmds[i].trace.data, cmds[i].trace.len);
+	rc = write_all(s, out.data, out.len, deadline, err);
+	imap_buf_free(&out);
+
+	size_t pending = n;
+	int handler_rc = 0;
+	while (!rc && pending) {
+		const struct imap_response *r;
+		if ((rc = read_response(s, &r, deadline, err)))
+			break;
+		if (r->kind == IMAP_RESPONSE_CONTINUATION) {
+			imap_error_set(err, IMAP_ERR_PROTOCOL, "unexpected continuation request");
+			rc = broken(s, err, IMAP_ERR_PROTOCOL);
+			break;
+		}
+		if (r->kind == IMAP_RESPONSE_UNTAGGED) {
+			if (on_untagged && handler_rc == 0 && r->status != IMAP_STATUS_BYE)
+				handler_rc = on_untagged(ctx, r);
+			continue;
+		}
+		size_t i = 0;
+		while (i < n && !(results[i] == 1 && strncmp(cmds[i].wire.data, r->tag, strlen(r->tag)) == 0 &&
+		                  cmds[i].wire.data[strlen(r->tag)] == ' '))
+			i++;
+		if (i == n) {
+			imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
+			rc = broken(s, err, IMAP_ERR_PROTOCOL);
+			break;
+		}
+		struct imap_error one;
+		results[i] = tagged_result(s, r, &one);
+		pending--;
+	}
+	if (!rc && handler_rc)
+		rc = imap_error_set(err, handler_rc, "response handler failed: %s",
+		                    imap_strerror(handler_rc));
+	return rc;
+}
+
+/* ---- the selected mailbox ---- */
+
+const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s)
+{
+	return s->selected ? &s->mbox : NULL;
+}
+
+int imap_session_select(struct imap_session *s, const char *name, bool readonly,
+                        int64_t deadline, struct imap_error *err)
+{
+	if (s->selected && strcmp(s->mbox.name, name) == 0 && (readonly || !s->mbox.readonly))
+		return 0;
+	char *copy = strdup(name);
+	if (!copy)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	/* From here the old selection is over, whatever the answer. */
+	free(s->mbox.name);
+	memset(&s->mbox, 0, sizeof s->mbox);
+	s->mbox.name = copy;
+	s->selected = false;
+
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, readonly ? "EXAMINE" : "SELECT");
+	imap_cmd_mailbox(&c, name, strlen(name));
+	int rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	if (rc == IMAP_ERR_NO) {
+		if (err)
+			err->code = IMAP_ERR_NOT_FOUND;
+		return IMAP_ERR_NOT_FOUND;
+	}
+	if (rc)
+		return rc;
+	s->selected = true;
+	s->mbox.readonly = readonly;
+	return 0;
 }

@@ -190,6 +190,42 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
                      struct imap_error *err);
 
+/* Send several commands back to back and read until each has its tagged
+ * answer: one round trip instead of n. None may need a synchronizing
+ * literal (IMAP_ERR_INVALID, nothing sent). results[i] receives 0,
+ * IMAP_ERR_NO or IMAP_ERR_BAD for cmds[i]. Returns 0 once all are
+ * answered, or a transport / protocol error (the session is then broken). */
+int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, size_t n,
+                               imap_untagged_fn *on_untagged, void *ctx, int *results,
+                               int64_t deadline, struct imap_error *err);
+
+/* ---- the selected mailbox ---- */
+
+/* What the session knows of its selected mailbox, kept current from every
+ * untagged response (EXISTS, EXPUNGE, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ)
+ * whatever command brought them. */
+struct imap_mailbox {
+	char *name;              /* UTF-8, as the caller named it */
+	bool readonly;
+	uint32_t uidvalidity;
+	uint32_t uidnext;        /* 0 when the server did not say */
+	uint32_t exists;
+	uint64_t highestmodseq;  /* 0 when unknown or NOMODSEQ */
+	unsigned changes;        /* bumped by every EXISTS / EXPUNGE seen */
+};
+
+/* The selected mailbox (borrowed, valid until the next call on s), or NULL. */
+const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s);
+
+/* Make `name` (UTF-8) the selected mailbox: SELECT, or EXAMINE when
+ * readonly. Sends nothing when it is already selected (a read-write
+ * selection serves read-only use too), so repeated requests on one folder
+ * cost no round trip. Returns 0; IMAP_ERR_NOT_FOUND when the server refuses
+ * (no such mailbox, or not selectable: err has its text and code); other
+ * errors as imap_session_run. After a failure no mailbox is selected. */
+int imap_session_select(struct imap_session *s, const char *name, bool readonly,
+                        int64_t deadline, struct imap_error *err);
+
 /* Decode a mailbox name as the server sent it (modified UTF-7, or UTF-8
  * once UTF8=ACCEPT is enabled) into UTF-8 appended to out. Returns 0 or
  * IMAP_ERR_INVALID (out unchanged) for a malformed name. */
