@@ -111,7 +111,7 @@ unit: $(UNIT_BIN)
 	IMAPGW_CORPUS=$(CORPUS) $(UNIT_BIN) $(CRITERION_ARGS)
 
 integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
-	tests/with-dovecot.sh $(SEEDGEN) -- $(INTEG_BIN) $(CRITERION_ARGS)
+	IMAPGW_BIN=$(BUILD)/imapgw tests/with-dovecot.sh $(SEEDGEN) -- $(INTEG_BIN) $(CRITERION_ARGS)
 
 # libFuzzer: clang only, its own object directory.
 FUZZ_DIR  := build/fuzz

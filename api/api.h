@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #include "imap/buf.h"
+#include "imap/client.h"
+#include "imap/error.h"
+#include "imap/pool.h"
 
 struct api_param {
 	const char *key;
@@ -45,7 +48,7 @@ struct api_response {
 	struct imap_buf body;
 	struct {
 		const char *name;      /* static string */
-		char value[512];
+		char value[2048];
 	} headers[API_HEADERS_MAX];
 	size_t nheaders;
 };
@@ -69,10 +72,52 @@ bool api_needs_imap(const struct api_request *req);
  * IMAP for IMAP routes. Never fails: every error becomes a problem body. */
 void api_handle(const struct api_request *req, struct api_response *resp);
 
+/* ---- set-up ---- */
+
+struct api_config {
+	struct imap_pool *pool;      /* borrowed */
+	unsigned per_page_max;
+	unsigned per_page_default;
+};
+
+/* Remember the configuration for every later api_handle call. */
+void api_init(const struct api_config *cfg);
+const struct api_config *api_config(void);
+
 /* ---- errors (api/errors.c): the one place that picks a status ---- */
 
 /* Fill resp with an application/problem+json body. */
 void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
                  const char *imap_code);
+
+/* Fill resp with the problem matching an IMAP-side error code (rc) and its
+ * detail (err may be NULL): 401 refused login, 404 not found, 409 stale
+ * UIDVALIDITY, 429 throttled, 503 no session, 504 deadline, 502 for a
+ * server that is unreachable, untrusted or misbehaving. */
+void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
+                      unsigned retry_after_s);
+
+/* ---- sessions (api/session.c) ---- */
+
+/* Credentials of a request: Basic (user + password) or Bearer + X-Imap-User.
+ * Returns 0, or fills resp with 401 / 400 and returns -1. The strings
+ * point into *storage, which the caller frees with imap_buf_free. */
+int api_credentials(const struct api_request *req, struct imap_credentials *cred,
+                    struct imap_buf *storage, struct api_response *resp);
+
+/* Run fn on a pooled session for the request's credentials. When fn fails
+ * because a reused session turned out dead and `idempotent` is set, it runs
+ * once more on a fresh session. Returns fn's result (0 or an imap_err);
+ * on failure *err says why (pool errors included) and *retry_after_s is set
+ * for throttling. */
+typedef int api_session_fn(struct imap_session *s, void *ctx, struct imap_error *err);
+int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
+                     bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
+                     unsigned *retry_after_s);
+
+/* ---- handlers ---- */
+
+void api_folders(const struct api_request *req, struct api_response *resp, const char *tail);
+void api_messages_list(const struct api_request *req, struct api_response *resp);
 
 #endif

@@ -1,32 +1,64 @@
 /*
  * api/router.c — which handler serves a request.
+ *
+ *   GET /healthz                  liveness (memory only)
+ *   GET /folders                  all folders (?counts, ?tree)
+ *   GET /folders/{path}           one folder, {path} is the greedy tail
+ *   GET /messages                 a page of summaries
  */
 #include <string.h>
 
 #include "api/api.h"
 
-bool api_needs_imap(const struct api_request *req)
+static bool is_get(const struct api_request *req)
 {
-	(void)req;
-	return false;
+	return strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
 }
 
-static void healthz(const struct api_request *req, struct api_response *resp)
+/* The tail after prefix ("/folders" → "" or "/x" → "x"), or NULL. */
+static const char *tail_of(const char *path, const char *prefix)
 {
-	(void)req;
-	resp->status = 200;
-	imap_buf_puts(&resp->body, "{\"status\":\"ok\"}");
+	size_t n = strlen(prefix);
+	if (strncmp(path, prefix, n) != 0)
+		return NULL;
+	if (path[n] == '\0')
+		return "";
+	if (path[n] == '/')
+		return path + n + 1;
+	return NULL;
+}
+
+bool api_needs_imap(const struct api_request *req)
+{
+	return tail_of(req->path, "/folders") || strcmp(req->path, "/messages") == 0;
+}
+
+static void method_not_allowed(struct api_response *resp, const char *allow)
+{
+	api_problem(resp, 405, "Method Not Allowed", "this route does not take that method", NULL);
+	api_response_header(resp, "Allow", "%s", allow);
 }
 
 void api_handle(const struct api_request *req, struct api_response *resp)
 {
+	const char *tail;
 	if (strcmp(req->path, "/healthz") == 0) {
-		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-			api_problem(resp, 405, "Method Not Allowed", "use GET", NULL);
-			api_response_header(resp, "Allow", "GET, HEAD");
-			return;
-		}
-		healthz(req, resp);
+		if (!is_get(req))
+			return method_not_allowed(resp, "GET, HEAD");
+		resp->status = 200;
+		imap_buf_puts(&resp->body, "{\"status\":\"ok\"}");
+		return;
+	}
+	if ((tail = tail_of(req->path, "/folders"))) {
+		if (!is_get(req))
+			return method_not_allowed(resp, "GET, HEAD");
+		api_folders(req, resp, tail);
+		return;
+	}
+	if (strcmp(req->path, "/messages") == 0) {
+		if (!is_get(req))
+			return method_not_allowed(resp, "GET, HEAD");
+		api_messages_list(req, resp);
 		return;
 	}
 	api_problem(resp, 404, "Not Found", "no such route", NULL);

@@ -10,11 +10,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api/api.h"
+#include "imap/pool.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
+
+/* The IMAP protocol trace (--imap-trace), already redacted by the client. */
+static void imap_trace_log(void *ctx, char dir, const char *text, size_t len)
+{
+	(void)ctx;
+	char line[1024];
+	snprintf(line, sizeof line, "%.*s", (int)(len < 1000 ? len : 1000), text);
+	log_event(LOG_DEBUG, NULL, dir == 'C' ? "imap >" : "imap <", "line", line,
+	          (const char *)NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -34,8 +47,43 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);  /* threads started below inherit it */
 
+	struct imap_error err = {0};
+	struct imap_tls *tls = NULL;
+	if (cfg.imap_tls != IMAP_TLS_NONE && !(tls = imap_tls_new(cfg.imap_ca, &err))) {
+		log_event(LOG_ERROR, NULL, "cannot set up TLS", "detail", err.msg, (const char *)NULL);
+		server_config_free(&cfg);
+		return 1;
+	}
+	struct imap_pool_config pc = {
+		.per_user = cfg.pool_per_user,
+		.max_sessions = cfg.pool_max,
+		.idle_s = cfg.pool_idle_s,
+		.connect_timeout_ms = cfg.imap_connect_timeout_ms,
+		.login_fail_max = cfg.login_fail_max,
+		.login_fail_window_s = cfg.login_fail_window_s,
+	};
+	imap_client_config_default(&pc.client);
+	pc.client.host = cfg.imap_host;
+	pc.client.port = cfg.imap_port;
+	pc.client.tls_mode = cfg.imap_tls;
+	pc.client.tls = tls;
+	pc.client.limits = cfg.imap_limits;
+	if (cfg.imap_trace)
+		pc.client.trace = imap_trace_log;
+	struct imap_pool *pool = imap_pool_new(&pc);
+	if (!pool) {
+		log_msgf(LOG_ERROR, NULL, "cannot create the session pool");
+		imap_tls_free(&tls);
+		server_config_free(&cfg);
+		return 1;
+	}
+	api_init(&(struct api_config){.pool = pool, .per_page_max = cfg.per_page_max,
+	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50});
+
 	struct http_server *http = http_server_start(&cfg);
 	if (!http) {
+		imap_pool_free(&pool, imap_now_ms() + 1000);
+		imap_tls_free(&tls);
 		server_config_free(&cfg);
 		return 1;
 	}
@@ -48,11 +96,20 @@ int main(int argc, char **argv)
 	                                              : "none",
 	          (const char *)NULL);
 
-	int sig = 0;
-	sigwait(&stop, &sig);
+	/* Wait for a stop signal; meanwhile log out sessions idle too long. */
+	int sig;
+	for (;;) {
+		struct timespec tick = {.tv_sec = 1};
+		sig = sigtimedwait(&stop, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		imap_pool_reap(pool);
+	}
 	log_event(LOG_INFO, NULL, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	          (const char *)NULL);
 	http_server_stop(&http);
+	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
+	imap_tls_free(&tls);
 	server_config_free(&cfg);
 	log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);
 	return 0;

@@ -1,0 +1,455 @@
+/*
+ * api/messages.c — GET /messages: one page of summaries.
+ *
+ * Every parameter is validated before anything reaches IMAP; a bad one is a
+ * 400 naming it. The cursor is opaque to clients: base64url of
+ * "v1.<uidvalidity>.<sort>.<order>.<last uid>.<last position>", so a walk
+ * continues after the last message it saw even when mail arrives or goes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "api/json.h"
+#include "imap/date.h"
+#include "imap/messages.h"
+#include "imap/utf7.h"
+
+#define SEARCH_TEXT_MAX 1024
+#define PAGE_MAX 10000000u
+
+static const char *const sort_names[] = {
+	[IMAP_SORT_ARRIVAL] = "arrival", [IMAP_SORT_RECEIVED] = "received",
+	[IMAP_SORT_DATE] = "date",       [IMAP_SORT_FROM] = "from",
+	[IMAP_SORT_TO] = "to",           [IMAP_SORT_SUBJECT] = "subject",
+	[IMAP_SORT_SIZE] = "size",
+};
+
+struct listing {
+	const char *folder;
+	struct imap_page_request req;
+	char since[16], before[16];
+	uint32_t cursor_uidvalidity;
+	int64_t deadline;
+	struct imap_page page;
+};
+
+static bool bad(struct api_response *resp, const char *detail)
+{
+	api_problem(resp, 400, "Bad Request", detail, NULL);
+	return false;
+}
+
+static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)s[0]) || strlen(s) > 20)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const struct api_request *req, const char *key, bool *out,
+                       struct api_response *resp)
+{
+	const char *v = api_query(req, key);
+	*out = false;
+	if (!v)
+		return true;
+	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, ""))
+		*out = true;
+	else if (strcmp(v, "false") && strcmp(v, "0")) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s must be true or false", key);
+		return bad(resp, msg);
+	}
+	return true;
+}
+
+/* Search text: UTF-8, no control characters, bounded. */
+static bool parse_text(const struct api_request *req, const char *key, const char **out,
+                       struct api_response *resp)
+{
+	const char *v = api_query(req, key);
+	*out = NULL;
+	if (!v)
+		return true;
+	size_t len = strlen(v);
+	bool ok = len > 0 && len <= SEARCH_TEXT_MAX && imap_utf8_validate(v, len) == 0;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	if (!ok) {
+		char msg[128];
+		snprintf(msg, sizeof msg, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
+		return bad(resp, msg);
+	}
+	*out = v;
+	return true;
+}
+
+/* YYYY-MM-DD into an IMAP date "5-Feb-2024". */
+static bool parse_day(const struct api_request *req, const char *key, char out[16],
+                      const char **dst, struct api_response *resp)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *v = api_query(req, key);
+	*dst = NULL;
+	if (!v)
+		return true;
+	int y, m, d, n = 0;
+	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
+	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "%s must be a date YYYY-MM-DD", key);
+		return bad(resp, msg);
+	}
+	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
+	*dst = out;
+	return true;
+}
+
+static void encode_cursor(const struct listing *l, uint32_t uid, uint32_t pos, char *out,
+                          size_t cap)
+{
+	char raw[96];
+	int n = snprintf(raw, sizeof raw, "v1.%u.%s.%s.%u.%u", l->page.uidvalidity,
+	                 sort_names[l->req.sort], l->req.desc ? "desc" : "asc", uid, pos);
+	unsigned char b64[160];
+	int m = EVP_EncodeBlock(b64, (const unsigned char *)raw, n);
+	size_t k = 0;
+	for (int i = 0; i < m && k + 1 < cap; i++) {
+		char c = (char)b64[i];
+		if (c == '=')
+			break;
+		out[k++] = c == '+' ? '-' : c == '/' ? '_' : c;
+	}
+	out[k] = '\0';
+}
+
+static bool decode_cursor(const char *s, struct listing *l, struct api_response *resp)
+{
+	size_t len = strlen(s);
+	char b64[160];
+	if (len == 0 || len > 120)
+		return bad(resp, "cursor is not one this service issued");
+	size_t k = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+			return bad(resp, "cursor is not one this service issued");
+		b64[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	while (k % 4)
+		b64[k++] = '=';
+	unsigned char raw[128];
+	int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)k);
+	if (n <= 0)
+		return bad(resp, "cursor is not one this service issued");
+	raw[n] = '\0';
+	char sort[16], order[8];
+	unsigned uv, uid, pos;
+	int used = 0;
+	if (sscanf((char *)raw, "v1.%u.%15[a-z].%7[a-z].%u.%u%n", &uv, sort, order, &uid, &pos,
+	           &used) != 5 || (size_t)used != strlen((char *)raw) || uid == 0)
+		return bad(resp, "cursor is not one this service issued");
+	size_t key = 0;
+	while (key < sizeof sort_names / sizeof sort_names[0] && strcmp(sort_names[key], sort))
+		key++;
+	if (key == sizeof sort_names / sizeof sort_names[0] ||
+	    (strcmp(order, "asc") && strcmp(order, "desc")))
+		return bad(resp, "cursor is not one this service issued");
+	if (key != l->req.sort || (strcmp(order, "desc") == 0) != l->req.desc)
+		return bad(resp, "cursor belongs to another sort or order");
+	l->req.has_cursor = true;
+	l->req.after_uid = uid;
+	l->req.after_pos = pos;
+	l->cursor_uidvalidity = uv;
+	return true;
+}
+
+static bool parse_params(const struct api_request *req, struct listing *l,
+                         struct api_response *resp)
+{
+	const struct api_config *cfg = api_config();
+	uint64_t n;
+	const char *v;
+	memset(l, 0, sizeof *l);
+	l->folder = api_query(req, "folder");
+	if (!l->folder)
+		l->folder = "INBOX";
+	size_t flen = strlen(l->folder);
+	if (flen == 0 || flen > 1024 || strpbrk(l->folder, "\r\n") ||
+	    imap_utf8_validate(l->folder, flen) != 0)
+		return bad(resp, "folder must be a folder path in UTF-8, without CR or LF");
+
+	l->req.page = 1;
+	if ((v = api_query(req, "page"))) {
+		if (!parse_u64(v, 1, PAGE_MAX, &n))
+			return bad(resp, "page must be a whole number from 1");
+		l->req.page = (uint32_t)n;
+	}
+	l->req.per_page = cfg->per_page_default;
+	if ((v = api_query(req, "per_page"))) {
+		if (!parse_u64(v, 1, cfg->per_page_max, &n)) {
+			char msg[80];
+			snprintf(msg, sizeof msg, "per_page must be from 1 to %u", cfg->per_page_max);
+			return bad(resp, msg);
+		}
+		l->req.per_page = (uint32_t)n;
+	}
+	l->req.sort = IMAP_SORT_ARRIVAL;
+	if ((v = api_query(req, "sort"))) {
+		size_t k = 0;
+		while (k < sizeof sort_names / sizeof sort_names[0] && strcmp(sort_names[k], v))
+			k++;
+		if (k == sizeof sort_names / sizeof sort_names[0])
+			return bad(resp, "sort must be arrival, received, date, from, to, subject or size");
+		l->req.sort = (enum imap_sort_key)k;
+	}
+	l->req.desc = true;
+	if ((v = api_query(req, "order"))) {
+		if (strcmp(v, "asc") && strcmp(v, "desc"))
+			return bad(resp, "order must be asc or desc");
+		l->req.desc = strcmp(v, "desc") == 0;
+	}
+	struct imap_filter *f = &l->req.filter;
+	if (!parse_bool(req, "unseen", &f->unseen, resp) ||
+	    !parse_bool(req, "flagged", &f->flagged, resp) ||
+	    !parse_bool(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
+	    !parse_text(req, "from", &f->from, resp) || !parse_text(req, "to", &f->to, resp) ||
+	    !parse_text(req, "subject", &f->subject, resp) ||
+	    !parse_text(req, "text", &f->text, resp) ||
+	    !parse_day(req, "since", l->since, &f->since, resp) ||
+	    !parse_day(req, "before", l->before, &f->before, resp))
+		return false;
+	if ((v = api_query(req, "larger"))) {
+		if (!parse_u64(v, 0, UINT32_MAX, &f->larger))
+			return bad(resp, "larger must be a size in bytes");
+		f->has_larger = true;
+	}
+	if ((v = api_query(req, "smaller"))) {
+		if (!parse_u64(v, 1, UINT32_MAX, &f->smaller))
+			return bad(resp, "smaller must be a size in bytes from 1");
+		f->has_smaller = true;
+	}
+	if ((v = api_query(req, "cursor")) && !decode_cursor(v, l, resp))
+		return false;
+	static const char *const known[] = {"folder", "page", "per_page", "sort", "order",
+	                                    "unseen", "flagged", "has_unsubscribe", "from",
+	                                    "to", "subject", "text", "since", "before",
+	                                    "larger", "smaller", "cursor"};
+	for (size_t i = 0; i < req->nquery; i++) {
+		size_t k = 0;
+		while (k < sizeof known / sizeof known[0] && strcmp(known[k], req->query[i].key))
+			k++;
+		if (k == sizeof known / sizeof known[0]) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "unknown parameter '%.64s'", req->query[i].key);
+			return bad(resp, msg);
+		}
+	}
+	return true;
+}
+
+static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct listing *l = ctx;
+	imap_page_free(&l->page);
+	int rc = imap_messages_page(s, l->folder, &l->req, l->deadline, &l->page, err);
+	if (!rc && l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
+		imap_page_free(&l->page);
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY changed: start again without cursor");
+	}
+	return rc;
+}
+
+/* ---- JSON ---- */
+
+static json_t *time_json(bool ok, int64_t epoch, int tz)
+{
+	if (!ok)
+		return json_null();
+	char out[IMAP_DATE_RFC3339_MAX];
+	imap_date_format_rfc3339(epoch, tz, out);
+	return json_string(out);
+}
+
+static json_t *address_json(const struct imap_address *a)
+{
+	return json_pack("{s:o, s:o}", "name", api_json_str(a->name), "address",
+	                 api_json_str(a->address));
+}
+
+static json_t *addresses_json(const struct imap_address_list *l)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(arr, address_json(&l->v[i]));
+	return arr;
+}
+
+static json_t *unsubscribe_json(const struct imap_unsubscribe *u)
+{
+	if (u->n_mailto == 0 && u->n_http == 0)
+		return json_null();
+	json_t *mailto = json_array(), *http = json_array();
+	for (size_t i = 0; i < u->n_mailto; i++)
+		json_array_append_new(mailto, json_pack("{s:o, s:o, s:o}", "address",
+		                                        api_json_str(u->mailto[i].address), "subject",
+		                                        api_json_str(u->mailto[i].subject), "body",
+		                                        api_json_str(u->mailto[i].body)));
+	for (size_t i = 0; i < u->n_http; i++)
+		json_array_append_new(http, api_json_str(u->http[i]));
+	return json_pack("{s:o, s:o, s:b, s:o}", "mailto", mailto, "http", http, "one_click",
+	                 u->one_click, "post", api_json_str(u->post));
+}
+
+static bool has_flag(const struct imap_summary *m, const char *flag)
+{
+	for (size_t i = 0; i < m->nflags; i++)
+		if (strcasecmp(m->flags[i], flag) == 0)
+			return true;
+	return false;
+}
+
+static json_t *summary_json(const struct imap_summary *m)
+{
+	json_t *flags = json_array();
+	for (size_t i = 0; i < m->nflags; i++)
+		if (strcasecmp(m->flags[i], "\\Recent") != 0)
+			json_array_append_new(flags, api_json_str(m->flags[i]));
+	const struct imap_envelope *e = &m->env;
+	json_t *o = json_object();
+	json_object_set_new(o, "uid", json_integer(m->uid));
+	json_object_set_new(o, "message_id", api_json_str(e->message_id));
+	json_object_set_new(o, "subject", api_json_str(e->subject));
+	json_object_set_new(o, "from", e->from.n ? address_json(&e->from.v[0]) : json_null());
+	json_object_set_new(o, "to", addresses_json(&e->to));
+	json_object_set_new(o, "cc", addresses_json(&e->cc));
+	json_object_set_new(o, "reply_to", addresses_json(&e->reply_to));
+	json_object_set_new(o, "date", time_json(e->has_date, e->date, e->date_tz));
+	json_object_set_new(o, "received_at",
+	                    time_json(m->has_internaldate, m->internaldate, m->internaldate_tz));
+	json_object_set_new(o, "size", json_integer((json_int_t)m->size));
+	json_object_set_new(o, "flags", flags);
+	json_object_set_new(o, "seen", json_boolean(has_flag(m, "\\Seen")));
+	json_object_set_new(o, "flagged", json_boolean(has_flag(m, "\\Flagged")));
+	json_object_set_new(o, "answered", json_boolean(has_flag(m, "\\Answered")));
+	json_object_set_new(o, "has_attachments", json_boolean(m->attachments > 0));
+	json_object_set_new(o, "attachments", json_integer(m->attachments));
+	json_object_set_new(o, "in_reply_to", api_json_str(e->in_reply_to));
+	json_object_set_new(o, "list_id", api_json_str(m->list_id));
+	json_object_set_new(o, "unsubscribe", unsubscribe_json(&m->unsub));
+	return o;
+}
+
+/* Append k=v, URL-encoded, to a query string. */
+static void query_add(struct imap_buf *b, const char *k, const char *v)
+{
+	imap_buf_printf(b, "%s%s=", b->len ? "&" : "?", k);
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+		if (isalnum(*p) || strchr("-._~", *p))
+			imap_buf_putc(b, (char)*p);
+		else
+			imap_buf_printf(b, "%%%02X", *p);
+	}
+}
+
+/* The request's query with page/cursor replaced. */
+static void link_for(const struct api_request *req, const char *page, const char *cursor,
+                     struct imap_buf *out)
+{
+	for (size_t i = 0; i < req->nquery; i++) {
+		const char *k = req->query[i].key;
+		if (strcmp(k, "page") && strcmp(k, "cursor"))
+			query_add(out, k, req->query[i].value);
+	}
+	if (page)
+		query_add(out, "page", page);
+	if (cursor)
+		query_add(out, "cursor", cursor);
+}
+
+void api_messages_list(const struct api_request *req, struct api_response *resp)
+{
+	struct listing l;
+	if (!parse_params(req, &l, resp))
+		return;
+	l.deadline = req->deadline;
+	struct imap_credentials cred;
+	struct imap_buf store;
+	if (api_credentials(req, &cred, &store, resp)) {
+		imap_buf_free(&store);
+		return;
+	}
+	struct imap_error err = {0};
+	unsigned retry = 0;
+	int rc = api_with_session(req, &cred, true, fetch_page, &l, &err, &retry);
+	imap_buf_free(&store);
+	if (rc) {
+		api_imap_problem(resp, rc, &err, retry);
+		return;
+	}
+
+	const struct imap_page *p = &l.page;
+	uint32_t per = l.req.per_page;
+	uint32_t pages = p->total ? (p->total + per - 1) / per : 0;
+	uint32_t page = p->first_pos / per + 1;
+	char next_cursor[128] = "";
+	bool more = (uint64_t)p->first_pos + p->n < p->total;
+	if (more && p->n)
+		encode_cursor(&l, p->msgs[p->n - 1].uid, p->first_pos + (uint32_t)p->n - 1,
+		              next_cursor, sizeof next_cursor);
+
+	json_t *msgs = json_array();
+	for (size_t i = 0; i < p->n; i++)
+		json_array_append_new(msgs, summary_json(&p->msgs[i]));
+	json_t *o = json_object();
+	json_object_set_new(o, "folder", api_json_str(l.folder));
+	json_object_set_new(o, "uidvalidity", json_integer(p->uidvalidity));
+	json_object_set_new(o, "total", json_integer(p->total));
+	json_object_set_new(o, "page", json_integer(page));
+	json_object_set_new(o, "per_page", json_integer(per));
+	json_object_set_new(o, "pages", json_integer(pages));
+	json_object_set_new(o, "next_cursor", next_cursor[0] ? json_string(next_cursor) : json_null());
+	json_object_set_new(o, "messages", msgs);
+	imap_page_free(&l.page);
+
+	/* RFC 8288 Link: next (by cursor) and prev (by page number). */
+	struct imap_buf link;
+	imap_buf_init(&link, 0);
+	if (next_cursor[0]) {
+		struct imap_buf q;
+		imap_buf_init(&q, 0);
+		link_for(req, NULL, next_cursor, &q);
+		imap_buf_printf(&link, "</messages%s>; rel=\"next\"", q.data);
+		imap_buf_free(&q);
+	}
+	if (page > 1 && !l.req.has_cursor) {
+		struct imap_buf q;
+		char num[16];
+		snprintf(num, sizeof num, "%u", page - 1);
+		imap_buf_init(&q, 0);
+		link_for(req, num, NULL, &q);
+		imap_buf_printf(&link, "%s</messages%s>; rel=\"prev\"", link.len ? ", " : "", q.data);
+		imap_buf_free(&q);
+	}
+	if (link.len && link.len < sizeof resp->headers[0].value)
+		api_response_header(resp, "Link", "%s", link.data);
+	imap_buf_free(&link);
+	api_json_reply(resp, 200, o);
+}

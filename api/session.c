@@ -1,0 +1,119 @@
+/*
+ * api/session.c — credentials from the request, and borrowing a pooled
+ * IMAP session for the shortest possible time.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "api/api.h"
+#include "imap/utf7.h"
+
+#define CREDENTIAL_MAX 4096
+
+static struct api_config config;
+
+void api_init(const struct api_config *cfg)
+{
+	config = *cfg;
+}
+
+const struct api_config *api_config(void)
+{
+	return &config;
+}
+
+static int unauthorized(struct api_response *resp, const char *detail)
+{
+	api_problem(resp, 401, "Unauthorized", detail, NULL);
+	api_response_header(resp, "WWW-Authenticate", "Basic realm=\"imapgw\", Bearer");
+	return -1;
+}
+
+int api_credentials(const struct api_request *req, struct imap_credentials *cred,
+                    struct imap_buf *storage, struct api_response *resp)
+{
+	const char *h = req->authorization;
+	memset(cred, 0, sizeof *cred);
+	imap_buf_init(storage, CREDENTIAL_MAX * 2);
+	if (!h)
+		return unauthorized(resp, "send Authorization: Basic, or Bearer with X-Imap-User");
+	if (strncasecmp(h, "Basic ", 6) == 0) {
+		const char *b64 = h + 6;
+		while (*b64 == ' ')
+			b64++;
+		size_t len = strlen(b64);
+		while (len && b64[len - 1] == ' ')
+			len--;
+		if (len == 0 || len % 4 || len > CREDENTIAL_MAX ||
+		    imap_buf_reserve(storage, len / 4 * 3 + 2))
+			return unauthorized(resp, "malformed Basic credentials");
+		int n = EVP_DecodeBlock((unsigned char *)storage->data, (const unsigned char *)b64,
+		                        (int)len);
+		if (n < 0)
+			return unauthorized(resp, "malformed Basic credentials");
+		for (size_t pad = len; pad > 0 && b64[pad - 1] == '='; pad--)
+			n--;
+		storage->len = (size_t)n;
+		storage->data[n] = '\0';
+		char *colon = memchr(storage->data, ':', storage->len);
+		if (!colon || colon == storage->data || memchr(storage->data, '\0', storage->len) ||
+		    imap_utf8_validate(storage->data, storage->len) != 0)
+			return unauthorized(resp, "Basic credentials need user:password in UTF-8");
+		*colon = '\0';
+		cred->kind = IMAP_CRED_PASSWORD;
+		cred->user = storage->data;
+		cred->secret = colon + 1;
+		return 0;
+	}
+	if (strncasecmp(h, "Bearer ", 7) == 0) {
+		const char *tok = h + 7;
+		while (*tok == ' ')
+			tok++;
+		const char *user = req->imap_user;
+		if (!*tok || strlen(tok) > CREDENTIAL_MAX)
+			return unauthorized(resp, "malformed Bearer token");
+		if (!user || !*user || strlen(user) > 320 ||
+		    imap_utf8_validate(user, strlen(user)) != 0) {
+			api_problem(resp, 400, "Bad Request", "Bearer needs the X-Imap-User header", NULL);
+			return -1;
+		}
+		imap_buf_puts(storage, user);
+		imap_buf_putc(storage, '\0');
+		size_t at = storage->len;
+		imap_buf_puts(storage, tok);
+		cred->kind = IMAP_CRED_TOKEN;
+		cred->user = storage->data;
+		cred->secret = storage->data + at;
+		return 0;
+	}
+	return unauthorized(resp, "unsupported authorization scheme");
+}
+
+/* Errors after which the session is known dead (it was, before we used it). */
+static bool transport_failure(int rc)
+{
+	return rc == IMAP_ERR_IO || rc == IMAP_ERR_BYE || rc == IMAP_ERR_TLS;
+}
+
+int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
+                     bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
+                     unsigned *retry_after_s)
+{
+	for (int attempt = 0;; attempt++) {
+		struct imap_session *s = NULL;
+		bool fresh = false;
+		int rc = imap_pool_acquire(config.pool, cred, req->deadline, &s, &fresh, retry_after_s,
+		                           err);
+		if (rc)
+			return rc;
+		rc = fn(s, ctx, err);
+		bool dead = imap_session_state(s) == IMAP_SESSION_BROKEN;
+		imap_pool_release(config.pool, s);
+		if (rc && dead && !fresh && idempotent && attempt == 0 && transport_failure(rc) &&
+		    imap_now_ms() < req->deadline)
+			continue;  /* a pooled session had died while idle: once more, fresh */
+		return rc;
+	}
+}

@@ -1,0 +1,637 @@
+/*
+ * imap/messages.c — choosing a page and fetching its summaries. See
+ * messages.h for the costs per page.
+ *
+ *   esearch-response = "ESEARCH" [search-correlator] [SP "UID"] *(SP search-return-data)
+ *   search-return-data = "ALL" SP sequence-set / "COUNT" SP number / ...   ; RFC 4731
+ *   sort-data = "SORT" *(SP nz-number)                                      ; RFC 5256
+ */
+#include "imap/messages.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/date.h"
+#include "imap/rfc2047.h"
+
+#define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
+#define STRUCTURE_DEPTH_MAX 32    /* BODYSTRUCTURE nesting walked */
+
+#define SUMMARY_ITEMS \
+	"(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
+	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID)])"
+
+/* ---- UID lists ---- */
+
+struct uids {
+	uint32_t *v;
+	size_t n, cap;
+	bool esearch_count;
+	uint32_t count;  /* ESEARCH COUNT, when given */
+};
+
+static int uids_push(struct uids *u, uint32_t uid)
+{
+	if (u->n == u->cap) {
+		if (u->cap >= UIDS_MAX)
+			return IMAP_ERR_LIMIT;
+		size_t cap = u->cap ? u->cap * 2 : 256;
+		uint32_t *v = realloc(u->v, cap * sizeof *v);
+		if (!v)
+			return IMAP_ERR_NOMEM;
+		u->v = v;
+		u->cap = cap;
+	}
+	u->v[u->n++] = uid;
+	return 0;
+}
+
+/* Append the UIDs of a sequence set "1:3,7,9:8" (no "*" in answers). */
+static int uids_push_set(struct uids *u, const char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		uint64_t a = 0, b;
+		size_t start = i;
+		while (i < len && s[i] >= '0' && s[i] <= '9' && a <= UINT32_MAX)
+			a = a * 10 + (uint64_t)(s[i++] - '0');
+		if (i == start || a == 0 || a > UINT32_MAX)
+			return IMAP_ERR_PROTOCOL;
+		b = a;
+		if (i < len && s[i] == ':') {
+			start = ++i;
+			b = 0;
+			while (i < len && s[i] >= '0' && s[i] <= '9' && b <= UINT32_MAX)
+				b = b * 10 + (uint64_t)(s[i++] - '0');
+			if (i == start || b == 0 || b > UINT32_MAX)
+				return IMAP_ERR_PROTOCOL;
+		}
+		if (i < len && s[i++] != ',')
+			return IMAP_ERR_PROTOCOL;
+		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+		if (hi - lo >= UIDS_MAX)
+			return IMAP_ERR_LIMIT;
+		for (uint64_t x = lo; x <= hi; x++) {
+			int rc = uids_push(u, (uint32_t)x);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int on_uids(void *ctx, const struct imap_response *r)
+{
+	struct uids *u = ctx;
+	const struct imap_value *kw = imap_value_at(r->args, 0);
+	const struct imap_value *v;
+	size_t i;
+	if (imap_value_is_atom(kw, "SEARCH") || imap_value_is_atom(kw, "SORT")) {
+		IMAP_LIST_FOREACH(r->args, v, i) {
+			uint64_t n;
+			if (i == 0)
+				continue;
+			if (v->kind == IMAP_VALUE_LIST)  /* "(MODSEQ n)" after CONDSTORE searches */
+				continue;
+			if (imap_value_u64(v, UINT32_MAX, &n) || n == 0)
+				return IMAP_ERR_PROTOCOL;
+			int rc = uids_push(u, (uint32_t)n);
+			if (rc)
+				return rc;
+		}
+	} else if (imap_value_is_atom(kw, "ESEARCH")) {
+		IMAP_LIST_FOREACH(r->args, v, i) {
+			if (i + 1 >= r->args->count)
+				break;
+			const struct imap_value *next = imap_value_next(v);
+			uint64_t n;
+			if (imap_value_is_atom(v, "ALL") && imap_value_is_string(next)) {
+				int rc = uids_push_set(u, next->str, next->len);
+				if (rc)
+					return rc;
+			} else if (imap_value_is_atom(v, "COUNT") &&
+			           imap_value_u64(next, UINT32_MAX, &n) == 0) {
+				u->esearch_count = true;
+				u->count = (uint32_t)n;
+			}
+		}
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* ---- search criteria ---- */
+
+static bool eight_bit(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+static bool filter_needs_utf8(const struct imap_filter *f)
+{
+	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text);
+}
+
+/* Append the SEARCH keys of f ("ALL" when there are none). */
+static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
+{
+	bool any = false;
+	static const struct { size_t off; const char *key; } strs[] = {
+		{offsetof(struct imap_filter, from), "FROM"},
+		{offsetof(struct imap_filter, to), "TO"},
+		{offsetof(struct imap_filter, subject), "SUBJECT"},
+		{offsetof(struct imap_filter, text), "TEXT"},
+	};
+	if (f->unseen) {
+		imap_cmd_atom(c, "UNSEEN");
+		any = true;
+	}
+	if (f->flagged) {
+		imap_cmd_atom(c, "FLAGGED");
+		any = true;
+	}
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+		const char *v = *(const char *const *)((const char *)f + strs[i].off);
+		if (v) {
+			imap_cmd_atom(c, strs[i].key);
+			imap_cmd_string(c, v, strlen(v));
+			any = true;
+		}
+	}
+	if (f->since) {
+		imap_cmd_atom(c, "SINCE");
+		imap_cmd_atom(c, f->since);
+		any = true;
+	}
+	if (f->before) {
+		imap_cmd_atom(c, "BEFORE");
+		imap_cmd_atom(c, f->before);
+		any = true;
+	}
+	if (f->has_larger) {
+		imap_cmd_atom(c, "LARGER");
+		imap_cmd_number(c, f->larger);
+		any = true;
+	}
+	if (f->has_smaller) {
+		imap_cmd_atom(c, "SMALLER");
+		imap_cmd_number(c, f->smaller);
+		any = true;
+	}
+	if (f->has_unsubscribe) {
+		imap_cmd_raw(c, "HEADER List-Unsubscribe \"\"");
+		any = true;
+	}
+	if (!any)
+		imap_cmd_atom(c, "ALL");
+}
+
+static bool filter_empty(const struct imap_filter *f)
+{
+	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->from && !f->to &&
+	       !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
+	       !f->has_smaller;
+}
+
+/* The matching UIDs in ascending order of the key (ties: UID). */
+static int ordered_uids(struct imap_session *s, const struct imap_page_request *req,
+                        int64_t deadline, struct uids *u, struct imap_error *err)
+{
+	static const char *const keys[] = {
+		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
+		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
+		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
+	};
+	uint32_t caps;
+	int rc = imap_session_caps(s, &caps, deadline, err);
+	if (rc)
+		return rc;
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	if (req->sort == IMAP_SORT_ARRIVAL) {
+		imap_cmd_atom(&c, "SEARCH");
+		if (caps & IMAP_CAP_ESEARCH)
+			imap_cmd_raw(&c, "RETURN (ALL)");
+		if (filter_needs_utf8(&req->filter))
+			imap_cmd_raw(&c, "CHARSET UTF-8");
+	} else {
+		if (!(caps & IMAP_CAP_SORT)) {
+			imap_cmd_free(&c);
+			return imap_error_set(err, IMAP_ERR_UNSUPPORTED,
+			                      "the server cannot sort (no SORT capability)");
+		}
+		imap_cmd_atom(&c, "SORT");
+		imap_cmd_raw(&c, keys[req->sort]);
+		imap_cmd_atom(&c, "UTF-8");
+	}
+	add_criteria(&c, &req->filter);
+	rc = imap_session_run(s, &c, on_uids, u, deadline, err);
+	imap_cmd_free(&c);
+	if (rc)
+		return rc;
+	if (req->sort == IMAP_SORT_ARRIVAL)
+		qsort(u->v, u->n, sizeof *u->v, cmp_u32);  /* never trust the answer's order */
+	return 0;
+}
+
+/* ---- summaries ---- */
+
+static bool att_is(const struct imap_value *v, const char *name)
+{
+	return imap_value_is_atom(v, name);
+}
+
+/* Leaf: (type subtype params id desc enc size [lines | env body lines] md5 dsp ...) */
+static unsigned count_parts(const struct imap_value *b, unsigned depth)
+{
+	if (!b || b->kind != IMAP_VALUE_LIST || depth > STRUCTURE_DEPTH_MAX)
+		return 0;
+	const struct imap_value *first = imap_value_at(b, 0);
+	if (first && first->kind == IMAP_VALUE_LIST) {
+		unsigned n = 0;
+		const struct imap_value *v;
+		size_t i;
+		IMAP_LIST_FOREACH(b, v, i) {
+			if (v->kind != IMAP_VALUE_LIST)
+				break;  /* the multipart subtype and its extensions */
+			n += count_parts(v, depth + 1);
+		}
+		return n;
+	}
+	const struct imap_value *type = first, *sub = imap_value_at(b, 1);
+	bool text = imap_value_is_string(type) && strncasecmp(type->str, "text", type->len) == 0 &&
+	            type->len == 4;
+	bool message = imap_value_is_string(type) && type->len == 7 &&
+	               strncasecmp(type->str, "message", 7) == 0 && imap_value_is_string(sub) &&
+	               sub->len == 6 && strncasecmp(sub->str, "rfc822", 6) == 0;
+	size_t dsp_at = text ? 9 : message ? 11 : 8;
+	const struct imap_value *dsp = imap_value_at(b, dsp_at);
+	const struct imap_value *dname = dsp && dsp->kind == IMAP_VALUE_LIST ? imap_value_at(dsp, 0) : NULL;
+	if (imap_value_is_string(dname) && dname->len == 10 &&
+	    strncasecmp(dname->str, "attachment", 10) == 0)
+		return 1;
+	if (message)
+		return 1;
+	if (text)
+		return 0;
+	/* a non-text leaf with a file name (Content-Type name, or inline filename) */
+	const struct imap_value *params = imap_value_at(b, 2);
+	const struct imap_value *v;
+	size_t i;
+	IMAP_LIST_FOREACH(params, v, i) {
+		if (i % 2 == 0 && imap_value_is_string(v) && v->len >= 4 &&
+		    strncasecmp(v->str, "name", 4) == 0)
+			return 1;
+	}
+	const struct imap_value *dparams = dsp && dsp->kind == IMAP_VALUE_LIST ? imap_value_at(dsp, 1) : NULL;
+	IMAP_LIST_FOREACH(dparams, v, i) {
+		if (i % 2 == 0 && imap_value_is_string(v) && v->len >= 8 &&
+		    strncasecmp(v->str, "filename", 8) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+unsigned imap_bodystructure_attachments(const struct imap_value *body)
+{
+	return count_parts(body, 0);
+}
+
+/* Find header `name` in raw header lines; unfold its value into out. */
+static bool header_value(const char *h, size_t len, const char *name, struct imap_buf *out)
+{
+	size_t nl = strlen(name), i = 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && h[eol] != '\n')
+			eol++;
+		if (eol - i > nl && strncasecmp(h + i, name, nl) == 0 && h[i + nl] == ':') {
+			size_t v = i + nl + 1;
+			for (;;) {
+				size_t end = eol;
+				if (end > v && h[end - 1] == '\r')
+					end--;
+				imap_buf_append(out, h + v, end - v);
+				if (eol + 1 < len && (h[eol + 1] == ' ' || h[eol + 1] == '\t')) {
+					v = eol + 1;
+					eol = v;
+					while (eol < len && h[eol] != '\n')
+						eol++;
+					continue;
+				}
+				break;
+			}
+			return true;
+		}
+		i = eol + 1;
+	}
+	return false;
+}
+
+/* List-Id: the identifier inside <...>, else the trimmed decoded value. */
+static char *list_id_of(const char *v, size_t len)
+{
+	const char *lt = memchr(v, '<', len);
+	const char *gt = lt ? memchr(lt, '>', len - (size_t)(lt - v)) : NULL;
+	struct imap_buf out;
+	imap_buf_init(&out, 4096);
+	if (lt && gt && gt > lt + 1) {
+		imap_buf_append(&out, lt + 1, (size_t)(gt - lt - 1));
+	} else {
+		while (len && (*v == ' ' || *v == '\t')) {
+			v++;
+			len--;
+		}
+		while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+			len--;
+		imap_rfc2047_decode(v, len, &out);
+	}
+	return out.len ? imap_buf_steal(&out) : (imap_buf_free(&out), NULL);
+}
+
+static int fill_summary(struct imap_summary *m, const struct imap_value *att)
+{
+	const struct imap_value *v;
+	size_t i;
+	int rc = 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		uint64_t n;
+		if (att_is(v, "FLAGS") && val->kind == IMAP_VALUE_LIST) {
+			m->flags = calloc(val->count ? val->count : 1, sizeof *m->flags);
+			if (!m->flags)
+				return IMAP_ERR_NOMEM;
+			const struct imap_value *f;
+			size_t k;
+			IMAP_LIST_FOREACH(val, f, k) {
+				if (imap_value_is_string(f) && !(m->flags[m->nflags] = strndup(f->str, f->len)))
+					return IMAP_ERR_NOMEM;
+				m->nflags += imap_value_is_string(f);
+			}
+		} else if (att_is(v, "INTERNALDATE") && imap_value_is_string(val)) {
+			m->has_internaldate = imap_date_parse_internal(val->str, val->len, &m->internaldate,
+			                                               &m->internaldate_tz) == 0;
+		} else if (att_is(v, "RFC822.SIZE") && imap_value_u64(val, UINT64_MAX, &n) == 0) {
+			m->size = n;
+		} else if (att_is(v, "ENVELOPE")) {
+			imap_envelope_free(&m->env);
+			rc = imap_envelope_parse(val, &m->env);
+			if (rc == IMAP_ERR_PROTOCOL)
+				rc = 0;  /* a broken envelope leaves empty fields, not a failed page */
+		} else if (att_is(v, "BODYSTRUCTURE")) {
+			m->attachments = imap_bodystructure_attachments(val);
+		} else if (v->kind == IMAP_VALUE_ATOM && v->len > 18 &&
+		           strncasecmp(v->str, "BODY[HEADER.FIELDS", 18) == 0 &&
+		           imap_value_is_string(val)) {
+			struct imap_buf unsub, post, id;
+			imap_buf_init(&unsub, 64 * 1024);
+			imap_buf_init(&post, 4096);
+			imap_buf_init(&id, 4096);
+			bool has_unsub = header_value(val->str, val->len, "List-Unsubscribe", &unsub);
+			bool has_post = header_value(val->str, val->len, "List-Unsubscribe-Post", &post);
+			if (header_value(val->str, val->len, "List-Id", &id) && id.len)
+				m->list_id = list_id_of(id.data, id.len);
+			if (has_unsub) {
+				imap_unsubscribe_free(&m->unsub);
+				rc = imap_unsubscribe_parse(unsub.data, unsub.len, has_post ? post.data : NULL,
+				                            post.len, &m->unsub);
+			}
+			imap_buf_free(&unsub);
+			imap_buf_free(&post);
+			imap_buf_free(&id);
+		}
+		if (rc)
+			return rc;
+		v = val;
+		i++;
+	}
+	return 0;
+}
+
+struct fetch_ctx {
+	struct imap_page *page;
+	size_t cap;
+	bool append;  /* add every FETCH (sequence fetch) instead of matching UIDs */
+	int err;
+};
+
+static int on_fetch(void *ctx, const struct imap_response *r)
+{
+	struct fetch_ctx *f = ctx;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2);
+	const struct imap_value *v;
+	size_t i;
+	uint64_t uid = 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (att_is(v, "UID") && i + 1 < att->count) {
+			if (imap_value_u64(imap_value_next(v), UINT32_MAX, &uid))
+				uid = 0;
+			break;
+		}
+	}
+	if (!uid)
+		return 0;  /* an unsolicited FLAGS update without UID */
+	struct imap_page *p = f->page;
+	struct imap_summary *m = NULL;
+	for (size_t k = 0; k < p->n && !m; k++)
+		if (p->msgs[k].uid == uid)
+			m = &p->msgs[k];
+	if (!m && f->append) {
+		if (p->n == f->cap)
+			return 0;  /* more than asked for: a message arrived meanwhile */
+		m = &p->msgs[p->n++];
+		memset(m, 0, sizeof *m);
+		m->uid = (uint32_t)uid;
+	}
+	if (!m)
+		return 0;
+	int rc = fill_summary(m, att);
+	if (rc && !f->err)
+		f->err = rc;
+	return 0;
+}
+
+static void summary_free(struct imap_summary *m)
+{
+	for (size_t i = 0; i < m->nflags; i++)
+		free(m->flags[i]);
+	free(m->flags);
+	imap_envelope_free(&m->env);
+	imap_unsubscribe_free(&m->unsub);
+	free(m->list_id);
+	memset(m, 0, sizeof *m);
+}
+
+void imap_page_free(struct imap_page *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		summary_free(&p->msgs[i]);
+	free(p->msgs);
+	memset(p, 0, sizeof *p);
+}
+
+static int by_uid_desc(const void *a, const void *b)
+{
+	const struct imap_summary *x = a, *y = b;
+	return x->uid > y->uid ? -1 : x->uid < y->uid;
+}
+
+static int by_uid_asc(const void *a, const void *b)
+{
+	return -by_uid_desc(a, b);
+}
+
+/* Fetch summaries of the given UIDs, in that order. */
+static int fetch_uids(struct imap_session *s, const uint32_t *uids, size_t n, int64_t deadline,
+                      struct imap_page *out, struct imap_error *err)
+{
+	out->msgs = calloc(n ? n : 1, sizeof *out->msgs);
+	if (!out->msgs)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		out->msgs[i].uid = uids[i];
+	out->n = n;
+	if (n == 0)
+		return 0;
+	struct imap_buf set;
+	imap_buf_init(&set, 0);
+	for (size_t i = 0; i < n; i++)
+		imap_buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, set.data);
+	imap_cmd_raw(&c, SUMMARY_ITEMS);
+	imap_buf_free(&set);
+	struct fetch_ctx f = {.page = out, .cap = n};
+	int rc = imap_session_run(s, &c, on_fetch, &f, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && f.err)
+		rc = imap_error_set(err, f.err, "cannot read a summary: %s", imap_strerror(f.err));
+	return rc;
+}
+
+/* Where a cursor continues: the index just past after_uid. */
+static size_t cursor_start(const struct uids *u, const struct imap_page_request *req)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		size_t k = req->desc ? u->n - 1 - i : i;
+		if (u->v[k] == req->after_uid)
+			return i + 1;
+	}
+	if (req->sort == IMAP_SORT_ARRIVAL) {
+		/* The UID is gone: continue with the next UID in its direction. */
+		size_t i = 0;
+		while (i < u->n) {
+			uint32_t uid = u->v[req->desc ? u->n - 1 - i : i];
+			if (req->desc ? uid < req->after_uid : uid > req->after_uid)
+				break;
+			i++;
+		}
+		return i;
+	}
+	return req->after_pos + 1 < u->n ? req->after_pos + 1 : u->n;
+}
+
+int imap_messages_page(struct imap_session *s, const char *folder,
+                       const struct imap_page_request *req, int64_t deadline,
+                       struct imap_page *out, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	const struct imap_mailbox *m = imap_session_mailbox(s);
+	out->uidvalidity = m->uidvalidity;
+	uint64_t per = req->per_page ? req->per_page : 1;
+
+	if (req->sort == IMAP_SORT_ARRIVAL && filter_empty(&req->filter) && !req->has_cursor) {
+		/* One FETCH by sequence range; if the mailbox changed while it ran
+		 * (the numbers moved), fetch again with the new numbers. */
+		for (int attempt = 0; attempt < 3; attempt++) {
+			imap_page_free(out);
+			m = imap_session_mailbox(s);
+			if (!m)
+				return imap_error_set(err, IMAP_ERR_NOT_FOUND, "folder closed meanwhile");
+			out->uidvalidity = m->uidvalidity;
+			out->total = m->exists;
+			uint64_t start = (uint64_t)(req->page ? req->page - 1 : 0) * per;
+			out->first_pos = start > UINT32_MAX ? UINT32_MAX : (uint32_t)start;
+			if (start >= m->exists)
+				return 0;
+			uint64_t count = m->exists - start < per ? m->exists - start : per;
+			uint64_t lo = req->desc ? m->exists - start - count + 1 : start + 1;
+			uint64_t hi = lo + count - 1;
+			unsigned changes = m->changes;
+			out->msgs = calloc(count, sizeof *out->msgs);
+			if (!out->msgs)
+				return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+			struct imap_cmd c;
+			char range[32];
+			snprintf(range, sizeof range, "%llu:%llu", (unsigned long long)lo,
+			         (unsigned long long)hi);
+			imap_session_cmd(s, &c);
+			imap_cmd_atom(&c, "FETCH");
+			imap_cmd_atom(&c, range);
+			imap_cmd_raw(&c, SUMMARY_ITEMS);
+			struct fetch_ctx f = {.page = out, .cap = count, .append = true};
+			rc = imap_session_run(s, &c, on_fetch, &f, deadline, err);
+			imap_cmd_free(&c);
+			if (!rc && f.err)
+				rc = imap_error_set(err, f.err, "cannot read a summary: %s", imap_strerror(f.err));
+			if (rc) {
+				imap_page_free(out);
+				return rc;
+			}
+			m = imap_session_mailbox(s);
+			if (m && m->changes == changes)
+				break;
+		}
+		qsort(out->msgs, out->n, sizeof *out->msgs, req->desc ? by_uid_desc : by_uid_asc);
+		return 0;
+	}
+
+	struct uids u = {0};
+	rc = ordered_uids(s, req, deadline, &u, err);
+	if (rc) {
+		free(u.v);
+		return rc;
+	}
+	out->total = (uint32_t)u.n;
+	size_t start = req->has_cursor ? cursor_start(&u, req)
+	                               : (size_t)((uint64_t)(req->page ? req->page - 1 : 0) * per);
+	if (start > u.n)
+		start = u.n;
+	size_t count = u.n - start < per ? u.n - start : (size_t)per;
+	uint32_t *page = malloc((count ? count : 1) * sizeof *page);
+	if (!page) {
+		free(u.v);
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < count; i++)
+		page[i] = u.v[req->desc ? u.n - 1 - (start + i) : start + i];
+	free(u.v);
+	out->first_pos = (uint32_t)start;
+	rc = fetch_uids(s, page, count, deadline, out, err);
+	free(page);
+	if (rc)
+		imap_page_free(out);
+	return rc;
+}

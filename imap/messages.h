@@ -1,0 +1,92 @@
+/*
+ * imap/messages.h — pages of message summaries from one mailbox.
+ *
+ * Order: `arrival` is UID order (the gateway orders by UID itself); the
+ * other keys use the server's UID SORT (RFC 5256) and break ties on UID.
+ * `desc` is exactly the reverse of `asc`, ties included. A page costs:
+ *   - arrival, no filter, no cursor: one FETCH by sequence range on the
+ *     (usually already) selected mailbox;
+ *   - filters or a cursor: one UID SEARCH, then one UID FETCH;
+ *   - other keys: one UID SORT, then one UID FETCH.
+ */
+#ifndef IMAPGW_IMAP_MESSAGES_H
+#define IMAPGW_IMAP_MESSAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/client.h"
+#include "imap/envelope.h"
+#include "imap/unsubscribe.h"
+
+enum imap_sort_key {
+	IMAP_SORT_ARRIVAL,  /* UID */
+	IMAP_SORT_RECEIVED, /* INTERNALDATE (SORT key ARRIVAL) */
+	IMAP_SORT_DATE,     /* Date header (SORT key DATE) */
+	IMAP_SORT_FROM,
+	IMAP_SORT_TO,
+	IMAP_SORT_SUBJECT,
+	IMAP_SORT_SIZE,
+};
+
+/* Filters, all optional, combined with AND (IMAP SEARCH keys). */
+struct imap_filter {
+	bool unseen, flagged, has_unsubscribe;
+	const char *from, *to, *subject, *text; /* UTF-8 substrings, NULL: none */
+	const char *since, *before;             /* IMAP dates "1-Feb-2024", NULL: none */
+	bool has_larger, has_smaller;
+	uint64_t larger, smaller;
+};
+
+struct imap_page_request {
+	enum imap_sort_key sort;
+	bool desc;
+	struct imap_filter filter;
+	uint32_t page;      /* 1-based; ignored with a cursor */
+	uint32_t per_page;  /* >= 1 */
+	bool has_cursor;    /* continue after `after_uid`, found at `after_pos` */
+	uint32_t after_uid;
+	uint32_t after_pos; /* 0-based position of after_uid in the last answer */
+};
+
+struct imap_summary {
+	uint32_t uid;
+	uint64_t size;
+	bool has_internaldate;
+	int64_t internaldate;
+	int internaldate_tz;
+	char **flags;       /* as the server sent them, e.g. "\\Seen", "$Work" */
+	size_t nflags;
+	struct imap_envelope env;
+	unsigned attachments;
+	char *list_id;          /* List-Id header, unfolded and decoded; NULL if absent */
+	struct imap_unsubscribe unsub; /* empty when no usable List-Unsubscribe */
+};
+
+struct imap_page {
+	uint32_t uidvalidity;
+	uint32_t total;     /* messages matching the filter */
+	uint32_t first_pos; /* 0-based position of msgs[0] in the whole order */
+	struct imap_summary *msgs;
+	size_t n;
+};
+
+/* One page of summaries from folder (UTF-8). Selects the folder read-only
+ * unless the session has it selected already. When a cursor's UID is gone
+ * the page continues from its old position. Returns 0 and fills *out (free
+ * with imap_page_free); IMAP_ERR_NOT_FOUND for an unknown folder;
+ * IMAP_ERR_UNSUPPORTED for a sort key on a server without SORT; other
+ * errors as imap_session_run. */
+int imap_messages_page(struct imap_session *s, const char *folder,
+                       const struct imap_page_request *req, int64_t deadline,
+                       struct imap_page *out, struct imap_error *err);
+
+void imap_page_free(struct imap_page *p);
+
+/* Count the attachments a BODYSTRUCTURE describes: parts with a
+ * Content-Disposition of attachment, attached messages, and non-text
+ * leaves that carry a file name. */
+unsigned imap_bodystructure_attachments(const struct imap_value *body);
+
+#endif

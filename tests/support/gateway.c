@@ -1,0 +1,201 @@
+/*
+ * tests/support/gateway.c — the real daemon under test. See gateway.h.
+ */
+#include "tests/support/gateway.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	cr_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+void gw_start(struct gw *g, ...)
+{
+	const char *bin = getenv("IMAPGW_BIN") ? getenv("IMAPGW_BIN") : "build/imapgw";
+	const char *dir = getenv("IMAPGW_TEST_DIR");
+	cr_assert(dir, "run under tests/with-dovecot.sh");
+	memset(g, 0, sizeof *g);
+	g->port = free_port();
+	snprintf(g->base, sizeof g->base, "http://127.0.0.1:%u", g->port);
+	snprintf(g->log, sizeof g->log, "%s/imapgw-%d-%u.log", dir, (int)getpid(), g->port);
+
+	char listen[32];
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", g->port);
+	const char *argv[64] = {bin, "--listen", listen, "--imap-host", "127.0.0.1", "--imap-port",
+	                        getenv("IMAPGW_TEST_IMAPS_PORT"), "--imap-ca",
+	                        getenv("IMAPGW_TEST_CA"), "--imap-trace", "--log-level", "debug"};
+	size_t n = 12;
+	va_list ap;
+	va_start(ap, g);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && n < 62)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		/* The daemon must not outlive its test, whatever happens to the test. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		FILE *f = freopen(g->log, "w", stderr);
+		FILE *o = freopen("/dev/null", "w", stdout);
+		(void)f;
+		(void)o;
+		char *args[64];
+		for (size_t i = 0; i <= n; i++)
+			args[i] = argv[i] ? strdup(argv[i]) : NULL;
+		execv(bin, args);
+		_exit(127);
+	}
+	g->pid = pid;
+	for (int i = 0; i < 200; i++) {
+		struct gw_reply r;
+		CURL *c = curl_easy_init();
+		char url[128];
+		snprintf(url, sizeof url, "%s/healthz", g->base);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
+		CURLcode rc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+		curl_easy_cleanup(c);
+		if (rc == CURLE_OK && r.status == 200)
+			return;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			cr_assert_fail("imapgw exited at start (see %s)", g->log);
+		sleep_ms(20);
+	}
+	cr_assert_fail("imapgw did not answer /healthz (see %s)", g->log);
+}
+
+void gw_stop(struct gw *g)
+{
+	if (g->pid <= 0)
+		return;
+	kill(g->pid, SIGTERM);
+	int st = 0;
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(g->pid, &st, WNOHANG) == g->pid) {
+			g->pid = 0;
+			cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "imapgw exit status %d (see %s)",
+			          st, g->log);
+			return;
+		}
+		sleep_ms(20);
+	}
+	kill(g->pid, SIGKILL);
+	waitpid(g->pid, &st, 0);
+	g->pid = 0;
+	cr_expect_fail("imapgw did not stop within 10 s of SIGTERM");
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	imap_buf_append(ud, p, size * n);
+	return size * n;
+}
+
+void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
+                const char *password, const char *extra_header, struct gw_reply *r)
+{
+	memset(r, 0, sizeof *r);
+	imap_buf_init(&r->body, 0);
+	imap_buf_init(&r->headers, 0);
+	imap_buf_puts(&r->body, "");
+	imap_buf_puts(&r->headers, "");
+	CURL *c = curl_easy_init();
+	char url[8192];
+	snprintf(url, sizeof url, "%s%s", g->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	if (user) {
+		curl_easy_setopt(c, CURLOPT_USERNAME, user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, password);
+	}
+	struct curl_slist *hl = NULL;
+	if (extra_header) {
+		hl = curl_slist_append(hl, extra_header);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	}
+	CURLcode rc = curl_easy_perform(c);
+	cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+}
+
+void gw_reply_free(struct gw_reply *r)
+{
+	imap_buf_free(&r->body);
+	imap_buf_free(&r->headers);
+}
+
+int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap)
+{
+	const char *p = r->headers.data;
+	size_t nl = strlen(name);
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1;
+			while (*v == ' ')
+				v++;
+			size_t vl = (size_t)(p + len - v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			snprintf(out, cap, "%.*s", (int)vl, v);
+			return 0;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return -1;
+}
+
+unsigned gw_count_sent(const struct gw *g, const char *needle)
+{
+	FILE *f = fopen(g->log, "r");
+	if (!f)
+		return 0;
+	char line[16384];
+	unsigned n = 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, "\"msg\":\"imap >\"") && strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}

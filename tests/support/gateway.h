@@ -1,0 +1,54 @@
+/*
+ * tests/support/gateway.h — run the real imapgw daemon against the private
+ * Dovecot and talk to it over HTTP with libcurl.
+ *
+ * Each test starts its own daemon on a free loopback port with its own log
+ * file (the IMAP trace is on, redacted), so tests can run in parallel and
+ * can read what the gateway sent to the IMAP server.
+ */
+#ifndef IMAPGW_TESTS_GATEWAY_H
+#define IMAPGW_TESTS_GATEWAY_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "imap/buf.h"
+
+struct gw {
+	pid_t pid;
+	unsigned port;
+	char base[64];      /* "http://127.0.0.1:PORT" */
+	char log[256];      /* the daemon's stderr (JSON lines) */
+};
+
+/* Start build/imapgw (or $IMAPGW_BIN) on the implicit-TLS Dovecot port with
+ * the test CA, plus extra flags (NULL-terminated). Waits until /healthz
+ * answers; fails the test otherwise. */
+void gw_start(struct gw *g, ...) __attribute__((sentinel));
+
+/* SIGTERM and wait; fails the test when the daemon does not exit cleanly. */
+void gw_stop(struct gw *g);
+
+struct gw_reply {
+	long status;
+	struct imap_buf body;     /* NUL-terminated */
+	struct imap_buf headers;  /* raw header lines */
+};
+
+/* Send a request. path includes the query ("/messages?page=2"); user and
+ * password for Basic auth (NULL: none); extra_header e.g. "X-Imap-User: a"
+ * (NULL: none). */
+void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
+                const char *password, const char *extra_header, struct gw_reply *r);
+
+void gw_reply_free(struct gw_reply *r);
+
+/* The value of a response header (case-insensitive), copied into out;
+ * returns 0 when found. */
+int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap);
+
+/* Count log lines of the IMAP trace that contain `needle` in what the
+ * gateway sent (client to server). */
+unsigned gw_count_sent(const struct gw *g, const char *needle);
+
+#endif
