@@ -64,6 +64,10 @@ void api_response_header(struct api_response *r, const char *name, const char *f
 /* The value of query parameter key, or NULL. */
 const char *api_query(const struct api_request *req, const char *key);
 
+/* A fixed name for the route serving path, for metrics labels:
+ * healthz, readyz, metrics, openapi, folders, folder, messages, other. */
+const char *api_route_name(const char *path);
+
 /* True when the route talks to IMAP (the caller must run it off the HTTP
  * event threads); false for routes answered from memory. */
 bool api_needs_imap(const struct api_request *req);
@@ -76,6 +80,7 @@ void api_handle(const struct api_request *req, struct api_response *resp);
 
 struct api_config {
 	struct imap_pool *pool;      /* borrowed */
+	const struct imap_client_config *client; /* borrowed: for /readyz */
 	unsigned per_page_max;
 	unsigned per_page_default;
 };

@@ -2,6 +2,7 @@
  * api/router.c — which handler serves a request.
  *
  *   GET /healthz                  liveness (memory only)
+ *   GET /readyz                   can we reach the IMAP server? (greeting, no login)
  *   GET /folders                  all folders (?counts, ?tree)
  *   GET /folders/{path}           one folder, {path} is the greedy tail
  *   GET /messages                 a page of summaries
@@ -30,7 +31,41 @@ static const char *tail_of(const char *path, const char *prefix)
 
 bool api_needs_imap(const struct api_request *req)
 {
-	return tail_of(req->path, "/folders") || strcmp(req->path, "/messages") == 0;
+	return tail_of(req->path, "/folders") || strcmp(req->path, "/messages") == 0 ||
+	       strcmp(req->path, "/readyz") == 0;
+}
+
+const char *api_route_name(const char *path)
+{
+	const char *tail = tail_of(path, "/folders");
+	if (tail)
+		return *tail ? "folder" : "folders";
+	static const char *const exact[] = {"healthz", "readyz", "metrics", "messages"};
+	for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+		if (path[0] == '/' && strcmp(path + 1, exact[i]) == 0)
+			return exact[i];
+	if (strcmp(path, "/openapi.json") == 0)
+		return "openapi";
+	return "other";
+}
+
+/* Ready when the IMAP server greets us (TLS verified); no credentials used. */
+static void readyz(const struct api_request *req, struct api_response *resp)
+{
+	struct imap_session *s = NULL;
+	struct imap_error err = {0};
+	int64_t deadline = imap_now_ms() + 5000;
+	if (deadline > req->deadline)
+		deadline = req->deadline;
+	int rc = imap_session_connect(&s, api_config()->client, deadline, &err);
+	if (rc) {
+		api_problem(resp, 503, "Service Unavailable", err.msg, NULL);
+		api_response_header(resp, "Retry-After", "5");
+		return;
+	}
+	imap_session_logout(&s, imap_now_ms() + 1000);
+	resp->status = 200;
+	imap_buf_puts(&resp->body, "{\"status\":\"ready\"}");
 }
 
 static void method_not_allowed(struct api_response *resp, const char *allow)
@@ -47,6 +82,12 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 			return method_not_allowed(resp, "GET, HEAD");
 		resp->status = 200;
 		imap_buf_puts(&resp->body, "{\"status\":\"ok\"}");
+		return;
+	}
+	if (strcmp(req->path, "/readyz") == 0) {
+		if (!is_get(req))
+			return method_not_allowed(resp, "GET, HEAD");
+		readyz(req, resp);
 		return;
 	}
 	if ((tail = tail_of(req->path, "/folders"))) {

@@ -308,9 +308,42 @@ static int tagged_result(struct imap_session *s, const struct imap_response *r,
 	return code;
 }
 
+/* Report a finished command to the observer: its name is the word after
+ * the tag, two words for UID commands. */
+static void observe(struct imap_session *s, const struct imap_cmd *c, int rc, int64_t start)
+{
+	if (!s->cfg.on_command || !c->wire.data)
+		return;
+	char name[32];
+	const char *w = strchr(c->wire.data, ' ');
+	size_t n = 0;
+	if (w) {
+		w++;
+		n = strcspn(w, " \r\n");
+		if (n == 3 && strncmp(w, "UID", 3) == 0 && w[3] == ' ')
+			n = 4 + strcspn(w + 4, " \r\n");
+	}
+	snprintf(name, sizeof name, "%.*s", (int)n, w ? w : "");
+	s->cfg.on_command(s->cfg.on_command_ctx, name, rc, imap_now_ms() - start);
+}
+
+static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_untagged,
+                    void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
+                    struct imap_error *err);
+
 static int run(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_untagged,
                void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
                struct imap_error *err)
+{
+	int64_t start = imap_now_ms();
+	int rc = run_once(s, c, on_untagged, ctx, on_cont, cont_ctx, deadline, err);
+	observe(s, c, rc, start);
+	return rc;
+}
+
+static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_untagged,
+                    void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
+                    struct imap_error *err)
 {
 	if (s->state == IMAP_SESSION_BROKEN)
 		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
@@ -459,7 +492,7 @@ int imap_session_connect(struct imap_session **out, const struct imap_client_con
 	bool preauth = r->status == IMAP_STATUS_PREAUTH;
 
 	if (cfg->tls_mode == IMAP_TLS_STARTTLS) {
-		uint32_t caps;
+		uint32_t caps = 0;
 		if (preauth) {
 			/* Already authenticated in the clear: STARTTLS is no longer allowed. */
 			rc = imap_error_set(err, IMAP_ERR_UNSUPPORTED,
@@ -626,7 +659,7 @@ static int after_auth(struct imap_session *s, int rc, unsigned gen_before, int64
 	if (rc == 0) {
 		s->state = IMAP_SESSION_AUTHENTICATED;
 		if (s->caps_gen == gen_before) {
-			uint32_t caps;
+			uint32_t caps = 0;
 			forget_caps(s);
 			return imap_session_caps(s, &caps, deadline, err);
 		}
@@ -653,7 +686,7 @@ static int need_auth_state(struct imap_session *s, struct imap_error *err)
 int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *user,
                        const char *password, int64_t deadline, struct imap_error *err)
 {
-	uint32_t caps;
+	uint32_t caps = 0;
 	int rc;
 	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
 		return rc;
@@ -708,7 +741,7 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
                                     const char *user, const char *token, int64_t deadline,
                                     struct imap_error *err)
 {
-	uint32_t caps;
+	uint32_t caps = 0;
 	int rc;
 	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
 		return rc;
@@ -787,7 +820,7 @@ static int on_enabled(void *ctx, const struct imap_response *r)
 
 int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err)
 {
-	uint32_t caps;
+	uint32_t caps = 0;
 	if (s->state != IMAP_SESSION_AUTHENTICATED)
 		return imap_error_set(err, s->state == IMAP_SESSION_BROKEN ? IMAP_ERR_IO : IMAP_ERR_INVALID,
 		                      "ENABLE needs an authenticated session");
@@ -873,6 +906,7 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 
 	size_t pending = n;
 	int handler_rc = 0;
+	int64_t start = imap_now_ms();
 	while (!rc && pending) {
 		const struct imap_response *r;
 		if ((rc = read_response(s, &r, deadline, err)))
@@ -898,6 +932,7 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 		}
 		struct imap_error one;
 		results[i] = tagged_result(s, r, &one);
+		observe(s, &cmds[i], results[i], start);
 		pending--;
 	}
 	if (!rc && handler_rc)

@@ -49,6 +49,11 @@ int imap_tls_mode_parse(const char *s, enum imap_tls_mode *out);
  * without CRLF, already redacted. Called on the session's thread. */
 typedef void imap_trace_fn(void *ctx, char dir, const char *text, size_t len);
 
+/* Command hook: called once per finished command with its name (e.g.
+ * "UID FETCH", "SELECT"), its result (0 or an imap_err) and how long it
+ * took. Called on the session's thread. */
+typedef void imap_command_fn(void *ctx, const char *name, int result, int64_t elapsed_ms);
+
 struct imap_client_config {
 	const char *host;               /* borrowed for the session's life */
 	uint16_t port;
@@ -58,6 +63,8 @@ struct imap_client_config {
 	size_t command_max;             /* bytes of one command (0: 64 MiB) */
 	imap_trace_fn *trace;           /* NULL: no trace */
 	void *trace_ctx;
+	imap_command_fn *on_command;    /* NULL: not observed */
+	void *on_command_ctx;
 };
 
 /* Fill *cfg with defaults: implicit TLS, port 993, default parser limits. */

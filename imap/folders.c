@@ -224,7 +224,7 @@ static void add_pattern(struct imap_cmd *c, const char *name)
 int imap_folders_list(struct imap_session *s, const char *name, bool counts, int64_t deadline,
                       struct imap_folder_list *out, struct imap_error *err)
 {
-	uint32_t caps;
+	uint32_t caps = 0;
 	int rc = imap_session_caps(s, &caps, deadline, err);
 	if (rc)
 		return rc;

@@ -213,7 +213,7 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
 		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
 		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
 	};
-	uint32_t caps;
+	uint32_t caps = 0;
 	int rc = imap_session_caps(s, &caps, deadline, err);
 	if (rc)
 		return rc;
@@ -574,8 +574,20 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 			out->total = m->exists;
 			uint64_t start = (uint64_t)(req->page ? req->page - 1 : 0) * per;
 			out->first_pos = start > UINT32_MAX ? UINT32_MAX : (uint32_t)start;
-			if (start >= m->exists)
-				return 0;
+			if (start >= m->exists) {
+				/* Nothing to fetch by the numbers we hold; they may be old
+				 * (a FETCH would have brought news): ask once. */
+				if (attempt > 0)
+					return 0;
+				struct imap_cmd noop;
+				imap_session_cmd(s, &noop);
+				imap_cmd_atom(&noop, "NOOP");
+				rc = imap_session_run(s, &noop, NULL, NULL, deadline, err);
+				imap_cmd_free(&noop);
+				if (rc)
+					return rc;
+				continue;
+			}
 			uint64_t count = m->exists - start < per ? m->exists - start : per;
 			uint64_t lo = req->desc ? m->exists - start - count + 1 : start + 1;
 			uint64_t hi = lo + count - 1;

@@ -139,7 +139,7 @@ struct imap_pool {
 	struct imap_client_config client;  /* .host points at host */
 	char *host;
 	unsigned per_user, max_sessions, login_fail_max;
-	int64_t idle_ms, connect_ms, fail_window_ms;
+	int64_t idle_ms, connect_ms, fail_window_ms, wait_ms;
 
 	EVP_MAC *mac;
 	unsigned char mac_key[MAC_KEY_LEN];
@@ -502,6 +502,7 @@ struct imap_pool *imap_pool_new(const struct imap_pool_config *cfg)
 	p->login_fail_max = or_default(cfg->login_fail_max, IMAP_POOL_LOGIN_FAIL_MAX_DEFAULT);
 	p->idle_ms = 1000 * (int64_t)or_default(cfg->idle_s, IMAP_POOL_IDLE_S_DEFAULT);
 	p->connect_ms = or_default(cfg->connect_timeout_ms, IMAP_POOL_CONNECT_TIMEOUT_MS_DEFAULT);
+	p->wait_ms = cfg->wait_ms;
 	p->fail_window_ms = 1000 * (int64_t)or_default(cfg->login_fail_window_s,
 	                                               IMAP_POOL_LOGIN_FAIL_WINDOW_S_DEFAULT);
 
@@ -621,6 +622,9 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 	    pool_mac(p, cred->user, ulen, uh) != 0)
 		return imap_error_set(err, IMAP_ERR_NOMEM, "HMAC failed");
 	uint64_t uhash = first64(uh);
+	/* Waiting for a free session ends at wait_deadline; connecting may use
+	 * the whole deadline. */
+	int64_t wait_deadline = p->wait_ms ? min64(deadline, imap_now_ms() + p->wait_ms) : deadline;
 
 	struct link closing;
 	list_init(&closing);
@@ -681,7 +685,7 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 			}
 		}
 		/* 4. wait */
-		if (imap_now_ms() >= deadline) {
+		if (imap_now_ms() >= wait_deadline) {
 			rc = IMAP_ERR_BUSY;
 			break;
 		}
@@ -697,7 +701,7 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 		}
 		w.signalled = false;
 		struct timespec ts;
-		deadline_timespec(deadline, &ts);
+		deadline_timespec(wait_deadline, &ts);
 		pthread_cond_timedwait(&w.cond, &p->lock, &ts);
 	}
 	if (queued) {

@@ -71,6 +71,8 @@ struct imap_pool_config {
 	unsigned login_fail_max;      /* failed logins per user within the window
 	                                 before THROTTLED (0: 5) */
 	unsigned login_fail_window_s; /* (0: 60) */
+	unsigned wait_ms;             /* longest wait for a free session, within the
+	                                 caller's deadline (0: up to the deadline) */
 };
 
 enum imap_cred_kind {

@@ -27,10 +27,12 @@
 #include "api/api.h"
 #include "imap/conn.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/workers.h"
 
 struct http_server {
 	const struct server_config *cfg;
+	struct imap_pool *pool;
 	struct MHD_Daemon *mhd;
 	struct workers *workers;
 	atomic_uint inflight;
@@ -163,6 +165,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		build_api_request(q, method);
 		if (q->api.query_overflow) {
 			api_problem(&q->resp, 400, "Bad Request", "too many query parameters", NULL);
+		} else if (strcmp(q->path, "/metrics") == 0) {
+			/* Server-side state, not an API resource: answered here. */
+			q->resp.status = 200;
+			q->resp.content_type = "text/plain; version=0.0.4";
+			metrics_render(srv->pool, workers_busy(srv->workers), &q->resp.body);
 		} else if (!api_needs_imap(&q->api)) {
 			api_handle(&q->api, &q->resp);
 		} else {
@@ -188,6 +195,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *q = *con_cls;
 	if (!q)
 		return;
+	metrics_request(q->path ? api_route_name(q->path) : "other",
+	                q->state == REQ_DONE ? q->resp.status : 0, imap_now_ms() - q->start_ms);
 	if (log_enabled(LOG_INFO)) {
 		char status[8], ms[24];
 		snprintf(status, sizeof status, "%d", q->state == REQ_DONE ? q->resp.status : 0);
@@ -217,7 +226,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event(LOG_WARN, NULL, msg, (const char *)NULL);
 }
 
-struct http_server *http_server_start(const struct server_config *cfg)
+struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
@@ -241,6 +250,7 @@ struct http_server *http_server_start(const struct server_config *cfg)
 	if (!s)
 		return NULL;
 	s->cfg = cfg;
+	s->pool = pool;
 	unsigned long long salt = 0;
 	FILE *ur = fopen("/dev/urandom", "rb");
 	if (ur) {

@@ -20,8 +20,11 @@
 
 struct http_server;
 
-/* Start listening. Returns NULL after logging why. */
-struct http_server *http_server_start(const struct server_config *cfg);
+struct imap_pool;
+
+/* Start listening; `pool` (borrowed) feeds /metrics. Returns NULL after
+ * logging why. */
+struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool);
 
 /* Stop accepting, let in-flight requests finish (bounded by the request
  * timeout), then stop and free. */

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/metrics.h"
 
 /* The IMAP protocol trace (--imap-trace), already redacted by the client. */
 static void imap_trace_log(void *ctx, char dir, const char *text, size_t len)
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
 		.connect_timeout_ms = cfg.imap_connect_timeout_ms,
 		.login_fail_max = cfg.login_fail_max,
 		.login_fail_window_s = cfg.login_fail_window_s,
+		.wait_ms = cfg.pool_wait_ms,
 	};
 	imap_client_config_default(&pc.client);
 	pc.client.host = cfg.imap_host;
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
 	pc.client.limits = cfg.imap_limits;
 	if (cfg.imap_trace)
 		pc.client.trace = imap_trace_log;
+	pc.client.on_command = metrics_imap_command;
 	struct imap_pool *pool = imap_pool_new(&pc);
 	if (!pool) {
 		log_msgf(LOG_ERROR, NULL, "cannot create the session pool");
@@ -77,10 +80,11 @@ int main(int argc, char **argv)
 		server_config_free(&cfg);
 		return 1;
 	}
-	api_init(&(struct api_config){.pool = pool, .per_page_max = cfg.per_page_max,
+	api_init(&(struct api_config){.pool = pool, .client = &pc.client,
+	                              .per_page_max = cfg.per_page_max,
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50});
 
-	struct http_server *http = http_server_start(&cfg);
+	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
 		imap_pool_free(&pool, imap_now_ms() + 1000);
 		imap_tls_free(&tls);

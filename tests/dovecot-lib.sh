@@ -28,7 +28,8 @@
 #   IMAPGW_TEST_SEED_MANIFEST  DIR/seed/manifest.tsv (see tests/seed/seedgen.c)
 #
 # Users (passwd-file, {PLAIN}): alice / alice-secret (seeded), bob / b"o\b p@ss,
-# carol / pässwörd. Mail is owned by uid/gid 65534 (nobody/nogroup).
+# carol / pässwörd, dave / dave-secret (for tests that kick sessions: no other
+# test may use dave). Mail is owned by uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from
@@ -38,8 +39,8 @@
 
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol)
-_dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd')
+_dovecot_users=(alice bob carol dave)
+_dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 

@@ -1,0 +1,164 @@
+/*
+ * server/metrics.c — Prometheus counters and histograms. See metrics.h.
+ *
+ * Label values come from fixed tables (routes, statuses, IMAP command
+ * names), never from request data, so the number of series is bounded.
+ */
+#include "server/metrics.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const routes[] = {"healthz", "readyz", "metrics", "openapi", "folders",
+                                     "folder", "messages", "other"};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+static const int statuses[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 414,
+                               429, 500, 502, 503, 504, 0 /* other */};
+#define NSTATUS (sizeof statuses / sizeof statuses[0])
+
+/* Histogram bucket bounds in milliseconds (rendered in seconds). */
+static const int64_t bounds_ms[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+#define NBOUNDS (sizeof bounds_ms / sizeof bounds_ms[0])
+
+static const char *const commands[] = {
+	"LOGIN", "AUTHENTICATE", "CAPABILITY", "ENABLE", "STARTTLS", "LOGOUT", "NOOP",
+	"SELECT", "EXAMINE", "UNSELECT", "LIST", "LSUB", "STATUS", "FETCH", "UID FETCH",
+	"UID SEARCH", "UID SORT", "SEARCH", "APPEND", "UID STORE", "UID MOVE", "UID COPY",
+	"UID EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "other",
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+struct histogram {
+	atomic_ullong buckets[NBOUNDS];  /* non-cumulative counts */
+	atomic_ullong count;
+	atomic_ullong sum_ms;
+};
+
+static atomic_ullong requests[NROUTES][NSTATUS];
+static struct histogram request_ms[NROUTES];
+static atomic_ullong imap_ok[NCOMMANDS], imap_failed[NCOMMANDS];
+static struct histogram imap_ms[NCOMMANDS];
+
+static size_t index_of(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i + 1 < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return n - 1;  /* "other" */
+}
+
+static void observe(struct histogram *h, int64_t ms)
+{
+	size_t b = 0;
+	while (b < NBOUNDS && ms > bounds_ms[b])
+		b++;
+	if (b < NBOUNDS)
+		atomic_fetch_add(&h->buckets[b], 1);
+	atomic_fetch_add(&h->count, 1);
+	atomic_fetch_add(&h->sum_ms, (unsigned long long)(ms > 0 ? ms : 0));
+}
+
+void metrics_request(const char *route, int status, int64_t elapsed_ms)
+{
+	size_t r = index_of(routes, NROUTES, route);
+	size_t s = 0;
+	while (s + 1 < NSTATUS && statuses[s] != status)
+		s++;
+	atomic_fetch_add(&requests[r][s], 1);
+	observe(&request_ms[r], elapsed_ms);
+}
+
+void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms)
+{
+	(void)ctx;
+	size_t c = index_of(commands, NCOMMANDS, name);
+	atomic_fetch_add(result == 0 ? &imap_ok[c] : &imap_failed[c], 1);
+	observe(&imap_ms[c], elapsed_ms);
+}
+
+static void render_histogram(struct imap_buf *out, const char *name, const char *label,
+                             const char *value, struct histogram *h)
+{
+	unsigned long long cum = 0;
+	for (size_t b = 0; b < NBOUNDS; b++) {
+		cum += atomic_load(&h->buckets[b]);
+		imap_buf_printf(out, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value,
+		                (double)bounds_ms[b] / 1000.0, cum);
+	}
+	unsigned long long count = atomic_load(&h->count);
+	imap_buf_printf(out, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value, count);
+	imap_buf_printf(out, "%s_sum{%s=\"%s\"} %.3f\n", name, label, value,
+	                (double)atomic_load(&h->sum_ms) / 1000.0);
+	imap_buf_printf(out, "%s_count{%s=\"%s\"} %llu\n", name, label, value, count);
+}
+
+void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_buf *out)
+{
+	imap_buf_puts(out, "# HELP imapgw_http_requests_total HTTP requests by route and status.\n"
+	                   "# TYPE imapgw_http_requests_total counter\n");
+	for (size_t r = 0; r < NROUTES; r++)
+		for (size_t s = 0; s < NSTATUS; s++) {
+			unsigned long long n = atomic_load(&requests[r][s]);
+			char status[8];
+			snprintf(status, sizeof status, "%d", statuses[s]);
+			if (n)
+				imap_buf_printf(out, "imapgw_http_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+				                routes[r], statuses[s] ? status : "other", n);
+		}
+	imap_buf_puts(out, "# HELP imapgw_http_request_duration_seconds HTTP request latency.\n"
+	                   "# TYPE imapgw_http_request_duration_seconds histogram\n");
+	for (size_t r = 0; r < NROUTES; r++)
+		if (atomic_load(&request_ms[r].count))
+			render_histogram(out, "imapgw_http_request_duration_seconds", "route", routes[r],
+			                 &request_ms[r]);
+
+	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by name and result.\n"
+	                   "# TYPE imapgw_imap_commands_total counter\n");
+	for (size_t c = 0; c < NCOMMANDS; c++) {
+		unsigned long long ok = atomic_load(&imap_ok[c]), bad = atomic_load(&imap_failed[c]);
+		if (ok)
+			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"ok\"} %llu\n",
+			                commands[c], ok);
+		if (bad)
+			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"error\"} %llu\n",
+			                commands[c], bad);
+	}
+	imap_buf_puts(out, "# HELP imapgw_imap_command_duration_seconds IMAP command latency.\n"
+	                   "# TYPE imapgw_imap_command_duration_seconds histogram\n");
+	for (size_t c = 0; c < NCOMMANDS; c++)
+		if (atomic_load(&imap_ms[c].count))
+			render_histogram(out, "imapgw_imap_command_duration_seconds", "command", commands[c],
+			                 &imap_ms[c]);
+
+	struct imap_pool_stats st;
+	imap_pool_stats(pool, &st);
+	imap_buf_printf(out,
+	                "# HELP imapgw_pool_sessions IMAP sessions in the pool by state.\n"
+	                "# TYPE imapgw_pool_sessions gauge\n"
+	                "imapgw_pool_sessions{state=\"idle\"} %u\n"
+	                "imapgw_pool_sessions{state=\"busy\"} %u\n"
+	                "imapgw_pool_sessions{state=\"connecting\"} %u\n"
+	                "# HELP imapgw_pool_waiters Requests waiting for a session.\n"
+	                "# TYPE imapgw_pool_waiters gauge\n"
+	                "imapgw_pool_waiters %u\n"
+	                "# HELP imapgw_pool_events_total Pool events.\n"
+	                "# TYPE imapgw_pool_events_total counter\n"
+	                "imapgw_pool_events_total{event=\"created\"} %llu\n"
+	                "imapgw_pool_events_total{event=\"reused\"} %llu\n"
+	                "imapgw_pool_events_total{event=\"evicted\"} %llu\n"
+	                "imapgw_pool_events_total{event=\"expired\"} %llu\n"
+	                "imapgw_pool_events_total{event=\"discarded\"} %llu\n"
+	                "# HELP imapgw_login_failures_total Logins the IMAP server refused.\n"
+	                "# TYPE imapgw_login_failures_total counter\n"
+	                "imapgw_login_failures_total %llu\n"
+	                "# HELP imapgw_login_throttled_total Requests answered 429 without asking the server.\n"
+	                "# TYPE imapgw_login_throttled_total counter\n"
+	                "imapgw_login_throttled_total %llu\n"
+	                "# HELP imapgw_workers_busy Requests queued or running on IMAP workers.\n"
+	                "# TYPE imapgw_workers_busy gauge\n"
+	                "imapgw_workers_busy %u\n",
+	                st.idle, st.busy, st.connecting, st.waiting, st.created, st.reused, st.evicted,
+	                st.expired, st.discarded, st.login_failures, st.throttled, workers_busy);
+}

@@ -1,0 +1,22 @@
+/*
+ * server/metrics.h — counters for /metrics (Prometheus text format 0.0.4).
+ * Lock-free: every counter is an atomic, safe from any thread.
+ */
+#ifndef IMAPGW_SERVER_METRICS_H
+#define IMAPGW_SERVER_METRICS_H
+
+#include <stdint.h>
+
+#include "imap/buf.h"
+#include "imap/pool.h"
+
+/* One finished HTTP request: route name (api_route_name), status, duration. */
+void metrics_request(const char *route, int status, int64_t elapsed_ms);
+
+/* One finished IMAP command (an imap_command_fn). */
+void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms);
+
+/* Render every metric, with the pool's current state, into out. */
+void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_buf *out);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * Operations of the real daemon against the private Dovecot: readiness,
+ * metrics, draining, pool exhaustion, and recovery from dead sessions.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/support/gateway.h"
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+TestSuite(api_ops, .init = setup, .timeout = 120);
+
+static long get(const struct gw *g, const char *path, struct gw_reply *r)
+{
+	gw_request(g, "GET", path, "alice", "alice-secret", NULL, r);
+	return r->status;
+}
+
+Test(api_ops, readyz_reflects_the_imap_server)
+{
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	cr_assert_eq(get(&g, "/readyz", &r), 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	gw_stop(&g);
+
+	gw_start(&g, "--imap-ca", getenv("IMAPGW_TEST_OTHER_CA"), NULL);
+	cr_assert_eq(get(&g, "/readyz", &r), 503, "%s", r.body.data);
+	char v[32];
+	cr_assert_eq(gw_header(&r, "Retry-After", v, sizeof v), 0);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/healthz", &r), 200, "alive even when not ready");
+	gw_reply_free(&r);
+	gw_stop(&g);
+}
+
+Test(api_ops, metrics_count_requests_sessions_and_commands)
+{
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	for (int i = 0; i < 3; i++) {
+		get(&g, "/messages?per_page=5", &r);
+		gw_reply_free(&r);
+	}
+	get(&g, "/messages?page=0", &r);
+	gw_reply_free(&r);
+	gw_request(&g, "GET", "/folders", "alice", "wrong", NULL, &r);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/metrics", &r), 200);
+	char ct[64];
+	gw_header(&r, "Content-Type", ct, sizeof ct);
+	cr_assert(strncmp(ct, "text/plain", 10) == 0, "%s", ct);
+	const char *m = r.body.data;
+	cr_assert(strstr(m, "imapgw_http_requests_total{route=\"messages\",status=\"200\"} 3\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_http_requests_total{route=\"messages\",status=\"400\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_http_requests_total{route=\"folders\",status=\"401\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_http_request_duration_seconds_count{route=\"messages\"} 4\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_imap_commands_total{command=\"EXAMINE\",result=\"ok\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_imap_commands_total{command=\"FETCH\",result=\"ok\"} 3\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_pool_sessions{state=\"idle\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_login_failures_total 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_imap_command_duration_seconds_bucket{command=\"FETCH\",le=\"+Inf\"} 3\n"),
+	          "%s", m);
+	gw_reply_free(&r);
+	gw_stop(&g);
+}
+
+Test(api_ops, sigterm_logs_pooled_sessions_out)
+{
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	cr_assert_eq(get(&g, "/folders", &r), 200);
+	gw_reply_free(&r);
+	cr_assert_eq(gw_count_sent(&g, "LOGOUT"), 0);
+	gw_stop(&g);  /* SIGTERM, exit status 0 */
+	cr_assert_eq(gw_count_sent(&g, "LOGOUT"), 1, "the pooled session was logged out");
+}
+
+Test(api_ops, dead_pooled_session_is_retried_on_a_fresh_one)
+{
+	/* dave is kept for this test alone: kicking him disturbs no other test. */
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	gw_request(&g, "GET", "/messages?per_page=2", "dave", "dave-secret", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	/* Dovecot drops every session of dave: our pooled one is now dead. */
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s kick dave >/dev/null 2>&1", getenv("IMAPGW_TEST_DOVEADM"));
+	cr_assert_eq(system(cmd), 0);
+	gw_request(&g, "GET", "/messages?per_page=2", "dave", "dave-secret", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	cr_assert_eq(gw_count_sent(&g, "AUTHENTICATE"), 2, "a second login, on a fresh session");
+	gw_stop(&g);
+}
+
+struct par {
+	const struct gw *g;
+	long status;
+	char retry_after[16];
+};
+
+static void *one(void *arg)
+{
+	struct par *p = arg;
+	struct gw_reply r;
+	gw_request(p->g, "GET", "/messages?per_page=100&sort=subject&text=example", "alice",
+	           "alice-secret", NULL, &r);
+	p->status = r.status;
+	gw_header(&r, "Retry-After", p->retry_after, sizeof p->retry_after);
+	gw_reply_free(&r);
+	return NULL;
+}
+
+Test(api_ops, exhausted_pool_answers_503_with_retry_after)
+{
+	struct gw g;
+	gw_start(&g, "--pool-per-user", "1", "--pool-wait", "1", NULL);
+	struct gw_reply r;
+	cr_assert_eq(get(&g, "/folders", &r), 200);  /* the one session exists and is idle */
+	gw_reply_free(&r);
+	pthread_t t[12];
+	struct par p[12];
+	for (int i = 0; i < 12; i++) {
+		p[i] = (struct par){.g = &g};
+		pthread_create(&t[i], NULL, one, &p[i]);
+	}
+	int ok = 0, busy = 0;
+	for (int i = 0; i < 12; i++) {
+		pthread_join(t[i], NULL);
+		if (p[i].status == 200)
+			ok++;
+		if (p[i].status == 503) {
+			busy++;
+			cr_assert_gt(atoi(p[i].retry_after), 0);
+		}
+	}
+	cr_assert_eq(ok + busy, 12, "only 200 or 503");
+	cr_assert_geq(ok, 1);
+	cr_assert_geq(busy, 1, "one session cannot serve 12 requests at once without waiting");
+	gw_stop(&g);
+}
