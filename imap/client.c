@@ -133,7 +133,10 @@ static void set_caps(struct imap_session *s, const struct imap_value *list, size
 	IMAP_LIST_FOREACH(list, v, i) {
 		if (i < from || v->kind != IMAP_VALUE_ATOM)
 			continue;
-		s->caps |= imap_cap_bit(v->str, v->len);
+		uint32_t bit = imap_cap_bit(v->str, v->len);
+		if (bit & s->cfg.ignore_caps)
+			continue;
+		s->caps |= bit;
 		size_t at = s->caps_text.len;
 		if (imap_buf_append(&s->caps_text, v->str, v->len) == 0 &&
 		    imap_buf_putc(&s->caps_text, ' ') == 0) {

@@ -128,6 +128,21 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A sequence set for ascending UIDs: runs become "a:b". */
+static void uid_set(const uint32_t *uids, size_t n, struct imap_buf *out)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (j > i)
+			imap_buf_printf(out, "%s%u:%u", out->len ? "," : "", uids[i], uids[j]);
+		else
+			imap_buf_printf(out, "%s%u", out->len ? "," : "", uids[i]);
+		i = j + 1;
+	}
+}
+
 /* ---- search criteria ---- */
 
 static bool eight_bit(const char *s)
@@ -202,48 +217,6 @@ static bool filter_empty(const struct imap_filter *f)
 	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->from && !f->to &&
 	       !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
 	       !f->has_smaller;
-}
-
-/* The matching UIDs in ascending order of the key (ties: UID). */
-static int ordered_uids(struct imap_session *s, const struct imap_page_request *req,
-                        int64_t deadline, struct uids *u, struct imap_error *err)
-{
-	static const char *const keys[] = {
-		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
-		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
-		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
-	};
-	uint32_t caps = 0;
-	int rc = imap_session_caps(s, &caps, deadline, err);
-	if (rc)
-		return rc;
-	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	if (req->sort == IMAP_SORT_ARRIVAL) {
-		imap_cmd_atom(&c, "SEARCH");
-		if (caps & IMAP_CAP_ESEARCH)
-			imap_cmd_raw(&c, "RETURN (ALL)");
-		if (filter_needs_utf8(&req->filter))
-			imap_cmd_raw(&c, "CHARSET UTF-8");
-	} else {
-		if (!(caps & IMAP_CAP_SORT)) {
-			imap_cmd_free(&c);
-			return imap_error_set(err, IMAP_ERR_UNSUPPORTED,
-			                      "the server cannot sort (no SORT capability)");
-		}
-		imap_cmd_atom(&c, "SORT");
-		imap_cmd_raw(&c, keys[req->sort]);
-		imap_cmd_atom(&c, "UTF-8");
-	}
-	add_criteria(&c, &req->filter);
-	rc = imap_session_run(s, &c, on_uids, u, deadline, err);
-	imap_cmd_free(&c);
-	if (rc)
-		return rc;
-	if (req->sort == IMAP_SORT_ARRIVAL)
-		qsort(u->v, u->n, sizeof *u->v, cmp_u32);  /* never trust the answer's order */
-	return 0;
 }
 
 /* ---- summaries ---- */
@@ -486,6 +459,321 @@ void imap_page_free(struct imap_page *p)
 	memset(p, 0, sizeof *p);
 }
 
+/* ---- sorting locally, for servers without SORT (RFC 5256 keys) ---- */
+
+struct sort_item {
+	uint32_t uid;
+	int64_t num;  /* dates and sizes */
+	char *str;    /* from / to mailbox, base subject (ASCII-lowercased) */
+};
+
+struct sort_ctx {
+	struct sort_item *v;  /* ascending by UID, for lookup */
+	size_t n;
+	enum imap_sort_key key;
+	int err;
+};
+
+/* Base letters of U+00C0..U+017F ('.': none), for sort_fold. */
+static const char latin_base[] =
+	"AAAAAA.CEEEEIIII.NOOOOO..UUUUY..AAAAAA.CEEEEIIII.NOOOOO..UUUUY.YAAAAAACCCCCCCCDD..EEEEEEEEEEGGGGGGGGHH..IIIIIIIII...JJKK.LLLLLL....NNNNNN...OOOOOO..RRRRRRSSSSSSSSTTTT..UUUUUUUUUUUUWWYYYZZZZZZ.";
+
+/* The comparison form of a sort key: ASCII letters upper-cased (RFC 4790
+ * i;ascii-casemap), and accented Latin letters decomposed into their base
+ * letter followed by a mark that sorts after every ASCII byte, the way a
+ * Unicode case map with decomposition orders them ("RÉUNION" between
+ * "REUNION" and "RF"), as Dovecot's SORT does. Consumes `s`. */
+static char *sort_fold(char *s)
+{
+	if (!s)
+		return NULL;
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 'a' && *p <= 'z') {
+			imap_buf_putc(&b, (char)(*p - 'a' + 'A'));
+			continue;
+		}
+		if ((*p == 0xC3 || *p == 0xC4 || *p == 0xC5) && (p[1] & 0xC0) == 0x80) {
+			unsigned cp = ((unsigned)(*p & 0x1F) << 6) | (p[1] & 0x3F);
+			char base = cp >= 0xC0 && cp <= 0x17F ? latin_base[cp - 0xC0] : '.';
+			if (base != '.') {
+				imap_buf_putc(&b, base);
+				imap_buf_append(&b, "\xCC\x80", 2);
+				imap_buf_append(&b, p, 2);
+				p++;
+				continue;
+			}
+		}
+		imap_buf_putc(&b, (char)*p);
+	}
+	free(s);
+	return imap_buf_steal(&b);
+}
+
+/* RFC 5256 §2.1 base subject (matched in lower case; folded by the caller). */
+static char *base_subject(const char *subject)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	/* (1) whitespace runs become one space */
+	for (const char *p = subject ? subject : ""; *p; p++) {
+		char c = (*p == '\t' || *p == '\r' || *p == '\n') ? ' ' : *p;
+		if (c == ' ' && (b.len == 0 || b.data[b.len - 1] == ' '))
+			continue;
+		imap_buf_putc(&b, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c);
+	}
+	char *s = b.data ? b.data : NULL;
+	size_t start = 0, len = b.len;
+	for (bool changed = true; s && changed;) {
+		changed = false;
+		/* (2) trailing "(fwd)" and blanks */
+		for (;;) {
+			while (len > start && s[len - 1] == ' ')
+				len--, changed = true;
+			if (len - start >= 5 && memcmp(s + len - 5, "(fwd)", 5) == 0) {
+				len -= 5;
+				changed = true;
+				continue;
+			}
+			break;
+		}
+		/* (3) leading subj-leader: *(blob) ("re" / "fw" / "fwd") [blob] ":" */
+		for (bool again = true; again;) {
+			again = false;
+			size_t p = start;
+			while (p < len && s[p] == ' ')
+				p++;
+			size_t q = p;
+			while (q < len && s[q] == '[') {  /* subj-blob */
+				size_t r = q + 1;
+				while (r < len && s[r] != '[' && s[r] != ']')
+					r++;
+				if (r >= len || s[r] != ']')
+					break;
+				q = r + 1;
+				while (q < len && s[q] == ' ')
+					q++;
+			}
+			size_t w = 0;
+			if (len - q >= 3 && memcmp(s + q, "fwd", 3) == 0)
+				w = 3;
+			else if (len - q >= 2 && (memcmp(s + q, "re", 2) == 0 || memcmp(s + q, "fw", 2) == 0))
+				w = 2;
+			if (!w)
+				break;
+			size_t r = q + w;
+			while (r < len && s[r] == ' ')
+				r++;
+			if (r < len && s[r] == '[') {
+				size_t e = r + 1;
+				while (e < len && s[e] != '[' && s[e] != ']')
+					e++;
+				if (e < len && s[e] == ']') {
+					r = e + 1;
+					while (r < len && s[r] == ' ')
+						r++;
+				}
+			}
+			if (r < len && s[r] == ':') {
+				start = r + 1;
+				changed = again = true;
+			}
+		}
+		/* (4) a leading blob, when something remains after it */
+		size_t p = start;
+		while (p < len && s[p] == ' ')
+			p++;
+		if (p < len && s[p] == '[') {
+			size_t e = p + 1;
+			while (e < len && s[e] != '[' && s[e] != ']')
+				e++;
+			if (e < len && s[e] == ']') {
+				size_t rest = e + 1;
+				while (rest < len && s[rest] == ' ')
+					rest++;
+				if (rest < len) {
+					start = rest;
+					changed = true;
+				}
+			}
+		}
+		/* (6) "[fwd:" ... "]" */
+		while (start < len && s[start] == ' ')
+			start++;
+		if (!changed && len - start >= 6 && memcmp(s + start, "[fwd:", 5) == 0 &&
+		    s[len - 1] == ']') {
+			start += 5;
+			len -= 1;
+			changed = true;
+		}
+	}
+	char *out = strndup(s ? s + start : "", s ? len - start : 0);
+	imap_buf_free(&b);
+	return out;
+}
+
+/* RFC 5256: the addr-mailbox of the first address of an ENVELOPE address
+ * list (field 2 = from, 5 = to), as the server sent it: a group's start
+ * marker counts ("undisclosed-recipients" of "undisclosed-recipients:;"). */
+static char *first_mailbox(const struct imap_value *env, size_t field)
+{
+	const struct imap_value *list = imap_value_at(env, field);
+	const struct imap_value *addr = list && list->kind == IMAP_VALUE_LIST ? imap_value_at(list, 0)
+	                                                                      : NULL;
+	const struct imap_value *mbox = addr && addr->kind == IMAP_VALUE_LIST ? imap_value_at(addr, 2)
+	                                                                      : NULL;
+	return imap_value_is_string(mbox) ? strndup(mbox->str, mbox->len) : strdup("");
+}
+
+static int on_sort_keys(void *ctx, const struct imap_response *r)
+{
+	struct sort_ctx *c = ctx;
+	if (!r->args || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	struct imap_summary m = {0};
+	const struct imap_value *att = imap_value_at(r->args, 2);
+	const struct imap_value *v;
+	size_t i;
+	uint64_t uid = 0;
+	const struct imap_value *env = NULL;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (att_is(v, "UID") && i + 1 < att->count &&
+		    imap_value_u64(imap_value_next(v), UINT32_MAX, &uid))
+			uid = 0;
+		if (att_is(v, "ENVELOPE") && i + 1 < att->count)
+			env = imap_value_next(v);
+	}
+	struct sort_item key = {.uid = (uint32_t)uid};
+	struct sort_item *it = uid ? bsearch(&key, c->v, c->n, sizeof *c->v, cmp_u32) : NULL;
+	if (!it)
+		return 0;
+	int rc = fill_summary(&m, att);
+	if (!rc) {
+		switch (c->key) {
+		case IMAP_SORT_RECEIVED:
+			it->num = m.has_internaldate ? m.internaldate : 0;
+			break;
+		case IMAP_SORT_DATE:  /* the sent date, else INTERNALDATE (RFC 5256) */
+			it->num = m.env.has_date ? m.env.date : m.has_internaldate ? m.internaldate : 0;
+			break;
+		case IMAP_SORT_SIZE:
+			it->num = (int64_t)m.size;
+			break;
+		case IMAP_SORT_FROM:
+			it->str = sort_fold(first_mailbox(env, 2));
+			break;
+		case IMAP_SORT_TO:
+			it->str = sort_fold(first_mailbox(env, 5));
+			break;
+		case IMAP_SORT_SUBJECT:
+			it->str = sort_fold(base_subject(m.env.subject));
+			break;
+		case IMAP_SORT_ARRIVAL:
+			break;
+		}
+	}
+	summary_free(&m);
+	if (rc && !c->err)
+		c->err = rc;
+	return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	const struct sort_item *x = a, *y = b;
+	int c = 0;
+	if (x->str || y->str)
+		c = strcmp(x->str ? x->str : "", y->str ? y->str : "");
+	else
+		c = x->num < y->num ? -1 : x->num > y->num;
+	return c ? c : x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* uids (ascending) reordered by the key, the way UID SORT would. */
+static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct uids *u,
+                        int64_t deadline, struct imap_error *err)
+{
+	static const char *const items[] = {
+		[IMAP_SORT_RECEIVED] = "(UID INTERNALDATE)",
+		[IMAP_SORT_DATE] = "(UID INTERNALDATE ENVELOPE)",
+		[IMAP_SORT_FROM] = "(UID ENVELOPE)", [IMAP_SORT_TO] = "(UID ENVELOPE)",
+		[IMAP_SORT_SUBJECT] = "(UID ENVELOPE)", [IMAP_SORT_SIZE] = "(UID RFC822.SIZE)",
+	};
+	if (u->n == 0)
+		return 0;
+	struct sort_ctx c = {.n = u->n, .key = key};
+	c.v = calloc(u->n, sizeof *c.v);
+	if (!c.v)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < u->n; i++)
+		c.v[i].uid = u->v[i];
+	struct imap_buf set;
+	imap_buf_init(&set, 0);
+	uid_set(u->v, u->n, &set);
+	struct imap_cmd cmd;
+	imap_session_cmd(s, &cmd);
+	imap_cmd_atom(&cmd, "UID");
+	imap_cmd_atom(&cmd, "FETCH");
+	imap_cmd_atom(&cmd, set.data);
+	imap_cmd_raw(&cmd, items[key]);
+	imap_buf_free(&set);
+	int rc = imap_session_run(s, &cmd, on_sort_keys, &c, deadline, err);
+	imap_cmd_free(&cmd);
+	if (!rc && c.err)
+		rc = imap_error_set(err, c.err, "cannot read sort keys: %s", imap_strerror(c.err));
+	if (!rc) {
+		qsort(c.v, c.n, sizeof *c.v, by_key);
+		for (size_t i = 0; i < c.n; i++)
+			u->v[i] = c.v[i].uid;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		free(c.v[i].str);
+	free(c.v);
+	return rc;
+}
+
+/* The matching UIDs in ascending order of the key (ties: UID). */
+static int ordered_uids(struct imap_session *s, const struct imap_page_request *req,
+                        int64_t deadline, struct uids *u, struct imap_error *err)
+{
+	static const char *const keys[] = {
+		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
+		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
+		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
+	};
+	uint32_t caps = 0;
+	int rc = imap_session_caps(s, &caps, deadline, err);
+	if (rc)
+		return rc;
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	bool server_sorts = req->sort != IMAP_SORT_ARRIVAL && (caps & IMAP_CAP_SORT);
+	if (!server_sorts) {
+		imap_cmd_atom(&c, "SEARCH");
+		if (caps & IMAP_CAP_ESEARCH)
+			imap_cmd_raw(&c, "RETURN (ALL)");
+		if (filter_needs_utf8(&req->filter))
+			imap_cmd_raw(&c, "CHARSET UTF-8");
+	} else {
+		imap_cmd_atom(&c, "SORT");
+		imap_cmd_raw(&c, keys[req->sort]);
+		imap_cmd_atom(&c, "UTF-8");
+	}
+	add_criteria(&c, &req->filter);
+	rc = imap_session_run(s, &c, on_uids, u, deadline, err);
+	imap_cmd_free(&c);
+	if (rc)
+		return rc;
+	if (!server_sorts) {
+		qsort(u->v, u->n, sizeof *u->v, cmp_u32);  /* never trust the answer's order */
+		if (req->sort != IMAP_SORT_ARRIVAL)
+			return sort_locally(s, req->sort, u, deadline, err);
+	}
+	return 0;
+}
+
 static int by_uid_desc(const void *a, const void *b)
 {
 	const struct imap_summary *x = a, *y = b;
@@ -511,8 +799,13 @@ static int fetch_uids(struct imap_session *s, const uint32_t *uids, size_t n, in
 		return 0;
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
-	for (size_t i = 0; i < n; i++)
-		imap_buf_printf(&set, "%s%u", i ? "," : "", uids[i]);
+	uint32_t *sorted = malloc(n * sizeof *sorted);
+	if (!sorted)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	memcpy(sorted, uids, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_u32);
+	uid_set(sorted, n, &set);
+	free(sorted);
 	struct imap_cmd c;
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, "UID");

@@ -27,6 +27,7 @@ enum opt_type {
 	OPT_LISTEN, /* HOST:PORT into listen_host + listen_port */
 	OPT_TLS,    /* enum imap_tls_mode */
 	OPT_LEVEL,  /* log level */
+	OPT_CAPS,   /* comma-separated capability names into an IMAP_CAP_* mask */
 };
 
 struct opt {
@@ -73,6 +74,8 @@ static const struct opt opts[] = {
 	{"imap-response-max", OPT_SIZE, LIM(response_max), "128M", 1024, 1ull << 35,
 	 "largest IMAP response held in memory"},
 	{"imap-depth-max", OPT_UINT, LIM(depth_max), "64", 4, 1024, "deepest IMAP list nesting"},
+	{"imap-ignore-caps", OPT_CAPS, OFF(imap_ignore_caps), "", 0, 0,
+	 "capabilities to treat as not offered, e.g. SORT,ESEARCH (for broken servers)"},
 	{"imap-trace", OPT_BOOL, OFF(imap_trace), "false", 0, 0,
 	 "log the IMAP protocol (credentials and literals redacted)"},
 
@@ -175,6 +178,22 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
 		if (imap_tls_mode_parse(val, (enum imap_tls_mode *)(base + o->off)) == 0)
 			return 0;
 		break;
+	case OPT_CAPS: {
+		uint32_t mask = 0;
+		const char *p = val;
+		while (*p) {
+			size_t len = strcspn(p, ",");
+			uint32_t bit = imap_cap_bit(p, len);
+			if (len && !bit)
+				break;
+			mask |= bit;
+			p += len + (p[len] == ',');
+		}
+		if (*p)
+			break;
+		*(uint32_t *)(base + o->off) = mask;
+		return 0;
+	}
 	case OPT_LEVEL: {
 		int lv = log_level_parse(val);
 		if (lv < 0)

@@ -36,6 +36,7 @@ struct server_config {
 	struct imap_parser_limits imap_limits; /* --imap-line-max, --imap-literal-max,
 	                                          --imap-response-max, --imap-depth-max */
 	bool imap_trace;            /* --imap-trace: protocol trace in the log (redacted) */
+	uint32_t imap_ignore_caps;  /* --imap-ignore-caps SORT,ESEARCH,...: act as if not offered */
 
 	/* session pool */
 	unsigned pool_per_user;     /* --pool-per-user */
