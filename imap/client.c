@@ -41,6 +41,7 @@ struct imap_session {
 	bool bye;
 	char bye_text[160];
 	void *owner;
+	unsigned learned;          /* enum imap_learned bits */
 	bool selected;             /* mbox describes a selected mailbox */
 	struct imap_mailbox mbox;
 };
@@ -852,6 +853,16 @@ bool imap_session_utf8(const struct imap_session *s)
 bool imap_session_condstore(const struct imap_session *s)
 {
 	return s->condstore;
+}
+
+bool imap_session_learned(const struct imap_session *s, unsigned what)
+{
+	return (s->learned & what) != 0;
+}
+
+void imap_session_learn(struct imap_session *s, unsigned what)
+{
+	s->learned |= what;
 }
 
 void imap_session_set_owner(struct imap_session *s, void *owner)

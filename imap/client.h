@@ -241,6 +241,14 @@ int imap_session_select(struct imap_session *s, const char *name, bool readonly,
 int imap_session_mailbox_decode(const struct imap_session *s, const char *name, size_t len,
                                 struct imap_buf *out);
 
+/* What a session learnt about its server beyond capabilities, e.g. that
+ * it refuses an optional form of a command; kept for the session's life. */
+enum imap_learned {
+	IMAP_LEARNED_NO_PARTIAL_SORT = 1u << 0, /* UID SORT RETURN (PARTIAL ..) is refused */
+};
+bool imap_session_learned(const struct imap_session *s, unsigned what);
+void imap_session_learn(struct imap_session *s, unsigned what);
+
 /* An opaque pointer for the session's owner (the pool keeps its bookkeeping
  * here). NULL until set. */
 void imap_session_set_owner(struct imap_session *s, void *owner);

@@ -49,7 +49,9 @@ static int uids_push(struct uids *u, uint32_t uid)
 	return 0;
 }
 
-/* Append the UIDs of a sequence set "1:3,7,9:8" (no "*" in answers). */
+/* Append the UIDs of a sequence set "1:3,7,9:8" (no "*" in answers), in
+ * the order written: a range "9:8" gives 9 then 8 (ESORT answers keep the
+ * sort order that way). */
 static int uids_push_set(struct uids *u, const char *s, size_t len)
 {
 	size_t i = 0;
@@ -74,8 +76,8 @@ static int uids_push_set(struct uids *u, const char *s, size_t len)
 		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
 		if (hi - lo >= UIDS_MAX)
 			return IMAP_ERR_LIMIT;
-		for (uint64_t x = lo; x <= hi; x++) {
-			int rc = uids_push(u, (uint32_t)x);
+		for (uint64_t k = 0; k <= hi - lo; k++) {
+			int rc = uids_push(u, (uint32_t)(a <= b ? lo + k : hi - k));
 			if (rc)
 				return rc;
 		}
@@ -116,6 +118,14 @@ static int on_uids(void *ctx, const struct imap_response *r)
 			           imap_value_u64(next, UINT32_MAX, &n) == 0) {
 				u->esearch_count = true;
 				u->count = (uint32_t)n;
+			} else if (imap_value_is_atom(v, "PARTIAL") && next->kind == IMAP_VALUE_LIST) {
+				/* RFC 9394: PARTIAL (<range> <uids in order> / NIL) */
+				const struct imap_value *set = imap_value_at(next, 1);
+				if (imap_value_is_string(set)) {
+					int rc = uids_push_set(u, set->str, set->len);
+					if (rc)
+						return rc;
+				}
 			}
 		}
 	}
@@ -774,6 +784,78 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
 	return 0;
 }
 
+/*
+ * A numbered page of a server-sorted order with RETURN (COUNT PARTIAL a:b)
+ * (ESORT, RFC 5267 / 9394): the server sends the page's UIDs and the count,
+ * not every UID. Positions are counted in ascending order; a descending page
+ * is mapped through the total, known without a filter (EXISTS). Returns 0
+ * with out->... filled; 1 when this way does not apply (use the full list);
+ * or an error.
+ */
+static int partial_sort_page(struct imap_session *s, const struct imap_page_request *req,
+                             uint32_t *page, size_t *count, uint32_t *total, int64_t deadline,
+                             struct imap_error *err)
+{
+	static const char *const keys[] = {
+		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
+		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
+		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
+	};
+	uint32_t caps = 0;
+	int rc = imap_session_caps(s, &caps, deadline, err);
+	if (rc)
+		return rc;
+	const struct imap_mailbox *m = imap_session_mailbox(s);
+	bool known_total = filter_empty(&req->filter) && m;
+	if (req->sort == IMAP_SORT_ARRIVAL || req->has_cursor || !(caps & IMAP_CAP_SORT) ||
+	    !(caps & IMAP_CAP_ESORT) || imap_session_learned(s, IMAP_LEARNED_NO_PARTIAL_SORT) ||
+	    (req->desc && !known_total))
+		return 1;
+	uint64_t per = req->per_page, start = (uint64_t)(req->page - 1) * per;
+	uint64_t lo, hi;
+	if (!req->desc) {
+		lo = start + 1;
+		hi = start + per;
+	} else {
+		if (start >= m->exists)
+			return 1;
+		hi = m->exists - start;
+		lo = hi > per ? hi - per + 1 : 1;
+	}
+	if (hi > UINT32_MAX)
+		return 1;
+	char range[64];
+	snprintf(range, sizeof range, "(COUNT PARTIAL %llu:%llu)", (unsigned long long)lo,
+	         (unsigned long long)hi);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "SORT");
+	imap_cmd_atom(&c, "RETURN");
+	imap_cmd_raw(&c, range);
+	imap_cmd_raw(&c, keys[req->sort]);
+	imap_cmd_atom(&c, "UTF-8");
+	add_criteria(&c, &req->filter);
+	struct uids u = {0};
+	rc = imap_session_run(s, &c, on_uids, &u, deadline, err);
+	imap_cmd_free(&c);
+	if (rc == IMAP_ERR_BAD || rc == IMAP_ERR_NO) {
+		imap_session_learn(s, IMAP_LEARNED_NO_PARTIAL_SORT);  /* full lists from now on */
+		free(u.v);
+		return 1;
+	}
+	if (rc || !u.esearch_count || u.n > per || (req->desc && u.count != m->exists)) {
+		free(u.v);
+		return rc ? rc : 1;  /* no COUNT, or the folder changed: the full list decides */
+	}
+	for (size_t i = 0; i < u.n; i++)
+		page[i] = u.v[req->desc ? u.n - 1 - i : i];
+	*count = u.n;
+	*total = u.count;
+	free(u.v);
+	return 0;
+}
+
 static int by_uid_desc(const void *a, const void *b)
 {
 	const struct imap_summary *x = a, *y = b;
@@ -912,6 +994,25 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 		qsort(out->msgs, out->n, sizeof *out->msgs, req->desc ? by_uid_desc : by_uid_asc);
 		return 0;
 	}
+
+	uint32_t *partial = malloc((size_t)per * sizeof *partial);
+	size_t pcount = 0;
+	uint32_t ptotal = 0;
+	if (!partial)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	rc = partial_sort_page(s, req, partial, &pcount, &ptotal, deadline, err);
+	if (rc <= 0) {
+		if (rc == 0) {
+			out->total = ptotal;
+			out->first_pos = (uint32_t)((uint64_t)(req->page - 1) * per);
+			rc = fetch_uids(s, partial, pcount, deadline, out, err);
+		}
+		free(partial);
+		if (rc)
+			imap_page_free(out);
+		return rc;
+	}
+	free(partial);
 
 	struct uids u = {0};
 	rc = ordered_uids(s, req, deadline, &u, err);

@@ -211,7 +211,8 @@ Test(api_ops, local_sort_matches_the_servers_sort)
 				             sorts[k], desc ? "desc" : "asc", i, a[i], b[i]);
 		}
 	}
-	cr_assert_gt(gw_count_sent(&server, "UID SORT"), 0);
+	cr_assert_gt(gw_count_sent(&server, "UID SORT RETURN (COUNT PARTIAL "), 0,
+	             "numbered pages ask the server for the page only");
 	cr_assert_eq(gw_count_sent(&local, "UID SORT"), 0, "no SORT sent when not offered");
 	gw_stop(&server);
 	gw_stop(&local);
