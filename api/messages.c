@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "api/json.h"
+#include "api/jsonw.h"
 #include "imap/date.h"
 #include "imap/messages.h"
 #include "imap/utf7.h"
@@ -277,45 +278,65 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 	return rc;
 }
 
-/* ---- JSON ---- */
+/* ---- JSON (written directly: this is the hot path) ---- */
 
-static json_t *time_json(bool ok, int64_t epoch, int tz)
+static void time_json(struct jsonw *w, bool ok, int64_t epoch, int tz)
 {
-	if (!ok)
-		return json_null();
 	char out[IMAP_DATE_RFC3339_MAX];
-	imap_date_format_rfc3339(epoch, tz, out);
-	return json_string(out);
+	if (ok && imap_date_format_rfc3339(epoch, tz, out))
+		jsonw_string(w, out);
+	else
+		jsonw_null(w);
 }
 
-static json_t *address_json(const struct imap_address *a)
+static void address_json(struct jsonw *w, const struct imap_address *a)
 {
-	return json_pack("{s:o, s:o}", "name", api_json_str(a->name), "address",
-	                 api_json_str(a->address));
+	jsonw_object(w);
+	jsonw_key(w, "name");
+	jsonw_string(w, a->name);
+	jsonw_key(w, "address");
+	jsonw_string(w, a->address);
+	jsonw_end_object(w);
 }
 
-static json_t *addresses_json(const struct imap_address_list *l)
+static void addresses_json(struct jsonw *w, const struct imap_address_list *l)
 {
-	json_t *arr = json_array();
+	jsonw_array(w);
 	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(arr, address_json(&l->v[i]));
-	return arr;
+		address_json(w, &l->v[i]);
+	jsonw_end_array(w);
 }
 
-static json_t *unsubscribe_json(const struct imap_unsubscribe *u)
+static void unsubscribe_json(struct jsonw *w, const struct imap_unsubscribe *u)
 {
-	if (u->n_mailto == 0 && u->n_http == 0)
-		return json_null();
-	json_t *mailto = json_array(), *http = json_array();
-	for (size_t i = 0; i < u->n_mailto; i++)
-		json_array_append_new(mailto, json_pack("{s:o, s:o, s:o}", "address",
-		                                        api_json_str(u->mailto[i].address), "subject",
-		                                        api_json_str(u->mailto[i].subject), "body",
-		                                        api_json_str(u->mailto[i].body)));
+	if (u->n_mailto == 0 && u->n_http == 0) {
+		jsonw_null(w);
+		return;
+	}
+	jsonw_object(w);
+	jsonw_key(w, "mailto");
+	jsonw_array(w);
+	for (size_t i = 0; i < u->n_mailto; i++) {
+		jsonw_object(w);
+		jsonw_key(w, "address");
+		jsonw_string(w, u->mailto[i].address);
+		jsonw_key(w, "subject");
+		jsonw_string(w, u->mailto[i].subject);
+		jsonw_key(w, "body");
+		jsonw_string(w, u->mailto[i].body);
+		jsonw_end_object(w);
+	}
+	jsonw_end_array(w);
+	jsonw_key(w, "http");
+	jsonw_array(w);
 	for (size_t i = 0; i < u->n_http; i++)
-		json_array_append_new(http, api_json_str(u->http[i]));
-	return json_pack("{s:o, s:o, s:b, s:o}", "mailto", mailto, "http", http, "one_click",
-	                 u->one_click, "post", api_json_str(u->post));
+		jsonw_string(w, u->http[i]);
+	jsonw_end_array(w);
+	jsonw_key(w, "one_click");
+	jsonw_bool(w, u->one_click);
+	jsonw_key(w, "post");
+	jsonw_string(w, u->post);
+	jsonw_end_object(w);
 }
 
 static bool has_flag(const struct imap_summary *m, const char *flag)
@@ -326,35 +347,56 @@ static bool has_flag(const struct imap_summary *m, const char *flag)
 	return false;
 }
 
-static json_t *summary_json(const struct imap_summary *m)
+static void summary_json(struct jsonw *w, const struct imap_summary *m)
 {
-	json_t *flags = json_array();
+	const struct imap_envelope *e = &m->env;
+	jsonw_object(w);
+	jsonw_key(w, "uid");
+	jsonw_uint(w, m->uid);
+	jsonw_key(w, "message_id");
+	jsonw_string(w, e->message_id);
+	jsonw_key(w, "subject");
+	jsonw_string(w, e->subject);
+	jsonw_key(w, "from");
+	if (e->from.n)
+		address_json(w, &e->from.v[0]);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "to");
+	addresses_json(w, &e->to);
+	jsonw_key(w, "cc");
+	addresses_json(w, &e->cc);
+	jsonw_key(w, "reply_to");
+	addresses_json(w, &e->reply_to);
+	jsonw_key(w, "date");
+	time_json(w, e->has_date, e->date, e->date_tz);
+	jsonw_key(w, "received_at");
+	time_json(w, m->has_internaldate, m->internaldate, m->internaldate_tz);
+	jsonw_key(w, "size");
+	jsonw_uint(w, m->size);
+	jsonw_key(w, "flags");
+	jsonw_array(w);
 	for (size_t i = 0; i < m->nflags; i++)
 		if (strcasecmp(m->flags[i], "\\Recent") != 0)
-			json_array_append_new(flags, api_json_str(m->flags[i]));
-	const struct imap_envelope *e = &m->env;
-	json_t *o = json_object();
-	json_object_set_new(o, "uid", json_integer(m->uid));
-	json_object_set_new(o, "message_id", api_json_str(e->message_id));
-	json_object_set_new(o, "subject", api_json_str(e->subject));
-	json_object_set_new(o, "from", e->from.n ? address_json(&e->from.v[0]) : json_null());
-	json_object_set_new(o, "to", addresses_json(&e->to));
-	json_object_set_new(o, "cc", addresses_json(&e->cc));
-	json_object_set_new(o, "reply_to", addresses_json(&e->reply_to));
-	json_object_set_new(o, "date", time_json(e->has_date, e->date, e->date_tz));
-	json_object_set_new(o, "received_at",
-	                    time_json(m->has_internaldate, m->internaldate, m->internaldate_tz));
-	json_object_set_new(o, "size", json_integer((json_int_t)m->size));
-	json_object_set_new(o, "flags", flags);
-	json_object_set_new(o, "seen", json_boolean(has_flag(m, "\\Seen")));
-	json_object_set_new(o, "flagged", json_boolean(has_flag(m, "\\Flagged")));
-	json_object_set_new(o, "answered", json_boolean(has_flag(m, "\\Answered")));
-	json_object_set_new(o, "has_attachments", json_boolean(m->attachments > 0));
-	json_object_set_new(o, "attachments", json_integer(m->attachments));
-	json_object_set_new(o, "in_reply_to", api_json_str(e->in_reply_to));
-	json_object_set_new(o, "list_id", api_json_str(m->list_id));
-	json_object_set_new(o, "unsubscribe", unsubscribe_json(&m->unsub));
-	return o;
+			jsonw_string(w, m->flags[i]);
+	jsonw_end_array(w);
+	jsonw_key(w, "seen");
+	jsonw_bool(w, has_flag(m, "\\Seen"));
+	jsonw_key(w, "flagged");
+	jsonw_bool(w, has_flag(m, "\\Flagged"));
+	jsonw_key(w, "answered");
+	jsonw_bool(w, has_flag(m, "\\Answered"));
+	jsonw_key(w, "has_attachments");
+	jsonw_bool(w, m->attachments > 0);
+	jsonw_key(w, "attachments");
+	jsonw_uint(w, m->attachments);
+	jsonw_key(w, "in_reply_to");
+	jsonw_string(w, e->in_reply_to);
+	jsonw_key(w, "list_id");
+	jsonw_string(w, m->list_id);
+	jsonw_key(w, "unsubscribe");
+	unsubscribe_json(w, &m->unsub);
+	jsonw_end_object(w);
 }
 
 /* Append k=v, URL-encoded, to a query string. */
@@ -415,19 +457,34 @@ void api_messages_list(const struct api_request *req, struct api_response *resp)
 		encode_cursor(&l, p->msgs[p->n - 1].uid, p->first_pos + (uint32_t)p->n - 1,
 		              next_cursor, sizeof next_cursor);
 
-	json_t *msgs = json_array();
+	struct jsonw w;
+	imap_buf_reset(&resp->body, 0);
+	imap_buf_reserve(&resp->body, 1024 + p->n * 1024);
+	jsonw_init(&w, &resp->body);
+	jsonw_object(&w);
+	jsonw_key(&w, "folder");
+	jsonw_string(&w, l.folder);
+	jsonw_key(&w, "uidvalidity");
+	jsonw_uint(&w, p->uidvalidity);
+	jsonw_key(&w, "total");
+	jsonw_uint(&w, p->total);
+	jsonw_key(&w, "page");
+	jsonw_uint(&w, page);
+	jsonw_key(&w, "per_page");
+	jsonw_uint(&w, per);
+	jsonw_key(&w, "pages");
+	jsonw_uint(&w, pages);
+	jsonw_key(&w, "next_cursor");
+	jsonw_string(&w, next_cursor[0] ? next_cursor : NULL);
+	jsonw_key(&w, "messages");
+	jsonw_array(&w);
 	for (size_t i = 0; i < p->n; i++)
-		json_array_append_new(msgs, summary_json(&p->msgs[i]));
-	json_t *o = json_object();
-	json_object_set_new(o, "folder", api_json_str(l.folder));
-	json_object_set_new(o, "uidvalidity", json_integer(p->uidvalidity));
-	json_object_set_new(o, "total", json_integer(p->total));
-	json_object_set_new(o, "page", json_integer(page));
-	json_object_set_new(o, "per_page", json_integer(per));
-	json_object_set_new(o, "pages", json_integer(pages));
-	json_object_set_new(o, "next_cursor", next_cursor[0] ? json_string(next_cursor) : json_null());
-	json_object_set_new(o, "messages", msgs);
+		summary_json(&w, &p->msgs[i]);
+	jsonw_end_array(&w);
+	jsonw_end_object(&w);
 	imap_page_free(&l.page);
+	resp->status = 200;
+	resp->content_type = "application/json";
 
 	/* RFC 8288 Link: next (by cursor) and prev (by page number). */
 	struct imap_buf link;
@@ -451,5 +508,4 @@ void api_messages_list(const struct api_request *req, struct api_response *resp)
 	if (link.len && link.len < sizeof resp->headers[0].value)
 		api_response_header(resp, "Link", "%s", link.data);
 	imap_buf_free(&link);
-	api_json_reply(resp, 200, o);
 }
