@@ -7,6 +7,8 @@
 #   make SANITIZE=1 test the same under AddressSanitizer + UBSan (objects in build/sanitize)
 #   make fuzz            libFuzzer targets (clang), each for FUZZ_TIME seconds
 #   make CC=clang        any of the above with clang
+#   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
+#   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern)
 
@@ -52,6 +54,13 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/%.o)
 LIB         := $(BUILD)/libimapgw.a
 
+# The OpenAPI contract, served at /openapi.json: openapi/embed.py turns the YAML
+# into compact JSON in a C array (api/openapi.h), compiled into the library.
+# Debian's python3 first: tests/install-deps.sh installs python3-yaml for it.
+PYTHON      ?= $(firstword $(wildcard /usr/bin/python3) python3)
+OPENAPI_C   := $(BUILD)/gen/openapi_json.c
+LIB_OBJS    += $(OPENAPI_C:.c=.o)
+
 UNIT_SRCS    := $(wildcard tests/unit/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
 SUPPORT_SRCS := $(wildcard tests/support/*.c)
@@ -65,7 +74,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration fuzz demo clean seedgen
+.PHONY: all deps test unit integration fuzz demo bench clean seedgen
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -75,6 +84,13 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+%/gen/openapi_json.c: openapi/openapi.yaml openapi/embed.py
+	@mkdir -p $(@D)
+	$(PYTHON) openapi/embed.py $< $@
+
+$(OPENAPI_C:.c=.o): $(OPENAPI_C)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
@@ -111,7 +127,8 @@ unit: $(UNIT_BIN)
 	IMAPGW_CORPUS=$(CORPUS) $(UNIT_BIN) $(CRITERION_ARGS)
 
 integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
-	IMAPGW_BIN=$(BUILD)/imapgw tests/with-dovecot.sh $(SEEDGEN) -- $(INTEG_BIN) $(CRITERION_ARGS)
+	IMAPGW_BIN=$(BUILD)/imapgw PYTHON=$(PYTHON) tests/with-dovecot.sh $(SEEDGEN) -- \
+		tests/run-integration.sh $(if $(TEST),--partial) $(INTEG_BIN) $(CRITERION_ARGS)
 
 # libFuzzer: clang only, its own object directory.
 FUZZ_DIR  := build/fuzz
@@ -119,9 +136,9 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard imap/*.h api/*.h)
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c $(wildcard imap/*.h api/*.h)
 	@mkdir -p $(@D)
-	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c $(LDLIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
@@ -134,10 +151,21 @@ fuzz: deps $(FUZZ_BINS)
 		grep -E 'stat::number_of_executed_units' $(FUZZ_DIR)/$$name.log; \
 	done
 
-demo:
-	@echo "make demo arrives with the HTTP read API (folders and message listing);"
-	@echo "until then: make test, or ./build/imapgw --help"
-	@exit 1
+# imapgw on 127.0.0.1:8080 (IMAPGW_DEMO_PORT) over a private, seeded Dovecot; Ctrl-C stops it.
+demo: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	@tests/demo.sh $(BUILD)/imapgw $(SEEDGEN)
+
+# Throughput, latency and CPU per request against a private Dovecot with 10k and 100k
+# messages (wrk); not part of `make test`. Results in build/bench/results.txt.
+BENCH_TOOLS := $(BUILD)/tests/bench/mailgen $(BUILD)/tests/bench/imapbase
+$(BUILD)/tests/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDLIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
+	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_BENCH_TOOLS=$(BUILD)/tests/bench tests/bench/bench.sh
 
 clean:
 	rm -rf build

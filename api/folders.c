@@ -1,6 +1,7 @@
 /*
  * api/folders.c — GET /folders and GET /folders/{path}.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,19 @@ void api_folders(const struct api_request *req, struct api_response *resp, const
 {
 	struct folders_call c = {.name = tail && *tail ? tail : NULL};
 	bool tree = false;
+	for (size_t i = 0; i < req->nquery; i++) {
+		const char *k = req->query[i].key;
+		if (strcmp(k, "counts") && strcmp(k, "tree")) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "unknown parameter '%.64s'", k);
+			api_problem(resp, 400, "Bad Request", msg, NULL);
+			return;
+		}
+	}
+	if (tail && !*tail && req->path[strlen(req->path) - 1] == '/') {
+		api_problem(resp, 404, "Not Found", "no folder named by the path", NULL);
+		return;
+	}
 	if (!flag_param(req, "counts", &c.counts, resp) || !flag_param(req, "tree", &tree, resp))
 		return;
 	if (c.name && (strpbrk(c.name, "\r\n") || imap_utf8_validate(c.name, strlen(c.name)))) {

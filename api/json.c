@@ -30,6 +30,7 @@ void api_json_reply(struct api_response *resp, int status, json_t *v)
 	json_decref(v);
 	if (!text) {
 		api_problem(resp, 503, "Service Unavailable", "out of memory", NULL);
+		api_response_header(resp, "Retry-After", "1");
 		return;
 	}
 	resp->status = status;

@@ -36,6 +36,8 @@ struct listing {
 	struct imap_page_request req;
 	char since[16], before[16];
 	uint32_t cursor_uidvalidity;
+	bool has_uidvalidity;       /* ?uidvalidity= the client holds */
+	uint32_t uidvalidity;
 	int64_t deadline;
 	struct imap_page page;
 };
@@ -248,10 +250,16 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	}
 	if ((v = api_query(req, "cursor")) && !decode_cursor(v, l, resp))
 		return false;
+	if ((v = api_query(req, "uidvalidity"))) {
+		if (!parse_u64(v, 1, UINT32_MAX, &n))
+			return bad(resp, "uidvalidity must be a whole number from 1");
+		l->has_uidvalidity = true;
+		l->uidvalidity = (uint32_t)n;
+	}
 	static const char *const known[] = {"folder", "page", "per_page", "sort", "order",
 	                                    "unseen", "flagged", "has_unsubscribe", "from",
 	                                    "to", "subject", "text", "since", "before",
-	                                    "larger", "smaller", "cursor"};
+	                                    "larger", "smaller", "cursor", "uidvalidity"};
 	for (size_t i = 0; i < req->nquery; i++) {
 		size_t k = 0;
 		while (k < sizeof known / sizeof known[0] && strcmp(known[k], req->query[i].key))
@@ -274,6 +282,11 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 		imap_page_free(&l->page);
 		return imap_error_set(err, IMAP_ERR_STALE,
 		                      "the folder's UIDVALIDITY changed: start again without cursor");
+	}
+	if (!rc && l->has_uidvalidity && l->page.uidvalidity != l->uidvalidity) {
+		imap_page_free(&l->page);
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY is no longer the one given");
 	}
 	return rc;
 }

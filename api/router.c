@@ -6,10 +6,12 @@
  *   GET /folders                  all folders (?counts, ?tree)
  *   GET /folders/{path}           one folder, {path} is the greedy tail
  *   GET /messages                 a page of summaries
+ *   GET /openapi.json             the contract (memory only, api/openapi.h)
  */
 #include <string.h>
 
 #include "api/api.h"
+#include "api/openapi.h"
 
 static bool is_get(const struct api_request *req)
 {
@@ -100,6 +102,14 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 		if (!is_get(req))
 			return method_not_allowed(resp, "GET, HEAD");
 		api_messages_list(req, resp);
+		return;
+	}
+	if (strcmp(req->path, "/openapi.json") == 0) {
+		if (!is_get(req))
+			return method_not_allowed(resp, "GET, HEAD");
+		resp->status = 200;
+		resp->content_type = "application/json";
+		imap_buf_append(&resp->body, api_openapi_json, api_openapi_json_len);
 		return;
 	}
 	api_problem(resp, 404, "Not Found", "no such route", NULL);

@@ -301,7 +301,8 @@ int imap_folders_list(struct imap_session *s, const char *name, bool counts, int
 		return rc;
 	}
 	special_use_by_name(out);
-	qsort(out->v, out->n, sizeof *out->v, by_path);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, by_path);
 	return 0;
 }
 

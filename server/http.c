@@ -165,6 +165,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		build_api_request(q, method);
 		if (q->api.query_overflow) {
 			api_problem(&q->resp, 400, "Bad Request", "too many query parameters", NULL);
+		} else if (strcmp(q->path, "/metrics") == 0 && strcmp(method, "GET") &&
+		           strcmp(method, "HEAD")) {
+			api_problem(&q->resp, 405, "Method Not Allowed", "use GET", NULL);
+			api_response_header(&q->resp, "Allow", "GET, HEAD");
 		} else if (strcmp(q->path, "/metrics") == 0) {
 			/* Server-side state, not an API resource: answered here. */
 			q->resp.status = 200;

@@ -21,8 +21,12 @@ packages=(
 	dovecot-imapd        # private test IMAP server (dovecot, doveadm)
 	openssl              # test PKI (openssl req/x509), s_client
 	wrk                  # make bench
+	curl                 # make demo's example calls
 	procps               # ps (stopping Dovecot and its children)
 	iproute2             # ss (free port search)
+	python3              # openapi/embed.py, tests/openapi-check.py
+	python3-yaml         # openapi/openapi.yaml to JSON
+	python3-jsonschema   # tests/openapi-check.py validates responses
 )
 
 missing=()

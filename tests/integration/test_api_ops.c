@@ -217,3 +217,32 @@ Test(api_ops, local_sort_matches_the_servers_sort)
 	gw_stop(&server);
 	gw_stop(&local);
 }
+
+Test(api_ops, stale_uidvalidity_is_409)
+{
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	cr_assert_eq(get(&g, "/messages?per_page=1", &r), 200);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	json_int_t uv = json_integer_value(json_object_get(j, "uidvalidity"));
+	json_decref(j);
+	gw_reply_free(&r);
+	char path[128];
+	snprintf(path, sizeof path, "/messages?per_page=1&uidvalidity=%lld", (long long)uv);
+	cr_assert_eq(get(&g, path, &r), 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	snprintf(path, sizeof path, "/messages?per_page=1&uidvalidity=%lld", (long long)uv + 1);
+	cr_assert_eq(get(&g, path, &r), 409, "%s", r.body.data);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/messages?uidvalidity=0", &r), 400);
+	gw_reply_free(&r);
+	gw_request(&g, "POST", "/metrics", NULL, NULL, NULL, &r);
+	cr_assert_eq(r.status, 405);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/folders/", &r), 404);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/folders?bogus=1", &r), 400);
+	gw_reply_free(&r);
+	gw_stop(&g);
+}

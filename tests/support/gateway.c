@@ -4,10 +4,14 @@
 #include "tests/support/gateway.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +121,102 @@ void gw_stop(struct gw *g)
 	cr_expect_fail("imapgw did not stop within 10 s of SIGTERM");
 }
 
+/* The header fields of the final response (after any 1xx), names in lower
+ * case; a repeated field's values joined with ", ". */
+static json_t *headers_json(const char *raw)
+{
+	json_t *h = json_object();
+	for (const char *p = raw; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		const char *colon = memchr(p, ':', len);
+		if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+			json_object_clear(h);
+		} else if (colon && colon > p) {
+			char name[128];
+			size_t nl = (size_t)(colon - p);
+			if (nl > sizeof name - 1)
+				nl = sizeof name - 1;
+			for (size_t i = 0; i < nl; i++)
+				name[i] = (char)tolower((unsigned char)p[i]);
+			name[nl] = '\0';
+			const char *v = colon + 1, *end = p + len;
+			while (v < end && (*v == ' ' || *v == '\t'))
+				v++;
+			while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+				end--;
+			json_t *old = json_object_get(h, name);
+			json_t *val;
+			if (old) {
+				char *joined = NULL;
+				if (asprintf(&joined, "%s, %.*s", json_string_value(old), (int)(end - v), v) < 0)
+					joined = NULL;
+				val = joined ? json_string(joined) : NULL;
+				free(joined);
+			} else {
+				val = json_stringn(v, (size_t)(end - v));
+			}
+			if (val)
+				json_object_set_new(h, name, val);
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return h;
+}
+
+/* Conformance record: one JSON line per response in
+ * $IMAPGW_TEST_DIR/responses.jsonl, which tests/openapi-check.py checks
+ * against openapi/openapi.yaml after the run. Each line goes out in one
+ * O_APPEND write, so the parallel test processes never interleave. */
+static void record_response(const char *method, const char *path, const struct gw_reply *r)
+{
+	const char *dir = getenv("IMAPGW_TEST_DIR");
+	if (!dir)
+		return;
+	const char *q = strchr(path, '?');
+	json_t *o = json_object();
+	json_object_set_new(o, "method", json_string(method));
+	json_object_set_new(o, "path", json_stringn(path, q ? (size_t)(q - path) : strlen(path)));
+	json_object_set_new(o, "query", json_string(q ? q + 1 : ""));
+	json_object_set_new(o, "status", json_integer(r->status));
+	json_t *headers = headers_json(r->headers.data);
+	const char *ct = json_string_value(json_object_get(headers, "content-type"));
+	json_object_set_new(o, "content_type", ct ? json_string(ct) : json_null());
+	json_object_set_new(o, "headers", headers);
+	size_t ctlen = ct ? strcspn(ct, ";") : 0;
+	while (ctlen && ct[ctlen - 1] == ' ')
+		ctlen--;
+	bool is_json = ct && ((ctlen == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	                      (ctlen > 5 && strncasecmp(ct + ctlen - 5, "+json", 5) == 0));
+	json_error_t e;
+	json_t *body = NULL;
+	if (is_json && r->body.len) {
+		body = json_loadb(r->body.data, r->body.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+		if (!body)
+			json_object_set_new(o, "body_error", json_string(e.text));
+	}
+	json_object_set_new(o, "body_json", json_boolean(body != NULL));
+	if (!body)
+		body = json_stringn(r->body.data ? r->body.data : "", r->body.len);
+	if (!body)
+		json_object_set_new(o, "body_error", json_string("the body is not UTF-8 text"));
+	json_object_set_new(o, "body", body ? body : json_null());
+
+	char *line = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	cr_assert_not_null(line, "cannot record %s %s", method, path);
+	size_t len = strlen(line);
+	line[len++] = '\n';  /* json_dumps left room: replace the NUL */
+	char file[512];
+	snprintf(file, sizeof file, "%s/responses.jsonl", dir);
+	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	cr_assert(fd >= 0, "cannot open %s", file);
+	ssize_t w = write(fd, line, len);
+	close(fd);
+	free(line);
+	cr_assert_eq(w, (ssize_t)len, "short write to %s", file);
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
 	imap_buf_append(ud, p, size * n);
@@ -136,6 +236,8 @@ void gw_request(const struct gw *g, const char *method, const char *path, const 
 	snprintf(url, sizeof url, "%s%s", g->base, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);  /* else curl waits for the body */
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
@@ -156,6 +258,7 @@ void gw_request(const struct gw *g, const char *method, const char *path, const 
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
+	record_response(method, path, r);
 }
 
 void gw_reply_free(struct gw_reply *r)
