@@ -777,7 +777,8 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
 	if (rc)
 		return rc;
 	if (!server_sorts) {
-		qsort(u->v, u->n, sizeof *u->v, cmp_u32);  /* never trust the answer's order */
+		if (u->n > 1)  /* never trust the answer's order */
+			qsort(u->v, u->n, sizeof *u->v, cmp_u32);
 		if (req->sort != IMAP_SORT_ARRIVAL)
 			return sort_locally(s, req->sort, u, deadline, err);
 	}
@@ -991,7 +992,8 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 			if (m && m->changes == changes)
 				break;
 		}
-		qsort(out->msgs, out->n, sizeof *out->msgs, req->desc ? by_uid_desc : by_uid_asc);
+		if (out->n > 1)
+			qsort(out->msgs, out->n, sizeof *out->msgs, req->desc ? by_uid_desc : by_uid_asc);
 		return 0;
 	}
 
