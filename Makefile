@@ -45,6 +45,7 @@ ifeq ($(SANITIZE),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 CFLAGS  += $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
+export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp print_suppressions=0
 endif
 
 # The library: everything in imap/ and api/; the daemon adds server/.
