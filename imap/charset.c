@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "utf7.h"
 
 /* Longest charset label we look at; real ones are under 30 characters. */
 #define LABEL_MAX 40
@@ -218,53 +219,6 @@ static uint32_t cp1252_char(unsigned char c)
 	return c;
 }
 
-/*
- * Length (1..4) of the well-formed UTF-8 sequence at s[0..len), len >= 1,
- * or 0 when there is none; then *bad is the length of the "maximal
- * subpart" (Unicode §3.9, U+FFFD substitution): the longest prefix of a
- * well-formed sequence present, at least 1. Table 3-7 of the standard:
- *   00..7F
- *   C2..DF 80..BF
- *   E0 A0..BF 80..BF | E1..EC 80..BF 80..BF | ED 80..9F 80..BF | EE..EF 80..BF 80..BF
- *   F0 90..BF 80..BF 80..BF | F1..F3 80..BF x3 | F4 80..8F 80..BF 80..BF
- */
-static size_t utf8_seq(const unsigned char *s, size_t len, size_t *bad)
-{
-	unsigned char c = s[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	*bad = 1;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if (i >= len || s[i] < lo || s[i] > hi) {
-			*bad = i;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
-
 /* Well-formed UTF-8 (NUL allowed). */
 static bool is_utf8(const unsigned char *s, size_t len)
 {
@@ -275,7 +229,7 @@ static bool is_utf8(const unsigned char *s, size_t len)
 			i++;
 			continue;
 		}
-		size_t n = utf8_seq(s + i, len - i, &bad);
+		size_t n = imap_utf8_seq((const char *)s + i, len - i, &bad);
 		if (!n)
 			return false;
 		i += n;
@@ -312,7 +266,7 @@ static int utf8_copy(const unsigned char *s, size_t len, struct imap_buf *out,
 			continue;
 		}
 		if (c != 0) {
-			size_t n = utf8_seq(s + i, len - i, &bad);
+			size_t n = imap_utf8_seq((const char *)s + i, len - i, &bad);
 			if (n) {
 				i += n;
 				continue;

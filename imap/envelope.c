@@ -22,41 +22,6 @@
 
 /* ---- clean UTF-8 strings ---- */
 
-/* Length of the well-formed UTF-8 sequence at s[0..len) (len >= 1), or 0
- * when s[0] does not start one. NUL counts as ill-formed: it would cut a
- * C string short. Ranges per RFC 3629 §4 (no overlongs, no surrogates,
- * nothing above U+10FFFF). */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-	if (c >= 0x01 && c <= 0x7f)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* Append s[0..len) to b with every NUL and every byte that is not part of
  * a well-formed UTF-8 sequence replaced by U+FFFD. */
 static int put_clean(struct imap_buf *b, const char *s, size_t len)
@@ -66,7 +31,8 @@ static int put_clean(struct imap_buf *b, const char *s, size_t len)
 	size_t i = 0;
 	while (i < len) {
 		size_t run = i, n;
-		while (run < len && (n = utf8_seq_len(u + run, len - run)) != 0)
+		size_t bad;
+		while (run < len && u[run] && (n = imap_utf8_seq(s + run, len - run, &bad)) != 0)
 			run += n;
 		int rc = imap_buf_append(b, s + i, run - i);
 		if (rc == 0 && run < len)

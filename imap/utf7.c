@@ -103,6 +103,54 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp
 	return 0;
 }
 
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence at s[0..len), len >= 1,
+ * or 0 when there is none; then *bad is the length of the "maximal
+ * subpart" (Unicode §3.9, U+FFFD substitution): the longest prefix of a
+ * well-formed sequence present, at least 1. Table 3-7 of the standard:
+ *   00..7F
+ *   C2..DF 80..BF
+ *   E0 A0..BF 80..BF | E1..EC 80..BF 80..BF | ED 80..9F 80..BF | EE..EF 80..BF 80..BF
+ *   F0 90..BF 80..BF 80..BF | F1..F3 80..BF x3 | F4 80..8F 80..BF 80..BF
+ */
+size_t imap_utf8_seq(const char *str, size_t len, size_t *bad)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned char c = s[0];
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	*bad = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (i >= len || s[i] < lo || s[i] > hi) {
+			*bad = i;
+			return 0;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
 int imap_utf8_validate(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;

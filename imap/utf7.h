@@ -25,6 +25,12 @@
  * (C0, C1, E0 80..9F, F0 80..8F), UTF-16 surrogates U+D800..U+DFFF,
  * code points above U+10FFFF (F4 90.., F5..FF).
  * Returns 0 when valid, IMAP_ERR_INVALID otherwise. s is borrowed. */
+/* The length (1 to 4) of the well-formed UTF-8 sequence at s[0..len)
+ * (len >= 1; NUL counts as a 1-byte sequence), or 0 when it is ill-formed,
+ * with *bad set to the length of its maximal subpart (>= 1), which a
+ * repairing decoder replaces by one U+FFFD (Unicode §3.9). */
+size_t imap_utf8_seq(const char *s, size_t len, size_t *bad);
+
 int imap_utf8_validate(const char *s, size_t len);
 
 /* Append the modified UTF-7 form of the UTF-8 mailbox name utf8[0..len) to
