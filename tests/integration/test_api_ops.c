@@ -246,3 +246,61 @@ Test(api_ops, stale_uidvalidity_is_409)
 	gw_reply_free(&r);
 	gw_stop(&g);
 }
+
+/* ---- many connections ---- */
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "imap/conn.h"
+
+/* Open a keep-alive connection, make one request on it, leave it open. */
+static int idle_connection(unsigned port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+		return -1;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1))
+		return -1;
+	char buf[512];
+	ssize_t n = read(fd, buf, sizeof buf - 1);  /* headers and the small body */
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return strstr(buf, "200 OK") ? fd : -1;
+}
+
+Test(api_ops, thousands_of_idle_connections_are_held)
+{
+	enum { N = 2000 };
+	static int fds[N];
+	struct gw g;
+	gw_start(&g, NULL);
+	for (int i = 0; i < N; i++) {
+		fds[i] = idle_connection(g.port);
+		cr_assert_geq(fds[i], 0, "connection %d refused", i);
+	}
+	/* All still open: a mail request gets its answer at once. */
+	struct gw_reply r;
+	int64_t t0 = imap_now_ms();
+	cr_assert_eq(get(&g, "/messages?per_page=10", &r), 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	cr_assert_lt(imap_now_ms() - t0, 5000);
+	/* and the held connections still work */
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	for (int i = 0; i < N; i += 499) {
+		char buf[256];
+		cr_assert_eq(write(fds[i], req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+		ssize_t n = read(fds[i], buf, sizeof buf - 1);
+		cr_assert_gt(n, 0);
+		buf[n] = '\0';
+		cr_assert(strstr(buf, "200 OK"), "connection %d: %s", i, buf);
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	gw_stop(&g);
+}
