@@ -106,7 +106,10 @@ $(BUILD)/imapgw: $(SERVER_OBJS) $(LIB)
 # (Criterion's macros define functions without prototypes).
 $(BUILD)/tests/%.o: CFLAGS += -Wno-missing-prototypes
 
-$(UNIT_BIN): $(UNIT_OBJS) $(SUPPORT_OBJS) $(LIB)
+# Unit tests of server/ pieces that need no libmicrohttpd link in.
+UNIT_SERVER_OBJS := $(BUILD)/server/workers.o
+
+$(UNIT_BIN): $(UNIT_OBJS) $(SUPPORT_OBJS) $(UNIT_SERVER_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 

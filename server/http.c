@@ -108,6 +108,21 @@ static enum MHD_Result send_response(struct req *q)
 	return ret;
 }
 
+/* The key that keeps one user's requests from holding every worker: the
+ * credentials as sent (FNV-1a of Authorization and X-Imap-User). */
+static uint64_t fairness_key(const struct api_request *r)
+{
+	uint64_t h = 1469598103934665603ull;
+	const char *parts[2] = {r->authorization ? r->authorization : "",
+	                        r->imap_user ? r->imap_user : ""};
+	for (int i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+			h = (h ^ *p) * 1099511628211ull;
+		h = (h ^ 0xff) * 1099511628211ull;
+	}
+	return h;
+}
+
 static void run_job(void *arg)
 {
 	struct req *q = arg;
@@ -179,7 +194,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		} else {
 			q->state = REQ_RUNNING;
 			MHD_suspend_connection(conn);
-			if (workers_submit(srv->workers, run_job, q) == 0)
+			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, q) == 0)
 				return MHD_YES;
 			MHD_resume_connection(conn);
 			api_problem(&q->resp, 503, "Service Unavailable", "too many requests in progress",
@@ -263,7 +278,7 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		fclose(ur);
 	}
 	s->id_salt = salt;
-	s->workers = workers_start(cfg->workers, cfg->queue_max);
+	s->workers = workers_start(cfg->workers, cfg->queue_max, cfg->pool_per_user);
 	if (!s->workers) {
 		free(s);
 		return NULL;

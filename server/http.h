@@ -7,9 +7,12 @@
  * handed to a bounded pool of worker threads (--workers, --queue-max);
  * the worker runs the API handler (blocking on IMAP under the request's
  * deadline) and resumes the connection, and the event thread sends the
- * answer. So a slow IMAP server for one user ties up one worker, not the
- * event loop, and thousands of idle keep-alive connections cost only
- * their buffers (--http-connections). A full queue answers 503 at once.
+ * answer. The queue is fair: a user never holds more workers than it has
+ * pooled IMAP sessions (--pool-per-user); its other requests wait in the
+ * queue rather than in a worker. So a slow IMAP server or a busy user ties
+ * up a few workers, never the event loop nor other users' requests, and
+ * thousands of idle keep-alive connections cost only their buffers
+ * (--http-connections). A full queue answers 503 at once.
  * Why not the epoll modes: libmicrohttpd 0.9.75's epoll thread stalls when
  * exactly 128 connections are ready at once (see DESIGN §5).
  */

@@ -1,5 +1,11 @@
 /*
- * server/workers.c — thread pool with a bounded ring-buffer queue.
+ * server/workers.c — thread pool with a bounded, per-key fair queue.
+ *
+ * Waiting jobs sit in a FIFO list; running jobs are counted per key in a
+ * small open-addressing table (at most `nthreads` keys are running at
+ * once). A worker takes the oldest job whose key is under its limit, so
+ * the scan is bounded by the queue length (--queue-max) and costs nothing
+ * when no key is at its limit.
  */
 #include "server/workers.h"
 
@@ -10,54 +16,112 @@
 struct job {
 	workers_job_fn *fn;
 	void *arg;
+	uint64_t key;
+	struct job *next;
+};
+
+struct running {
+	uint64_t key;
+	unsigned count;  /* 0: free slot */
 };
 
 struct workers {
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
-	struct job *ring;
-	unsigned cap, head, count, running;
+	struct job *head, *tail;  /* waiting, oldest first */
+	struct job *free_jobs;    /* recycled job records */
+	unsigned queued, queue_max, running_total, per_key;
+	struct running *running;  /* 2 * nthreads slots */
+	unsigned nslots;
 	bool stopping;
 	unsigned nthreads;
 	pthread_t *threads;
 };
+
+static struct running *slot_of(struct workers *w, uint64_t key, bool create)
+{
+	unsigned i = (unsigned)(key % w->nslots);
+	struct running *free_slot = NULL;
+	for (unsigned n = 0; n < w->nslots; n++, i = (i + 1) % w->nslots) {
+		struct running *r = &w->running[i];
+		if (r->count && r->key == key)
+			return r;
+		if (!r->count && !free_slot)
+			free_slot = r;
+	}
+	if (create && free_slot)
+		free_slot->key = key;
+	return create ? free_slot : NULL;
+}
+
+/* The oldest waiting job whose key may start, unlinked; NULL if none. */
+static struct job *take(struct workers *w)
+{
+	struct job *prev = NULL;
+	for (struct job *j = w->head; j; prev = j, j = j->next) {
+		struct running *r = slot_of(w, j->key, false);
+		if (r && r->count >= w->per_key)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			w->head = j->next;
+		if (w->tail == j)
+			w->tail = prev;
+		w->queued--;
+		return j;
+	}
+	return NULL;
+}
 
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (w->count == 0 && !w->stopping)
+		struct job *j;
+		while (!(j = take(w)) && !(w->stopping && w->queued == 0))
 			pthread_cond_wait(&w->ready, &w->lock);
-		if (w->count == 0 && w->stopping)
+		if (!j)
 			break;
-		struct job j = w->ring[w->head];
-		w->head = (w->head + 1) % w->cap;
-		w->count--;
-		w->running++;
+		struct running *r = slot_of(w, j->key, true);
+		r->count++;
+		w->running_total++;
+		workers_job_fn *fn = j->fn;
+		void *fn_arg = j->arg;
+		uint64_t key = j->key;
+		j->next = w->free_jobs;
+		w->free_jobs = j;
 		pthread_mutex_unlock(&w->lock);
-		j.fn(j.arg);
+		fn(fn_arg);
 		pthread_mutex_lock(&w->lock);
-		w->running--;
+		r = slot_of(w, key, false);
+		if (r)
+			r->count--;
+		w->running_total--;
+		/* A job of this key may now start: wake everyone waiting. */
+		pthread_cond_broadcast(&w->ready);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-struct workers *workers_start(unsigned n, unsigned queue_max)
+struct workers *workers_start(unsigned n, unsigned queue_max, unsigned per_key)
 {
 	struct workers *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
-	w->ring = calloc(queue_max, sizeof *w->ring);
+	w->nslots = 2 * n + 1;
+	w->running = calloc(w->nslots, sizeof *w->running);
 	w->threads = calloc(n, sizeof *w->threads);
-	if (!w->ring || !w->threads) {
-		free(w->ring);
+	if (!w->running || !w->threads) {
+		free(w->running);
 		free(w->threads);
 		free(w);
 		return NULL;
 	}
-	w->cap = queue_max;
+	w->queue_max = queue_max;
+	w->per_key = per_key ? per_key : n;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->ready, NULL);
 	for (unsigned i = 0; i < n; i++) {
@@ -72,15 +136,27 @@ struct workers *workers_start(unsigned n, unsigned queue_max)
 	return w;
 }
 
-int workers_submit(struct workers *w, workers_job_fn *fn, void *arg)
+int workers_submit(struct workers *w, uint64_t key, workers_job_fn *fn, void *arg)
 {
 	int rc = -1;
 	pthread_mutex_lock(&w->lock);
-	if (!w->stopping && w->count < w->cap) {
-		w->ring[(w->head + w->count) % w->cap] = (struct job){fn, arg};
-		w->count++;
-		pthread_cond_signal(&w->ready);
-		rc = 0;
+	if (!w->stopping && w->queued < w->queue_max) {
+		struct job *j = w->free_jobs;
+		if (j)
+			w->free_jobs = j->next;
+		else
+			j = malloc(sizeof *j);
+		if (j) {
+			*j = (struct job){.fn = fn, .arg = arg, .key = key};
+			if (w->tail)
+				w->tail->next = j;
+			else
+				w->head = j;
+			w->tail = j;
+			w->queued++;
+			pthread_cond_signal(&w->ready);
+			rc = 0;
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	return rc;
@@ -89,7 +165,7 @@ int workers_submit(struct workers *w, workers_job_fn *fn, void *arg)
 unsigned workers_busy(struct workers *w)
 {
 	pthread_mutex_lock(&w->lock);
-	unsigned n = w->count + w->running;
+	unsigned n = w->queued + w->running_total;
 	pthread_mutex_unlock(&w->lock);
 	return n;
 }
@@ -107,7 +183,15 @@ void workers_stop(struct workers **wp)
 		pthread_join(w->threads[i], NULL);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->ready);
-	free(w->ring);
+	for (struct job *j = w->free_jobs, *next; j; j = next) {
+		next = j->next;
+		free(j);
+	}
+	for (struct job *j = w->head, *next; j; j = next) {
+		next = j->next;
+		free(j);
+	}
+	free(w->running);
 	free(w->threads);
 	free(w);
 	*wp = NULL;

@@ -2,19 +2,29 @@
  * server/workers.h — a fixed pool of threads running queued jobs, with a
  * bounded queue: submitting to a full queue fails at once (the caller
  * answers 503) instead of piling up work the IMAP side cannot absorb.
+ *
+ * Fairness: every job carries a key (the request's credentials), and a
+ * worker never starts a job whose key already has `per_key` jobs running.
+ * Those would only wait for one of the key's pooled IMAP sessions while
+ * holding a thread; left in the queue instead, they cannot starve other
+ * users' requests. Jobs otherwise start oldest first.
  */
 #ifndef IMAPGW_SERVER_WORKERS_H
 #define IMAPGW_SERVER_WORKERS_H
+
+#include <stdint.h>
 
 typedef void workers_job_fn(void *arg);
 
 struct workers;
 
-/* Start n threads with room for queue_max waiting jobs. NULL on failure. */
-struct workers *workers_start(unsigned n, unsigned queue_max);
+/* Start n threads with room for queue_max waiting jobs, running at most
+ * per_key jobs of one key at a time. NULL on failure. */
+struct workers *workers_start(unsigned n, unsigned queue_max, unsigned per_key);
 
-/* Queue fn(arg). Returns 0, or -1 when the queue is full or stopping. */
-int workers_submit(struct workers *w, workers_job_fn *fn, void *arg);
+/* Queue fn(arg) under key. Returns 0, or -1 when the queue is full or
+ * stopping. */
+int workers_submit(struct workers *w, uint64_t key, workers_job_fn *fn, void *arg);
 
 /* Jobs queued or running right now. */
 unsigned workers_busy(struct workers *w);

@@ -1,0 +1,94 @@
+/*
+ * The worker pool's fair dispatch: one key never holds more than per_key
+ * workers, so another key's job runs while the first key's extra jobs wait.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "server/workers.h"
+
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t open;
+	bool opened;
+	atomic_int running_a, max_running_a, done_a, done_b;
+};
+
+static struct gate g = {.lock = PTHREAD_MUTEX_INITIALIZER, .open = PTHREAD_COND_INITIALIZER};
+
+static void job_a(void *arg)
+{
+	(void)arg;
+	int now = atomic_fetch_add(&g.running_a, 1) + 1;
+	int max = atomic_load(&g.max_running_a);
+	while (now > max && !atomic_compare_exchange_weak(&g.max_running_a, &max, now))
+		;
+	pthread_mutex_lock(&g.lock);
+	while (!g.opened)
+		pthread_cond_wait(&g.open, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	atomic_fetch_sub(&g.running_a, 1);
+	atomic_fetch_add(&g.done_a, 1);
+}
+
+static void job_b(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&g.done_b, 1);
+}
+
+static void wait_for(atomic_int *v, int want)
+{
+	for (int i = 0; i < 5000 && atomic_load(v) < want; i++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+Test(workers, one_key_cannot_hold_every_worker)
+{
+	struct workers *w = workers_start(4, 64, 2);
+	cr_assert_not_null(w);
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(workers_submit(w, 0xA, job_a, NULL), 0);
+	wait_for(&g.running_a, 2);
+	cr_assert_eq(workers_submit(w, 0xB, job_b, NULL), 0);
+	wait_for(&g.done_b, 1);
+	cr_assert_eq(atomic_load(&g.done_b), 1, "key B ran while key A was blocked");
+	cr_assert_eq(atomic_load(&g.max_running_a), 2, "key A never had more than per_key workers");
+	cr_assert_eq(workers_busy(w), 18 + 2, "A's extra jobs wait in the queue");
+
+	pthread_mutex_lock(&g.lock);
+	g.opened = true;
+	pthread_cond_broadcast(&g.open);
+	pthread_mutex_unlock(&g.lock);
+	wait_for(&g.done_a, 20);
+	cr_assert_eq(atomic_load(&g.done_a), 20);
+	cr_assert_eq(atomic_load(&g.max_running_a), 2);
+	workers_stop(&w);
+	cr_assert_null(w);
+}
+
+static void nothing(void *arg)
+{
+	(void)arg;
+}
+
+Test(workers, full_queue_refuses)
+{
+	struct workers *w = workers_start(1, 2, 1);
+	/* one worker blocked on key A, the queue holds two more: the fourth is refused */
+	g.opened = false;
+	cr_assert_eq(workers_submit(w, 1, job_a, NULL), 0);
+	wait_for(&g.running_a, 1);
+	cr_assert_eq(workers_submit(w, 1, nothing, NULL), 0);
+	cr_assert_eq(workers_submit(w, 2, nothing, NULL), 0);
+	cr_assert_eq(workers_submit(w, 3, nothing, NULL), -1);
+	pthread_mutex_lock(&g.lock);
+	g.opened = true;
+	pthread_cond_broadcast(&g.open);
+	pthread_mutex_unlock(&g.lock);
+	workers_stop(&w);  /* runs what is queued, then joins */
+}
