@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# bench.sh — `make bench`: imapgw's throughput, latency and CPU per request against a
+# private Dovecot, beside what the same IMAP work costs Dovecot alone.
+#
+#   1. A private Dovecot (tests/dovecot-lib.sh) in a temporary directory, with two
+#      users whose INBOXes hold 10,000 and 100,000 messages, written straight into
+#      their Maildirs by tests/bench/mailgen.c (seconds, not the minutes APPEND
+#      would take). Each mailbox is indexed and its cache warmed once (imapbase warm).
+#   2. Raw IMAP baseline: one IMAPS session issues exactly the commands imapgw issues
+#      for one 50-message page (tests/bench/imapbase.c): a sequence-range FETCH for
+#      arrival order; UID SORT RETURN (COUNT PARTIAL) (DATE) + UID FETCH for date
+#      order (and, for reference, the full UID SORT (DATE)). Dovecot's CPU per page
+#      is read from /proc (the master and all its children, reaped ones included)
+#      around the page loop.
+#   3. imapgw (--log-level warn, otherwise defaults) on a loopback port; wrk for
+#      IMAPGW_BENCH_DURATION seconds per case against
+#      GET /messages?per_page=50&sort=S&page=<uniform random> (tests/bench/pages.lua),
+#      at concurrency 1, 16 and 64, sort arrival and date, for both mailboxes.
+#      Per case: requests/s, p50/p99 latency, non-200 answers, imapgw's and Dovecot's
+#      CPU per request (utime+stime from /proc before/after), their ratio, and
+#      imapgw's CPU per request over the baseline's Dovecot CPU per page.
+#
+# The table goes to stdout and build/bench/results.txt; wrk outputs, imapgw's log and
+# the run's log to build/bench/. Everything started here is stopped on exit (also on
+# Ctrl-C/SIGTERM); the temporary directory is removed unless IMAPGW_BENCH_KEEP=1.
+# Loopback addresses only. About 5 minutes with the defaults.
+#
+# Environment: IMAPGW_BIN (build/imapgw), IMAPGW_BENCH_TOOLS (build/tests/bench:
+# mailgen, imapbase), IMAPGW_BENCH_DURATION (10 s per case), IMAPGW_BENCH_SIZES
+# ("10000 100000"), IMAPGW_BENCH_CONCURRENCY ("1 16 64"), IMAPGW_BENCH_SORTS
+# ("arrival date"), IMAPGW_BENCH_KEEP (0).
+set -uo pipefail
+export LC_NUMERIC=C   # printf and awk with "." decimals
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root" || exit 1
+imapgw=${IMAPGW_BIN:-build/imapgw}
+tools=${IMAPGW_BENCH_TOOLS:-build/tests/bench}
+duration=${IMAPGW_BENCH_DURATION:-10}
+read -r -a sizes <<<"${IMAPGW_BENCH_SIZES:-10000 100000}"
+read -r -a concs <<<"${IMAPGW_BENCH_CONCURRENCY:-1 16 64}"
+read -r -a sorts <<<"${IMAPGW_BENCH_SORTS:-arrival date}"
+per_page=50
+baseline_seconds=5
+lua=$root/tests/bench/pages.lua
+out=$root/build/bench
+
+for f in "$imapgw" "$tools/mailgen" "$tools/imapbase"; do
+	[[ -x $f ]] || { echo "bench: $f is not built (make bench builds it)" >&2; exit 2; }
+done
+for c in wrk curl getconf; do
+	command -v "$c" >/dev/null || { echo "bench: $c is missing (tests/install-deps.sh)" >&2; exit 2; }
+done
+imapgw=$(cd "$(dirname "$imapgw")" && pwd)/$(basename "$imapgw")
+imapbase=$(cd "$tools" && pwd)/imapbase
+mailgen=$(cd "$tools" && pwd)/mailgen
+tck=$(getconf CLK_TCK)
+
+mkdir -p "$out" || exit 1
+rm -f "$out"/*.log "$out/results.txt"
+runlog=$out/bench.log
+say() { printf '%s\n' "$*" | tee -a "$runlog" >&2; }
+
+# shellcheck source=SCRIPTDIR/../dovecot-lib.sh
+. "$root/tests/dovecot-lib.sh"
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/imapgw-bench.XXXXXX") || exit 1
+gw_pid=
+t_start=$(_dovecot_now)
+
+# shellcheck disable=SC2317  # called from the traps
+cleanup() {
+	trap '' INT TERM HUP
+	trap - EXIT
+	local i
+	if [[ -n $gw_pid ]] && kill -0 "$gw_pid" 2>/dev/null; then
+		kill -TERM "$gw_pid" 2>/dev/null
+		for (( i = 0; i < 100; i++ )); do
+			kill -0 "$gw_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$gw_pid" 2>/dev/null; then
+			say "bench: imapgw ignored SIGTERM for 10 s; sending SIGKILL"
+			kill -KILL "$gw_pid" 2>/dev/null
+		fi
+		wait "$gw_pid" 2>/dev/null
+	fi
+	dovecot_stop "$dir"
+	if [[ ${IMAPGW_BENCH_KEEP:-0} == 1 ]]; then
+		say "bench: kept $dir (Dovecot is stopped)"
+	else
+		rm -rf -- "$dir"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+fail() { say "bench: $*"; exit 1; }
+
+# "10000" -> "10k"
+label() { (( $1 % 1000 == 0 )) && printf '%dk' $(( $1 / 1000 )) || printf '%d' "$1"; }
+
+# awk arithmetic on the arguments: calc 'a/b' A B
+calc() { awk -v a="${2:-0}" -v b="${3:-0}" -v c="${4:-0}" "BEGIN { printf \"%s\", $1 }"; }
+
+dovecot_start "$dir" || exit 1
+master=$(_dovecot_master_pid "$dir") || fail "no Dovecot master pid"
+doveadm=(doveadm -c "$dir/dovecot.conf")
+
+# ---------------------------------------------------------------- mailboxes
+declare -A user_of=() pass_of=()
+for n in "${sizes[@]}"; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || fail "IMAPGW_BENCH_SIZES: '$n' is not a message count"
+	u=bench$(label "$n") pw=bench-$n-secret
+	user_of[$n]=$u pass_of[$n]=$pw
+	# the same passwd-file line format as dovecot-lib.sh's users (Dovecot re-reads
+	# the file when it changes)
+	printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$u" "$pw" "$_dovecot_mail_uid" "$_dovecot_mail_gid" \
+		"$dir/home/$u" >>"$dir/users" || exit 1
+	mkdir -p "$dir/home/$u" || exit 1
+	t0=$(_dovecot_now)
+	"$mailgen" "$dir/home/$u/Maildir" "$n" "$n" >>"$runlog" 2>&1 || fail "mailgen failed for $u"
+	chown -R "$_dovecot_mail_uid:$_dovecot_mail_gid" "$dir/home/$u" || exit 1
+	say "bench: $u: $n messages written into its Maildir in $(_dovecot_elapsed "$t0") s ($(du -sm "$dir/home/$u" | cut -f1) MB)"
+	"${doveadm[@]}" auth test "$u" "$pw" >/dev/null 2>&1 || fail "Dovecot refuses the login of $u"
+done
+
+imaps=(127.0.0.1 "$IMAPGW_TEST_IMAPS_PORT" "$IMAPGW_TEST_CA")
+for n in "${sizes[@]}"; do
+	t0=$(_dovecot_now)
+	IMAPBASE_PASSWORD=${pass_of[$n]} "$imapbase" warm "${imaps[@]}" "${user_of[$n]}" >>"$runlog" 2>&1 ||
+		fail "indexing/warming ${user_of[$n]} failed (see $runlog)"
+	say "bench: ${user_of[$n]}: indexed and cache warmed in $(_dovecot_elapsed "$t0") s"
+done
+
+# ---------------------------------------------------------------- baseline
+declare -A base_cpu=() base_wall=() base_pages=() base_form=()
+base_modes=("${sorts[@]}")
+[[ " ${sorts[*]} " == *' date '* ]] && base_modes+=(date-full)   # for reference
+for n in "${sizes[@]}"; do
+	for s in "${base_modes[@]}"; do
+		line=$(IMAPBASE_PASSWORD=${pass_of[$n]} "$imapbase" pages "${imaps[@]}" "${user_of[$n]}" \
+			"$s" "$per_page" "$baseline_seconds" 3000 "$master" 2>>"$runlog") ||
+			fail "baseline ${user_of[$n]} $s failed (see $runlog)"
+		echo "baseline ${user_of[$n]} $s: $line" >>"$runlog"
+		declare -A kv=()
+		for w in $line; do kv[${w%%=*}]=${w#*=}; done
+		k=$n/$s
+		base_pages[$k]=${kv[pages]} base_form[$k]=${kv[sort]}
+		base_cpu[$k]=$(calc 'a * 1000000 / b / c' "${kv[dovecot_ticks]}" "$tck" "${kv[pages]}")
+		base_wall[$k]=$(calc 'a * 1000 / b' "${kv[seconds]}" "${kv[pages]}")
+		say "bench: baseline $(label "$n") $s: ${kv[pages]} pages, Dovecot $(printf '%.0f' "${base_cpu[$k]}") µs CPU/page"
+	done
+done
+
+# ---------------------------------------------------------------- imapgw
+port=$(_dovecot_pick_port) || exit 1
+gwlog=$out/imapgw.log
+"$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
+	--imap-tls implicit --imap-ca "$IMAPGW_TEST_CA" --log-level warn >"$gwlog" 2>&1 &
+gw_pid=$!
+for (( i = 0; i < 100; i++ )); do
+	kill -0 "$gw_pid" 2>/dev/null || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
+	[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz") == 200 ]] && break
+	sleep 0.1
+done
+(( i < 100 )) || fail "imapgw did not answer /healthz within 10 s"
+url=http://127.0.0.1:$port/messages
+
+# CPU ticks of Dovecot's whole instance and of imapgw
+ticks() { "$imapbase" cpu "$1"; }
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# wait until Dovecot is idle again (requests still queued in imapgw when wrk stops
+# are served to the end: suspended connections do not notice the client leaving)
+quiesce() {
+	local a b i
+	a=$(ticks "$master")
+	for (( i = 0; i < 60; i++ )); do
+		sleep 0.5
+		b=$(ticks "$master")
+		(( b - a <= 1 )) && return 0
+		a=$b
+	done
+	say "bench: Dovecot still busy 30 s after the case ended"
+}
+
+run_wrk() {  # run_wrk LOGFILE THREADS CONNECTIONS SECONDS
+	wrk -t"$2" -c"$3" -d"$4"s --latency --timeout 15s -s "$lua" "$url" >"$1" 2>&1
+}
+
+rows=()
+notes=()
+for n in "${sizes[@]}"; do
+	u=${user_of[$n]}
+	export BENCH_AUTH
+	BENCH_AUTH=$(printf '%s:%s' "$u" "${pass_of[$n]}" | base64 -w0)
+	export BENCH_PAGES=$(( (n + per_page - 1) / per_page )) BENCH_PER_PAGE=$per_page
+	for s in "${sorts[@]}"; do
+		export BENCH_SORT=$s
+		# fill the session pool and the caches on both sides; not measured
+		run_wrk "$out/warmup-$u-$s.log" 1 4 2 || fail "wrk failed: $(tail -n 3 "$out/warmup-$u-$s.log")"
+		quiesce
+		for c in "${concs[@]}"; do
+			f=$out/wrk-$u-$s-c$c.log
+			t=$(( c < 2 ? 1 : 2 ))
+			loglines0=$(wc -l <"$gwlog")
+			g0=$(ticks "$gw_pid") d0=$(ticks "$master")
+			run_wrk "$f" "$t" "$c" "$duration"
+			rc=$?
+			g1=$(ticks "$gw_pid") d1=$(ticks "$master")
+			kill -0 "$gw_pid" 2>/dev/null || fail "imapgw died during $u $s c=$c: $(tail -n 20 "$gwlog")"
+			rss=$(status_kb "$gw_pid" VmRSS) hwm=$(status_kb "$gw_pid" VmHWM)
+			thr=$(status_kb "$gw_pid" Threads)
+			line=$(grep '^BENCH ' "$f")
+			if (( rc != 0 )) || [[ -z $line ]]; then
+				say "bench: wrk failed for $u $s c=$c: $(tail -n 3 "$f")"
+				rows+=("$(label "$n")|$s|$c|wrk failed|||||||||")
+				continue
+			fi
+			declare -A kv=()
+			for w in ${line#BENCH }; do kv[${w%%=*}]=${w#*=}; done
+			req=${kv[requests]}
+			(( req > 0 )) || req=0
+			rps=$(calc 'a * 1000000 / b' "$req" "${kv[duration_us]}")
+			gcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( g1 - g0 ))" "$req" "$tck")
+			dcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( d1 - d0 ))" "$req" "$tck")
+			ratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "$dcpu")
+			bratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "${base_cpu[$n/$s]:-0}")
+			errs=$(( kv[non200] + kv[connect_err] + kv[read_err] + kv[write_err] + kv[timeouts] ))
+			errtxt=${kv[non200]}
+			[[ ${kv[codes]} != - ]] && errtxt="${kv[non200]} (${kv[codes]})"
+			(( errs > kv[non200] )) &&
+				errtxt+=" sock:${kv[connect_err]}/${kv[read_err]}/${kv[write_err]}/${kv[timeouts]}"
+			loglines=$(( $(wc -l <"$gwlog") - loglines0 ))
+			(( loglines > 0 )) && notes+=("$(label "$n") $s c=$c: imapgw logged $loglines warn/error lines, e.g. $(tail -n "$loglines" "$gwlog" | head -n 1 | cut -c1-300)")
+			rows+=("$(label "$n")|$s|$c|$rps|$(calc 'a / 1000' "${kv[p50_us]}")|$(calc 'a / 1000' "${kv[p99_us]}")|$errtxt|$gcpu|$dcpu|$ratio|$bratio|$(( rss / 1024 ))/$(( hwm / 1024 ))|$thr|$req")
+			say "bench: $(label "$n") $s c=$c: $req requests, $(printf '%.1f' "$rps") req/s, p50 $(calc 'a / 1000' "${kv[p50_us]}") ms, p99 $(calc 'a / 1000' "${kv[p99_us]}") ms, non-200 ${kv[non200]}"
+			quiesce
+		done
+	done
+done
+
+# ---------------------------------------------------------------- report
+{
+	echo "imapgw make bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores, Dovecot $(dovecot --version | cut -d' ' -f1), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+	echo "imapgw: --log-level warn, all else default ($("$imapgw" --help | awk '/--workers|--pool-per-user|--http-threads/ {n=$1; getline; sub(/.*default: /, ""); sub(/;.*/, ""); printf "%s %s  ", n, $0}'))"
+	echo "wrk: ${duration} s per case, GET /messages?per_page=$per_page&sort=S&page=<uniform 1..pages>, Basic auth, one user per mailbox; wrk, imapgw and Dovecot share the machine"
+	echo "CPU: utime+stime from /proc (clock tick $(( 1000 / tck )) ms); Dovecot = master + all its processes (imap, imap-login with TLS, auth, ...)"
+	echo
+	echo "Raw IMAP baseline: one IMAPS session to Dovecot, the commands imapgw sends for one page:"
+	echo "  arrival    FETCH <seq range> <summary items>"
+	echo "  date       UID SORT RETURN (COUNT PARTIAL a:b) (DATE) UTF-8 ALL + UID FETCH <50 uids> <summary items>"
+	echo "             (full UID SORT if the server refuses PARTIAL; the form column says which ran)"
+	echo "  date-full  UID SORT (DATE) UTF-8 ALL (every UID) + the same UID FETCH, for reference"
+	printf '%-8s %-10s %-8s %7s %18s %14s\n' mailbox sort form pages "Dovecot CPU/page" "wall/page"
+	for n in "${sizes[@]}"; do
+		for s in "${base_modes[@]}"; do
+			printf '%-8s %-10s %-8s %7s %15.0f µs %11.2f ms\n' "$(label "$n")" "$s" "${base_form[$n/$s]}" \
+				"${base_pages[$n/$s]}" "${base_cpu[$n/$s]}" "${base_wall[$n/$s]}"
+		done
+	done
+	echo
+	echo "Through imapgw (CPU in µs per request; gw/dc = imapgw CPU / Dovecot CPU in the same case;"
+	echo "gw/base = imapgw CPU per request / baseline Dovecot CPU per page; RSS = imapgw VmRSS/VmHWM MB after the case)"
+	printf '%-7s %-7s %4s %8s %8s %9s %7s %7s %8s %6s %7s %9s %4s  %s\n' \
+		mailbox sort conc 'req/s' 'p50 ms' 'p99 ms' requests 'gw CPU' 'dc CPU' 'gw/dc' 'gw/base' 'RSS MB' thr non-2xx
+	for r in "${rows[@]}"; do
+		IFS='|' read -r m s c rps p50 p99 err g d ra br rss thr req <<<"$r"
+		if [[ $rps == 'wrk failed' ]]; then
+			printf '%-7s %-7s %4s  wrk failed (see build/bench/wrk-*.log)\n' "$m" "$s" "$c"
+			continue
+		fi
+		printf '%-7s %-7s %4s %8.1f %8.1f %9.1f %7s %7.0f %8.0f %6.2f %7.2f %9s %4s  %s\n' \
+			"$m" "$s" "$c" "$rps" "$p50" "$p99" "$req" "$g" "$d" "$ra" "$br" "$rss" "$thr" "$err"
+	done
+	if (( ${#notes[@]} )); then
+		echo
+		echo "Notes:"
+		printf '  %s\n' "${notes[@]}"
+	fi
+	echo
+	echo "Whole run: $(_dovecot_elapsed "$t_start") s. Logs: build/bench/ (wrk-*.log, imapgw.log, bench.log)"
+} | tee "$out/results.txt"
