@@ -12,30 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/support/corpus.h"
 #include "imap/buf.h"
 #include "imap/parser.h"
 #include "tests/support/dump.h"
 
-static const char *corpus_dir(void)
-{
-	static char path[4096];
-	const char *root = getenv("IMAPGW_CORPUS");
-	if (!root)
-		root = "../shared/corpus";
-	snprintf(path, sizeof path, "%s/imap", root);
-	DIR *d = opendir(path);
-	if (!d)
-		return NULL;
-	closedir(d);
-	return path;
-}
-
-#define NEED_CORPUS(dir)                                                            \
-	const char *dir = corpus_dir();                                                  \
-	if (!dir) {                                                                      \
-		cr_skip_test("corpus not found (set IMAPGW_CORPUS); skipping corpus tests"); \
-		return;                                                                      \
-	}
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "imap")
 
 /* Read a file, converting bare LF to CRLF as the corpus README says; add a
  * final CRLF when the file lacks one. */

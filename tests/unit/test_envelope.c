@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tests/support/corpus.h"
 #include "imap/buf.h"
 #include "imap/envelope.h"
 #include "imap/error.h"
@@ -381,26 +382,7 @@ Test(envelope, bytes_made_safe)
 
 /* ---- corpus ---- */
 
-static const char *corpus_dir(char *path, size_t size)
-{
-	const char *root = getenv("IMAPGW_CORPUS");
-	if (!root)
-		root = "../shared/corpus";
-	snprintf(path, size, "%s/imap", root);
-	DIR *d = opendir(path);
-	if (!d)
-		return NULL;
-	closedir(d);
-	return path;
-}
-
-#define NEED_CORPUS(dir)                                                            \
-	char dir##_buf[4096];                                                            \
-	const char *dir = corpus_dir(dir##_buf, sizeof dir##_buf);                       \
-	if (!dir) {                                                                      \
-		cr_skip_test("corpus not found (set IMAPGW_CORPUS); skipping corpus tests"); \
-		return;                                                                      \
-	}
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "imap")
 
 /* Read dir/name into out, bare LF -> CRLF (the corpus stores LF). */
 static void read_crlf(const char *dir, const char *name, struct imap_buf *out)

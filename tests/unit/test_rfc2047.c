@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tests/support/corpus.h"
 #include "imap/buf.h"
 #include "imap/error.h"
 #include "imap/rfc2047.h"
@@ -293,26 +294,7 @@ Test(rfc2047, many_false_starts, .timeout = 10)
 
 /* ---- the shared corpus ---------------------------------------------- */
 
-static const char *corpus_eml(void)
-{
-	static char path[1024];
-	const char *root = getenv("IMAPGW_CORPUS");
-	if (!root)
-		root = "../shared/corpus";
-	snprintf(path, sizeof path, "%s/eml", root);
-	DIR *d = opendir(path);
-	if (!d)
-		return NULL;
-	closedir(d);
-	return path;
-}
-
-#define NEED_CORPUS(dir)                                                              \
-	const char *dir = corpus_eml();                                                    \
-	if (!dir) {                                                                        \
-		cr_skip_test("corpus not found (set IMAPGW_CORPUS); skipping corpus tests"); \
-		return;                                                                        \
-	}
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "eml")
 
 /* The raw (still folded) value of the first `name:` header of the message
  * in path, without the line break that ends it; false when absent. */

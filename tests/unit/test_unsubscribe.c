@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "tests/support/corpus.h"
 #include "imap/buf.h"
 #include "imap/error.h"
 #include "imap/unsubscribe.h"
@@ -427,26 +428,7 @@ Test(unsubscribe, very_long_input_is_bounded)
 
 /* ---- the shared corpus ---------------------------------------------- */
 
-static const char *corpus_root(void)
-{
-	static char path[1024];
-	const char *root = getenv("IMAPGW_CORPUS");
-	if (!root)
-		root = "../shared/corpus";
-	snprintf(path, sizeof path, "%s/eml", root);
-	DIR *d = opendir(path);
-	if (!d)
-		return NULL;
-	closedir(d);
-	return path;
-}
-
-#define NEED_CORPUS(dir)                                                              \
-	const char *dir = corpus_root();                                                   \
-	if (!dir) {                                                                        \
-		cr_skip_test("corpus not found (set IMAPGW_CORPUS); skipping corpus tests"); \
-		return;                                                                        \
-	}
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "eml")
 
 /* The value of the first `name:` header of the message in path, appended
  * to out; unfolded (line breaks removed) when `unfold`, else as it stands
