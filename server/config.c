@@ -84,7 +84,7 @@ static const struct opt opts[] = {
 	{"pool-idle", OPT_UINT, OFF(pool_idle_s), "300", 1, 86400,
 	 "seconds before an idle IMAP session is logged out"},
 	{"pool-wait", OPT_UINT, OFF(pool_wait_ms), "5000", 0, 600000,
-	 "milliseconds to wait for a free session, then 503 (0: until the request deadline)"},
+	 "milliseconds a request may wait for a worker or a session, then 503 (0: until its deadline)"},
 	{"login-fail-max", OPT_UINT, OFF(login_fail_max), "5", 1, 1000,
 	 "failed logins for a user before answering 429"},
 	{"login-fail-window", OPT_UINT, OFF(login_fail_window_s), "60", 1, 86400,

@@ -42,7 +42,7 @@ struct server_config {
 	unsigned pool_per_user;     /* --pool-per-user */
 	unsigned pool_max;          /* --pool-max: sessions in all */
 	unsigned pool_idle_s;       /* --pool-idle: idle sessions closed after */
-	unsigned pool_wait_ms;      /* --pool-wait: wait for a free session (503 after) */
+	unsigned pool_wait_ms;      /* --pool-wait: wait for a worker or a session (503 after) */
 	unsigned login_fail_max;    /* --login-fail-max: failed logins before 429 */
 	unsigned login_fail_window_s; /* --login-fail-window */
 

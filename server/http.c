@@ -49,6 +49,7 @@ struct req {
 	bool too_large;
 	char id[20];
 	int64_t start_ms;
+	int64_t queued_ms;  /* when handed to the worker queue */
 	char *path;
 	struct imap_buf body;
 	struct api_request api;
@@ -126,7 +127,16 @@ static uint64_t fairness_key(const struct api_request *r)
 static void run_job(void *arg)
 {
 	struct req *q = arg;
-	api_handle(&q->api, &q->resp);
+	unsigned wait = q->srv->cfg->pool_wait_ms;
+	if (wait && imap_now_ms() - q->queued_ms > wait) {
+		/* Waited for a free worker (or for this user's sessions) longer
+		 * than --pool-wait: the same answer as a pool that has no session. */
+		api_problem(&q->resp, 503, "Service Unavailable",
+		            "too many requests in progress for these credentials", NULL);
+		api_response_header(&q->resp, "Retry-After", "1");
+	} else {
+		api_handle(&q->api, &q->resp);
+	}
 	q->state = REQ_DONE;
 	MHD_resume_connection(q->conn);
 }
@@ -193,6 +203,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			api_handle(&q->api, &q->resp);
 		} else {
 			q->state = REQ_RUNNING;
+			q->queued_ms = imap_now_ms();
 			MHD_suspend_connection(conn);
 			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, q) == 0)
 				return MHD_YES;
