@@ -131,14 +131,18 @@ static int add_folder(struct collect *c, const struct imap_value *args)
 	IMAP_LIST_FOREACH(attrs, a, i) {
 		if (!imap_value_is_string(a))
 			continue;
+		if (a->len == 11 && strncasecmp(a->str, "\\Subscribed", 11) == 0) {
+			/* LIST-EXTENDED's attribute: reported as `subscribed` only, so the
+			 * answer is the same whether the server has the extension or not */
+			f->subscribed = true;
+			continue;
+		}
 		f->attrs[f->nattrs] = strndup(a->str, a->len);
 		if (!f->attrs[f->nattrs])
 			return IMAP_ERR_NOMEM;
 		const char *attr = f->attrs[f->nattrs++];
 		if (strcasecmp(attr, "\\Noselect") == 0 || strcasecmp(attr, "\\NonExistent") == 0)
 			f->selectable = false;
-		else if (strcasecmp(attr, "\\Subscribed") == 0)
-			f->subscribed = true;
 		else if (!f->special_use)
 			f->special_use = special_use_of(attr);
 	}

@@ -14,7 +14,8 @@ struct imap_folder {
 	char *path;              /* full name in UTF-8 ("Archive/2024", "Données") */
 	char *raw;               /* the name as the server spells it on the wire */
 	char delimiter;          /* hierarchy delimiter, '\0' when the server has none */
-	char **attrs;            /* LIST attributes as sent, e.g. "\\HasNoChildren" */
+	char **attrs;            /* LIST attributes as sent, e.g. "\\HasNoChildren"
+	                            (\\Subscribed is in `subscribed` instead) */
 	size_t nattrs;
 	const char *special_use; /* "\\Sent", "\\Trash", ... (static) or NULL */
 	bool subscribed;

@@ -304,3 +304,27 @@ Test(api_ops, thousands_of_idle_connections_are_held)
 		close(fds[i]);
 	gw_stop(&g);
 }
+
+/* ---- folders on a server without LIST-EXTENDED / LIST-STATUS ---- */
+
+Test(api_ops, folders_without_list_extensions)
+{
+	struct gw plain, ext;
+	gw_start(&ext, NULL);
+	gw_start(&plain, "--imap-ignore-caps", "LIST-EXTENDED,LIST-STATUS", NULL);
+	struct gw_reply a, b;
+	cr_assert_eq(get(&ext, "/folders?counts=true", &a), 200);
+	cr_assert_eq(get(&plain, "/folders?counts=true", &b), 200);
+	/* The same answer, by LIST + LSUB and pipelined STATUS. */
+	json_t *ja = json_loads(a.body.data, 0, NULL), *jb = json_loads(b.body.data, 0, NULL);
+	cr_assert(json_equal(ja, jb), "with extensions:\n%s\nwithout:\n%s", a.body.data, b.body.data);
+	json_decref(ja);
+	json_decref(jb);
+	gw_reply_free(&a);
+	gw_reply_free(&b);
+	cr_assert_eq(gw_count_sent(&plain, "RETURN"), 0);
+	cr_assert_eq(gw_count_sent(&plain, " LSUB "), 1);
+	cr_assert_gt(gw_count_sent(&plain, "STATUS "), 10, "one STATUS per folder");
+	gw_stop(&plain);
+	gw_stop(&ext);
+}
