@@ -142,6 +142,38 @@ _dovecot_passwd_file() {
 	fi
 }
 
+# _dovecot_oauth DIR: the HS256 key Dovecot validates bearer tokens with
+# (dict key /shared/default/HS256/default, the key base64-encoded) and the
+# oauth2 passdb settings.
+_dovecot_oauth() {
+	local o=$1/oauth
+	mkdir -p "$o/keys/default/HS256" || return 1
+	openssl rand 32 >"$o/key.bin" || return 1
+	od -An -tx1 -v "$o/key.bin" | tr -d ' \n' >"$o/key.hex" || return 1
+	base64 -w0 <"$o/key.bin" >"$o/keys/default/HS256/default" || return 1
+	cat >"$o/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$o/keys/
+username_attribute = sub
+EOF
+	chmod -R a+rX "$o"
+}
+
+_b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+
+# _dovecot_token DIR USER [SECONDS]: an HS256 JWT for USER valid for SECONDS
+# (default 3600; negative: already expired), signed with DIR's key.
+_dovecot_token() {
+	local d=$1 user=$2 ttl=${3:-3600} now head body sig
+	now=$(date +%s)
+	head=$(printf '{"alg":"HS256","typ":"JWT"}' | _b64url)
+	body=$(printf '{"sub":"%s","iat":%d,"nbf":%d,"exp":%d}' "$user" $((now - 60)) $((now - 60)) \
+		$((now + ttl)) | _b64url)
+	sig=$(printf '%s.%s' "$head" "$body" |
+		openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$d/oauth/key.hex")" -binary | _b64url)
+	printf '%s.%s.%s' "$head" "$body" "$sig"
+}
+
 # _dovecot_conf DIR IMAP_PORT IMAPS_PORT
 _dovecot_conf() {
 	local d=$1
@@ -162,7 +194,7 @@ ssl_key = <$d/pki/server.key
 ssl_min_protocol = TLSv1.2
 
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = plain login oauthbearer xoauth2
 auth_verbose = yes
 # Test-speed settings: no extra 2 s delay before answering a failed login (Dovecot
 # still batches failure replies every ~0.5 s); allow a pooled gateway plus parallel
@@ -173,7 +205,15 @@ mail_fsync = never
 
 passdb {
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u $d/users
+}
+# OAuth 2.0 bearer tokens (OAUTHBEARER, XOAUTH2): JWTs checked locally against
+# the HS256 key in $d/oauth/keys (see _dovecot_token).
+passdb {
+  driver = oauth2
+  mechanisms = oauthbearer xoauth2
+  args = $d/oauth/dovecot-oauth2.conf.ext
 }
 userdb {
   driver = passwd-file
@@ -289,7 +329,7 @@ dovecot_start() {
 	for (( attempt = 1; ; attempt++ )); do
 		imap_port=$(_dovecot_pick_port) || return 1
 		imaps_port=$(_dovecot_pick_port "$imap_port") || return 1
-		_dovecot_conf "$d" "$imap_port" "$imaps_port" || return 1
+		_dovecot_oauth "$d" && _dovecot_conf "$d" "$imap_port" "$imaps_port" || return 1
 		# the master binds its listeners before it daemonizes, so a port taken in the
 		# meantime shows up here as a failed start
 		# (output to a file: the daemon keeps its stdout open, a pipe would never close)
@@ -340,6 +380,9 @@ dovecot_start() {
 	export IMAPGW_TEST_OTHER_CA=$d/pki/other-ca.crt
 	export IMAPGW_TEST_DOVEADM="doveadm -c $d/dovecot.conf"
 	export IMAPGW_TEST_DOVECOT_LOG=$d/dovecot.log
+	IMAPGW_TEST_TOKEN_ALICE=$(_dovecot_token "$d" alice) || return 1
+	IMAPGW_TEST_TOKEN_EXPIRED=$(_dovecot_token "$d" alice -600) || return 1
+	export IMAPGW_TEST_TOKEN_ALICE IMAPGW_TEST_TOKEN_EXPIRED
 	_dovecot_write_env "$d"
 
 	# every user must be able to log in with exactly its password
@@ -360,7 +403,8 @@ _dovecot_write_env() {
 	: >"$d/env" || return 1
 	for v in IMAPGW_TEST_DIR IMAPGW_TEST_HOST IMAPGW_TEST_ALT_HOST IMAPGW_TEST_IMAP_PORT \
 		IMAPGW_TEST_IMAPS_PORT IMAPGW_TEST_CA IMAPGW_TEST_OTHER_CA IMAPGW_TEST_DOVEADM \
-		IMAPGW_TEST_DOVECOT_LOG IMAPGW_TEST_SEED_MANIFEST; do
+		IMAPGW_TEST_DOVECOT_LOG IMAPGW_TEST_SEED_MANIFEST IMAPGW_TEST_TOKEN_ALICE \
+		IMAPGW_TEST_TOKEN_EXPIRED; do
 		[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}" >>"$d/env"
 	done
 	return 0

@@ -328,3 +328,43 @@ Test(api_ops, folders_without_list_extensions)
 	gw_stop(&plain);
 	gw_stop(&ext);
 }
+
+/* ---- OAuth bearer tokens ---- */
+
+static long bearer(const struct gw *g, const char *path, const char *token, const char *user,
+                   struct gw_reply *r)
+{
+	char headers[4096];
+	snprintf(headers, sizeof headers, "Authorization: Bearer %s\nX-Imap-User: %s", token, user);
+	gw_request(g, "GET", path, NULL, NULL, headers, r);
+	return r->status;
+}
+
+Test(api_ops, bearer_tokens_against_dovecot)
+{
+	const char *token = getenv("IMAPGW_TEST_TOKEN_ALICE");
+	const char *expired = getenv("IMAPGW_TEST_TOKEN_EXPIRED");
+	cr_assert(token && expired);
+	struct gw g, x;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	cr_assert_eq(bearer(&g, "/messages?per_page=3", token, "alice", &r), 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	cr_assert_eq(gw_count_sent(&g, "AUTHENTICATE OAUTHBEARER ***"), 1, "OAUTHBEARER preferred");
+	cr_assert_eq(bearer(&g, "/folders", expired, "alice", &r), 401, "%s", r.body.data);
+	char v[128];
+	cr_assert_eq(gw_header(&r, "WWW-Authenticate", v, sizeof v), 0);
+	gw_reply_free(&r);
+	/* a token is for its own user only */
+	cr_assert_eq(bearer(&g, "/folders", token, "bob", &r), 401, "%s", r.body.data);
+	gw_reply_free(&r);
+	gw_stop(&g);
+
+	/* a server offering only XOAUTH2 */
+	gw_start(&x, "--imap-ignore-caps", "AUTH=OAUTHBEARER", NULL);
+	cr_assert_eq(bearer(&x, "/folders", token, "alice", &r), 200, "%s", r.body.data);
+	gw_reply_free(&r);
+	cr_assert_eq(gw_count_sent(&x, "AUTHENTICATE XOAUTH2 ***"), 1);
+	cr_assert_eq(gw_count_sent(&x, "OAUTHBEARER"), 0);
+	gw_stop(&x);
+}

@@ -250,7 +250,10 @@ void gw_request(const struct gw *g, const char *method, const char *path, const 
 	}
 	struct curl_slist *hl = NULL;
 	if (extra_header) {
-		hl = curl_slist_append(hl, extra_header);
+		char *copy = strdup(extra_header), *save = NULL;
+		for (char *h = strtok_r(copy, "\n", &save); h; h = strtok_r(NULL, "\n", &save))
+			hl = curl_slist_append(hl, h);
+		free(copy);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	}
 	CURLcode rc = curl_easy_perform(c);

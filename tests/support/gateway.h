@@ -36,8 +36,8 @@ struct gw_reply {
 };
 
 /* Send a request. path includes the query ("/messages?page=2"); user and
- * password for Basic auth (NULL: none); extra_header e.g. "X-Imap-User: a"
- * (NULL: none). */
+ * password for Basic auth (NULL: none); extra_header e.g. "X-Imap-User: a",
+ * several separated by newlines (NULL: none). */
 void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
                 const char *password, const char *extra_header, struct gw_reply *r);
 
