@@ -368,3 +368,53 @@ Test(api_ops, bearer_tokens_against_dovecot)
 	cr_assert_eq(gw_count_sent(&x, "OAUTHBEARER"), 0);
 	gw_stop(&x);
 }
+
+/* ---- SIGTERM drains what is in flight ---- */
+
+#include "tests/support/fake_imap.h"
+
+static void *term_later(void *arg)
+{
+	const struct gw *g = arg;
+	struct timespec ts = {0, 400 * 1000000L};
+	nanosleep(&ts, NULL);
+	kill(g->pid, SIGTERM);
+	return NULL;
+}
+
+Test(api_ops, sigterm_drains_in_flight_requests)
+{
+	/* A scripted server that takes 1.5 s to answer LIST: SIGTERM comes while
+	 * the request waits for it; the request still gets its answer, then the
+	 * session is logged out and the daemon exits cleanly. */
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] slow server\r\n"),
+		FAKE_EXPECT_PREFIX("AUTHENTICATE PLAIN "),
+		FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+		FAKE_EXPECT("LIST \"\" \"*\""),
+		FAKE_DELAY(1500),
+		FAKE_SEND("* LIST (\\HasNoChildren) \"/\" INBOX\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("LSUB \"\" \"*\""),
+		FAKE_SEND("* LSUB () \"/\" INBOX\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("LOGOUT"),
+		FAKE_SEND("* BYE bye\r\n$TAG OK done\r\n"),
+	};
+	struct fake_imap *f = fake_imap_start(script, sizeof script / sizeof script[0]);
+	cr_assert_not_null(f);
+	char port[16];
+	snprintf(port, sizeof port, "%u", (unsigned)fake_imap_port(f));
+	struct gw g;
+	gw_start(&g, "--imap-port", port, "--imap-tls", "none", NULL);
+	pthread_t t;
+	pthread_create(&t, NULL, term_later, &g);
+	struct gw_reply r;
+	cr_assert_eq(get(&g, "/folders", &r), 200, "%s", r.body.data);
+	cr_assert(strstr(r.body.data, "\"INBOX\"") != NULL, "%s", r.body.data);
+	gw_reply_free(&r);
+	pthread_join(t, NULL);
+	gw_stop(&g);  /* exit status 0 */
+	char *transcript = NULL;
+	cr_assert_eq(fake_imap_finish(&f, &transcript), 0, "script not played out:\n%s",
+	             transcript ? transcript : "");
+	free(transcript);
+}
