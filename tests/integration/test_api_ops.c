@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,4 +418,63 @@ Test(api_ops, sigterm_drains_in_flight_requests)
 	cr_assert_eq(fake_imap_finish(&f, &transcript), 0, "script not played out:\n%s",
 	             transcript ? transcript : "");
 	free(transcript);
+}
+
+/* ---- configuration: flags, IMAPGW_* variables, --help ---- */
+
+Test(api_ops, every_flag_has_a_variable_listed_by_help)
+{
+	const char *bin = getenv("IMAPGW_BIN") ? getenv("IMAPGW_BIN") : "build/imapgw";
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s --help", bin);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	char line[512], flag[64] = "";
+	int flags = 0, paired = 0;
+	while (fgets(line, sizeof line, p)) {
+		char name[64];
+		if (sscanf(line, "  --%63[a-z-]", name) == 1 && strcmp(name, "help") &&
+		    strcmp(name, "version")) {
+			snprintf(flag, sizeof flag, "%s", name);
+			flags++;
+		} else if (flag[0] && strstr(line, "env IMAPGW_")) {
+			char want[80] = "env IMAPGW_";
+			size_t k = strlen(want);
+			for (const char *c = flag; *c && k + 1 < sizeof want; c++)
+				want[k++] = *c == '-' ? '_' : (char)(*c - 'a' + 'A');
+			want[k] = '\0';
+			cr_expect(strstr(line, want) != NULL, "--%s: %s", flag, line);
+			paired++;
+			flag[0] = '\0';
+		}
+	}
+	cr_assert_eq(pclose(p), 0);
+	cr_assert_geq(flags, 25);
+	cr_assert_eq(paired, flags, "every flag names its variable");
+
+	/* a variable is honoured, and a flag wins over it */
+	setenv("IMAPGW_PER_PAGE_MAX", "7", 1);
+	struct gw g;
+	struct gw_reply r;
+	gw_start(&g, NULL);
+	cr_assert_eq(get(&g, "/messages?per_page=7", &r), 200);
+	gw_reply_free(&r);
+	cr_assert_eq(get(&g, "/messages?per_page=8", &r), 400);
+	gw_reply_free(&r);
+	gw_stop(&g);
+	gw_start(&g, "--per-page-max", "9", NULL);
+	cr_assert_eq(get(&g, "/messages?per_page=9", &r), 200);
+	gw_reply_free(&r);
+	gw_stop(&g);
+	/* a bad value stops the daemon with a message, before it listens */
+	setenv("IMAPGW_PER_PAGE_MAX", "lots", 1);
+	snprintf(cmd, sizeof cmd, "%s 2>&1", bin);
+	p = popen(cmd, "r");
+	char out[256] = "";
+	if (!fgets(out, sizeof out, p))
+		out[0] = '\0';
+	int st = pclose(p);
+	unsetenv("IMAPGW_PER_PAGE_MAX");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "exit %d", st);
+	cr_assert(strstr(out, "IMAPGW_PER_PAGE_MAX") != NULL, "%s", out);
 }

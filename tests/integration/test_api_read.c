@@ -305,6 +305,10 @@ Test(api_read, second_request_sends_no_select)
 	gw_start(&g, NULL);
 	json_decref(get_json(&g, "/messages?per_page=5", 200));
 	json_decref(get_json(&g, "/messages?per_page=5&page=2", 200));
+	/* arrival order: one FETCH by sequence range per page, nothing else */
+	cr_assert_eq(gw_count_sent(&g, " FETCH "), 2);
+	cr_assert_eq(gw_count_sent(&g, "SEARCH"), 0);
+	cr_assert_eq(gw_count_sent(&g, "NOOP"), 0);
 	json_decref(get_json(&g, "/messages?per_page=5&sort=date", 200));
 	cr_assert_eq(gw_count_sent(&g, "EXAMINE INBOX"), 1);
 	cr_assert_eq(gw_count_sent(&g, "AUTHENTICATE"), 1, "one login for three requests");
@@ -371,6 +375,14 @@ Test(api_read, wrong_password_after_right_one)
 	cr_assert_eq(r.status, 200, "the right password still works");
 	gw_reply_free(&r);
 	gw_stop(&g);
+	/* The log (with the IMAP trace on) never holds a password or its base64:
+	 * base64("\0alice\0alice-secret") and base64("\0alice\0not-her-password"). */
+	cr_assert(gw_log_contains(&g, "AUTHENTICATE PLAIN ***"), "the trace was on");
+	cr_assert(!gw_log_contains(&g, "alice-secret"));
+	cr_assert(!gw_log_contains(&g, "not-her-password"));
+	cr_assert(!gw_log_contains(&g, "AGFsaWNlAGFsaWNlLXNlY3JldA"));
+	cr_assert(!gw_log_contains(&g, "AGFsaWNlAG5vdC1oZXItcGFzc3dvcmQ"));
+	cr_assert(!gw_log_contains(&g, "YWxpY2U6YWxpY2Utc2VjcmV0"), "nor the Basic header");
 }
 
 Test(api_read, repeated_failures_are_throttled)

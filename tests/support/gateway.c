@@ -292,6 +292,19 @@ int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap)
 	return -1;
 }
 
+int gw_log_contains(const struct gw *g, const char *needle)
+{
+	FILE *f = fopen(g->log, "r");
+	if (!f)
+		return 0;
+	char line[16384];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f))
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 unsigned gw_count_sent(const struct gw *g, const char *needle)
 {
 	FILE *f = fopen(g->log, "r");

@@ -47,6 +47,9 @@ void gw_reply_free(struct gw_reply *r);
  * returns 0 when found. */
 int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap);
 
+/* True when the daemon's log (all of it) contains needle. */
+int gw_log_contains(const struct gw *g, const char *needle);
+
 /* Count log lines of the IMAP trace that contain `needle` in what the
  * gateway sent (client to server). */
 unsigned gw_count_sent(const struct gw *g, const char *needle);
