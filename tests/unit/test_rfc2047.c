@@ -296,52 +296,6 @@ Test(rfc2047, many_false_starts, .timeout = 10)
 
 #define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "eml")
 
-/* The raw (still folded) value of the first `name:` header of the message
- * in path, without the line break that ends it; false when absent. */
-static bool read_header(const char *path, const char *name, struct imap_buf *out)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f, "open %s", path);
-	struct imap_buf all;
-	imap_buf_init(&all, 1 << 24);
-	char chunk[8192];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-		cr_assert_eq(imap_buf_append(&all, chunk, got), 0);
-	fclose(f);
-
-	size_t nlen = strlen(name);
-	const char *s = all.data ? all.data : "";
-	size_t n = all.len, pos = 0;
-	bool found = false, inside = false;
-	while (pos < n) {
-		const char *eol = memchr(s + pos, '\n', n - pos);
-		size_t end = eol ? (size_t)(eol - s) + 1 : n;
-		size_t text_end = end;
-		while (text_end > pos && (s[text_end - 1] == '\n' || s[text_end - 1] == '\r'))
-			text_end--;
-		if (text_end == pos)
-			break; /* the empty line: end of the header */
-		bool cont = s[pos] == ' ' || s[pos] == '\t';
-		if (inside && cont) {
-			cr_assert_eq(imap_buf_append(out, "\r\n", 2), 0);
-			cr_assert_eq(imap_buf_append(out, s + pos, text_end - pos), 0);
-		} else if (inside) {
-			break;
-		} else if (!cont && text_end - pos > nlen && strncasecmp(s + pos, name, nlen) == 0 &&
-			   s[pos + nlen] == ':') {
-			size_t v = pos + nlen + 1;
-			while (v < text_end && (s[v] == ' ' || s[v] == '\t'))
-				v++;
-			cr_assert_eq(imap_buf_append(out, s + v, text_end - v), 0);
-			found = inside = true;
-		}
-		pos = end;
-	}
-	imap_buf_free(&all);
-	return found;
-}
-
 /* Where we and the expectation (Python's email package, through
  * imap_tools) part ways on purpose. Each entry is what we produce. */
 static const struct {
@@ -428,7 +382,7 @@ Test(rfc2047, corpus_it_subjects)
 		snprintf(path, sizeof path, "%s/%s.eml", dir, base);
 		struct imap_buf raw;
 		imap_buf_init(&raw, 0);
-		read_header(path, "Subject", &raw);
+		test_corpus_header(path, "Subject", false, &raw);
 		char *got = decode(raw.data ? raw.data : "", raw.len);
 		const char *want = json_string_value(subj);
 		total++;
@@ -491,7 +445,7 @@ Test(rfc2047, corpus_named_headers)
 		snprintf(path, sizeof path, "%s/%s", dir, cases[i].file);
 		struct imap_buf raw;
 		imap_buf_init(&raw, 0);
-		cr_assert(read_header(path, cases[i].header, &raw), "%s: no %s", cases[i].file,
+		cr_assert(test_corpus_header(path, cases[i].header, false, &raw), "%s: no %s", cases[i].file,
 			  cases[i].header);
 		char *got = decode(raw.data, raw.len);
 		cr_expect_str_eq(got, cases[i].want, "%s %s", cases[i].file, cases[i].header);

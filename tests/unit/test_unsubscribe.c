@@ -430,53 +430,6 @@ Test(unsubscribe, very_long_input_is_bounded)
 
 #define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "eml")
 
-/* The value of the first `name:` header of the message in path, appended
- * to out; unfolded (line breaks removed) when `unfold`, else as it stands
- * in the file. Returns false when the header is absent. */
-static bool read_header(const char *path, const char *name, bool unfold, struct imap_buf *out)
-{
-	FILE *f = fopen(path, "rb");
-	cr_assert_not_null(f, "open %s", path);
-	struct imap_buf all;
-	imap_buf_init(&all, 1 << 24);
-	char chunk[8192];
-	size_t got;
-	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-		cr_assert_eq(imap_buf_append(&all, chunk, got), 0);
-	fclose(f);
-
-	size_t nlen = strlen(name), pos = 0, n = all.len;
-	const char *s = all.data ? all.data : "";
-	bool found = false;
-	while (pos < n) {
-		const char *eol = memchr(s + pos, '\n', n - pos);
-		size_t end = eol ? (size_t)(eol - s) + 1 : n;
-		size_t text_end = end;
-		while (text_end > pos && (s[text_end - 1] == '\n' || s[text_end - 1] == '\r'))
-			text_end--;
-		if (text_end == pos)
-			break; /* end of the header */
-		bool cont = s[pos] == ' ' || s[pos] == '\t';
-		if (found && cont) {
-			if (!unfold)
-				cr_assert_eq(imap_buf_append(out, "\r\n", 2), 0);
-			cr_assert_eq(imap_buf_append(out, s + pos, text_end - pos), 0);
-		} else if (found) {
-			break;
-		} else if (!cont && text_end - pos > nlen && strncasecmp(s + pos, name, nlen) == 0 &&
-			   s[pos + nlen] == ':') {
-			size_t v = pos + nlen + 1;
-			while (v < text_end && (s[v] == ' ' || s[v] == '\t'))
-				v++;
-			cr_assert_eq(imap_buf_append(out, s + v, text_end - v), 0);
-			found = true;
-		}
-		pos = end;
-	}
-	imap_buf_free(&all);
-	return found;
-}
-
 Test(unsubscribe, k9_vectors)
 {
 	NEED_CORPUS(dir);
@@ -554,7 +507,7 @@ Test(unsubscribe, corpus_messages)
 		for (int unfold = 0; unfold < 2; unfold++) {
 			struct imap_buf raw;
 			imap_buf_init(&raw, 0);
-			cr_assert(read_header(path, "List-Unsubscribe", unfold, &raw), "%s: no header",
+			cr_assert(test_corpus_header(path, "List-Unsubscribe", unfold, &raw), "%s: no header",
 				  cases[i].file);
 			struct imap_unsubscribe u;
 			parse(raw.data, raw.len, NULL, 0, &u);
@@ -575,7 +528,7 @@ Test(unsubscribe, corpus_messages)
 
 	snprintf(path, sizeof path, "%s/sa-welcomelists-cert.org", dir);
 	imap_buf_init(&raw, 0);
-	cr_assert(read_header(path, "List-Unsubscribe", false, &raw));
+	cr_assert(test_corpus_header(path, "List-Unsubscribe", false, &raw));
 	parse(raw.data, raw.len, NULL, 0, &u);
 	expect_mailto(&u, 0, "Majordomo@cert.org", NULL, "unsubscribe cert-advisory");
 	imap_unsubscribe_free(&u);
@@ -583,7 +536,7 @@ Test(unsubscribe, corpus_messages)
 
 	snprintf(path, sizeof path, "%s/wk-1366671050@github.com.eml", dir);
 	imap_buf_init(&raw, 0);
-	cr_assert(read_header(path, "List-Unsubscribe", false, &raw));
+	cr_assert(test_corpus_header(path, "List-Unsubscribe", false, &raw));
 	parse(raw.data, raw.len, NULL, 0, &u);
 	expect_mailto(&u, 0, "unsub+aibuo5jooM2quaizuoyae0jeuk9queth@reply.github.com", NULL, NULL);
 	cr_assert_str_eq(u.http[0],
@@ -594,7 +547,7 @@ Test(unsubscribe, corpus_messages)
 	/* sa-nice-002's List-Subscribe (same syntax) is folded inside both URIs. */
 	snprintf(path, sizeof path, "%s/sa-nice-002", dir);
 	imap_buf_init(&raw, 0);
-	cr_assert(read_header(path, "List-Subscribe", false, &raw));
+	cr_assert(test_corpus_header(path, "List-Subscribe", false, &raw));
 	parse(raw.data, raw.len, NULL, 0, &u);
 	expect_counts(&u, 1, 1);
 	cr_assert_str_eq(u.http[0], "https://lists.sourceforge.net/lists/listinfo/spamassassin-talk");
