@@ -426,6 +426,21 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
 	return run(s, c, on_untagged, ctx, NULL, NULL, deadline, err);
 }
 
+int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
+                          imap_untagged_fn *on_untagged, void *ctx,
+                          imap_literal_sink_fn *sink, void *sink_ctx, int64_t deadline,
+                          struct imap_error *err)
+{
+	imap_parser_set_literal_sink(s->parser, sink, sink_ctx);
+	int rc = run(s, c, on_untagged, ctx, NULL, NULL, deadline, err);
+	int sink_rc = imap_parser_sink_result(s->parser);
+	imap_parser_set_literal_sink(s->parser, NULL, NULL);
+	if (rc == 0 && sink_rc)
+		rc = imap_error_set(err, sink_rc, "literal consumer failed: %s",
+		                    imap_strerror(sink_rc));
+	return rc;
+}
+
 /* Run a command made of fixed words only. */
 static int simple(struct imap_session *s, const char *words, int64_t deadline,
                   struct imap_error *err)

@@ -199,6 +199,17 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
                      struct imap_error *err);
 
+/* imap_session_run, with the data of every literal in the command's
+ * untagged responses handed to sink as it arrives instead of being stored
+ * (see imap_parser_set_literal_sink): memory stays bounded however large
+ * the literal. When the sink fails, the rest of the answer is still read
+ * (the session stays usable) and its error is returned. The sink runs on
+ * the calling thread, inside this call. */
+int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
+                          imap_untagged_fn *on_untagged, void *ctx,
+                          imap_literal_sink_fn *sink, void *sink_ctx, int64_t deadline,
+                          struct imap_error *err);
+
 /* Send several commands back to back and read until each has its tagged
  * answer: one round trip instead of n. None may need a synchronizing
  * literal (IMAP_ERR_INVALID, nothing sent). results[i] receives 0,

@@ -66,6 +66,13 @@ struct imap_parser {
 	uint64_t lit_len;         /* literal size, then bytes still to copy */
 	bool lit_has_digit;
 	bool after_literal;       /* the last byte ended a literal's data */
+	bool lit_sunk;            /* this literal's data goes to the sink */
+	uint64_t lit_total;       /* its declared size */
+
+	/* where untagged literals go instead of storage (NULL: stored) */
+	imap_literal_sink_fn *sink;
+	void *sink_ctx;
+	int sink_rc;              /* the sink's first nonzero return */
 
 	/* the response in progress */
 	enum imap_response_kind kind;
@@ -191,6 +198,24 @@ static int fail(struct imap_parser *p, int code, const char *why)
 }
 
 /* ---- storage ---- */
+
+/* True when the literal being read goes to the sink rather than storage. */
+static bool sinking(const struct imap_parser *p)
+{
+	return p->sink && p->kind == IMAP_RESPONSE_UNTAGGED;
+}
+
+void imap_parser_set_literal_sink(struct imap_parser *p, imap_literal_sink_fn *fn, void *ctx)
+{
+	p->sink = fn;
+	p->sink_ctx = ctx;
+	p->sink_rc = 0;
+}
+
+int imap_parser_sink_result(const struct imap_parser *p)
+{
+	return p->sink_rc;
+}
 
 static int store(struct imap_parser *p, const char *s, size_t n)
 {
@@ -595,9 +620,11 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 
 	case ST_LIT_NUM:
 		if (c >= '0' && c <= '9') {
+			/* A streamed literal is never stored: only the format's
+			 * own bound applies to it. */
+			uint64_t max = sinking(p) ? IMAP_PARSER_STREAM_MAX : p->lim.literal_max;
 			uint64_t d = (uint64_t)(c - '0');
-			if (d > p->lim.literal_max ||
-			    p->lit_len > (p->lim.literal_max - d) / 10)
+			if (d > max || p->lit_len > (max - d) / 10)
 				return fail(p, IMAP_ERR_LIMIT, "literal larger than the literal limit");
 			p->lit_len = p->lit_len * 10 + d;
 			p->lit_has_digit = true;
@@ -613,7 +640,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 	case ST_LIT_CLOSE:
 		if (c != '}')
 			return fail(p, IMAP_ERR_PROTOCOL, "malformed literal header");
-		if (p->lit_len > p->lim.response_max - p->resp_len)
+		if (!sinking(p) && p->lit_len > p->lim.response_max - p->resp_len)
 			return fail(p, IMAP_ERR_LIMIT, "response larger than the response limit");
 		p->state = ST_LIT_CR;
 		return 1;
@@ -628,8 +655,13 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 	case ST_LIT_LF:
 		if (c != '\n')
 			return fail(p, IMAP_ERR_PROTOCOL, "literal header not followed by CRLF");
-		/* Limits were checked on the header: reserve before copying. */
-		{
+		p->lit_sunk = sinking(p);
+		p->lit_total = p->lit_len;
+		if (p->lit_sunk) {
+			if (p->sink_rc == 0)
+				p->sink_rc = p->sink(p->sink_ctx, NULL, 0, p->lit_total);
+		} else {
+			/* Limits were checked on the header: reserve before copying. */
 			int rc = imap_buf_reserve(&p->bytes, (size_t)p->lit_len + 1);
 			if (rc)
 				return fail(p, rc, "out of memory storing a literal");
@@ -645,10 +677,15 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 
 	case ST_LIT_DATA: {
 		size_t take = n < p->lit_len ? n : (size_t)p->lit_len;
-		if (store(p, (const char *)s, take))
-			return -1;
+		if (p->lit_sunk) {
+			if (p->sink_rc == 0)
+				p->sink_rc = p->sink(p->sink_ctx, (const char *)s, take, p->lit_total);
+		} else {
+			if (store(p, (const char *)s, take))
+				return -1;
+			p->resp_len += take;
+		}
 		p->lit_len -= take;
-		p->resp_len += take;
 		if (p->lit_len == 0) {
 			p->state = ST_BETWEEN;
 			p->after_literal = true;

@@ -163,6 +163,33 @@ bool imap_parser_in_response(const struct imap_parser *p);
  * IMAP_ERR_NOMEM from the buffer (what fitted is kept). */
 int imap_response_format(const struct imap_response *r, struct imap_buf *b, bool data);
 
+/* ---- streaming literals ---- */
+
+/*
+ * Where literal data goes instead of storage, for messages and parts too
+ * large to hold (e.g. a 50 MB attachment). While a sink is set, the data
+ * of every literal in an untagged response is handed to fn as it arrives:
+ * first one call with data NULL and len 0 when the literal's header has
+ * been read, then calls with successive pieces; `total` is always the
+ * literal's declared size. Such a literal becomes an empty string value in
+ * the response, and neither literal_max nor response_max applies to it
+ * (IMAP_PARSER_STREAM_MAX does). Literals of tagged and continuation
+ * responses are stored as usual.
+ *
+ * A nonzero return from fn is kept (imap_parser_sink_result) and no more
+ * data is handed over until the sink is set again; parsing goes on, so the
+ * stream stays in sync. fn runs inside imap_parser_feed.
+ * Pass fn NULL to store literals again.
+ */
+typedef int imap_literal_sink_fn(void *ctx, const char *data, size_t len, uint64_t total);
+
+#define IMAP_PARSER_STREAM_MAX (UINT64_C(1) << 40)
+
+void imap_parser_set_literal_sink(struct imap_parser *p, imap_literal_sink_fn *fn, void *ctx);
+
+/* The first nonzero value the sink returned since it was set, or 0. */
+int imap_parser_sink_result(const struct imap_parser *p);
+
 /* ---- walking values ---- */
 
 static inline const struct imap_value *imap_value_first(const struct imap_value *list)

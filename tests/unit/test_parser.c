@@ -349,3 +349,112 @@ Test(parser, big_literal_keeps_memory_bounded)
 	imap_parser_free(&p);
 	free(in);
 }
+
+/* ---- literal sink ---- */
+
+struct sink_log {
+	char data[256];
+	size_t len;
+	unsigned starts;
+	uint64_t total;
+	size_t fail_after; /* fail once this many bytes were taken (0: never) */
+};
+
+static int sink_collect(void *ctx, const char *data, size_t len, uint64_t total)
+{
+	struct sink_log *l = ctx;
+	if (!data) {
+		cr_assert_eq(len, 0);
+		l->starts++;
+		l->total = total;
+		return 0;
+	}
+	cr_assert_eq(total, l->total);
+	cr_assert_leq(l->len + len, sizeof l->data);
+	memcpy(l->data + l->len, data, len);
+	l->len += len;
+	return l->fail_after && l->len >= l->fail_after ? IMAP_ERR_LIMIT : 0;
+}
+
+/* Feed in[] in pieces of `chunk` bytes through a parser with a sink; the
+ * dumps of the responses, one per line, go to `dump`. */
+static void feed_sunk(const char *in, size_t chunk, struct sink_log *log,
+                      const struct imap_parser_limits *lim, char *dump, size_t dump_cap)
+{
+	struct imap_parser *p = imap_parser_new(lim);
+	imap_parser_set_literal_sink(p, sink_collect, log);
+	size_t len = strlen(in), pos = 0, out = 0;
+	dump[0] = '\0';
+	while (pos < len) {
+		size_t n = len - pos < chunk ? len - pos : chunk, used = 0;
+		enum imap_parse_result r = imap_parser_feed(p, in + pos, n, &used);
+		cr_assert_neq(r, IMAP_PARSE_ERROR, "%s", imap_parser_error(p));
+		pos += used;
+		if (r == IMAP_PARSE_DONE) {
+			struct imap_buf b;
+			imap_buf_init(&b, 0);
+			imap_response_format(imap_parser_response(p), &b, true);
+			out += (size_t)snprintf(dump + out, dump_cap - out, "%s\n", b.data);
+			imap_buf_free(&b);
+		}
+	}
+	imap_parser_free(&p);
+}
+
+Test(parser, literal_sink_streams_untagged_literals)
+{
+	const char *in = "* 7 FETCH (UID 42 BODY[] {12}\r\nhello\r\nworld)\r\n"
+	                 "* 8 FETCH (UID 43 BODY[] {2}\r\nhi)\r\nA1 OK done\r\n";
+	for (size_t chunk = 1; chunk <= 64; chunk *= 2) {
+		struct sink_log log = {0};
+		char dump[512];
+		feed_sunk(in, chunk, &log, NULL, dump, sizeof dump);
+		cr_expect_eq(log.starts, 2, "chunk %zu", chunk);
+		cr_expect_eq(log.total, 2);
+		cr_expect_eq(log.len, 14);
+		cr_expect(memcmp(log.data, "hello\r\nworldhi", 14) == 0);
+		cr_expect_str_eq(dump,
+		                 "* 7 FETCH (UID 42 BODY[] {0})\n* 8 FETCH (UID 43 BODY[] {0})\n"
+		                 "A1 OK done\n",
+		                 "chunk %zu", chunk);
+	}
+}
+
+Test(parser, literal_sink_ignores_the_literal_limit)
+{
+	struct imap_parser_limits lim;
+	imap_parser_limits_default(&lim);
+	lim.literal_max = 4;
+	lim.response_max = 64;
+	char in[256];
+	char body[100];
+	memset(body, 'x', sizeof body);
+	snprintf(in, sizeof in, "* 1 FETCH (BODY[] {100}\r\n%.100s)\r\n", body);
+	struct sink_log log = {0};
+	char dump[256];
+	feed_sunk(in, 7, &log, &lim, dump, sizeof dump);
+	cr_expect_eq(log.len, 100);
+	cr_expect_str_eq(dump, "* 1 FETCH (BODY[] {0})\n");
+}
+
+Test(parser, literal_sink_failure_keeps_the_stream_in_sync)
+{
+	const char *in = "* 1 FETCH (BODY[] {10}\r\n0123456789)\r\n* 2 EXISTS\r\n";
+	struct sink_log log = {.fail_after = 3};
+	struct imap_parser *p = imap_parser_new(NULL);
+	imap_parser_set_literal_sink(p, sink_collect, &log);
+	size_t len = strlen(in), pos = 0, done = 0;
+	while (pos < len) {
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_feed(p, in + pos, 2, &used);
+		cr_assert_neq(r, IMAP_PARSE_ERROR);
+		pos += used;
+		done += r == IMAP_PARSE_DONE;
+	}
+	cr_expect_eq(done, 2);
+	cr_expect_eq(log.len, 4, "nothing after the failing piece");
+	cr_expect_eq(imap_parser_sink_result(p), IMAP_ERR_LIMIT);
+	imap_parser_set_literal_sink(p, NULL, NULL);
+	cr_expect_eq(imap_parser_sink_result(p), 0);
+	imap_parser_free(&p);
+}
