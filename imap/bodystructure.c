@@ -466,8 +466,13 @@ static int parse_single(struct parse_ctx *ctx, const struct imap_value *v, unsig
 		p->lines = number(f[next + 2]);
 		next += 3;
 	}
-	/* body-ext-1part = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc ...]]] */
-	rc = dup_value(f[next], false, true, &p->md5);
+	/* body-ext-1part = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang [SP body-fld-loc ...]]]
+	 * A list in the md5's place: a field before it was left out, so this
+	 * is the disposition. */
+	if (is_list(f[next]))
+		next--;
+	else
+		rc = dup_value(f[next], false, true, &p->md5);
 	if (rc == 0)
 		rc = parse_dsp_lang_loc(p, f[next + 1], f[next + 2], f[next + 3]);
 	if (rc == 0)

@@ -52,8 +52,8 @@
  *     disposition followed by a "language" that has the shape of a
  *     disposition (("inline" NIL) where body-fld-lang should be): taken
  *     as the disposition;
- *   - a text part without body-fld-lines (a list where it should be): the
- *     extension fields are read one place early;
+ *   - a list where body-fld-md5 (or a text part's body-fld-lines) should
+ *     be: a field was left out before it, and the list is body-fld-dsp;
  *   - message/rfc822 (or message/global) without an envelope and body in
  *     its fields: an ordinary single part;
  *   - a negative or non-numeric size or line count: 0.

@@ -390,3 +390,366 @@ Test(bodystructure, strings_made_safe)
 	expect_str(p->language[0], "fr", "language");
 	imap_bodystructure_free(&bs);
 }
+
+/* ---- server dialects ---- */
+
+/* Cyrus and Gmail send types, subtypes, encodings and parameter names in
+ * upper case; values keep their case. BODY has no extension data. */
+Test(bodystructure, upper_case_lowered)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"UTF-8\" \"FORMAT\" \"Flowed\") NIL NIL "
+		"\"QUOTED-PRINTABLE\" 850 31)(\"IMAGE\" \"JPEG\" (\"NAME\" \"Photo.JPG\") "
+		"\"<Part1.ABC>\" NIL \"BASE64\" 7800 NIL (\"INLINE\" (\"FILENAME\" \"Photo.JPG\")) NIL) "
+		"\"RELATED\" (\"BOUNDARY\" \"AbC\" \"TYPE\" \"text/plain\"))");
+	expect_outline(bs, "-:multipart/related 1:text/plain 2:image/jpeg");
+	const struct imap_body_part *p = part(bs, "1");
+	expect_params(p->params, p->nparams, "charset=UTF-8;format=Flowed", "params");
+	expect_str(p->encoding, "quoted-printable", "encoding");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=AbC;type=text/plain", "root");
+	const struct imap_body_part *img = part(bs, "2");
+	expect_str(img->disposition, "inline", "disposition");
+	expect_params(img->dsp_params, img->ndsp_params, "filename=Photo.JPG", "dsp params");
+	expect_str(img->filename, "Photo.JPG", "filename");
+	expect_str(img->id, "<Part1.ABC>", "id");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|Photo.JPG|image/jpeg|inline|i|<Part1.ABC>|7800|5700");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail and Courier stop one extension field early (no body-fld-loc),
+ * or after the md5, or give only the multipart's parameters; unknown
+ * extension data after body-fld-loc is ignored. */
+Test(bodystructure, fewer_and_more_extension_fields)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL "
+		"(\"attachment\" (\"filename\" \"a.txt\")) \"de\")"
+		"(\"application\" \"pdf\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" NIL))"
+		"(\"application\" \"zip\" NIL NIL NIL \"base64\" 4 \"md5\")"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4)"
+		"(\"audio\" \"ogg\" NIL NIL NIL \"base64\" 4 NIL NIL NIL \"loc\" \"x\" 1 (\"y\" (2 3)))"
+		" \"mixed\" (\"boundary\" \"b\"))");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/pdf 3:application/zip "
+			   "4:image/png 5:audio/ogg");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_str(t->disposition, "attachment", "1 disposition");
+	cr_assert_eq(t->nlanguage, 1);
+	expect_str(t->language[0], "de", "1 language");
+	cr_expect_null(t->location);
+	expect_str(part(bs, "2")->disposition, "attachment", "2 disposition");
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_str(part(bs, "3")->md5, "md5", "3 md5");
+	cr_expect_null(part(bs, "3")->disposition);
+	cr_expect_null(part(bs, "4")->md5);
+	expect_str(part(bs, "5")->location, "loc", "5 location");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=b", "root");
+	cr_expect_null(bs->root.disposition);
+	imap_bodystructure_free(&bs);
+
+	/* Multipart extension data with more than RFC 3501 lists. */
+	bs = BS("((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1) \"mixed\" (\"boundary\" \"b\") "
+		"(\"inline\" NIL) (\"en\") \"where\" \"ext\" (1 (2)) NIL)");
+	expect_str(bs->root.disposition, "inline", "root disposition");
+	expect_str(bs->root.location, "where", "root location");
+	imap_bodystructure_free(&bs);
+}
+
+/* NIL where a string is expected: type and subtype get the RFCs'
+ * defaults; other fields are absent. */
+Test(bodystructure, nil_type_and_subtype)
+{
+	struct imap_bodystructure *bs = BS(
+		"((NIL NIL NIL NIL NIL \"7BIT\" 563 NIL NIL NIL NIL)"
+		"(NIL \"pdf\" NIL NIL NIL \"base64\" 10 NIL NIL NIL NIL)"
+		"(\"text\" NIL NIL NIL NIL NIL 5 1)"
+		"(\"image\" NIL NIL NIL NIL NIL 5)"
+		"(\"\" \"\" NIL NIL NIL NIL 5)"
+		"(\"multipart\" NIL NIL NIL NIL NIL 5)"
+		" NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/octet-stream 3:text/plain "
+			   "4:application/octet-stream 5:text/plain 6:multipart/mixed");
+	cr_expect_null(part(bs, "3")->encoding);
+	cr_expect_eq(part(bs, "1")->size, 563);
+	cr_expect_eq(part(bs, "6")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(bs->root.nparams, 0);
+	cr_expect_null(bs->root.params);
+	imap_bodystructure_free(&bs);
+}
+
+/* A single part without its subtype ("TEXT" ("CHARSET" …) …) is read one
+ * field early; a multipart without one is multipart/mixed. */
+Test(bodystructure, missing_subtypes)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"TEXT\" (\"CHARSET\" \"windows-1251\") NIL NIL \"base64\" 356 5)"
+		"(\"APPLICATION\" (\"NAME\" \"x.bin\") NIL NIL \"base64\" 78 NIL (\"attachment\" NIL))"
+		" (\"BOUNDARY\" \"--cd49\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/octet-stream");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_params(t->params, t->nparams, "charset=windows-1251", "params");
+	expect_str(t->encoding, "base64", "encoding");
+	cr_expect_eq(t->size, 356);
+	cr_expect_eq(t->lines, 5);
+	const struct imap_body_part *a = part(bs, "2");
+	cr_expect_eq(a->size, 78);
+	expect_str(a->disposition, "attachment", "disposition");
+	expect_str(a->filename, "x.bin", "filename");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=--cd49", "root params");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail's empty multiparts: (subtype params …) with no parts. */
+Test(bodystructure, empty_multipart)
+{
+	struct imap_bodystructure *bs = BS(
+		"(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"UTF-8\") NIL NIL \"BASE64\" 104 2 NIL NIL NIL)"
+		"(\"TEXT\" \"HTML\" (\"CHARSET\" \"UTF-8\") NIL NIL \"BASE64\" 344 5 NIL NIL NIL) "
+		"\"ALTERNATIVE\" (\"BOUNDARY\" \"alt\") NIL NIL)"
+		"(\"RELATED\" NIL (\"ATTACHMENT\" NIL) NIL)(\"RELATED\" NIL (\"ATTACHMENT\" NIL) NIL) "
+		"\"MIXED\" (\"BOUNDARY\" \"mix\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:multipart/related 3:multipart/related");
+	const struct imap_body_part *r = part(bs, "2");
+	cr_expect_eq(r->kind, IMAP_BODY_MULTIPART);
+	cr_expect_eq(r->nchildren, 0);
+	cr_expect_null(r->children);
+	expect_str(r->disposition, "attachment", "disposition");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|-|multipart/related|attachment|a|-|0|0\n"
+			       "3|-|multipart/related|attachment|a|-|0|0");
+	imap_bodystructure_free(&bs);
+
+	/* As the root. */
+	bs = BS("(\"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed");
+	cr_expect_eq(part(bs, "")->nchildren, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* body-fld-dsp in the shapes servers really send. */
+Test(bodystructure, odd_dispositions)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"qp\" 850 31 NIL \"inline\" NIL NIL)"
+		"(\"text\" \"html\" NIL NIL NIL \"qp\" 850 31 NIL \"INLINE\")"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (NIL NIL) NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL \"a description\" NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\") NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" \"x\") NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL ((\"x\") NIL) NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"\" NIL) NIL NIL)"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4 NIL NIL (\"inline\" NIL) NIL)"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4 NIL NIL (\"en\" \"de\") NIL)"
+		" \"mixed\" (\"boundary\" \"b\") \"Multipart message\" NIL)");
+	expect_str(part(bs, "1")->disposition, "inline", "bare string");
+	expect_str(part(bs, "2")->disposition, "inline", "bare upper-case string");
+	cr_expect_null(part(bs, "3")->disposition, "(NIL NIL)");
+	cr_expect_null(part(bs, "4")->disposition, "a string that is no token");
+	expect_str(part(bs, "5")->disposition, "attachment", "list of one");
+	expect_str(part(bs, "6")->disposition, "attachment", "string for params");
+	cr_expect_eq(part(bs, "6")->ndsp_params, 0);
+	cr_expect_null(part(bs, "7")->disposition, "list for the type");
+	cr_expect_null(part(bs, "8")->disposition, "empty type");
+	/* ("inline" NIL) in the language's place after a NIL disposition */
+	expect_str(part(bs, "9")->disposition, "inline", "swapped");
+	cr_expect_eq(part(bs, "9")->nlanguage, 0);
+	cr_expect_null(part(bs, "10")->disposition);
+	cr_expect_eq(part(bs, "10")->nlanguage, 2);
+	cr_expect_null(bs->root.disposition, "a description in the multipart's dsp place");
+	imap_bodystructure_free(&bs);
+}
+
+/* Text without body-fld-lines; message/rfc822 without envelope and body;
+ * negative or absurd numbers; a literal for a string. */
+Test(bodystructure, missing_and_bad_numbers)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 (\"attachment\" (\"filename\" \"t.txt\")) NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 40 NIL NIL NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 40 NIL \"x\" 3)"
+		"(\"multipart\" \"digest\" (\"boundary\" \"d\") NIL NIL \"7BIT\" -1 NIL NIL NIL NIL)"
+		"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 99999999999999999999999 x)"
+		"({5}\r\nimage \"gif\" NIL NIL NIL \"base64\" 12abc)"
+		" \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 3:message/rfc822 "
+			   "4:multipart/digest 5:text/plain 6:image/gif");
+	const struct imap_body_part *t = part(bs, "1");
+	cr_expect_eq(t->lines, 0);
+	expect_str(t->disposition, "attachment", "disposition read one place early");
+	expect_str(t->filename, "t.txt", "filename");
+	cr_expect_eq(part(bs, "2")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(part(bs, "3")->kind, IMAP_BODY_SINGLE);
+	expect_str(part(bs, "3")->disposition, "x", "a token where body-fld-dsp is");
+	cr_expect_eq(part(bs, "4")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(part(bs, "4")->size, 0);
+	cr_expect_eq(part(bs, "5")->size, 0);
+	cr_expect_eq(part(bs, "5")->lines, 0);
+	cr_expect_eq(part(bs, "6")->size, 0);
+	expect_attachments(bs, "1|t.txt|text/plain|attachment|a|-|10|10\n"
+			       "2|-|message/rfc822|-|a|-|40|40\n"
+			       "3|-|message/rfc822|x|a|-|40|40\n"
+			       "4|-|multipart/digest|-|a|-|0|0\n"
+			       "6|-|image/gif|-|a|-|0|0");
+	imap_bodystructure_free(&bs);
+}
+
+static void expect_not_body(const char *text, size_t len)
+{
+	struct imap_bodystructure *bs = (struct imap_bodystructure *)1;
+	struct imap_error err = {0};
+	cr_expect_eq(bs_from(text, len, &bs, &err), IMAP_ERR_PROTOCOL, "%.*s", (int)len, text);
+	cr_expect_null(bs);
+	cr_expect_eq(err.code, IMAP_ERR_PROTOCOL);
+	cr_expect_neq(err.msg[0], '\0');
+}
+
+#define NOT_BODY(text) expect_not_body((text), sizeof(text) - 1)
+
+Test(bodystructure, not_a_body)
+{
+	NOT_BODY("NIL");
+	NOT_BODY("\"text\"");
+	NOT_BODY("()");
+	NOT_BODY("(\"text\")");
+	NOT_BODY("(\"text\" \"plain\")");
+	NOT_BODY("(NIL)");
+	NOT_BODY("(1 2 3 4 5 6 7)");
+	struct imap_bodystructure *bs = (struct imap_bodystructure *)1;
+	cr_expect_eq(imap_bodystructure_parse(NULL, &bs, NULL), IMAP_ERR_PROTOCOL);
+	cr_expect_null(bs);
+}
+
+/* "(" * n + leaf + (" \"mixed\")" * n): n nested multiparts. */
+static void nested_multiparts(unsigned n, struct imap_buf *b)
+{
+	for (unsigned i = 0; i < n; i++)
+		imap_buf_putc(b, '(');
+	imap_buf_puts(b, "(\"image\" \"png\" NIL NIL NIL \"base64\" 4)");
+	for (unsigned i = 0; i < n; i++)
+		imap_buf_puts(b, " \"mixed\")");
+}
+
+Test(bodystructure, depth_limit)
+{
+	/* IMAP_BODY_DEPTH_MAX multiparts: the leaf is at the deepest depth allowed. */
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	nested_multiparts(IMAP_BODY_DEPTH_MAX, &b);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	cr_expect_eq(bs->nparts, IMAP_BODY_DEPTH_MAX + 1);
+	struct imap_buf want;
+	imap_buf_init(&want, 0);
+	for (unsigned i = 1; i < IMAP_BODY_DEPTH_MAX; i++)
+		imap_buf_printf(&want, "%s1", i > 1 ? "." : "");
+	const struct imap_body_part *leaf = part(bs, want.data);
+	cr_expect_eq(leaf->kind, IMAP_BODY_MULTIPART);
+	cr_assert_eq(leaf->nchildren, 1);
+	imap_buf_puts(&want, ".1");
+	expect_str(leaf->children[0].section, want.data, "deepest section");
+	expect_str(leaf->children[0].type, "image", "deepest type");
+	cr_expect_eq(imap_bodystructure_find(bs, want.data), &leaf->children[0]);
+	imap_buf_puts(&want, "|-|image/png|-|a|-|4|1");
+	expect_attachments(bs, want.data);
+	imap_bodystructure_free(&bs);
+
+	/* One more is refused. */
+	imap_buf_reset(&b, 0);
+	nested_multiparts(IMAP_BODY_DEPTH_MAX + 1, &b);
+	struct imap_error err = {0};
+	cr_expect_eq(bs_from(b.data, b.len, &bs, &err), IMAP_ERR_LIMIT);
+	cr_expect_null(bs);
+	cr_expect_eq(err.code, IMAP_ERR_LIMIT);
+
+	/* Messages count as nesting too: a chain of message/rfc822 parts. */
+	for (unsigned n = IMAP_BODY_DEPTH_MAX; n <= IMAP_BODY_DEPTH_MAX + 1; n++) {
+		imap_buf_reset(&b, 0);
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 9 NIL ");
+		imap_buf_puts(&b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)");
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, " 1)");
+		int rc = bs_from(b.data, b.len, &bs, NULL);
+		cr_expect_eq(rc, n == IMAP_BODY_DEPTH_MAX ? 0 : IMAP_ERR_LIMIT, "%u messages", n);
+		if (rc == 0) {
+			/* the innermost text: "1" followed by n ".1" */
+			imap_buf_reset(&want, 0);
+			imap_buf_puts(&want, "1");
+			for (unsigned i = 0; i < n; i++)
+				imap_buf_puts(&want, ".1");
+			cr_expect(imap_body_section_valid(want.data, want.len));
+			const struct imap_body_part *t = imap_bodystructure_find(bs, want.data);
+			cr_assert_not_null(t, "%s", want.data);
+			expect_str(t->type, "text", "innermost");
+			imap_bodystructure_free(&bs);
+		}
+	}
+	imap_buf_free(&want);
+	imap_buf_free(&b);
+}
+
+Test(bodystructure, parts_limit)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	/* The root and IMAP_BODY_PARTS_MAX - 1 parts fit. */
+	for (unsigned n = IMAP_BODY_PARTS_MAX - 1; n <= IMAP_BODY_PARTS_MAX; n++) {
+		imap_buf_reset(&b, 0);
+		imap_buf_putc(&b, '(');
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, "(\"image\" \"png\" NIL NIL NIL \"base64\" 4)");
+		imap_buf_puts(&b, " \"mixed\")");
+		struct imap_bodystructure *bs = NULL;
+		int rc = bs_from(b.data, b.len, &bs, NULL);
+		cr_expect_eq(rc, n < IMAP_BODY_PARTS_MAX ? 0 : IMAP_ERR_LIMIT, "%u parts", n);
+		if (rc == 0) {
+			cr_expect_eq(bs->nparts, IMAP_BODY_PARTS_MAX);
+			char last[16];
+			snprintf(last, sizeof last, "%u", n);
+			cr_expect_not_null(imap_bodystructure_find(bs, last));
+			imap_bodystructure_free(&bs);
+		}
+	}
+	imap_buf_free(&b);
+}
+
+/* ---- section strings ---- */
+
+Test(bodystructure, section_valid)
+{
+	static const char *const good[] = {"1", "9", "10", "1.2", "3.1.2", "123456789", "1.10.100"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		cr_expect(imap_body_section_valid(good[i], strlen(good[i])), "%s", good[i]);
+	static const char *const bad[] = {"", "0", "01", "1.0", "1.", ".1", "1..2", "1.a", "a",
+					  "1.HEADER", "1.MIME", " 1", "1 ", "-1", "+1", "1,2",
+					  "1234567890", "1/2", "1.2.", "TEXT"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_not(imap_body_section_valid(bad[i], strlen(bad[i])), "\"%s\"", bad[i]);
+	cr_expect_not(imap_body_section_valid(NULL, 0));
+	cr_expect_not(imap_body_section_valid("1\0" "2", 3));
+	cr_expect(imap_body_section_valid("12", 1), "only len bytes are read");
+
+	/* IMAP_SECTION_DEPTH_MAX numbers, not one more. */
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (unsigned i = 0; i < IMAP_SECTION_DEPTH_MAX; i++)
+		imap_buf_puts(&b, i ? ".1" : "1");
+	cr_expect(imap_body_section_valid(b.data, b.len));
+	imap_buf_puts(&b, ".1");
+	cr_expect_not(imap_body_section_valid(b.data, b.len));
+
+	/* IMAP_SECTION_LEN_MAX bytes, not one more. */
+	imap_buf_reset(&b, 0);
+	while (b.len + 10 <= IMAP_SECTION_LEN_MAX)
+		imap_buf_puts(&b, b.len ? ".123456789" : "123456789");
+	while (b.len < IMAP_SECTION_LEN_MAX)
+		imap_buf_puts(&b, b.len + 2 <= IMAP_SECTION_LEN_MAX ? ".1" : "1");
+	cr_assert_eq(b.len, IMAP_SECTION_LEN_MAX);
+	cr_expect(imap_body_section_valid(b.data, b.len));
+	imap_buf_putc(&b, '1');
+	cr_expect_not(imap_body_section_valid(b.data, b.len));
+	imap_buf_free(&b);
+}
