@@ -18,7 +18,6 @@
 #include "imap/rfc2047.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
-#define STRUCTURE_DEPTH_MAX 32    /* BODYSTRUCTURE nesting walked */
 
 #define SUMMARY_ITEMS \
 	"(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
@@ -234,62 +233,6 @@ static bool filter_empty(const struct imap_filter *f)
 static bool att_is(const struct imap_value *v, const char *name)
 {
 	return imap_value_is_atom(v, name);
-}
-
-/* Leaf: (type subtype params id desc enc size [lines | env body lines] md5 dsp ...) */
-static unsigned count_parts(const struct imap_value *b, unsigned depth)
-{
-	if (!b || b->kind != IMAP_VALUE_LIST || depth > STRUCTURE_DEPTH_MAX)
-		return 0;
-	const struct imap_value *first = imap_value_at(b, 0);
-	if (first && first->kind == IMAP_VALUE_LIST) {
-		unsigned n = 0;
-		const struct imap_value *v;
-		size_t i;
-		IMAP_LIST_FOREACH(b, v, i) {
-			if (v->kind != IMAP_VALUE_LIST)
-				break;  /* the multipart subtype and its extensions */
-			n += count_parts(v, depth + 1);
-		}
-		return n;
-	}
-	const struct imap_value *type = first, *sub = imap_value_at(b, 1);
-	bool text = imap_value_is_string(type) && strncasecmp(type->str, "text", type->len) == 0 &&
-	            type->len == 4;
-	bool message = imap_value_is_string(type) && type->len == 7 &&
-	               strncasecmp(type->str, "message", 7) == 0 && imap_value_is_string(sub) &&
-	               sub->len == 6 && strncasecmp(sub->str, "rfc822", 6) == 0;
-	size_t dsp_at = text ? 9 : message ? 11 : 8;
-	const struct imap_value *dsp = imap_value_at(b, dsp_at);
-	const struct imap_value *dname = dsp && dsp->kind == IMAP_VALUE_LIST ? imap_value_at(dsp, 0) : NULL;
-	if (imap_value_is_string(dname) && dname->len == 10 &&
-	    strncasecmp(dname->str, "attachment", 10) == 0)
-		return 1;
-	if (message)
-		return 1;
-	if (text)
-		return 0;
-	/* a non-text leaf with a file name (Content-Type name, or inline filename) */
-	const struct imap_value *params = imap_value_at(b, 2);
-	const struct imap_value *v;
-	size_t i;
-	IMAP_LIST_FOREACH(params, v, i) {
-		if (i % 2 == 0 && imap_value_is_string(v) && v->len >= 4 &&
-		    strncasecmp(v->str, "name", 4) == 0)
-			return 1;
-	}
-	const struct imap_value *dparams = dsp && dsp->kind == IMAP_VALUE_LIST ? imap_value_at(dsp, 1) : NULL;
-	IMAP_LIST_FOREACH(dparams, v, i) {
-		if (i % 2 == 0 && imap_value_is_string(v) && v->len >= 8 &&
-		    strncasecmp(v->str, "filename", 8) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-unsigned imap_bodystructure_attachments(const struct imap_value *body)
-{
-	return count_parts(body, 0);
 }
 
 /* Find header `name` in raw header lines; unfold its value into out. */

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/bodystructure.h" /* imap_bodystructure_attachments */
 #include "imap/client.h"
 #include "imap/envelope.h"
 #include "imap/unsubscribe.h"
@@ -83,10 +84,5 @@ int imap_messages_page(struct imap_session *s, const char *folder,
                        struct imap_page *out, struct imap_error *err);
 
 void imap_page_free(struct imap_page *p);
-
-/* Count the attachments a BODYSTRUCTURE describes: parts with a
- * Content-Disposition of attachment, attached messages, and non-text
- * leaves that carry a file name. */
-unsigned imap_bodystructure_attachments(const struct imap_value *body);
 
 #endif

@@ -1,0 +1,755 @@
+/*
+ * tests/unit/test_bodystructure.c — BODYSTRUCTURE trees, section numbers,
+ * server dialects, RFC 2231/2047 parameters and file names, attachments
+ * and the choice of body text (imap/bodystructure.h).
+ *
+ * BODYSTRUCTURE inputs go through the real response parser, wrapped as
+ * "* 1 FETCH (BODYSTRUCTURE <text>)\r\n" and fed one byte at a time.
+ * Trees are compared as outlines: every part in document order as
+ * "section:type/subtype" ("-" for the root multipart's empty section).
+ * Corpus files (../shared/corpus, or $IMAPGW_CORPUS) are third-party
+ * material, read with LF turned into CRLF; the values asserted for them
+ * were worked out by reading the inputs. Those tests skip when the corpus
+ * is absent.
+ */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/bodystructure.h"
+#include "imap/buf.h"
+#include "imap/error.h"
+#include "imap/parser.h"
+#include "imap/utf7.h"
+#include "tests/support/corpus.h"
+
+/* ---- helpers ---- */
+
+/* Feed in[0..len) byte by byte; the response must complete exactly. */
+static struct imap_parser *parse_response(const char *in, size_t len)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+	size_t pos = 0;
+	while (pos < len && r == IMAP_PARSE_NEED_MORE) {
+		size_t used = 0;
+		r = imap_parser_feed(p, in + pos, 1, &used);
+		pos += used;
+	}
+	cr_assert_eq(r, IMAP_PARSE_DONE, "parse of \"%.*s\": %s", (int)len, in,
+		     r == IMAP_PARSE_ERROR ? imap_parser_error(p) : "incomplete");
+	cr_assert_eq(pos, len, "trailing input after the response");
+	return p;
+}
+
+/* Parse "* 1 FETCH (BODYSTRUCTURE <text>)\r\n" and the value into *bs.
+ * Returns imap_bodystructure_parse's result; err gets its message. */
+static int bs_from(const char *text, size_t len, struct imap_bodystructure **bs,
+		   struct imap_error *err)
+{
+	struct imap_buf in;
+	imap_buf_init(&in, 0);
+	imap_buf_puts(&in, "* 1 FETCH (BODYSTRUCTURE ");
+	imap_buf_append(&in, text, len);
+	imap_buf_puts(&in, ")\r\n");
+	struct imap_parser *p = parse_response(in.data, in.len);
+	const struct imap_response *resp = imap_parser_response(p);
+	const struct imap_value *items = imap_value_at(resp->args, 2);
+	cr_assert(imap_value_is_atom(imap_value_at(items, 0), "BODYSTRUCTURE"));
+	struct imap_error e = {0};
+	int rc = imap_bodystructure_parse(imap_value_at(items, 1), bs, err ? err : &e);
+	/* The count used by message summaries agrees with the list. */
+	unsigned count = imap_bodystructure_attachments(imap_value_at(items, 1));
+	if (rc == 0) {
+		struct imap_attachment_list l;
+		cr_assert_eq(imap_bodystructure_attachment_list(*bs, &l), 0);
+		cr_expect_eq(count, l.n, "summary count %u, list %zu", count, l.n);
+		imap_attachment_list_free(&l);
+	} else {
+		cr_expect_eq(count, 0);
+		cr_expect_null(*bs);
+	}
+	imap_parser_free(&p);
+	imap_buf_free(&in);
+	return rc;
+}
+
+static struct imap_bodystructure *bs_ok(const char *text, size_t len)
+{
+	struct imap_bodystructure *bs = NULL;
+	struct imap_error err = {0};
+	int rc = bs_from(text, len, &bs, &err);
+	cr_assert_eq(rc, 0, "BODYSTRUCTURE %.*s: %s (%s)", (int)len, text, imap_strerror(rc),
+		     err.msg);
+	cr_assert_not_null(bs);
+	return bs;
+}
+
+#define BS(text) bs_ok((text), sizeof(text) - 1)
+
+static void outline_part(const struct imap_body_part *p, struct imap_buf *b)
+{
+	imap_buf_printf(b, "%s%s:%s/%s", b->len ? " " : "", p->section[0] ? p->section : "-",
+			p->type, p->subtype);
+	for (size_t i = 0; i < p->nchildren; i++) {
+		cr_assert_eq(p->children[i].parent, p, "parent link of %s", p->children[i].section);
+		outline_part(&p->children[i], b);
+	}
+}
+
+static void count_parts(const struct imap_body_part *p, size_t *n)
+{
+	(*n)++;
+	for (size_t i = 0; i < p->nchildren; i++)
+		count_parts(&p->children[i], n);
+}
+
+/* Every section finds its part (a multipart enclosed by a message part
+ * finds that message part). */
+static void check_find(const struct imap_bodystructure *bs, const struct imap_body_part *p)
+{
+	const struct imap_body_part *f = imap_bodystructure_find(bs, p->section);
+	if (p->parent && p->parent->kind == IMAP_BODY_MESSAGE && p->kind == IMAP_BODY_MULTIPART)
+		cr_expect_eq(f, p->parent, "find(\"%s\") is not the message part", p->section);
+	else
+		cr_expect_eq(f, p, "find(\"%s\")", p->section);
+	if (p->section[0])
+		cr_expect(imap_body_section_valid(p->section, strlen(p->section)), "%s", p->section);
+	for (size_t i = 0; i < p->nchildren; i++)
+		check_find(bs, &p->children[i]);
+}
+
+static void expect_outline(const struct imap_bodystructure *bs, const char *want)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	outline_part(&bs->root, &b);
+	cr_expect_str_eq(b.data ? b.data : "", want);
+	size_t n = 0;
+	count_parts(&bs->root, &n);
+	cr_expect_eq(bs->nparts, n);
+	check_find(bs, &bs->root);
+	imap_buf_free(&b);
+}
+
+static void expect_str(const char *got, const char *want, const char *what)
+{
+	if (!want)
+		cr_expect_null(got, "%s: got \"%s\", want NULL", what, got ? got : "");
+	else if (!got)
+		cr_expect_fail("%s: got NULL, want \"%s\"", what, want);
+	else
+		cr_expect_str_eq(got, want, "%s", what);
+}
+
+/* "name=value;name=value" of a parameter list. */
+static void expect_params(const struct imap_mime_param *p, size_t n, const char *want,
+			  const char *what)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++)
+		imap_buf_printf(&b, "%s%s=%s", i ? ";" : "", p[i].name, p[i].value);
+	cr_expect_str_eq(b.data ? b.data : "", want, "%s", what);
+	cr_expect_eq(n == 0, p == NULL, "%s: storage without entries", what);
+	imap_buf_free(&b);
+}
+
+static const struct imap_body_part *part(const struct imap_bodystructure *bs, const char *section)
+{
+	const struct imap_body_part *p = imap_bodystructure_find(bs, section);
+	cr_assert_not_null(p, "no part %s", section);
+	return p;
+}
+
+/* The sections of the body text of the given kind, comma-separated. */
+static void expect_text(const struct imap_body_part *body, enum imap_body_text kind,
+			const char *want)
+{
+	struct imap_body_part_list l = {(const struct imap_body_part **)1, 99};
+	cr_assert_eq(imap_body_text_parts(body, kind, &l), 0);
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (size_t i = 0; i < l.n; i++)
+		imap_buf_printf(&b, "%s%s", i ? "," : "", l.v[i]->section);
+	cr_expect_str_eq(b.data ? b.data : "", want, "%s text",
+			 kind == IMAP_TEXT_HTML ? "html" : "plain");
+	cr_expect_eq(l.n == 0, l.v == NULL);
+	imap_body_part_list_free(&l);
+	imap_buf_free(&b);
+}
+
+/* Attachments, one per line:
+ * "section|filename|type|disposition|inline|content-id|size|decoded"
+ * with "-" for NULL and "i"/"a" for the inline flag. */
+static void expect_attachments(const struct imap_bodystructure *bs, const char *want)
+{
+	struct imap_attachment_list l = {(struct imap_attachment *)1, 99};
+	cr_assert_eq(imap_bodystructure_attachment_list(bs, &l), 0);
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (size_t i = 0; i < l.n; i++) {
+		const struct imap_attachment *a = &l.v[i];
+		cr_assert_not_null(a->section);
+		cr_assert_not_null(a->content_type);
+		imap_buf_printf(&b, "%s%s|%s|%s|%s|%s|%s|%llu|%llu", i ? "\n" : "", a->section,
+				a->filename ? a->filename : "-", a->content_type,
+				a->disposition ? a->disposition : "-", a->is_inline ? "i" : "a",
+				a->content_id ? a->content_id : "-", (unsigned long long)a->size,
+				(unsigned long long)a->decoded_size);
+	}
+	cr_expect_str_eq(b.data ? b.data : "", want);
+	cr_expect_eq(l.n == 0, l.v == NULL);
+	imap_attachment_list_free(&l);
+	cr_expect_eq(l.n, 0);
+	cr_expect_null(l.v);
+	imap_buf_free(&b);
+}
+
+/* ---- section numbers ---- */
+
+Test(bodystructure, single_part_is_section_1)
+{
+	struct imap_bodystructure *bs =
+		BS("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 6 1 NIL NIL NIL NIL)");
+	expect_outline(bs, "1:text/plain");
+	const struct imap_body_part *p = &bs->root;
+	cr_expect_eq(p->kind, IMAP_BODY_SINGLE);
+	cr_expect_null(p->parent);
+	cr_expect_eq(p->size, 6);
+	cr_expect_eq(p->lines, 1);
+	expect_str(p->encoding, "7bit", "encoding");
+	expect_params(p->params, p->nparams, "charset=us-ascii", "params");
+	cr_expect_null(imap_bodystructure_find(bs, ""));
+	cr_expect_null(imap_bodystructure_find(bs, "2"));
+	cr_expect_null(imap_bodystructure_find(bs, "1.1"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+	cr_expect_null(bs);
+	imap_bodystructure_free(&bs);
+	imap_bodystructure_free(NULL);
+}
+
+/* The example of RFC 3501 §6.4.5, part for part. */
+#define ENV "(NIL \"s\" NIL NIL NIL NIL NIL NIL NIL NIL)"
+#define PLAIN "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 10 1)"
+#define OCTETS "(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 100)"
+
+Test(bodystructure, rfc3501_section_example)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" PLAIN OCTETS
+		"(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 500 " ENV
+		" (" PLAIN OCTETS " \"MIXED\") 20)"
+		"((\"IMAGE\" \"GIF\" NIL NIL NIL \"BASE64\" 100)"
+		" (\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 400 " ENV
+		"  (" PLAIN "(" PLAIN "(\"TEXT\" \"RICHTEXT\" NIL NIL NIL \"7BIT\" 10 1) \"ALTERNATIVE\")"
+		"   \"MIXED\") 30)"
+		" \"MIXED\")"
+		" \"MIXED\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/octet-stream "
+			   "3:message/rfc822 3:multipart/mixed 3.1:text/plain "
+			   "3.2:application/octet-stream 4:multipart/mixed 4.1:image/gif "
+			   "4.2:message/rfc822 4.2:multipart/mixed 4.2.1:text/plain "
+			   "4.2.2:multipart/alternative 4.2.2.1:text/plain 4.2.2.2:text/richtext");
+	cr_expect_eq(bs->nparts, 15);
+	cr_expect_eq(part(bs, "")->kind, IMAP_BODY_MULTIPART);
+	cr_expect_eq(part(bs, "3")->kind, IMAP_BODY_MESSAGE);
+	cr_expect_eq(part(bs, "3")->nchildren, 1);
+	cr_expect_eq(part(bs, "3")->lines, 20);
+	cr_expect_eq(part(bs, "3")->size, 500);
+	cr_expect_eq(part(bs, "4.2")->lines, 30);
+	cr_expect_eq(part(bs, "4")->kind, IMAP_BODY_MULTIPART);
+	cr_expect_eq(part(bs, "4.2.2")->nchildren, 2);
+	cr_expect_null(part(bs, "")->encoding);
+	cr_expect_eq(part(bs, "")->size, 0);
+	cr_expect_null(imap_bodystructure_find(bs, "5"));
+	cr_expect_null(imap_bodystructure_find(bs, "4.3"));
+	cr_expect_null(imap_bodystructure_find(bs, "4.2.3"));
+	cr_expect_null(imap_bodystructure_find(bs, "1.1"));
+	cr_expect_null(imap_bodystructure_find(bs, "4.2.2.1.1"));
+	cr_expect_null(imap_bodystructure_find(bs, "4.2.HEADER"));
+	cr_expect_null(imap_bodystructure_find(bs, "04"));
+	cr_expect_null(imap_bodystructure_find(NULL, "1"));
+	cr_expect_null(imap_bodystructure_find(bs, NULL));
+	/* Body text stays out of attached messages. */
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&part(bs, "3")->children[0], IMAP_TEXT_PLAIN, "3.1");
+	expect_text(&part(bs, "4.2")->children[0], IMAP_TEXT_PLAIN, "4.2.1,4.2.2.1");
+	expect_attachments(bs, "2|-|application/octet-stream|-|a|-|100|72\n"
+			       "3|-|message/rfc822|-|a|-|500|500\n"
+			       "3.2|-|application/octet-stream|-|a|-|100|72\n"
+			       "4.1|-|image/gif|-|a|-|100|72\n"
+			       "4.2|-|message/rfc822|-|a|-|400|400");
+	imap_bodystructure_free(&bs);
+}
+
+/* A message/rfc822 part whose body is a single part: that body is X.1,
+ * and a message inside it X.1.1. */
+Test(bodystructure, message_rfc822_single_part_bodies)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 900 " ENV
+		" (\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 600 " ENV
+		"  (\"application\" \"pdf\" (\"name\" \"deep.pdf\") NIL NIL \"base64\" 78 NIL) 9) 12)"
+		" \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 2.1:message/rfc822 "
+			   "2.1.1:application/pdf");
+	expect_attachments(bs, "2|-|message/rfc822|-|a|-|900|900\n"
+			       "2.1|-|message/rfc822|-|a|-|600|600\n"
+			       "2.1.1|deep.pdf|application/pdf|-|a|-|78|57");
+	imap_bodystructure_free(&bs);
+
+	/* A message whose whole body is another message. */
+	bs = BS("(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 300 " ENV " " PLAIN " 8)");
+	expect_outline(bs, "1:message/rfc822 1.1:text/plain");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "1|-|message/rfc822|-|a|-|300|300");
+	imap_bodystructure_free(&bs);
+
+	/* message/global (RFC 6532) is laid out the same way. */
+	bs = BS("(" PLAIN "(\"message\" \"global\" NIL NIL NIL \"8bit\" 300 " ENV " " PLAIN " 8) \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/global 2.1:text/plain");
+	imap_bodystructure_free(&bs);
+}
+
+/* ---- every field ---- */
+
+/* Dovecot's test message 06 (corpus dc-bodystructure-06), inline: all
+ * extension fields present. */
+Test(bodystructure, all_fields)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"x-myown\" (\"charset\" \"us-ascii\" \"foo\" \"quoted\\\"string\") "
+		"\"<foo@example.com>\" \"hellodescription\" \"7bit\" 7 1 \"Q2hlY2sgSW50ZWdyaXR5IQ==\" "
+		"(\"inline\" (\"foo\" \"bar\")) (\"en\" \"fi\" \"se\") \"http://example.com/test.txt\")"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 412 " ENV
+		" ((\"text\" \"html\" (\"charset\" \"us-ascii\") NIL NIL \"8bit\" 20 1 NIL NIL NIL NIL)"
+		"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 21 1 NIL NIL NIL NIL) "
+		"\"alternative\" (\"boundary\" \"sub1\") NIL NIL NIL) 21 NIL NIL NIL NIL) "
+		"\"mixed\" (\"boundary\" \"foo bar\") NIL NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:text/x-myown 2:message/rfc822 2:multipart/alternative "
+			   "2.1:text/html 2.2:text/plain");
+	const struct imap_body_part *p = part(bs, "1");
+	expect_params(p->params, p->nparams, "charset=us-ascii;foo=quoted\"string", "params");
+	expect_str(p->id, "<foo@example.com>", "id");
+	expect_str(p->description, "hellodescription", "description");
+	expect_str(p->encoding, "7bit", "encoding");
+	cr_expect_eq(p->size, 7);
+	cr_expect_eq(p->lines, 1);
+	expect_str(p->md5, "Q2hlY2sgSW50ZWdyaXR5IQ==", "md5");
+	expect_str(p->disposition, "inline", "disposition");
+	expect_params(p->dsp_params, p->ndsp_params, "foo=bar", "dsp params");
+	cr_assert_eq(p->nlanguage, 3);
+	expect_str(p->language[0], "en", "language[0]");
+	expect_str(p->language[2], "se", "language[2]");
+	expect_str(p->location, "http://example.com/test.txt", "location");
+	expect_str(p->filename, NULL, "filename");
+
+	const struct imap_body_part *root = &bs->root;
+	expect_params(root->params, root->nparams, "boundary=foo bar", "root params");
+	cr_expect_null(root->disposition);
+	cr_expect_eq(root->nlanguage, 0);
+	cr_expect_null(root->language);
+	cr_expect_null(root->location);
+	cr_expect_null(root->id);
+	cr_expect_null(root->md5);
+	cr_expect_eq(root->nchildren, 2);
+
+	const struct imap_body_part *m = part(bs, "2");
+	cr_expect_eq(m->lines, 21);
+	cr_expect_eq(m->children[0].kind, IMAP_BODY_MULTIPART);
+	expect_str(m->children[0].subtype, "alternative", "enclosed subtype");
+	expect_params(m->children[0].params, m->children[0].nparams, "boundary=sub1", "enclosed");
+
+	/* text/x-myown is neither plain nor html; an inline text part
+	 * without a name is not an attachment either. */
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "2|-|message/rfc822|-|a|-|412|412");
+	imap_bodystructure_free(&bs);
+}
+
+/* Content-Description is decoded; other strings are kept as sent but
+ * made valid UTF-8 without NUL. */
+Test(bodystructure, strings_made_safe)
+{
+	struct imap_bodystructure *bs = BS(
+		"(\"text\" \"plain\" (\"charset\" \"caf\xe9\" \"x\" {3}\r\na\0b) \"<id\xff>\" "
+		"\"=?utf-8?q?caf=C3=A9?= \xe9t\xe9\" \"7bit\" 6 1 NIL NIL \"fr\" NIL)");
+	const struct imap_body_part *p = &bs->root;
+	expect_params(p->params, p->nparams, "charset=café;x=a\xef\xbf\xbd" "b", "params");
+	expect_str(p->id, "<id\xc3\xbf>", "id");
+	expect_str(p->description, "café été", "description");
+	cr_assert_eq(p->nlanguage, 1);
+	expect_str(p->language[0], "fr", "language");
+	imap_bodystructure_free(&bs);
+}
+
+/* ---- server dialects ---- */
+
+/* Cyrus and Gmail send types, subtypes, encodings and parameter names in
+ * upper case; values keep their case. BODY has no extension data. */
+Test(bodystructure, upper_case_lowered)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"UTF-8\" \"FORMAT\" \"Flowed\") NIL NIL "
+		"\"QUOTED-PRINTABLE\" 850 31)(\"IMAGE\" \"JPEG\" (\"NAME\" \"Photo.JPG\") "
+		"\"<Part1.ABC>\" NIL \"BASE64\" 7800 NIL (\"INLINE\" (\"FILENAME\" \"Photo.JPG\")) NIL) "
+		"\"RELATED\" (\"BOUNDARY\" \"AbC\" \"TYPE\" \"text/plain\"))");
+	expect_outline(bs, "-:multipart/related 1:text/plain 2:image/jpeg");
+	const struct imap_body_part *p = part(bs, "1");
+	expect_params(p->params, p->nparams, "charset=UTF-8;format=Flowed", "params");
+	expect_str(p->encoding, "quoted-printable", "encoding");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=AbC;type=text/plain", "root");
+	const struct imap_body_part *img = part(bs, "2");
+	expect_str(img->disposition, "inline", "disposition");
+	expect_params(img->dsp_params, img->ndsp_params, "filename=Photo.JPG", "dsp params");
+	expect_str(img->filename, "Photo.JPG", "filename");
+	expect_str(img->id, "<Part1.ABC>", "id");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|Photo.JPG|image/jpeg|inline|i|<Part1.ABC>|7800|5700");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail and Courier stop one extension field early (no body-fld-loc),
+ * or after the md5, or give only the multipart's parameters; unknown
+ * extension data after body-fld-loc is ignored. */
+Test(bodystructure, fewer_and_more_extension_fields)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 10 1 NIL "
+		"(\"attachment\" (\"filename\" \"a.txt\")) \"de\")"
+		"(\"application\" \"pdf\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" NIL))"
+		"(\"application\" \"zip\" NIL NIL NIL \"base64\" 4 \"md5\")"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4)"
+		"(\"audio\" \"ogg\" NIL NIL NIL \"base64\" 4 NIL NIL NIL \"loc\" \"x\" 1 (\"y\" (2 3)))"
+		" \"mixed\" (\"boundary\" \"b\"))");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/pdf 3:application/zip "
+			   "4:image/png 5:audio/ogg");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_str(t->disposition, "attachment", "1 disposition");
+	cr_assert_eq(t->nlanguage, 1);
+	expect_str(t->language[0], "de", "1 language");
+	cr_expect_null(t->location);
+	expect_str(part(bs, "2")->disposition, "attachment", "2 disposition");
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_str(part(bs, "3")->md5, "md5", "3 md5");
+	cr_expect_null(part(bs, "3")->disposition);
+	cr_expect_null(part(bs, "4")->md5);
+	expect_str(part(bs, "5")->location, "loc", "5 location");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=b", "root");
+	cr_expect_null(bs->root.disposition);
+	imap_bodystructure_free(&bs);
+
+	/* Multipart extension data with more than RFC 3501 lists. */
+	bs = BS("((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1) \"mixed\" (\"boundary\" \"b\") "
+		"(\"inline\" NIL) (\"en\") \"where\" \"ext\" (1 (2)) NIL)");
+	expect_str(bs->root.disposition, "inline", "root disposition");
+	expect_str(bs->root.location, "where", "root location");
+	imap_bodystructure_free(&bs);
+}
+
+/* NIL where a string is expected: type and subtype get the RFCs'
+ * defaults; other fields are absent. */
+Test(bodystructure, nil_type_and_subtype)
+{
+	struct imap_bodystructure *bs = BS(
+		"((NIL NIL NIL NIL NIL \"7BIT\" 563 NIL NIL NIL NIL)"
+		"(NIL \"pdf\" NIL NIL NIL \"base64\" 10 NIL NIL NIL NIL)"
+		"(\"text\" NIL NIL NIL NIL NIL 5 1)"
+		"(\"image\" NIL NIL NIL NIL NIL 5)"
+		"(\"\" \"\" NIL NIL NIL NIL 5)"
+		"(\"multipart\" NIL NIL NIL NIL NIL 5)"
+		" NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/octet-stream 3:text/plain "
+			   "4:application/octet-stream 5:text/plain 6:multipart/mixed");
+	cr_expect_null(part(bs, "3")->encoding);
+	cr_expect_eq(part(bs, "1")->size, 563);
+	cr_expect_eq(part(bs, "6")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(bs->root.nparams, 0);
+	cr_expect_null(bs->root.params);
+	imap_bodystructure_free(&bs);
+}
+
+/* A single part without its subtype ("TEXT" ("CHARSET" …) …) is read one
+ * field early; a multipart without one is multipart/mixed. */
+Test(bodystructure, missing_subtypes)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"TEXT\" (\"CHARSET\" \"windows-1251\") NIL NIL \"base64\" 356 5)"
+		"(\"APPLICATION\" (\"NAME\" \"x.bin\") NIL NIL \"base64\" 78 NIL (\"attachment\" NIL))"
+		" (\"BOUNDARY\" \"--cd49\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/octet-stream");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_params(t->params, t->nparams, "charset=windows-1251", "params");
+	expect_str(t->encoding, "base64", "encoding");
+	cr_expect_eq(t->size, 356);
+	cr_expect_eq(t->lines, 5);
+	const struct imap_body_part *a = part(bs, "2");
+	cr_expect_eq(a->size, 78);
+	expect_str(a->disposition, "attachment", "disposition");
+	expect_str(a->filename, "x.bin", "filename");
+	expect_params(bs->root.params, bs->root.nparams, "boundary=--cd49", "root params");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail's empty multiparts: (subtype params …) with no parts. */
+Test(bodystructure, empty_multipart)
+{
+	struct imap_bodystructure *bs = BS(
+		"(((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"UTF-8\") NIL NIL \"BASE64\" 104 2 NIL NIL NIL)"
+		"(\"TEXT\" \"HTML\" (\"CHARSET\" \"UTF-8\") NIL NIL \"BASE64\" 344 5 NIL NIL NIL) "
+		"\"ALTERNATIVE\" (\"BOUNDARY\" \"alt\") NIL NIL)"
+		"(\"RELATED\" NIL (\"ATTACHMENT\" NIL) NIL)(\"RELATED\" NIL (\"ATTACHMENT\" NIL) NIL) "
+		"\"MIXED\" (\"BOUNDARY\" \"mix\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:multipart/related 3:multipart/related");
+	const struct imap_body_part *r = part(bs, "2");
+	cr_expect_eq(r->kind, IMAP_BODY_MULTIPART);
+	cr_expect_eq(r->nchildren, 0);
+	cr_expect_null(r->children);
+	expect_str(r->disposition, "attachment", "disposition");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|-|multipart/related|attachment|a|-|0|0\n"
+			       "3|-|multipart/related|attachment|a|-|0|0");
+	imap_bodystructure_free(&bs);
+
+	/* As the root. */
+	bs = BS("(\"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed");
+	cr_expect_eq(part(bs, "")->nchildren, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* body-fld-dsp in the shapes servers really send. */
+Test(bodystructure, odd_dispositions)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"qp\" 850 31 NIL \"inline\" NIL NIL)"
+		"(\"text\" \"html\" NIL NIL NIL \"qp\" 850 31 NIL \"INLINE\")"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (NIL NIL) NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL \"a description\" NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\") NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"attachment\" \"x\") NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL ((\"x\") NIL) NIL NIL)"
+		"(\"application\" \"msword\" NIL NIL NIL \"base64\" 4 NIL (\"\" NIL) NIL NIL)"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4 NIL NIL (\"inline\" NIL) NIL)"
+		"(\"image\" \"png\" NIL NIL NIL \"base64\" 4 NIL NIL (\"en\" \"de\") NIL)"
+		" \"mixed\" (\"boundary\" \"b\") \"Multipart message\" NIL)");
+	expect_str(part(bs, "1")->disposition, "inline", "bare string");
+	expect_str(part(bs, "2")->disposition, "inline", "bare upper-case string");
+	cr_expect_null(part(bs, "3")->disposition, "(NIL NIL)");
+	cr_expect_null(part(bs, "4")->disposition, "a string that is no token");
+	expect_str(part(bs, "5")->disposition, "attachment", "list of one");
+	expect_str(part(bs, "6")->disposition, "attachment", "string for params");
+	cr_expect_eq(part(bs, "6")->ndsp_params, 0);
+	cr_expect_null(part(bs, "7")->disposition, "list for the type");
+	cr_expect_null(part(bs, "8")->disposition, "empty type");
+	/* ("inline" NIL) in the language's place after a NIL disposition */
+	expect_str(part(bs, "9")->disposition, "inline", "swapped");
+	cr_expect_eq(part(bs, "9")->nlanguage, 0);
+	cr_expect_null(part(bs, "10")->disposition);
+	cr_expect_eq(part(bs, "10")->nlanguage, 2);
+	cr_expect_null(bs->root.disposition, "a description in the multipart's dsp place");
+	imap_bodystructure_free(&bs);
+}
+
+/* Text without body-fld-lines; message/rfc822 without envelope and body;
+ * negative or absurd numbers; a literal for a string. */
+Test(bodystructure, missing_and_bad_numbers)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 (\"attachment\" (\"filename\" \"t.txt\")) NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 40 NIL NIL NIL)"
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 40 NIL \"x\" 3)"
+		"(\"multipart\" \"digest\" (\"boundary\" \"d\") NIL NIL \"7BIT\" -1 NIL NIL NIL NIL)"
+		"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 99999999999999999999999 x)"
+		"({5}\r\nimage \"gif\" NIL NIL NIL \"base64\" 12abc)"
+		" \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 3:message/rfc822 "
+			   "4:multipart/digest 5:text/plain 6:image/gif");
+	const struct imap_body_part *t = part(bs, "1");
+	cr_expect_eq(t->lines, 0);
+	expect_str(t->disposition, "attachment", "disposition read one place early");
+	expect_str(t->filename, "t.txt", "filename");
+	cr_expect_eq(part(bs, "2")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(part(bs, "3")->kind, IMAP_BODY_SINGLE);
+	expect_str(part(bs, "3")->disposition, "x", "a token where body-fld-dsp is");
+	cr_expect_eq(part(bs, "4")->kind, IMAP_BODY_SINGLE);
+	cr_expect_eq(part(bs, "4")->size, 0);
+	cr_expect_eq(part(bs, "5")->size, 0);
+	cr_expect_eq(part(bs, "5")->lines, 0);
+	cr_expect_eq(part(bs, "6")->size, 0);
+	expect_attachments(bs, "1|t.txt|text/plain|attachment|a|-|10|10\n"
+			       "2|-|message/rfc822|-|a|-|40|40\n"
+			       "3|-|message/rfc822|x|a|-|40|40\n"
+			       "4|-|multipart/digest|-|a|-|0|0\n"
+			       "6|-|image/gif|-|a|-|0|0");
+	imap_bodystructure_free(&bs);
+}
+
+static void expect_not_body(const char *text, size_t len)
+{
+	struct imap_bodystructure *bs = (struct imap_bodystructure *)1;
+	struct imap_error err = {0};
+	cr_expect_eq(bs_from(text, len, &bs, &err), IMAP_ERR_PROTOCOL, "%.*s", (int)len, text);
+	cr_expect_null(bs);
+	cr_expect_eq(err.code, IMAP_ERR_PROTOCOL);
+	cr_expect_neq(err.msg[0], '\0');
+}
+
+#define NOT_BODY(text) expect_not_body((text), sizeof(text) - 1)
+
+Test(bodystructure, not_a_body)
+{
+	NOT_BODY("NIL");
+	NOT_BODY("\"text\"");
+	NOT_BODY("()");
+	NOT_BODY("(\"text\")");
+	NOT_BODY("(\"text\" \"plain\")");
+	NOT_BODY("(NIL)");
+	NOT_BODY("(1 2 3 4 5 6 7)");
+	struct imap_bodystructure *bs = (struct imap_bodystructure *)1;
+	cr_expect_eq(imap_bodystructure_parse(NULL, &bs, NULL), IMAP_ERR_PROTOCOL);
+	cr_expect_null(bs);
+}
+
+/* "(" * n + leaf + (" \"mixed\")" * n): n nested multiparts. */
+static void nested_multiparts(unsigned n, struct imap_buf *b)
+{
+	for (unsigned i = 0; i < n; i++)
+		imap_buf_putc(b, '(');
+	imap_buf_puts(b, "(\"image\" \"png\" NIL NIL NIL \"base64\" 4)");
+	for (unsigned i = 0; i < n; i++)
+		imap_buf_puts(b, " \"mixed\")");
+}
+
+Test(bodystructure, depth_limit)
+{
+	/* IMAP_BODY_DEPTH_MAX multiparts: the leaf is at the deepest depth allowed. */
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	nested_multiparts(IMAP_BODY_DEPTH_MAX, &b);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	cr_expect_eq(bs->nparts, IMAP_BODY_DEPTH_MAX + 1);
+	struct imap_buf want;
+	imap_buf_init(&want, 0);
+	for (unsigned i = 1; i < IMAP_BODY_DEPTH_MAX; i++)
+		imap_buf_printf(&want, "%s1", i > 1 ? "." : "");
+	const struct imap_body_part *leaf = part(bs, want.data);
+	cr_expect_eq(leaf->kind, IMAP_BODY_MULTIPART);
+	cr_assert_eq(leaf->nchildren, 1);
+	imap_buf_puts(&want, ".1");
+	expect_str(leaf->children[0].section, want.data, "deepest section");
+	expect_str(leaf->children[0].type, "image", "deepest type");
+	cr_expect_eq(imap_bodystructure_find(bs, want.data), &leaf->children[0]);
+	imap_buf_puts(&want, "|-|image/png|-|a|-|4|1");
+	expect_attachments(bs, want.data);
+	imap_bodystructure_free(&bs);
+
+	/* One more is refused. */
+	imap_buf_reset(&b, 0);
+	nested_multiparts(IMAP_BODY_DEPTH_MAX + 1, &b);
+	struct imap_error err = {0};
+	cr_expect_eq(bs_from(b.data, b.len, &bs, &err), IMAP_ERR_LIMIT);
+	cr_expect_null(bs);
+	cr_expect_eq(err.code, IMAP_ERR_LIMIT);
+
+	/* Messages count as nesting too: a chain of message/rfc822 parts. */
+	for (unsigned n = IMAP_BODY_DEPTH_MAX; n <= IMAP_BODY_DEPTH_MAX + 1; n++) {
+		imap_buf_reset(&b, 0);
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 9 NIL ");
+		imap_buf_puts(&b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)");
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, " 1)");
+		int rc = bs_from(b.data, b.len, &bs, NULL);
+		cr_expect_eq(rc, n == IMAP_BODY_DEPTH_MAX ? 0 : IMAP_ERR_LIMIT, "%u messages", n);
+		if (rc == 0) {
+			/* the innermost text: "1" followed by n ".1" */
+			imap_buf_reset(&want, 0);
+			imap_buf_puts(&want, "1");
+			for (unsigned i = 0; i < n; i++)
+				imap_buf_puts(&want, ".1");
+			cr_expect(imap_body_section_valid(want.data, want.len));
+			const struct imap_body_part *t = imap_bodystructure_find(bs, want.data);
+			cr_assert_not_null(t, "%s", want.data);
+			expect_str(t->type, "text", "innermost");
+			imap_bodystructure_free(&bs);
+		}
+	}
+	imap_buf_free(&want);
+	imap_buf_free(&b);
+}
+
+Test(bodystructure, parts_limit)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	/* The root and IMAP_BODY_PARTS_MAX - 1 parts fit. */
+	for (unsigned n = IMAP_BODY_PARTS_MAX - 1; n <= IMAP_BODY_PARTS_MAX; n++) {
+		imap_buf_reset(&b, 0);
+		imap_buf_putc(&b, '(');
+		for (unsigned i = 0; i < n; i++)
+			imap_buf_puts(&b, "(\"image\" \"png\" NIL NIL NIL \"base64\" 4)");
+		imap_buf_puts(&b, " \"mixed\")");
+		struct imap_bodystructure *bs = NULL;
+		int rc = bs_from(b.data, b.len, &bs, NULL);
+		cr_expect_eq(rc, n < IMAP_BODY_PARTS_MAX ? 0 : IMAP_ERR_LIMIT, "%u parts", n);
+		if (rc == 0) {
+			cr_expect_eq(bs->nparts, IMAP_BODY_PARTS_MAX);
+			char last[16];
+			snprintf(last, sizeof last, "%u", n);
+			cr_expect_not_null(imap_bodystructure_find(bs, last));
+			imap_bodystructure_free(&bs);
+		}
+	}
+	imap_buf_free(&b);
+}
+
+/* ---- section strings ---- */
+
+Test(bodystructure, section_valid)
+{
+	static const char *const good[] = {"1", "9", "10", "1.2", "3.1.2", "123456789", "1.10.100"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		cr_expect(imap_body_section_valid(good[i], strlen(good[i])), "%s", good[i]);
+	static const char *const bad[] = {"", "0", "01", "1.0", "1.", ".1", "1..2", "1.a", "a",
+					  "1.HEADER", "1.MIME", " 1", "1 ", "-1", "+1", "1,2",
+					  "1234567890", "1/2", "1.2.", "TEXT"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_not(imap_body_section_valid(bad[i], strlen(bad[i])), "\"%s\"", bad[i]);
+	cr_expect_not(imap_body_section_valid(NULL, 0));
+	cr_expect_not(imap_body_section_valid("1\0" "2", 3));
+	cr_expect(imap_body_section_valid("12", 1), "only len bytes are read");
+
+	/* IMAP_SECTION_DEPTH_MAX numbers, not one more. */
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	for (unsigned i = 0; i < IMAP_SECTION_DEPTH_MAX; i++)
+		imap_buf_puts(&b, i ? ".1" : "1");
+	cr_expect(imap_body_section_valid(b.data, b.len));
+	imap_buf_puts(&b, ".1");
+	cr_expect_not(imap_body_section_valid(b.data, b.len));
+
+	/* IMAP_SECTION_LEN_MAX bytes, not one more. */
+	imap_buf_reset(&b, 0);
+	while (b.len + 10 <= IMAP_SECTION_LEN_MAX)
+		imap_buf_puts(&b, b.len ? ".123456789" : "123456789");
+	while (b.len < IMAP_SECTION_LEN_MAX)
+		imap_buf_puts(&b, b.len + 2 <= IMAP_SECTION_LEN_MAX ? ".1" : "1");
+	cr_assert_eq(b.len, IMAP_SECTION_LEN_MAX);
+	cr_expect(imap_body_section_valid(b.data, b.len));
+	imap_buf_putc(&b, '1');
+	cr_expect_not(imap_body_section_valid(b.data, b.len));
+	imap_buf_free(&b);
+}
