@@ -603,3 +603,21 @@ int imap_utf8_sanitize(const char *in, size_t len, struct imap_buf *out)
 		rollback(out, start);
 	return rc;
 }
+
+enum imap_charset_kind imap_charset_kind(const char *charset, size_t len)
+{
+	struct cs_spec sp;
+
+	resolve(charset, len, &sp);
+	switch (sp.kind) {
+	case CS_UTF8:
+		return IMAP_CHARSET_UTF8;
+	case CS_CP1252:
+		return IMAP_CHARSET_LATIN1;
+	case CS_GUESS:
+		return IMAP_CHARSET_GUESS;
+	case CS_ICONV:
+	default:
+		return IMAP_CHARSET_OTHER;
+	}
+}

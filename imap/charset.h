@@ -66,4 +66,23 @@ int imap_charset_to_utf8(const char *charset, size_t charset_len, const char *in
  * in is borrowed; out is caller-owned. */
 int imap_utf8_sanitize(const char *in, size_t len, struct imap_buf *out);
 
+/* How imap_charset_to_utf8 reads the charset named by charset[0..len)
+ * (the same name rules apply), for callers that second-guess a label:
+ *   IMAP_CHARSET_UTF8    UTF-8 and its aliases;
+ *   IMAP_CHARSET_LATIN1  ISO-8859-1, windows-1252 and their aliases (read
+ *                        as windows-1252);
+ *   IMAP_CHARSET_GUESS   US-ASCII, unknown-8bit and the like, and an empty
+ *                        or unusable name (UTF-8 when valid, else
+ *                        windows-1252);
+ *   IMAP_CHARSET_OTHER   anything else (iconv, with the same guess when
+ *                        iconv does not know the name).
+ * charset is borrowed (NULL allowed with len 0). */
+enum imap_charset_kind {
+	IMAP_CHARSET_UTF8,
+	IMAP_CHARSET_LATIN1,
+	IMAP_CHARSET_GUESS,
+	IMAP_CHARSET_OTHER,
+};
+enum imap_charset_kind imap_charset_kind(const char *charset, size_t len);
+
 #endif

@@ -224,6 +224,30 @@ Test(charset, us_ascii_that_lies)
 	CONV("ANSI_X3.4-1968", "J\xf6rg", "Jörg");
 }
 
+Test(charset, kind_of_a_label)
+{
+	cr_assert_eq(imap_charset_kind(L("UTF-8")), IMAP_CHARSET_UTF8);
+	cr_assert_eq(imap_charset_kind(L("utf8")), IMAP_CHARSET_UTF8);
+	cr_assert_eq(imap_charset_kind(L("\"utf-8\"")), IMAP_CHARSET_UTF8);
+	cr_assert_eq(imap_charset_kind(L("utf-8*en")), IMAP_CHARSET_UTF8);
+	cr_assert_eq(imap_charset_kind(L("ISO-8859-1")), IMAP_CHARSET_LATIN1);
+	cr_assert_eq(imap_charset_kind(L(" iso8859-1 ")), IMAP_CHARSET_LATIN1);
+	cr_assert_eq(imap_charset_kind(L("latin1")), IMAP_CHARSET_LATIN1);
+	cr_assert_eq(imap_charset_kind(L("windows-1252")), IMAP_CHARSET_LATIN1);
+	cr_assert_eq(imap_charset_kind(L("cp1252")), IMAP_CHARSET_LATIN1);
+	cr_assert_eq(imap_charset_kind(L("us-ascii")), IMAP_CHARSET_GUESS);
+	cr_assert_eq(imap_charset_kind(L("unknown-8bit")), IMAP_CHARSET_GUESS);
+	cr_assert_eq(imap_charset_kind(L("")), IMAP_CHARSET_GUESS);
+	cr_assert_eq(imap_charset_kind(NULL, 0), IMAP_CHARSET_GUESS);
+	cr_assert_eq(imap_charset_kind(L("utf-8//TRANSLIT")), IMAP_CHARSET_GUESS);
+	cr_assert_eq(imap_charset_kind(L("iso-8859-15")), IMAP_CHARSET_OTHER);
+	cr_assert_eq(imap_charset_kind(L("koi8-r")), IMAP_CHARSET_OTHER);
+	cr_assert_eq(imap_charset_kind(L("shift_jis")), IMAP_CHARSET_OTHER);
+	cr_assert_eq(imap_charset_kind(L("x-foo")), IMAP_CHARSET_OTHER);
+	/* Only the first len bytes count. */
+	cr_assert_eq(imap_charset_kind("utf-8", 3), IMAP_CHARSET_OTHER);
+}
+
 Test(charset, empty_input_appends_nothing)
 {
 	struct imap_buf b;
