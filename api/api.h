@@ -19,6 +19,29 @@
 #include "imap/error.h"
 #include "imap/pool.h"
 
+struct api_response;
+
+/*
+ * Streamed bodies, for answers too large to hold (a raw message, an
+ * attachment). The HTTP layer provides these; a handler uses them through
+ * api_stream_* below, never directly. All three run on the handler's
+ * thread and may block.
+ *   begin  send resp's status and headers (resp->body must be empty) and
+ *          open a body of `length` bytes (API_LENGTH_UNKNOWN: chunked);
+ *   write  queue bytes, waiting while the client is slow, until deadline;
+ *          0, or -1 when the client went away or the deadline passed;
+ *   end    close the body: complete, or cut short (the client then sees an
+ *          incomplete response, never a truncated success).
+ * After begin the handler must no longer read the request's strings (the
+ * connection they live in may close at any time).
+ */
+#define API_LENGTH_UNKNOWN UINT64_MAX
+struct api_stream_ops {
+	int (*begin)(void *ctx, const struct api_response *head, uint64_t length);
+	int (*write)(void *ctx, const char *data, size_t len, int64_t deadline);
+	void (*end)(void *ctx, bool complete);
+};
+
 struct api_param {
 	const char *key;
 	const char *value;  /* URL-decoded; may be "" */
@@ -38,6 +61,8 @@ struct api_request {
 	const char *body;
 	size_t body_len;
 	int64_t deadline;          /* imap_now_ms() based */
+	const struct api_stream_ops *stream; /* NULL: bodies are collected in resp->body */
+	void *stream_ctx;
 };
 
 #define API_HEADERS_MAX 6
@@ -51,6 +76,7 @@ struct api_response {
 		char value[2048];
 	} headers[API_HEADERS_MAX];
 	size_t nheaders;
+	bool streamed;             /* the body went out through api_stream_* */
 };
 
 /* Initialise an empty response (status 500 until something sets it). */
@@ -65,7 +91,8 @@ void api_response_header(struct api_response *r, const char *name, const char *f
 const char *api_query(const struct api_request *req, const char *key);
 
 /* A fixed name for the route serving path, for metrics labels:
- * healthz, readyz, metrics, openapi, folders, folder, messages, other. */
+ * healthz, readyz, metrics, openapi, folders, folder, messages, message,
+ * message_raw, attachments, attachment, other. */
 const char *api_route_name(const char *path);
 
 /* True when the route talks to IMAP (the caller must run it off the HTTP
@@ -76,6 +103,17 @@ bool api_needs_imap(const struct api_request *req);
  * IMAP for IMAP routes. Never fails: every error becomes a problem body. */
 void api_handle(const struct api_request *req, struct api_response *resp);
 
+/* Streamed bodies (see struct api_stream_ops). api_stream_begin sends
+ * resp->status and headers; when the request has no stream the body is
+ * collected in resp->body instead (bounded by its max). Each returns 0 or
+ * -1 when the body cannot go on (client gone, deadline, limit); then the
+ * handler stops and calls api_stream_end(..., false). */
+int api_stream_begin(const struct api_request *req, struct api_response *resp,
+                     uint64_t length);
+int api_stream_write(const struct api_request *req, struct api_response *resp,
+                     const char *data, size_t len, int64_t deadline);
+void api_stream_end(const struct api_request *req, struct api_response *resp, bool complete);
+
 /* ---- set-up ---- */
 
 struct api_config {
@@ -83,6 +121,8 @@ struct api_config {
 	const struct imap_client_config *client; /* borrowed: for /readyz */
 	unsigned per_page_max;
 	unsigned per_page_default;
+	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
+	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
 };
 
 /* Remember the configuration for every later api_handle call. */
@@ -101,6 +141,29 @@ void api_problem(struct api_response *resp, int status, const char *title, const
  * server that is unreachable, untrusted or misbehaving. */
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s);
+
+/* ---- query parameters (api/params.c) ---- */
+
+#define API_FOLDER_MAX 1024  /* bytes of a folder path */
+
+/* Fill resp with a 400 saying detail; returns false (for `return api_bad(…)`). */
+bool api_bad(struct api_response *resp, const char *detail);
+
+/* s as a decimal number in [min, max] (digits only, no sign or blanks). */
+bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Each returns true with *out set (a default when the parameter is absent),
+ * or false with a 400 in resp. */
+bool api_param_bool(const struct api_request *req, const char *key, bool *out,
+                    struct api_response *resp);  /* true|false|1|0|"" (= true); default false */
+bool api_param_folder(const struct api_request *req, const char **out,
+                      struct api_response *resp);  /* ?folder=, UTF-8; default INBOX */
+bool api_param_uidvalidity(const struct api_request *req, uint32_t *out,
+                           struct api_response *resp);  /* ?uidvalidity=; 0 when absent */
+
+/* False with a 400 naming the first parameter not in known[0..n). */
+bool api_params_known(const struct api_request *req, const char *const *known, size_t n,
+                      struct api_response *resp);
 
 /* ---- sessions (api/session.c) ---- */
 
@@ -124,5 +187,22 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 
 void api_folders(const struct api_request *req, struct api_response *resp, const char *tail);
 void api_messages_list(const struct api_request *req, struct api_response *resp);
+
+/* JSON pieces shared by the list and the single message (api/messages.c):
+ * the summary's members (without braces), and an address list. */
+struct jsonw;
+struct imap_summary;
+struct imap_address_list;
+void api_summary_fields(struct jsonw *w, const struct imap_summary *m);
+void api_addresses_json(struct jsonw *w, const struct imap_address_list *l);
+
+/* api/content.c: one message; uid already validated (>= 1). part is the
+ * text after "attachments/", not yet validated. */
+void api_message_get(const struct api_request *req, struct api_response *resp, uint32_t uid);
+void api_message_raw(const struct api_request *req, struct api_response *resp, uint32_t uid);
+void api_message_attachments(const struct api_request *req, struct api_response *resp,
+                             uint32_t uid);
+void api_message_attachment(const struct api_request *req, struct api_response *resp,
+                            uint32_t uid, const char *part);
 
 #endif

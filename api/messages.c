@@ -42,41 +42,8 @@ struct listing {
 	struct imap_page page;
 };
 
-static bool bad(struct api_response *resp, const char *detail)
-{
-	api_problem(resp, 400, "Bad Request", detail, NULL);
-	return false;
-}
 
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (!s || !isdigit((unsigned char)s[0]) || strlen(s) > 20)
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
 
-static bool parse_bool(const struct api_request *req, const char *key, bool *out,
-                       struct api_response *resp)
-{
-	const char *v = api_query(req, key);
-	*out = false;
-	if (!v)
-		return true;
-	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, ""))
-		*out = true;
-	else if (strcmp(v, "false") && strcmp(v, "0")) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "%s must be true or false", key);
-		return bad(resp, msg);
-	}
-	return true;
-}
 
 /* Search text: UTF-8, no control characters, bounded. */
 static bool parse_text(const struct api_request *req, const char *key, const char **out,
@@ -93,7 +60,7 @@ static bool parse_text(const struct api_request *req, const char *key, const cha
 	if (!ok) {
 		char msg[128];
 		snprintf(msg, sizeof msg, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
-		return bad(resp, msg);
+		return api_bad(resp, msg);
 	}
 	*out = v;
 	return true;
@@ -117,7 +84,7 @@ static bool parse_day(const struct api_request *req, const char *key, char out[1
 	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "%s must be a date YYYY-MM-DD", key);
-		return bad(resp, msg);
+		return api_bad(resp, msg);
 	}
 	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
 	*dst = out;
@@ -147,12 +114,12 @@ static bool decode_cursor(const char *s, struct listing *l, struct api_response 
 	size_t len = strlen(s);
 	char b64[160];
 	if (len == 0 || len > 120)
-		return bad(resp, "cursor is not one this service issued");
+		return api_bad(resp, "cursor is not one this service issued");
 	size_t k = 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-			return bad(resp, "cursor is not one this service issued");
+			return api_bad(resp, "cursor is not one this service issued");
 		b64[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
 	}
 	while (k % 4)
@@ -160,22 +127,22 @@ static bool decode_cursor(const char *s, struct listing *l, struct api_response 
 	unsigned char raw[128];
 	int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)k);
 	if (n <= 0)
-		return bad(resp, "cursor is not one this service issued");
+		return api_bad(resp, "cursor is not one this service issued");
 	raw[n] = '\0';
 	char sort[16], order[8];
 	unsigned uv, uid, pos;
 	int used = 0;
 	if (sscanf((char *)raw, "v1.%u.%15[a-z].%7[a-z].%u.%u%n", &uv, sort, order, &uid, &pos,
 	           &used) != 5 || (size_t)used != strlen((char *)raw) || uid == 0)
-		return bad(resp, "cursor is not one this service issued");
+		return api_bad(resp, "cursor is not one this service issued");
 	size_t key = 0;
 	while (key < sizeof sort_names / sizeof sort_names[0] && strcmp(sort_names[key], sort))
 		key++;
 	if (key == sizeof sort_names / sizeof sort_names[0] ||
 	    (strcmp(order, "asc") && strcmp(order, "desc")))
-		return bad(resp, "cursor is not one this service issued");
+		return api_bad(resp, "cursor is not one this service issued");
 	if (key != l->req.sort || (strcmp(order, "desc") == 0) != l->req.desc)
-		return bad(resp, "cursor belongs to another sort or order");
+		return api_bad(resp, "cursor belongs to another sort or order");
 	l->req.has_cursor = true;
 	l->req.after_uid = uid;
 	l->req.after_pos = pos;
@@ -190,26 +157,21 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	uint64_t n;
 	const char *v;
 	memset(l, 0, sizeof *l);
-	l->folder = api_query(req, "folder");
-	if (!l->folder)
-		l->folder = "INBOX";
-	size_t flen = strlen(l->folder);
-	if (flen == 0 || flen > 1024 || strpbrk(l->folder, "\r\n") ||
-	    imap_utf8_validate(l->folder, flen) != 0)
-		return bad(resp, "folder must be a folder path in UTF-8, without CR or LF");
+	if (!api_param_folder(req, &l->folder, resp))
+		return false;
 
 	l->req.page = 1;
 	if ((v = api_query(req, "page"))) {
-		if (!parse_u64(v, 1, PAGE_MAX, &n))
-			return bad(resp, "page must be a whole number from 1");
+		if (!api_parse_u64(v, 1, PAGE_MAX, &n))
+			return api_bad(resp, "page must be a whole number from 1");
 		l->req.page = (uint32_t)n;
 	}
 	l->req.per_page = cfg->per_page_default;
 	if ((v = api_query(req, "per_page"))) {
-		if (!parse_u64(v, 1, cfg->per_page_max, &n)) {
+		if (!api_parse_u64(v, 1, cfg->per_page_max, &n)) {
 			char msg[80];
 			snprintf(msg, sizeof msg, "per_page must be from 1 to %u", cfg->per_page_max);
-			return bad(resp, msg);
+			return api_bad(resp, msg);
 		}
 		l->req.per_page = (uint32_t)n;
 	}
@@ -219,19 +181,19 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 		while (k < sizeof sort_names / sizeof sort_names[0] && strcmp(sort_names[k], v))
 			k++;
 		if (k == sizeof sort_names / sizeof sort_names[0])
-			return bad(resp, "sort must be arrival, received, date, from, to, subject or size");
+			return api_bad(resp, "sort must be arrival, received, date, from, to, subject or size");
 		l->req.sort = (enum imap_sort_key)k;
 	}
 	l->req.desc = true;
 	if ((v = api_query(req, "order"))) {
 		if (strcmp(v, "asc") && strcmp(v, "desc"))
-			return bad(resp, "order must be asc or desc");
+			return api_bad(resp, "order must be asc or desc");
 		l->req.desc = strcmp(v, "desc") == 0;
 	}
 	struct imap_filter *f = &l->req.filter;
-	if (!parse_bool(req, "unseen", &f->unseen, resp) ||
-	    !parse_bool(req, "flagged", &f->flagged, resp) ||
-	    !parse_bool(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
+	if (!api_param_bool(req, "unseen", &f->unseen, resp) ||
+	    !api_param_bool(req, "flagged", &f->flagged, resp) ||
+	    !api_param_bool(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
 	    !parse_text(req, "from", &f->from, resp) || !parse_text(req, "to", &f->to, resp) ||
 	    !parse_text(req, "subject", &f->subject, resp) ||
 	    !parse_text(req, "text", &f->text, resp) ||
@@ -239,38 +201,25 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	    !parse_day(req, "before", l->before, &f->before, resp))
 		return false;
 	if ((v = api_query(req, "larger"))) {
-		if (!parse_u64(v, 0, UINT32_MAX, &f->larger))
-			return bad(resp, "larger must be a size in bytes");
+		if (!api_parse_u64(v, 0, UINT32_MAX, &f->larger))
+			return api_bad(resp, "larger must be a size in bytes");
 		f->has_larger = true;
 	}
 	if ((v = api_query(req, "smaller"))) {
-		if (!parse_u64(v, 1, UINT32_MAX, &f->smaller))
-			return bad(resp, "smaller must be a size in bytes from 1");
+		if (!api_parse_u64(v, 1, UINT32_MAX, &f->smaller))
+			return api_bad(resp, "smaller must be a size in bytes from 1");
 		f->has_smaller = true;
 	}
 	if ((v = api_query(req, "cursor")) && !decode_cursor(v, l, resp))
 		return false;
-	if ((v = api_query(req, "uidvalidity"))) {
-		if (!parse_u64(v, 1, UINT32_MAX, &n))
-			return bad(resp, "uidvalidity must be a whole number from 1");
-		l->has_uidvalidity = true;
-		l->uidvalidity = (uint32_t)n;
-	}
+	if (!api_param_uidvalidity(req, &l->uidvalidity, resp))
+		return false;
+	l->has_uidvalidity = l->uidvalidity != 0;
 	static const char *const known[] = {"folder", "page", "per_page", "sort", "order",
 	                                    "unseen", "flagged", "has_unsubscribe", "from",
 	                                    "to", "subject", "text", "since", "before",
 	                                    "larger", "smaller", "cursor", "uidvalidity"};
-	for (size_t i = 0; i < req->nquery; i++) {
-		size_t k = 0;
-		while (k < sizeof known / sizeof known[0] && strcmp(known[k], req->query[i].key))
-			k++;
-		if (k == sizeof known / sizeof known[0]) {
-			char msg[160];
-			snprintf(msg, sizeof msg, "unknown parameter '%.64s'", req->query[i].key);
-			return bad(resp, msg);
-		}
-	}
-	return true;
+	return api_params_known(req, known, sizeof known / sizeof known[0], resp);
 }
 
 static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -312,7 +261,7 @@ static void address_json(struct jsonw *w, const struct imap_address *a)
 	jsonw_end_object(w);
 }
 
-static void addresses_json(struct jsonw *w, const struct imap_address_list *l)
+void api_addresses_json(struct jsonw *w, const struct imap_address_list *l)
 {
 	jsonw_array(w);
 	for (size_t i = 0; i < l->n; i++)
@@ -362,8 +311,14 @@ static bool has_flag(const struct imap_summary *m, const char *flag)
 
 static void summary_json(struct jsonw *w, const struct imap_summary *m)
 {
-	const struct imap_envelope *e = &m->env;
 	jsonw_object(w);
+	api_summary_fields(w, m);
+	jsonw_end_object(w);
+}
+
+void api_summary_fields(struct jsonw *w, const struct imap_summary *m)
+{
+	const struct imap_envelope *e = &m->env;
 	jsonw_key(w, "uid");
 	jsonw_uint(w, m->uid);
 	jsonw_key(w, "message_id");
@@ -376,11 +331,11 @@ static void summary_json(struct jsonw *w, const struct imap_summary *m)
 	else
 		jsonw_null(w);
 	jsonw_key(w, "to");
-	addresses_json(w, &e->to);
+	api_addresses_json(w, &e->to);
 	jsonw_key(w, "cc");
-	addresses_json(w, &e->cc);
+	api_addresses_json(w, &e->cc);
 	jsonw_key(w, "reply_to");
-	addresses_json(w, &e->reply_to);
+	api_addresses_json(w, &e->reply_to);
 	jsonw_key(w, "date");
 	time_json(w, e->has_date, e->date, e->date_tz);
 	jsonw_key(w, "received_at");
@@ -409,7 +364,6 @@ static void summary_json(struct jsonw *w, const struct imap_summary *m)
 	jsonw_string(w, m->list_id);
 	jsonw_key(w, "unsubscribe");
 	unsubscribe_json(w, &m->unsub);
-	jsonw_end_object(w);
 }
 
 /* Append k=v, URL-encoded, to a query string. */

@@ -78,3 +78,28 @@ void api_problem(struct api_response *resp, int status, const char *title, const
 	imap_buf_puts(&resp->body, text ? text : "{\"status\":500}");
 	free(text);
 }
+
+int api_stream_begin(const struct api_request *req, struct api_response *resp,
+                     uint64_t length)
+{
+	resp->streamed = true;
+	if (!req->stream)
+		return 0;
+	return req->stream->begin(req->stream_ctx, resp, length);
+}
+
+int api_stream_write(const struct api_request *req, struct api_response *resp,
+                     const char *data, size_t len, int64_t deadline)
+{
+	if (!req->stream)
+		return imap_buf_append(&resp->body, data, len) ? -1 : 0;
+	return req->stream->write(req->stream_ctx, data, len, deadline);
+}
+
+void api_stream_end(const struct api_request *req, struct api_response *resp, bool complete)
+{
+	if (req->stream)
+		req->stream->end(req->stream_ctx, complete);
+	else if (!complete)
+		api_problem(resp, 502, "Bad Gateway", "the body could not be read whole", NULL);
+}

@@ -6,6 +6,10 @@
  *   GET /folders                  all folders (?counts, ?tree)
  *   GET /folders/{path}           one folder, {path} is the greedy tail
  *   GET /messages                 a page of summaries
+ *   GET /messages/{uid}           one message in full (api/content.c)
+ *   GET /messages/{uid}/raw       its RFC 822 source, streamed
+ *   GET /messages/{uid}/attachments          its attachment list
+ *   GET /messages/{uid}/attachments/{part}   one attachment, decoded, streamed
  *   GET /openapi.json             the contract (memory only, api/openapi.h)
  */
 #include <string.h>
@@ -33,9 +37,11 @@ static const char *tail_of(const char *path, const char *prefix)
 
 bool api_needs_imap(const struct api_request *req)
 {
-	return tail_of(req->path, "/folders") || strcmp(req->path, "/messages") == 0 ||
+	return tail_of(req->path, "/folders") || tail_of(req->path, "/messages") ||
 	       strcmp(req->path, "/readyz") == 0;
 }
+
+static void method_not_allowed(struct api_response *resp, const char *allow);
 
 const char *api_route_name(const char *path)
 {
@@ -48,7 +54,65 @@ const char *api_route_name(const char *path)
 			return exact[i];
 	if (strcmp(path, "/openapi.json") == 0)
 		return "openapi";
+	if ((tail = tail_of(path, "/messages"))) {
+		const char *sub = strchr(tail, '/');
+		if (!sub)
+			return "message";
+		if (strcmp(sub, "/raw") == 0)
+			return "message_raw";
+		if (strcmp(sub, "/attachments") == 0)
+			return "attachments";
+		if (strncmp(sub, "/attachments/", 13) == 0)
+			return "attachment";
+	}
 	return "other";
+}
+
+/* /messages/{uid}[/{sub}]: the uid (digits only, 1 to 2^32-1) and the
+ * rest, e.g. "raw" or "attachments/1.2" ("" when none). Returns false,
+ * with a 400 or 404 in resp, when the path is not one of these. */
+static bool message_path(const char *tail, uint32_t *uid, const char **sub,
+                         struct api_response *resp)
+{
+	size_t n = strcspn(tail, "/");
+	uint64_t v = 0;
+	bool ok = n > 0 && n <= 10 && tail[0] != '0';
+	for (size_t i = 0; ok && i < n; i++) {
+		ok = tail[i] >= '0' && tail[i] <= '9';
+		v = v * 10 + (uint64_t)(tail[i] - '0');
+	}
+	if (!ok || v > UINT32_MAX) {
+		api_problem(resp, 400, "Bad Request", "uid must be a whole number from 1 to 4294967295",
+		            NULL);
+		return false;
+	}
+	*uid = (uint32_t)v;
+	*sub = tail[n] == '/' ? tail + n + 1 : "";
+	return true;
+}
+
+static void message_routes(const struct api_request *req, struct api_response *resp,
+                           const char *tail)
+{
+	uint32_t uid;
+	const char *sub;
+	if (!message_path(tail, &uid, &sub, resp))
+		return;
+	const char *part = NULL;
+	if (strncmp(sub, "attachments/", 12) == 0)
+		part = sub + 12;
+	else if (*sub && strcmp(sub, "raw") && strcmp(sub, "attachments"))
+		return api_problem(resp, 404, "Not Found", "no such route", NULL);
+	if (!is_get(req))
+		return method_not_allowed(resp, "GET, HEAD");
+	if (!*sub)
+		api_message_get(req, resp, uid);
+	else if (strcmp(sub, "raw") == 0)
+		api_message_raw(req, resp, uid);
+	else if (!part)
+		api_message_attachments(req, resp, uid);
+	else
+		api_message_attachment(req, resp, uid, part);
 }
 
 /* Ready when the IMAP server greets us (TLS verified); no credentials used. */
@@ -102,6 +166,10 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 		if (!is_get(req))
 			return method_not_allowed(resp, "GET, HEAD");
 		api_messages_list(req, resp);
+		return;
+	}
+	if ((tail = tail_of(req->path, "/messages")) && *tail) {
+		message_routes(req, resp, tail);
 		return;
 	}
 	if (strcmp(req->path, "/openapi.json") == 0) {

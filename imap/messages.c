@@ -19,9 +19,7 @@
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
 
-#define SUMMARY_ITEMS \
-	"(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
-	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID)])"
+#define SUMMARY_ITEMS "(" IMAP_SUMMARY_ITEMS ")"
 
 /* ---- UID lists ---- */
 
@@ -985,4 +983,15 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 	if (rc)
 		imap_page_free(out);
 	return rc;
+}
+
+int imap_summary_fill(struct imap_summary *m, const struct imap_value *att)
+{
+	return fill_summary(m, att);
+}
+
+void imap_summary_free(struct imap_summary *m)
+{
+	summary_free(m);
+	memset(m, 0, sizeof *m);
 }

@@ -85,4 +85,18 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 
 void imap_page_free(struct imap_page *p);
 
+/* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
+ * response (`att`, the list after "FETCH") carrying the summary items:
+ * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header
+ * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id. Returns 0 or
+ * IMAP_ERR_NOMEM. Free with imap_summary_free. */
+int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
+void imap_summary_free(struct imap_summary *m);
+
+/* The FETCH items imap_summary_fill reads, as a parenthesised list. */
+#define IMAP_SUMMARY_ITEMS \
+	"UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
+	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID)]"
+
+
 #endif

@@ -57,6 +57,12 @@ static const struct opt opts[] = {
 	{"workers", OPT_UINT, OFF(workers), "32", 1, 4096, "IMAP worker threads"},
 	{"queue-max", OPT_UINT, OFF(queue_max), "1024", 1, 1000000,
 	 "requests waiting for a worker (503 above)"},
+	{"stream-buffer", OPT_SIZE, OFF(stream_buffer), "256K", 4096, 1ull << 30,
+	 "bytes buffered per streamed download (raw message, attachment)"},
+	{"download-timeout", OPT_UINT, OFF(download_timeout_ms), "600000", 1000, 86400000,
+	 "ms a streamed download may take in all"},
+	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
+	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
 
 	{"imap-host", OPT_STR, OFF(imap_host), "127.0.0.1", 0, 0, "IMAP server host name or address"},

@@ -14,12 +14,15 @@
 #include "server/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -40,12 +43,34 @@ struct http_server {
 	unsigned long long id_salt;
 };
 
-enum req_state { REQ_NEW, REQ_BODY, REQ_RUNNING, REQ_DONE };
+enum req_state { REQ_NEW, REQ_BODY, REQ_RUNNING, REQ_STREAM, REQ_STREAMING, REQ_DONE };
+
+/*
+ * A streamed body: a bounded ring between the worker (writer) and the
+ * libmicrohttpd thread (reader, in stream_read). When the ring is empty the
+ * reader suspends the connection and the writer resumes it with the next
+ * bytes; when it is full the writer waits (until its deadline). Owned by
+ * the worker and by the libmicrohttpd response: freed by the last to let go.
+ */
+struct stream {
+	pthread_mutex_t mu;
+	pthread_cond_t room;      /* signalled when the reader took bytes or left */
+	struct MHD_Connection *conn;
+	char *ring;
+	size_t cap, head, len;
+	uint64_t length;          /* announced length or MHD_SIZE_UNKNOWN */
+	bool eof, complete;       /* the writer has finished (whole or cut short) */
+	bool gone;                /* the response was freed: nobody reads any more */
+	bool suspended;           /* the reader suspended the connection for data */
+	int refs;
+};
 
 struct req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
 	enum req_state state;
+	atomic_int refs;    /* libmicrohttpd's, and the worker's while it runs */
+	struct stream *stream;
 	bool too_large;
 	char id[20];
 	int64_t start_ms;
@@ -109,6 +134,175 @@ static enum MHD_Result send_response(struct req *q)
 	return ret;
 }
 
+/* ---- streamed bodies ---- */
+
+static void stream_unref(struct stream *st)
+{
+	pthread_mutex_lock(&st->mu);
+	bool last = --st->refs == 0;
+	pthread_mutex_unlock(&st->mu);
+	if (!last)
+		return;
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->room);
+	free(st->ring);
+	free(st);
+}
+
+/* libmicrohttpd wants the next bytes of the body (on its thread). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct stream *st = cls;
+	ssize_t n = 0;
+	pthread_mutex_lock(&st->mu);
+	if (st->len > 0) {
+		size_t take = st->len < max ? st->len : max;
+		size_t first = st->cap - st->head < take ? st->cap - st->head : take;
+		memcpy(buf, st->ring + st->head, first);
+		memcpy(buf + first, st->ring, take - first);
+		st->head = (st->head + take) % st->cap;
+		st->len -= take;
+		pthread_cond_signal(&st->room);
+		n = (ssize_t)take;
+	} else if (st->eof) {
+		n = st->complete ? MHD_CONTENT_READER_END_OF_STREAM
+		                 : MHD_CONTENT_READER_END_WITH_ERROR;
+	} else {
+		/* Nothing yet: park the connection until the writer has more. */
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return n;
+}
+
+static void stream_wake(struct stream *st)
+{
+	if (st->suspended && !st->gone) {
+		st->suspended = false;
+		MHD_resume_connection(st->conn);
+	}
+}
+
+static void stream_response_freed(void *cls)
+{
+	struct stream *st = cls;
+	pthread_mutex_lock(&st->mu);
+	st->gone = true;
+	pthread_cond_signal(&st->room);
+	pthread_mutex_unlock(&st->mu);
+	stream_unref(st);
+}
+
+static int stream_begin(void *ctx, const struct api_response *head, uint64_t length)
+{
+	struct req *q = ctx;
+	(void)head;  /* q->resp is head: sent by on_request when resumed */
+	struct stream *st = calloc(1, sizeof *st);
+	if (!st || !(st->ring = malloc(q->srv->cfg->stream_buffer))) {
+		free(st);
+		return -1;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->room, NULL);
+	st->conn = q->conn;
+	st->cap = q->srv->cfg->stream_buffer;
+	st->length = length == API_LENGTH_UNKNOWN ? MHD_SIZE_UNKNOWN : length;
+	st->refs = 2;  /* the worker's, and the response's once queued */
+	q->stream = st;
+	q->state = REQ_STREAM;
+	MHD_resume_connection(q->conn);  /* on_request queues the response */
+	return 0;
+}
+
+static int stream_write(void *ctx, const char *data, size_t len, int64_t deadline)
+{
+	struct req *q = ctx;
+	struct stream *st = q->stream;
+	int rc = 0;
+	pthread_mutex_lock(&st->mu);
+	while (len > 0) {
+		if (st->gone) {
+			rc = -1;
+			break;
+		}
+		if (st->len == st->cap) {
+			stream_wake(st);
+			int64_t now = imap_now_ms();
+			if (now >= deadline) {
+				rc = -1;
+				break;
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t wait = deadline - now;
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&st->room, &st->mu, &ts);
+			continue;
+		}
+		size_t tail = (st->head + st->len) % st->cap;
+		size_t room = st->cap - st->len;
+		size_t take = len < room ? len : room;
+		size_t first = st->cap - tail < take ? st->cap - tail : take;
+		memcpy(st->ring + tail, data, first);
+		memcpy(st->ring, data + first, take - first);
+		st->len += take;
+		data += take;
+		len -= take;
+	}
+	stream_wake(st);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+static void stream_end(void *ctx, bool complete)
+{
+	struct req *q = ctx;
+	struct stream *st = q->stream;
+	pthread_mutex_lock(&st->mu);
+	st->eof = true;
+	st->complete = complete;
+	stream_wake(st);
+	pthread_mutex_unlock(&st->mu);
+}
+
+static const struct api_stream_ops stream_ops = {stream_begin, stream_write, stream_end};
+
+static enum MHD_Result send_stream(struct req *q)
+{
+	struct stream *st = q->stream;
+	struct api_response *a = &q->resp;
+	struct MHD_Response *r = MHD_create_response_from_callback(
+		st->length, 32 * 1024, stream_read, st, stream_response_freed);
+	if (!r) {
+		stream_response_freed(st);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+	MHD_add_response_header(r, "X-Request-Id", q->id);
+	for (size_t i = 0; i < a->nheaders; i++)
+		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
+	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void req_unref(struct req *q)
+{
+	if (atomic_fetch_sub(&q->refs, 1) != 1)
+		return;
+	api_response_free(&q->resp);
+	imap_buf_free(&q->body);
+	free(q->path);
+	free(q);
+}
+
 /* The key that keeps one user's requests from holding every worker: the
  * credentials as sent (FNV-1a of Authorization and X-Imap-User). */
 static uint64_t fairness_key(const struct api_request *r)
@@ -137,8 +331,16 @@ static void run_job(void *arg)
 	} else {
 		api_handle(&q->api, &q->resp);
 	}
+	if (q->stream) {
+		/* The body went out through the stream: the connection is no
+		 * longer ours to resume, nor q->state ours to change. */
+		stream_unref(q->stream);
+		req_unref(q);
+		return;
+	}
 	q->state = REQ_DONE;
 	MHD_resume_connection(q->conn);
+	req_unref(q);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -155,6 +357,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		q->srv = srv;
 		q->conn = conn;
+		atomic_init(&q->refs, 1);
 		q->start_ms = imap_now_ms();
 		snprintf(q->id, sizeof q->id, "%016llx",
 		         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
@@ -177,7 +380,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (q->state == REQ_DONE)
 		return send_response(q);
-	if (q->state == REQ_RUNNING)
+	if (q->state == REQ_STREAM) {
+		q->state = REQ_STREAMING;
+		return send_stream(q);
+	}
+	if (q->state == REQ_RUNNING || q->state == REQ_STREAMING)
 		return MHD_YES;  /* spurious call while suspended */
 
 	if (!q->path)
@@ -204,9 +411,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		} else {
 			q->state = REQ_RUNNING;
 			q->queued_ms = imap_now_ms();
+			q->api.stream = &stream_ops;
+			q->api.stream_ctx = q;
+			atomic_fetch_add(&q->refs, 1);
 			MHD_suspend_connection(conn);
 			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, q) == 0)
 				return MHD_YES;
+			atomic_fetch_sub(&q->refs, 1);
 			MHD_resume_connection(conn);
 			api_problem(&q->resp, 503, "Service Unavailable", "too many requests in progress",
 			            NULL);
@@ -225,23 +436,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *q = *con_cls;
 	if (!q)
 		return;
+	bool answered = q->state == REQ_DONE || q->state == REQ_STREAMING;
 	metrics_request(q->path ? api_route_name(q->path) : "other",
-	                q->state == REQ_DONE ? q->resp.status : 0, imap_now_ms() - q->start_ms);
+	                answered ? q->resp.status : 0, imap_now_ms() - q->start_ms);
 	if (log_enabled(LOG_INFO)) {
 		char status[8], ms[24];
-		snprintf(status, sizeof status, "%d", q->state == REQ_DONE ? q->resp.status : 0);
+		snprintf(status, sizeof status, "%d", answered ? q->resp.status : 0);
 		snprintf(ms, sizeof ms, "%lld", (long long)(imap_now_ms() - q->start_ms));
 		log_event(LOG_INFO, q->id, "request", "method", q->api.method ? q->api.method : "-",
 		          "path", q->path ? q->path : "-", "status", status, "ms", ms, "end",
 		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
 		          (const char *)NULL);
 	}
-	api_response_free(&q->resp);
-	imap_buf_free(&q->body);
-	free(q->path);
-	free(q);
+	if (q->stream && q->state == REQ_STREAM) {
+		/* Closed before the streamed response was queued: nobody reads. */
+		q->state = REQ_STREAMING;
+		stream_response_freed(q->stream);
+	}
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->inflight, 1);
+	req_unref(q);
 }
 
 __attribute__((format(printf, 2, 0)))

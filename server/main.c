@@ -83,6 +83,8 @@ int main(int argc, char **argv)
 	}
 	api_init(&(struct api_config){.pool = pool, .client = &pc.client,
 	                              .per_page_max = cfg.per_page_max,
+	                              .download_timeout_ms = cfg.download_timeout_ms,
+	                              .text_max = cfg.text_max,
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50});
 
 	struct http_server *http = http_server_start(&cfg, pool);

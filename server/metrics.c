@@ -10,8 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const routes[] = {"healthz", "readyz", "metrics", "openapi", "folders",
-                                     "folder", "messages", "other"};
+static const char *const routes[] = {"healthz", "readyz",      "metrics",     "openapi",
+                                     "folders", "folder",      "messages",    "message",
+                                     "message_raw", "attachments", "attachment", "other"};
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static const int statuses[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 414,

@@ -80,7 +80,7 @@ class Spec:
                         out += re.escape(p)
                 parts.append(out)
             self.templates.append((re.compile("^" + "/".join(parts) + "$"), tpl, item))
-        self.templates.sort(key=lambda t: ("{" in t[1], t[1]))
+        self.templates.sort(key=lambda t: ("{" in t[1], -t[1].count("/"), t[1]))
 
     def resolve(self, obj, pointer):
         """Follow OpenAPI $refs (local only): (object, its JSON pointer)."""
@@ -137,6 +137,10 @@ def media_matches(documented, got):
         return ";".join(p.strip().lower() for p in v.split(";") if p.strip())
     if got is None:
         return False
+    if documented == "*/*":
+        return True
+    if documented.endswith("/*"):
+        return norm(got).split("/")[0] == documented.split("/")[0].lower()
     if ";" in documented:
         return norm(documented) == norm(got)
     return norm(got).split(";")[0] == documented.strip().lower()

@@ -101,6 +101,11 @@ Test(api_ops, dead_pooled_session_is_retried_on_a_fresh_one)
 	char cmd[512];
 	snprintf(cmd, sizeof cmd, "%s kick dave >/dev/null 2>&1", getenv("IMAPGW_TEST_DOVEADM"));
 	cr_assert_eq(system(cmd), 0);
+	/* kick returns before the session's process is gone: wait for that */
+	snprintf(cmd, sizeof cmd, "%s who -1 dave 2>/dev/null | grep -q dave",
+	         getenv("IMAPGW_TEST_DOVEADM"));
+	for (int i = 0; i < 200 && system(cmd) == 0; i++)
+		usleep(25000);
 	gw_request(&g, "GET", "/messages?per_page=2", "dave", "dave-secret", NULL, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body.data);
 	gw_reply_free(&r);

@@ -196,6 +196,13 @@ static void record_response(const char *method, const char *path, const struct g
 			json_object_set_new(o, "body_error", json_string(e.text));
 	}
 	json_object_set_new(o, "body_json", json_boolean(body != NULL));
+	if (!body && !is_json) {
+		/* Downloads may be large and binary: only their size is kept. */
+		char desc[48] = "";
+		if (r->body.len)
+			snprintf(desc, sizeof desc, "(%zu bytes)", r->body.len);
+		body = json_string(desc);
+	}
 	if (!body)
 		body = json_stringn(r->body.data ? r->body.data : "", r->body.len);
 	if (!body)

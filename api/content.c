@@ -1,0 +1,581 @@
+/*
+ * api/content.c — one message: in full (JSON), its source, its
+ * attachments listed and downloaded.
+ *
+ * Downloads stream: the bytes go from the IMAP literal (imap_content_stream)
+ * through the decoder to the HTTP body (api_stream_*) as they arrive, in
+ * pieces, so the gateway never holds a whole message or attachment. The
+ * status line and headers go out with the first byte; an error after that
+ * cuts the body short (the client sees an incomplete response).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "api/jsonw.h"
+#include "imap/content.h"
+#include "imap/cte.h"
+#include "imap/date.h"
+
+/* What every route of a message takes: folder, uidvalidity, credentials. */
+struct target {
+	const char *folder;
+	uint32_t uidvalidity;
+	uint32_t uid;
+	struct imap_credentials cred;
+	struct imap_buf cred_store;
+};
+
+static bool target_parse(const struct api_request *req, struct api_response *resp, uint32_t uid,
+                         const char *const *known, size_t nknown, struct target *t)
+{
+	memset(t, 0, sizeof *t);
+	imap_buf_init(&t->cred_store, 0);
+	t->uid = uid;
+	if (!api_params_known(req, known, nknown, resp) || !api_param_folder(req, &t->folder, resp) ||
+	    !api_param_uidvalidity(req, &t->uidvalidity, resp))
+		return false;
+	return api_credentials(req, &t->cred, &t->cred_store, resp) == 0;
+}
+
+static void target_free(struct target *t)
+{
+	imap_buf_free(&t->cred_store);
+}
+
+/* ---- GET /messages/{uid}/raw ---- */
+
+struct raw {
+	const struct api_request *req;
+	struct api_response *resp;
+	const struct target *t;
+	int64_t deadline;  /* of the download */
+	bool begun;        /* headers sent: no more retries, no problem body */
+};
+
+static int raw_sink(void *ctx, const char *data, size_t len, uint64_t total)
+{
+	struct raw *r = ctx;
+	if (!data) {
+		if (r->begun)
+			return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+		r->begun = true;
+		r->resp->status = 200;
+		r->resp->content_type = "message/rfc822";
+		return api_stream_begin(r->req, r->resp, total) ? IMAP_ERR_IO : 0;
+	}
+	return api_stream_write(r->req, r->resp, data, len, r->deadline) ? IMAP_ERR_IO : 0;
+}
+
+static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct raw *r = ctx;
+	if (r->begun)  /* the session died mid-body: the body cannot restart */
+		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
+	int rc = imap_content_select(s, r->t->folder, r->t->uidvalidity, r->req->deadline, err);
+	if (rc)
+		return rc;
+	return imap_content_stream(s, r->t->folder, r->t->uidvalidity, r->t->uid, "", raw_sink, r,
+	                           r->deadline, err);
+}
+
+void api_message_raw(const struct api_request *req, struct api_response *resp, uint32_t uid)
+{
+	static const char *const known[] = {"folder", "uidvalidity"};
+	struct target t;
+	if (!target_parse(req, resp, uid, known, 2, &t)) {
+		target_free(&t);
+		return;
+	}
+	struct raw r = {.req = req, .resp = resp, .t = &t,
+	                .deadline = imap_now_ms() + api_config()->download_timeout_ms};
+	struct imap_error err = {0};
+	unsigned retry = 0;
+	int rc = api_with_session(req, &t.cred, true, raw_run, &r, &err, &retry);
+	target_free(&t);
+	if (r.begun)
+		api_stream_end(req, resp, rc == 0);
+	else
+		api_imap_problem(resp, rc, &err, retry);
+}
+
+/* ---- the attachment list (GET /messages/{uid} and /attachments) ---- */
+
+static void attachments_json(struct jsonw *w, const struct imap_bodystructure *bs)
+{
+	struct imap_attachment_list l = {0};
+	jsonw_array(w);
+	if (bs && imap_bodystructure_attachment_list(bs, &l) == 0) {
+		for (size_t i = 0; i < l.n; i++) {
+			const struct imap_attachment *a = &l.v[i];
+			jsonw_object(w);
+			jsonw_key(w, "part");
+			jsonw_string(w, a->section);
+			jsonw_key(w, "filename");
+			jsonw_string(w, a->filename);
+			jsonw_key(w, "content_type");
+			jsonw_string(w, a->content_type);
+			jsonw_key(w, "disposition");
+			jsonw_string(w, a->disposition);
+			jsonw_key(w, "inline");
+			jsonw_bool(w, a->is_inline);
+			jsonw_key(w, "content_id");
+			jsonw_string(w, a->content_id);
+			jsonw_key(w, "size");
+			jsonw_uint(w, a->size);
+			jsonw_key(w, "decoded_size");
+			jsonw_uint(w, a->decoded_size);
+			jsonw_end_object(w);
+		}
+	}
+	imap_attachment_list_free(&l);
+	jsonw_end_array(w);
+}
+
+/* ---- GET /messages/{uid} ---- */
+
+#define HEADER_NAMES_MAX 64  /* names one ?headers= may list */
+
+struct detail {
+	const struct target *t;
+	const struct api_request *req;
+	bool mark_seen;
+	bool all_headers;
+	char *names[HEADER_NAMES_MAX]; /* ?headers=a,b: lower-cased; into names_store */
+	size_t nnames;
+	char names_store[1024];
+	uint64_t max_bytes;            /* 0: no limit */
+	uint32_t uidvalidity;          /* the folder's */
+	struct imap_message msg;
+	struct imap_buf text, html;
+	bool has_text, has_html, truncated;
+};
+
+static bool parse_header_names(const char *v, struct detail *d, struct api_response *resp)
+{
+	if (strcmp(v, "all") == 0) {
+		d->all_headers = true;
+		return true;
+	}
+	if (strlen(v) >= sizeof d->names_store)
+		return api_bad(resp, "headers lists too many names");
+	strcpy(d->names_store, v);
+	for (char *p = d->names_store, *next; p; p = next) {
+		next = strchr(p, ',');
+		if (next)
+			*next++ = '\0';
+		if (!*p)
+			continue;
+		for (char *c = p; *c; c++) {
+			/* RFC 5322 ftext: printable US-ASCII but ":" */
+			if (*c <= ' ' || *c > '~' || *c == ':')
+				return api_bad(resp, "headers must be 'all' or comma-separated header names");
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		}
+		if (d->nnames == HEADER_NAMES_MAX)
+			return api_bad(resp, "headers lists too many names");
+		d->names[d->nnames++] = p;
+	}
+	return true;
+}
+
+static bool header_wanted(const struct detail *d, const char *name)
+{
+	if (d->all_headers)
+		return true;
+	for (size_t i = 0; i < d->nnames; i++)
+		if (strcmp(d->names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Decode the fetched parts[i] (raw[i]) into UTF-8, appended to out. */
+static void decode_text(const struct imap_body_part *p, const struct imap_buf *raw,
+                        struct imap_buf *out)
+{
+	struct imap_buf bytes;
+	imap_buf_init(&bytes, 0);
+	const char *enc = p->encoding ? p->encoding : "";
+	if (imap_cte_decode(imap_cte_parse(enc, strlen(enc)), raw->data, raw->len, &bytes) == 0) {
+		char *charset = NULL;
+		imap_mime_param_get(p->params, p->nparams, "charset", &charset);
+		imap_mime_text_to_utf8(charset, charset ? strlen(charset) : 0, bytes.data, bytes.len,
+		                       out);
+		free(charset);
+	}
+	imap_buf_free(&bytes);
+}
+
+static int detail_text(struct imap_session *s, struct detail *d, int64_t deadline,
+                       struct imap_error *err)
+{
+	struct imap_body_part_list lists[2] = {{0}, {0}};
+	const char *sections[IMAP_SECTIONS_MAX];
+	const struct imap_body_part *parts[IMAP_SECTIONS_MAX];
+	unsigned kind_of[IMAP_SECTIONS_MAX];
+	size_t n = 0;
+	int rc = 0;
+	if (!d->msg.structure)
+		return 0;
+	for (unsigned k = 0; k < 2 && !rc; k++) {
+		rc = imap_body_text_parts(&d->msg.structure->root, k ? IMAP_TEXT_HTML : IMAP_TEXT_PLAIN,
+		                          &lists[k]);
+		for (size_t i = 0; !rc && i < lists[k].n; i++) {
+			if (n == IMAP_SECTIONS_MAX) {
+				d->truncated = true;  /* absurdly many text parts: show the first */
+				break;
+			}
+			parts[n] = lists[k].v[i];
+			sections[n] = lists[k].v[i]->section;
+			kind_of[n++] = k;
+		}
+	}
+	struct imap_buf raw[IMAP_SECTIONS_MAX];
+	bool cut[IMAP_SECTIONS_MAX];
+	for (size_t i = 0; i < n; i++)
+		imap_buf_init(&raw[i], api_config()->text_max);
+	if (!rc)
+		rc = imap_content_fetch_sections(s, d->t->uid, sections, n, raw, cut, deadline, err);
+	else
+		rc = imap_error_set(err, rc, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (!rc) {
+			decode_text(parts[i], &raw[i], kind_of[i] ? &d->html : &d->text);
+			*(kind_of[i] ? &d->has_html : &d->has_text) = true;
+			d->truncated |= cut[i];
+		}
+		imap_buf_free(&raw[i]);
+	}
+	imap_body_part_list_free(&lists[0]);
+	imap_body_part_list_free(&lists[1]);
+	return rc;
+}
+
+static int detail_run(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct detail *d = ctx;
+	int64_t deadline = d->req->deadline;
+	imap_message_free(&d->msg);
+	imap_buf_reset(&d->text, 0);
+	imap_buf_reset(&d->html, 0);
+	d->has_text = d->has_html = d->truncated = false;
+	/* Marking as seen needs the folder read-write; reading alone does not. */
+	int rc = imap_session_select(s, d->t->folder, !d->mark_seen, deadline, err);
+	if (rc)
+		return rc;
+	d->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	if (d->t->uidvalidity && d->uidvalidity != d->t->uidvalidity)
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY is no longer the one given");
+	if ((rc = imap_message_fetch(s, d->t->uid, deadline, &d->msg, err)) ||
+	    (rc = detail_text(s, d, deadline, err)))
+		return rc;
+	if (d->mark_seen) {
+		if ((rc = imap_content_mark_seen(s, d->t->uid, deadline, err)))
+			return rc;
+		struct imap_summary *m = &d->msg.sum;
+		bool seen = false;
+		for (size_t i = 0; i < m->nflags; i++)
+			seen |= strcasecmp(m->flags[i], "\\Seen") == 0;
+		char **flags = seen ? NULL : realloc(m->flags, (m->nflags + 1) * sizeof *flags);
+		if (flags && (flags[m->nflags] = strdup("\\Seen"))) {
+			m->flags = flags;
+			m->nflags++;
+		} else if (flags) {
+			m->flags = flags;
+		}
+	}
+	return 0;
+}
+
+/* The <msg-id>s of a References or In-Reply-To value, in order. */
+static void msg_ids_json(struct jsonw *w, const char *v)
+{
+	jsonw_array(w);
+	while (v && (v = strchr(v, '<'))) {
+		const char *end = strchr(v, '>');
+		if (!end)
+			break;
+		char id[1000];
+		size_t len = (size_t)(end - v) + 1;
+		if (len < sizeof id && !memchr(v + 1, '<', len - 2)) {
+			memcpy(id, v, len);
+			id[len] = '\0';
+			jsonw_string(w, id);
+		}
+		v = end + 1;
+	}
+	jsonw_end_array(w);
+}
+
+/* text or html, cut to max_bytes on a character boundary. */
+static void body_json(struct jsonw *w, struct detail *d, bool has, const struct imap_buf *b)
+{
+	if (!has) {
+		jsonw_null(w);
+		return;
+	}
+	bool cut = false;
+	size_t len = b->len;
+	if (d->max_bytes)
+		len = imap_mime_utf8_truncate(b->data, b->len, (size_t)d->max_bytes, &cut);
+	d->truncated |= cut;
+	jsonw_stringn(w, b->data ? b->data : "", len);
+}
+
+static void detail_json(struct detail *d, struct api_response *resp)
+{
+	const struct imap_message *m = &d->msg;
+	struct jsonw w;
+	imap_buf_reset(&resp->body, 0);
+	jsonw_init(&w, &resp->body);
+	jsonw_object(&w);
+	jsonw_key(&w, "folder");
+	jsonw_string(&w, d->t->folder);
+	jsonw_key(&w, "uidvalidity");
+	jsonw_uint(&w, d->uidvalidity);
+	api_summary_fields(&w, &m->sum);
+	jsonw_key(&w, "sender");
+	api_addresses_json(&w, &m->sum.env.sender);
+	jsonw_key(&w, "bcc");
+	api_addresses_json(&w, &m->sum.env.bcc);
+	jsonw_key(&w, "references");
+	msg_ids_json(&w, imap_mime_header_get(&m->header, "references"));
+	jsonw_key(&w, "headers");
+	jsonw_object(&w);
+	for (size_t i = 0; i < m->header.n; i++) {
+		const char *name = m->header.v[i].name;
+		bool first = true;
+		for (size_t k = 0; k < i && first; k++)
+			first = strcmp(m->header.v[k].name, name) != 0;
+		if (!first || !header_wanted(d, name))
+			continue;
+		jsonw_key(&w, name);
+		jsonw_array(&w);
+		for (size_t k = i; k < m->header.n; k++)
+			if (strcmp(m->header.v[k].name, name) == 0)
+				jsonw_string(&w, m->header.v[k].value);
+		jsonw_end_array(&w);
+	}
+	jsonw_end_object(&w);
+	jsonw_key(&w, "text");
+	body_json(&w, d, d->has_text, &d->text);
+	jsonw_key(&w, "html");
+	body_json(&w, d, d->has_html, &d->html);
+	jsonw_key(&w, "truncated");
+	jsonw_bool(&w, d->truncated);
+	jsonw_key(&w, "attachment_list");
+	attachments_json(&w, m->structure);
+	jsonw_end_object(&w);
+	resp->status = 200;
+	resp->content_type = "application/json";
+}
+
+void api_message_get(const struct api_request *req, struct api_response *resp, uint32_t uid)
+{
+	static const char *const known[] = {"folder", "uidvalidity", "headers", "max_bytes",
+	                                    "mark_seen"};
+	struct target t;
+	struct detail d;
+	memset(&d, 0, sizeof d);
+	imap_buf_init(&d.text, 0);
+	imap_buf_init(&d.html, 0);
+	d.t = &t;
+	d.req = req;
+	const char *v;
+	if (target_parse(req, resp, uid, known, sizeof known / sizeof known[0], &t) &&
+	    api_param_bool(req, "mark_seen", &d.mark_seen, resp) &&
+	    (!(v = api_query(req, "headers")) || parse_header_names(v, &d, resp)) &&
+	    (!(v = api_query(req, "max_bytes")) || api_parse_u64(v, 1, UINT32_MAX, &d.max_bytes) ||
+	     api_bad(resp, "max_bytes must be a whole number from 1"))) {
+		struct imap_error err = {0};
+		unsigned retry = 0;
+		/* Not idempotent with mark_seen, but setting \Seen twice is harmless. */
+		int rc = api_with_session(req, &t.cred, true, detail_run, &d, &err, &retry);
+		if (rc)
+			api_imap_problem(resp, rc, &err, retry);
+		else
+			detail_json(&d, resp);
+	}
+	target_free(&t);
+	imap_message_free(&d.msg);
+	imap_buf_free(&d.text);
+	imap_buf_free(&d.html);
+}
+
+/* ---- GET /messages/{uid}/attachments ---- */
+
+struct listing {
+	const struct api_request *req;
+	const struct target *t;
+	uint32_t uidvalidity;
+	struct imap_bodystructure *bs;
+};
+
+static int listing_run(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct listing *l = ctx;
+	imap_bodystructure_free(&l->bs);
+	int rc = imap_content_select(s, l->t->folder, l->t->uidvalidity, l->req->deadline, err);
+	if (rc)
+		return rc;
+	l->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	return imap_content_structure(s, l->t->uid, l->req->deadline, &l->bs, err);
+}
+
+void api_message_attachments(const struct api_request *req, struct api_response *resp,
+                             uint32_t uid)
+{
+	static const char *const known[] = {"folder", "uidvalidity"};
+	struct target t;
+	struct listing l = {.req = req, .t = &t};
+	if (target_parse(req, resp, uid, known, 2, &t)) {
+		struct imap_error err = {0};
+		unsigned retry = 0;
+		int rc = api_with_session(req, &t.cred, true, listing_run, &l, &err, &retry);
+		if (rc) {
+			api_imap_problem(resp, rc, &err, retry);
+		} else {
+			struct jsonw w;
+			imap_buf_reset(&resp->body, 0);
+			jsonw_init(&w, &resp->body);
+			jsonw_object(&w);
+			jsonw_key(&w, "folder");
+			jsonw_string(&w, t.folder);
+			jsonw_key(&w, "uidvalidity");
+			jsonw_uint(&w, l.uidvalidity);
+			jsonw_key(&w, "uid");
+			jsonw_uint(&w, uid);
+			jsonw_key(&w, "attachments");
+			attachments_json(&w, l.bs);
+			jsonw_end_object(&w);
+			resp->status = 200;
+			resp->content_type = "application/json";
+		}
+	}
+	imap_bodystructure_free(&l.bs);
+	target_free(&t);
+}
+
+/* ---- GET /messages/{uid}/attachments/{part} ---- */
+
+struct download {
+	const struct api_request *req;
+	struct api_response *resp;
+	const struct target *t;
+	const char *part;
+	int64_t deadline;
+	struct imap_bodystructure *bs;
+	const struct imap_body_part *p;
+	char content_type[512];
+	struct imap_cte_decoder dec;
+	bool begun;
+};
+
+static int download_out(void *ctx, const char *data, size_t len)
+{
+	struct download *d = ctx;
+	return api_stream_write(d->req, d->resp, data, len, d->deadline) ? IMAP_ERR_IO : 0;
+}
+
+static int download_sink(void *ctx, const char *data, size_t len, uint64_t total)
+{
+	struct download *d = ctx;
+	if (data)
+		return imap_cte_feed(&d->dec, data, len);
+	if (d->begun)
+		return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+	d->begun = true;
+	const char *enc = d->p->encoding ? d->p->encoding : "";
+	enum imap_cte cte = imap_cte_parse(enc, strlen(enc));
+	imap_cte_init(&d->dec, cte, download_out, d);
+	d->resp->status = 200;
+	d->resp->content_type = d->content_type;
+	return api_stream_begin(d->req, d->resp, cte == IMAP_CTE_IDENTITY ? total : API_LENGTH_UNKNOWN)
+	               ? IMAP_ERR_IO
+	               : 0;
+}
+
+/* Content-Type of the download: type/subtype and, for text, the charset
+ * (only token characters, so nothing from the message can break out of
+ * the header). */
+static void download_type(struct download *d)
+{
+	const struct imap_body_part *p = d->p;
+	int n = snprintf(d->content_type, sizeof d->content_type, "%s/%s", p->type, p->subtype);
+	for (int i = 0; i < n && (size_t)i < sizeof d->content_type; i++) {
+		char c = d->content_type[i];
+		if (!(c > ' ' && c < 0x7f && !strchr("()<>@,;:\\\"[]?={}", c)) && c != '/')
+			d->content_type[i] = '_';
+	}
+	const char *pname = p->kind == IMAP_BODY_MULTIPART ? "boundary"
+	                    : strcmp(p->type, "text") == 0 ? "charset" : NULL;
+	char *pv = NULL;
+	if (pname && imap_mime_param_get(p->params, p->nparams, pname, &pv) == 0 && pv && *pv &&
+	    strlen(pv) < 200 && strspn(pv, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                                   "0123456789'()+_,-./:=?") == strlen(pv))
+		snprintf(d->content_type + strlen(d->content_type),
+		         sizeof d->content_type - strlen(d->content_type), "; %s=\"%s\"", pname, pv);
+	free(pv);
+}
+
+static int download_run(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct download *d = ctx;
+	if (d->begun)  /* the session died mid-body: the body cannot restart */
+		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
+	imap_bodystructure_free(&d->bs);
+	int rc = imap_content_select(s, d->t->folder, d->t->uidvalidity, d->req->deadline, err);
+	if (!rc)
+		rc = imap_content_structure(s, d->t->uid, d->req->deadline, &d->bs, err);
+	if (rc)
+		return rc;
+	d->p = imap_bodystructure_find(d->bs, d->part);
+	if (!d->p || !*d->p->section)
+		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "the message has no part %s", d->part);
+	download_type(d);
+	struct imap_buf cd;
+	imap_buf_init(&cd, sizeof d->resp->headers[0].value - 1);
+	if (imap_mime_content_disposition(d->p->filename, d->p->filename ? strlen(d->p->filename) : 0,
+	                                  false, &cd) != 0) {
+		imap_buf_reset(&cd, 0);
+		imap_buf_puts(&cd, "attachment");
+	}
+	api_response_header(d->resp, "Content-Disposition", "%s", cd.data);
+	api_response_header(d->resp, "X-Content-Type-Options", "nosniff");
+	imap_buf_free(&cd);
+	rc = imap_content_stream(s, d->t->folder, 0, d->t->uid, d->p->section, download_sink, d,
+	                         d->deadline, err);
+	if (!rc && d->begun)
+		rc = imap_cte_finish(&d->dec);
+	return rc;
+}
+
+void api_message_attachment(const struct api_request *req, struct api_response *resp,
+                            uint32_t uid, const char *part)
+{
+	static const char *const known[] = {"folder", "uidvalidity"};
+	if (!imap_body_section_valid(part, strlen(part))) {
+		api_bad(resp, "part must be a section number such as 2 or 1.2");
+		return;
+	}
+	struct target t;
+	struct download d = {.req = req, .resp = resp, .t = &t, .part = part,
+	                     .deadline = imap_now_ms() + api_config()->download_timeout_ms};
+	if (target_parse(req, resp, uid, known, 2, &t)) {
+		struct imap_error err = {0};
+		unsigned retry = 0;
+		int rc = api_with_session(req, &t.cred, true, download_run, &d, &err, &retry);
+		if (d.begun) {
+			api_stream_end(req, resp, rc == 0);
+		} else {
+			resp->nheaders = 0;  /* no Content-Disposition on a problem */
+			api_imap_problem(resp, rc, &err, retry);
+		}
+	}
+	imap_bodystructure_free(&d.bs);
+	target_free(&t);
+}

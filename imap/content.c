@@ -1,0 +1,350 @@
+/*
+ * imap/content.c — streaming one message's source or body part.
+ */
+#include "imap/content.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+int imap_content_select(struct imap_session *s, const char *folder, uint32_t uidvalidity,
+                        int64_t deadline, struct imap_error *err)
+{
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	const struct imap_mailbox *m = imap_session_mailbox(s);
+	if (uidvalidity && m->uidvalidity != uidvalidity)
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY is no longer the one given");
+	return 0;
+}
+
+struct stream_ctx {
+	uint32_t uid;
+	imap_literal_sink_fn *sink;
+	void *sink_ctx;
+	bool found;
+	int rc;
+};
+
+static bool att_is(const struct imap_value *v, const char *prefix, size_t n)
+{
+	return v->kind == IMAP_VALUE_ATOM && v->len >= n && strncasecmp(v->str, prefix, n) == 0;
+}
+
+/* The FETCH of our message: literals already went to the sink; a quoted
+ * string is handed over here; NIL means there is no such section. */
+static int on_fetch(void *ctx, const struct imap_response *r)
+{
+	struct stream_ctx *c = ctx;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2), *v, *body = NULL;
+	size_t i;
+	uint64_t uid = 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		if (att_is(v, "UID", 3) && v->len == 3 && imap_value_u64(val, UINT32_MAX, &uid))
+			uid = 0;
+		else if (att_is(v, "BODY[", 5))
+			body = val;
+		v = val;
+		i++;
+	}
+	if (uid != c->uid || !body || c->found)
+		return 0;
+	if (body->kind == IMAP_VALUE_LITERAL) {
+		c->found = true;
+	} else if (body->kind == IMAP_VALUE_QUOTED || body->kind == IMAP_VALUE_ATOM) {
+		c->found = true;
+		int rc = c->sink(c->sink_ctx, NULL, 0, body->len);
+		if (!rc && body->len)
+			rc = c->sink(c->sink_ctx, body->str, body->len, body->len);
+		if (rc && !c->rc)
+			c->rc = rc;
+	}
+	return 0;
+}
+
+int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uidvalidity,
+                        uint32_t uid, const char *section, imap_literal_sink_fn *sink,
+                        void *sink_ctx, int64_t deadline, struct imap_error *err)
+{
+	if (*section && !imap_body_section_valid(section, strlen(section)))
+		return imap_error_set(err, IMAP_ERR_INVALID, "malformed body section");
+	int rc = imap_content_select(s, folder, uidvalidity, deadline, err);
+	if (rc)
+		return rc;
+	char uidstr[16], item[IMAP_SECTION_LEN_MAX + 24];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	snprintf(item, sizeof item, "(UID BODY.PEEK[%s])", section);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, uidstr);
+	imap_cmd_raw(&c, item);  /* section validated above: digits and dots only */
+	struct stream_ctx sc = {.uid = uid, .sink = sink, .sink_ctx = sink_ctx};
+	rc = imap_session_run_sink(s, &c, on_fetch, &sc, sink, sink_ctx, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && sc.rc)
+		rc = imap_error_set(err, sc.rc, "body consumer failed: %s", imap_strerror(sc.rc));
+	if (!rc && !sc.found)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
+		                    uid);
+	return rc;
+}
+
+/* ---- one message ---- */
+
+struct message_ctx {
+	struct imap_message *m;
+	bool found;
+	int rc;
+};
+
+static int on_message(void *ctx, const struct imap_response *r)
+{
+	struct message_ctx *c = ctx;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2), *v;
+	size_t i;
+	uint64_t uid = 0;
+	const struct imap_value *structure = NULL, *header = NULL;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		if (imap_value_is_atom(v, "UID") && imap_value_u64(val, UINT32_MAX, &uid))
+			uid = 0;
+		else if (imap_value_is_atom(v, "BODYSTRUCTURE"))
+			structure = val;
+		else if (imap_value_is_atom(v, "BODY[HEADER]") && imap_value_is_string(val))
+			header = val;
+		v = val;
+		i++;
+	}
+	struct imap_message *m = c->m;
+	if (uid != m->sum.uid || c->found || !structure)
+		return 0;  /* not ours, or an unsolicited flag update */
+	c->found = true;
+	int rc = imap_summary_fill(&m->sum, att);
+	if (!rc && imap_bodystructure_parse(structure, &m->structure, NULL) == IMAP_ERR_NOMEM)
+		rc = IMAP_ERR_NOMEM;
+	if (!rc && header) {
+		rc = imap_mime_header_read(header->str, header->len, NULL, &m->header);
+		if (rc == IMAP_ERR_LIMIT) {
+			/* Absurdly long header: show what fits rather than nothing. */
+			struct imap_mime_header_limits lim = {IMAP_MIME_HEADER_FIELDS_MAX,
+			                                      IMAP_MIME_HEADER_BYTES_MAX};
+			size_t len = header->len < lim.bytes_max ? header->len : lim.bytes_max;
+			lim.fields_max = SIZE_MAX;
+			rc = imap_mime_header_read(header->str, len, &lim, &m->header);
+		}
+	}
+	if (rc && !c->rc)
+		c->rc = rc;
+	return 0;
+}
+
+int imap_message_fetch(struct imap_session *s, uint32_t uid, int64_t deadline,
+                       struct imap_message *out, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	out->sum.uid = uid;
+	char uidstr[16];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, uidstr);
+	imap_cmd_raw(&c, "(" IMAP_SUMMARY_ITEMS " BODY.PEEK[HEADER])");
+	struct message_ctx mc = {.m = out};
+	int rc = imap_session_run(s, &c, on_message, &mc, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && mc.rc)
+		rc = imap_error_set(err, mc.rc, "cannot read the message: %s", imap_strerror(mc.rc));
+	if (!rc && !mc.found)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
+		                    uid);
+	return rc;
+}
+
+void imap_message_free(struct imap_message *m)
+{
+	imap_summary_free(&m->sum);
+	imap_bodystructure_free(&m->structure);
+	imap_mime_header_free(&m->header);
+}
+
+/* ---- body sections ---- */
+
+struct sections_ctx {
+	uint32_t uid;
+	const char *const *sections;
+	size_t n;
+	struct imap_buf *out;
+	bool *cut;
+};
+
+static int on_sections(void *ctx, const struct imap_response *r)
+{
+	struct sections_ctx *c = ctx;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2), *v;
+	size_t i;
+	uint64_t uid = 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (imap_value_is_atom(v, "UID") && i + 1 < att->count &&
+		    imap_value_u64(imap_value_next(v), UINT32_MAX, &uid))
+			uid = 0;
+		if (imap_value_is_atom(v, "UID"))
+			break;
+	}
+	if (uid != c->uid)
+		return 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		/* "BODY[1.2]" (a server may add "<0>" for partial fetches) */
+		if (v->kind == IMAP_VALUE_ATOM && v->len > 6 && strncasecmp(v->str, "BODY[", 5) == 0 &&
+		    imap_value_is_string(val)) {
+			size_t sl = strcspn(v->str + 5, "]");
+			for (size_t k = 0; k < c->n; k++) {
+				if (strlen(c->sections[k]) != sl || strncmp(c->sections[k], v->str + 5, sl))
+					continue;
+				struct imap_buf *b = &c->out[k];
+				size_t room = !b->max ? val->len : b->max > b->len ? b->max - b->len : 0;
+				size_t take = val->len < room ? val->len : room;
+				c->cut[k] = take < val->len;
+				if (imap_buf_append(b, val->str, take))
+					return IMAP_ERR_NOMEM;
+			}
+		}
+		v = val;
+		i++;
+	}
+	return 0;
+}
+
+int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
+                                const char *const *sections, size_t n, struct imap_buf *out,
+                                bool *cut, int64_t deadline, struct imap_error *err)
+{
+	if (n == 0)
+		return 0;
+	if (n > IMAP_SECTIONS_MAX)
+		return imap_error_set(err, IMAP_ERR_LIMIT, "too many body sections at once");
+	struct imap_buf items;
+	imap_buf_init(&items, 0);
+	imap_buf_puts(&items, "(UID");
+	for (size_t i = 0; i < n; i++) {
+		if (!imap_body_section_valid(sections[i], strlen(sections[i]))) {
+			imap_buf_free(&items);
+			return imap_error_set(err, IMAP_ERR_INVALID, "malformed body section");
+		}
+		imap_buf_printf(&items, " BODY.PEEK[%s]", sections[i]);
+		cut[i] = false;
+	}
+	if (imap_buf_putc(&items, ')')) {
+		imap_buf_free(&items);
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	}
+	char uidstr[16];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, uidstr);
+	imap_cmd_raw(&c, items.data);  /* sections validated: digits and dots only */
+	imap_buf_free(&items);
+	struct sections_ctx sc = {uid, sections, n, out, cut};
+	int rc = imap_session_run(s, &c, on_sections, &sc, deadline, err);
+	imap_cmd_free(&c);
+	return rc;
+}
+
+/* ---- structure only ---- */
+
+struct structure_ctx {
+	uint32_t uid;
+	struct imap_bodystructure **out;
+	bool found;
+	int rc;
+};
+
+static int on_structure(void *ctx, const struct imap_response *r)
+{
+	struct structure_ctx *c = ctx;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2), *v, *structure = NULL;
+	size_t i;
+	uint64_t uid = 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		if (imap_value_is_atom(v, "UID") && imap_value_u64(val, UINT32_MAX, &uid))
+			uid = 0;
+		else if (imap_value_is_atom(v, "BODYSTRUCTURE"))
+			structure = val;
+		v = val;
+		i++;
+	}
+	if (uid != c->uid || !structure || c->found)
+		return 0;
+	c->found = true;
+	c->rc = imap_bodystructure_parse(structure, c->out, NULL);
+	return 0;
+}
+
+int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadline,
+                           struct imap_bodystructure **out, struct imap_error *err)
+{
+	*out = NULL;
+	char uidstr[16];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, uidstr);
+	imap_cmd_raw(&c, "(UID BODYSTRUCTURE)");
+	struct structure_ctx sc = {.uid = uid, .out = out};
+	int rc = imap_session_run(s, &c, on_structure, &sc, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && !sc.found)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
+		                    uid);
+	if (!rc && sc.rc)
+		rc = imap_error_set(err, sc.rc, "the server's BODYSTRUCTURE cannot be read: %s",
+		                    imap_strerror(sc.rc));
+	if (rc)
+		imap_bodystructure_free(out);
+	return rc;
+}
+
+int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
+                           struct imap_error *err)
+{
+	char uidstr[16];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "STORE");
+	imap_cmd_atom(&c, uidstr);
+	imap_cmd_raw(&c, "+FLAGS.SILENT (\\Seen)");
+	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * imap/content.h — the content of one message: its source or one body
+ * part, streamed as the server sends it.
+ *
+ * Costs: the folder is selected read-only unless the session has it
+ * selected already (no round trip then); then one UID FETCH of
+ * BODY.PEEK[section], which never sets \Seen. The data goes to a sink as it
+ * arrives (imap_session_run_sink), so memory stays bounded whatever the
+ * size of the message.
+ */
+#ifndef IMAPGW_IMAP_CONTENT_H
+#define IMAPGW_IMAP_CONTENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imap/bodystructure.h"
+#include "imap/client.h"
+#include "imap/messages.h"
+#include "imap/mime.h"
+
+/* Select `folder` (UTF-8) and check its UIDVALIDITY when `uidvalidity` is
+ * not 0, then stream BODY.PEEK[section] of message `uid` into sink
+ * (section "" is the whole RFC 822 source). The sink sees the same calls
+ * as an imap_literal_sink_fn: one start call (data NULL) with the total
+ * size, then the bytes. Sizes of what the server sends as a quoted string
+ * instead of a literal are handed over the same way.
+ *
+ * Returns 0 once the whole section went to the sink; IMAP_ERR_NOT_FOUND
+ * for an unknown folder or message (or a section the server answers with
+ * NIL; the sink is then never called); IMAP_ERR_STALE when the folder's
+ * UIDVALIDITY differs; IMAP_ERR_INVALID for a malformed section
+ * (imap_body_section_valid); the
+ * sink's error; or an error of imap_session_run. */
+int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uidvalidity,
+                        uint32_t uid, const char *section, imap_literal_sink_fn *sink,
+                        void *sink_ctx, int64_t deadline, struct imap_error *err);
+
+/* Select `folder` read-only (unless selected) and check UIDVALIDITY as
+ * above. Returns 0, IMAP_ERR_NOT_FOUND, IMAP_ERR_STALE or a session error. */
+int imap_content_select(struct imap_session *s, const char *folder, uint32_t uidvalidity,
+                        int64_t deadline, struct imap_error *err);
+
+/* One message, as GET /messages/{uid} shows it (less the body text). */
+struct imap_message {
+	struct imap_summary sum;                /* as in a page */
+	struct imap_bodystructure *structure;   /* NULL when the server's could not be parsed */
+	struct imap_mime_header header;         /* every header field, decoded */
+};
+
+/* Fetch message `uid` of the selected mailbox (imap_content_select first):
+ * one UID FETCH of the summary items, BODYSTRUCTURE and BODY.PEEK[HEADER].
+ * Returns 0 and fills *out (free with imap_message_free, also after an
+ * error); IMAP_ERR_NOT_FOUND when there is no such message; an error of
+ * imap_session_run. A header block past the header limits is read up to
+ * them; a BODYSTRUCTURE that cannot be parsed leaves `structure` NULL. */
+int imap_message_fetch(struct imap_session *s, uint32_t uid, int64_t deadline,
+                       struct imap_message *out, struct imap_error *err);
+void imap_message_free(struct imap_message *m);
+
+/* Fetch only the BODYSTRUCTURE of message uid in the selected mailbox
+ * into a new tree *out (free with imap_bodystructure_free). Returns 0;
+ * IMAP_ERR_NOT_FOUND when there is no such message; IMAP_ERR_PROTOCOL
+ * when the server's structure cannot be parsed; an error of
+ * imap_session_run. */
+int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadline,
+                           struct imap_bodystructure **out, struct imap_error *err);
+
+/* Set \Seen on message uid of the selected mailbox (selected read-write):
+ * UID STORE +FLAGS.SILENT. Returns 0 or an error of imap_session_run. */
+int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
+                           struct imap_error *err);
+
+/* Fetch the (transfer-encoded) content of sections[0..n) of message uid in
+ * the selected mailbox, in one UID FETCH of BODY.PEEK[…], each into
+ * out[i] (initialised by the caller; its max bounds what is kept: the
+ * rest of a longer section is dropped and *cut[i] set). Returns 0 (a
+ * section the server does not send stays empty) or an error of
+ * imap_session_run. At most IMAP_SECTIONS_MAX sections. */
+#define IMAP_SECTIONS_MAX 16
+int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
+                                const char *const *sections, size_t n, struct imap_buf *out,
+                                bool *cut, int64_t deadline, struct imap_error *err);
+
+#endif
