@@ -233,19 +233,20 @@ static int detail_text(struct imap_session *s, struct detail *d, int64_t deadlin
 			kind_of[n++] = k;
 		}
 	}
+	/* Parts longer than --text-max are fetched in part (BODY.PEEK[n]<0.max>). */
+	size_t max = api_config()->text_max;
 	struct imap_buf raw[IMAP_SECTIONS_MAX];
-	bool cut[IMAP_SECTIONS_MAX];
 	for (size_t i = 0; i < n; i++)
-		imap_buf_init(&raw[i], api_config()->text_max);
+		imap_buf_init(&raw[i], 0);
 	if (!rc)
-		rc = imap_content_fetch_sections(s, d->t->uid, sections, n, raw, cut, deadline, err);
+		rc = imap_content_fetch_sections(s, d->t->uid, sections, n, max, raw, deadline, err);
 	else
 		rc = imap_error_set(err, rc, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (!rc) {
 			decode_text(parts[i], &raw[i], kind_of[i] ? &d->html : &d->text);
 			*(kind_of[i] ? &d->has_html : &d->has_text) = true;
-			d->truncated |= cut[i];
+			d->truncated |= raw[i].len < parts[i]->size && raw[i].len >= max;
 		}
 		imap_buf_free(&raw[i]);
 	}

@@ -189,7 +189,6 @@ struct sections_ctx {
 	const char *const *sections;
 	size_t n;
 	struct imap_buf *out;
-	bool *cut;
 };
 
 static int on_sections(void *ctx, const struct imap_response *r)
@@ -220,12 +219,9 @@ static int on_sections(void *ctx, const struct imap_response *r)
 			for (size_t k = 0; k < c->n; k++) {
 				if (strlen(c->sections[k]) != sl || strncmp(c->sections[k], v->str + 5, sl))
 					continue;
-				struct imap_buf *b = &c->out[k];
-				size_t room = !b->max ? val->len : b->max > b->len ? b->max - b->len : 0;
-				size_t take = val->len < room ? val->len : room;
-				c->cut[k] = take < val->len;
-				if (imap_buf_append(b, val->str, take))
-					return IMAP_ERR_NOMEM;
+				int rc = imap_buf_append(&c->out[k], val->str, val->len);
+				if (rc)
+					return rc;
 			}
 		}
 		v = val;
@@ -235,8 +231,8 @@ static int on_sections(void *ctx, const struct imap_response *r)
 }
 
 int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
-                                const char *const *sections, size_t n, struct imap_buf *out,
-                                bool *cut, int64_t deadline, struct imap_error *err)
+                                const char *const *sections, size_t n, size_t max,
+                                struct imap_buf *out, int64_t deadline, struct imap_error *err)
 {
 	if (n == 0)
 		return 0;
@@ -250,8 +246,7 @@ int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
 			imap_buf_free(&items);
 			return imap_error_set(err, IMAP_ERR_INVALID, "malformed body section");
 		}
-		imap_buf_printf(&items, " BODY.PEEK[%s]", sections[i]);
-		cut[i] = false;
+		imap_buf_printf(&items, " BODY.PEEK[%s]<0.%zu>", sections[i], max);
 	}
 	if (imap_buf_putc(&items, ')')) {
 		imap_buf_free(&items);
@@ -266,7 +261,7 @@ int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
 	imap_cmd_atom(&c, uidstr);
 	imap_cmd_raw(&c, items.data);  /* sections validated: digits and dots only */
 	imap_buf_free(&items);
-	struct sections_ctx sc = {uid, sections, n, out, cut};
+	struct sections_ctx sc = {uid, sections, n, out};
 	int rc = imap_session_run(s, &c, on_sections, &sc, deadline, err);
 	imap_cmd_free(&c);
 	return rc;

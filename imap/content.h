@@ -71,15 +71,14 @@ int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadlin
 int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
                            struct imap_error *err);
 
-/* Fetch the (transfer-encoded) content of sections[0..n) of message uid in
- * the selected mailbox, in one UID FETCH of BODY.PEEK[…], each into
- * out[i] (initialised by the caller; its max bounds what is kept: the
- * rest of a longer section is dropped and *cut[i] set). Returns 0 (a
- * section the server does not send stays empty) or an error of
- * imap_session_run. At most IMAP_SECTIONS_MAX sections. */
+/* Fetch the first `max` bytes of the (transfer-encoded) content of
+ * sections[0..n) of message uid in the selected mailbox, in one UID FETCH
+ * of BODY.PEEK[…]<0.max>, each appended to out[i] (initialised by the
+ * caller). Returns 0 (a section the server does not send stays empty) or
+ * an error of imap_session_run. At most IMAP_SECTIONS_MAX sections. */
 #define IMAP_SECTIONS_MAX 16
 int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
-                                const char *const *sections, size_t n, struct imap_buf *out,
-                                bool *cut, int64_t deadline, struct imap_error *err);
+                                const char *const *sections, size_t n, size_t max,
+                                struct imap_buf *out, int64_t deadline, struct imap_error *err);
 
 #endif

@@ -129,6 +129,42 @@ static json_t *seed_json(const struct gw *g, const char *id, const char *suffix,
 	return get_json(g, path, 200);
 }
 
+/* ---- messages of our own (user frank) ---- */
+
+/* Create frank's folder `folder` and append the messages msgs[0..n) to it
+ * with doveadm (not through imapgw): message i gets UID i + 1. */
+static void frank_folder(const char *folder, const char *const *msgs, size_t n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s mailbox create -u frank '%s'", getenv("IMAPGW_TEST_DOVEADM"),
+	         folder);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(cmd, sizeof cmd, "%s save -u frank -m '%s'", getenv("IMAPGW_TEST_DOVEADM"),
+		         folder);
+		FILE *p = popen(cmd, "w");
+		cr_assert_not_null(p);
+		fwrite(msgs[i], 1, strlen(msgs[i]), p);
+		cr_assert_eq(pclose(p), 0, "%s", cmd);
+	}
+}
+
+static json_t *frank_json(const struct gw *g, const char *path, long want)
+{
+	struct gw_reply r;
+	gw_request(g, "GET", path, FRANK, NULL, &r);
+	cr_assert_eq(r.status, want, "GET %s: %ld %s", path, r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	cr_assert_not_null(j, "GET %s: not JSON: %s", path, r.body.data);
+	gw_reply_free(&r);
+	return j;
+}
+
+static bool has_seen(const json_t *msg)
+{
+	return json_is_true(json_object_get(msg, "seen"));
+}
+
 /* ---- GET /messages/{uid}/raw ---- */
 
 Test(content, raw_source_is_byte_identical_to_what_was_appended)
@@ -292,6 +328,26 @@ Test(content, max_bytes_cuts_on_a_character_boundary)
 	j = seed_json(&g, "plain-8bit", "", "max_bytes=100000");
 	cr_expect(json_is_false(json_object_get(j, "truncated")));
 	json_decref(j);
+	gw_stop(&g);
+}
+
+Test(content, text_max_bounds_what_is_fetched)
+{
+	static char msg[8192];
+	int n = snprintf(msg, sizeof msg, "From: a@example.com\r\nSubject: long\r\n\r\n");
+	for (int i = 0; i < 50; i++)
+		n += snprintf(msg + n, sizeof msg - (size_t)n, "line %02d of a long text body............\r\n", i);
+	const char *msgs[] = {msg};
+	frank_folder("LongText", msgs, 1);
+	struct gw g;
+	gw_start(&g, "--text-max", "1024", NULL);
+	json_t *j = frank_json(&g, "/messages/1?folder=LongText", 200);
+	const char *text = jstr(j, "text");
+	cr_expect_eq(strlen(text), 1024);
+	cr_expect(strncmp(text, "line 00 of", 10) == 0);
+	cr_expect(json_is_true(json_object_get(j, "truncated")));
+	json_decref(j);
+	cr_expect_eq(gw_count_sent(&g, "BODY.PEEK[1]<0.1024>"), 1, "a partial fetch");
 	gw_stop(&g);
 }
 
@@ -484,42 +540,6 @@ Test(content, attachments_download_decoded_byte_for_byte)
 	gw_reply_free(&r);
 	cr_expect_eq(gw_count_sent(&g, "BODY[2"), 0, "never a FETCH that sets \\Seen");
 	gw_stop(&g);
-}
-
-/* ---- messages of our own (user frank) ---- */
-
-/* Create frank's folder `folder` and append the messages msgs[0..n) to it
- * with doveadm (not through imapgw): message i gets UID i + 1. */
-static void frank_folder(const char *folder, const char *const *msgs, size_t n)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd, "%s mailbox create -u frank '%s'", getenv("IMAPGW_TEST_DOVEADM"),
-	         folder);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(cmd, sizeof cmd, "%s save -u frank -m '%s'", getenv("IMAPGW_TEST_DOVEADM"),
-		         folder);
-		FILE *p = popen(cmd, "w");
-		cr_assert_not_null(p);
-		fwrite(msgs[i], 1, strlen(msgs[i]), p);
-		cr_assert_eq(pclose(p), 0, "%s", cmd);
-	}
-}
-
-static json_t *frank_json(const struct gw *g, const char *path, long want)
-{
-	struct gw_reply r;
-	gw_request(g, "GET", path, FRANK, NULL, &r);
-	cr_assert_eq(r.status, want, "GET %s: %ld %s", path, r.status, r.body.data);
-	json_t *j = json_loads(r.body.data, 0, NULL);
-	cr_assert_not_null(j, "GET %s: not JSON: %s", path, r.body.data);
-	gw_reply_free(&r);
-	return j;
-}
-
-static bool has_seen(const json_t *msg)
-{
-	return json_is_true(json_object_get(msg, "seen"));
 }
 
 Test(content, seen_is_set_only_when_asked)
