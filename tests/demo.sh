@@ -167,6 +167,16 @@ Try, in another terminal (add | jq . for pretty output, when jq is installed):
   cur=\$($c '$base/messages?per_page=5' | sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p')
   $c "$base/messages?per_page=5&cursor=\$cur"
 
+  # one message in full: people, chosen headers, decoded text and html, attachments
+  $c '$base/messages/9?headers=subject,x-seed-id'
+
+  # its attachments (from BODYSTRUCTURE), then one downloaded under its own name
+  $c '$base/messages/9/attachments'
+  $c -OJ '$base/messages/9/attachments/2'
+
+  # the source, byte for byte, streamed
+  $c '$base/messages/9/raw'
+
   # a bad parameter is a 400 with an application/problem+json body
   $c -i '$base/messages?per_page=0'
 EOF
