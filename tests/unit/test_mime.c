@@ -63,8 +63,8 @@ static uint32_t rnd(uint32_t *state)
 	return *state >> 8;
 }
 
-/* Decode in[0..len) fed in chunks: sizes[] cycled (0 in sizes: random
- * 1..17); appends to s. */
+/* Decode in[0..len) fed in chunks of `step` bytes (0: random sizes of
+ * 1..17 drawn from seed); appends to s. */
 static void feed_chunks(enum imap_cte cte, const char *in, size_t len, size_t step,
 			uint32_t seed, struct sink *s)
 {
