@@ -145,20 +145,24 @@ static int identity_feed(struct imap_cte_decoder *d, const char *in, size_t len)
 
 /* ---- base64 (RFC 2045 §6.8, RFC 4648 §4) ---- */
 
+/* 1 + the sextet of each alphabet byte; 0 for every other byte. */
+static const unsigned char b64_table[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
+	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
+	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
+	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
+	['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
+	['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
+	['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63,
+	['/'] = 64,
+};
+
 /* The sextet of an alphabet character, or -1. */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return (int)b64_table[c] - 1;
 }
 
 /* The whole bytes of a partial quantum: 2 sextets hold 1 byte and 4 spare
@@ -194,9 +198,18 @@ static int b64_feed(struct imap_cte_decoder *d, const char *in, size_t len)
 		d->bits = d->bits << 6 | (uint32_t)v;
 		if (++d->nbits < 4)
 			continue;
-		char three[3] = { (char)(d->bits >> 16), (char)(d->bits >> 8), (char)d->bits };
+		uint32_t b = d->bits;
 		d->bits = 0;
 		d->nbits = 0;
+		if (sizeof d->out_buf - d->out_len >= 3) {  /* the common case: room */
+			d->out_buf[d->out_len++] = (char)(b >> 16);
+			d->out_buf[d->out_len++] = (char)(b >> 8);
+			d->out_buf[d->out_len++] = (char)b;
+			if (d->out_len == sizeof d->out_buf && (rc = flush(d)) != 0)
+				return rc;
+			continue;
+		}
+		char three[3] = { (char)(b >> 16), (char)(b >> 8), (char)b };
 		if ((rc = put_n(d, three, 3)) != 0)
 			return rc;
 	}

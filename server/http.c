@@ -256,7 +256,11 @@ static int stream_write(void *ctx, const char *data, size_t len, int64_t deadlin
 		data += take;
 		len -= take;
 	}
-	stream_wake(st);
+	/* Wake a parked reader only once a good share of the ring is ready:
+	 * one resume per few pieces, not per piece (a resume costs a wakeup
+	 * of the event thread). stream_end wakes it for the rest. */
+	if (st->len >= st->cap / 4)
+		stream_wake(st);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

@@ -20,6 +20,12 @@
 #      CPU per request (utime+stime from /proc before/after), their ratio, and
 #      imapgw's CPU per request over the baseline's Dovecot CPU per page.
 #
+#   4. Downloads: a user whose INBOX holds one message with a base64 attachment of
+#      IMAPGW_BENCH_DOWNLOAD_MB MiB. Baseline: imapbase fetch repeats the UID FETCH
+#      imapgw sends (BODY.PEEK[] for the source, BODY.PEEK[2] for the attachment);
+#      then wrk on GET /messages/1/raw and /messages/1/attachments/2 at concurrency
+#      1 and 4: MB/s, CPU per download on both sides, and imapgw's peak RSS.
+#
 # The table goes to stdout and build/bench/results.txt; wrk outputs, imapgw's log and
 # the run's log to build/bench/. Everything started here is stopped on exit (also on
 # Ctrl-C/SIGTERM); the temporary directory is removed unless IMAPGW_BENCH_KEEP=1.
@@ -28,7 +34,8 @@
 # Environment: IMAPGW_BIN (build/imapgw), IMAPGW_BENCH_TOOLS (build/tests/bench:
 # mailgen, imapbase), IMAPGW_BENCH_DURATION (10 s per case), IMAPGW_BENCH_SIZES
 # ("10000 100000"), IMAPGW_BENCH_CONCURRENCY ("1 16 64"), IMAPGW_BENCH_SORTS
-# ("arrival date"), IMAPGW_BENCH_KEEP (0).
+# ("arrival date"), IMAPGW_BENCH_DOWNLOAD_MB (20; 0 skips the downloads),
+# IMAPGW_BENCH_KEEP (0).
 set -uo pipefail
 export LC_NUMERIC=C   # printf and awk with "." decimals
 
@@ -40,6 +47,7 @@ duration=${IMAPGW_BENCH_DURATION:-10}
 read -r -a sizes <<<"${IMAPGW_BENCH_SIZES:-10000 100000}"
 read -r -a concs <<<"${IMAPGW_BENCH_CONCURRENCY:-1 16 64}"
 read -r -a sorts <<<"${IMAPGW_BENCH_SORTS:-arrival date}"
+download_mb=${IMAPGW_BENCH_DOWNLOAD_MB:-20}
 per_page=50
 baseline_seconds=5
 lua=$root/tests/bench/pages.lua
@@ -110,15 +118,26 @@ master=$(_dovecot_master_pid "$dir") || fail "no Dovecot master pid"
 doveadm=(doveadm -c "$dir/dovecot.conf")
 
 # ---------------------------------------------------------------- mailboxes
+# add_user USER PASSWORD: the same passwd-file line format as dovecot-lib.sh's users.
+# Dovecot notices the change of the file on a later lookup (it checks at most once
+# a second): wait until it knows the user.
+add_user() {
+	local i
+	printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$1" "$2" "$_dovecot_mail_uid" "$_dovecot_mail_gid" \
+		"$dir/home/$1" >>"$dir/users" || exit 1
+	for (( i = 0; i < 50; i++ )); do
+		"${doveadm[@]}" user "$1" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "Dovecot does not know the new user $1"
+}
+
 declare -A user_of=() pass_of=()
 for n in "${sizes[@]}"; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || fail "IMAPGW_BENCH_SIZES: '$n' is not a message count"
 	u=bench$(label "$n") pw=bench-$n-secret
 	user_of[$n]=$u pass_of[$n]=$pw
-	# the same passwd-file line format as dovecot-lib.sh's users (Dovecot re-reads
-	# the file when it changes)
-	printf '%s:{PLAIN}%s:%s:%s::%s::\n' "$u" "$pw" "$_dovecot_mail_uid" "$_dovecot_mail_gid" \
-		"$dir/home/$u" >>"$dir/users" || exit 1
+	add_user "$u" "$pw"
 	mkdir -p "$dir/home/$u" || exit 1
 	t0=$(_dovecot_now)
 	"$mailgen" "$dir/home/$u/Maildir" "$n" "$n" >>"$runlog" 2>&1 || fail "mailgen failed for $u"
@@ -126,6 +145,25 @@ for n in "${sizes[@]}"; do
 	say "bench: $u: $n messages written into its Maildir in $(_dovecot_elapsed "$t0") s ($(du -sm "$dir/home/$u" | cut -f1) MB)"
 	"${doveadm[@]}" auth test "$u" "$pw" >/dev/null 2>&1 || fail "Dovecot refuses the login of $u"
 done
+
+if (( download_mb > 0 )); then
+	u=benchdl pw=bench-dl-secret
+	add_user "$u" "$pw"
+	mkdir -p "$dir/home/$u" && chown "$_dovecot_mail_uid:$_dovecot_mail_gid" "$dir/home/$u" || exit 1
+	{
+		printf 'From: bench@example.com\r\nTo: benchdl@example.com\r\nSubject: download\r\n'
+		printf 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+		printf -- '--b\r\nContent-Type: text/plain\r\n\r\nThe attachment follows.\r\n--b\r\n'
+		printf 'Content-Type: application/octet-stream; name="big.bin"\r\n'
+		printf 'Content-Disposition: attachment; filename="big.bin"\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+		head -c $(( download_mb << 20 )) /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+		printf -- '--b--\r\n'
+	} >"$dir/download.eml" || exit 1
+	"${doveadm[@]}" save -u "$u" -m INBOX <"$dir/download.eml" >>"$runlog" 2>&1 ||
+		fail "cannot store the download message"
+	say "bench: $u: one message of $(( $(stat -c %s "$dir/download.eml") >> 20 )) MB with a $download_mb MiB attachment"
+fi
 
 imaps=(127.0.0.1 "$IMAPGW_TEST_IMAPS_PORT" "$IMAPGW_TEST_CA")
 for n in "${sizes[@]}"; do
@@ -154,6 +192,22 @@ for n in "${sizes[@]}"; do
 		say "bench: baseline $(label "$n") $s: ${kv[pages]} pages, Dovecot $(printf '%.0f' "${base_cpu[$k]}") µs CPU/page"
 	done
 done
+
+declare -A dl_base_cpu=() dl_base_mbs=()
+dl_cases=(raw:"" attachment:2)
+if (( download_mb > 0 )); then
+	for dc in "${dl_cases[@]}"; do
+		name=${dc%%:*} sec=${dc#*:}
+		line=$(IMAPBASE_PASSWORD=bench-dl-secret "$imapbase" fetch "${imaps[@]}" benchdl 1 "$sec" \
+			"$baseline_seconds" "$master" 2>>"$runlog") || fail "download baseline $name failed (see $runlog)"
+		echo "baseline download $name: $line" >>"$runlog"
+		declare -A kv=()
+		for w in $line; do kv[${w%%=*}]=${w#*=}; done
+		dl_base_cpu[$name]=$(calc 'a * 1000 / b / c' "${kv[dovecot_ticks]}" "$tck" "${kv[fetches]}")
+		dl_base_mbs[$name]=$(calc 'a / 1048576 / b' "${kv[bytes]}" "${kv[seconds]}")
+		say "bench: baseline download $name: ${kv[fetches]} fetches, $(printf '%.0f' "${dl_base_mbs[$name]}") MB/s, Dovecot $(printf '%.1f' "${dl_base_cpu[$name]}") ms CPU/fetch"
+	done
+fi
 
 # ---------------------------------------------------------------- imapgw
 port=$(_dovecot_pick_port) || exit 1
@@ -243,6 +297,38 @@ for n in "${sizes[@]}"; do
 	done
 done
 
+dl_rows=()
+if (( download_mb > 0 )); then
+	export BENCH_AUTH
+	BENCH_AUTH=$(printf '%s:%s' benchdl bench-dl-secret | base64 -w0)
+	for dc in "${dl_cases[@]}"; do
+		name=${dc%%:*}
+		if [[ $name == raw ]]; then export BENCH_PATH=/messages/1/raw
+		else export BENCH_PATH=/messages/1/attachments/2; fi
+		run_wrk "$out/warmup-dl-$name.log" 1 1 2 || fail "wrk failed: $(tail -n 3 "$out/warmup-dl-$name.log")"
+		quiesce
+		for c in 1 4; do
+			f=$out/wrk-dl-$name-c$c.log
+			g0=$(ticks "$gw_pid") d0=$(ticks "$master")
+			run_wrk "$f" 1 "$c" "$duration"
+			g1=$(ticks "$gw_pid") d1=$(ticks "$master")
+			hwm=$(status_kb "$gw_pid" VmHWM)
+			line=$(grep '^BENCH ' "$f")
+			[[ -n $line ]] || { say "bench: wrk failed for download $name c=$c"; continue; }
+			declare -A kv=()
+			for w in ${line#BENCH }; do kv[${w%%=*}]=${w#*=}; done
+			req=${kv[requests]}
+			mbs=$(calc 'a / 1048576 / (b / 1000000)' "${kv[bytes]}" "${kv[duration_us]}")
+			gcpu=$(calc '(b > 0) ? a * 1000 / c / b : 0' "$(( g1 - g0 ))" "$req" "$tck")
+			dcpu=$(calc '(b > 0) ? a * 1000 / c / b : 0' "$(( d1 - d0 ))" "$req" "$tck")
+			dl_rows+=("$name|$c|$req|$mbs|$(calc 'a / 1000' "${kv[p50_us]}")|$gcpu|$dcpu|$(calc '(b > 0) ? a / b : 0' "$gcpu" "${dl_base_cpu[$name]}")|$(( hwm / 1024 ))|${kv[non200]}")
+			say "bench: download $name c=$c: $req downloads, $(printf '%.0f' "$mbs") MB/s"
+			quiesce
+		done
+	done
+	unset BENCH_PATH
+fi
+
 # ---------------------------------------------------------------- report
 {
 	echo "imapgw make bench — $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr), $(nproc) cores, Dovecot $(dovecot --version | cut -d' ' -f1), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
@@ -276,6 +362,19 @@ done
 		printf '%-7s %-7s %4s %8.1f %8.1f %9.1f %7s %7.0f %8.0f %6.2f %7.2f %9s %4s  %s\n' \
 			"$m" "$s" "$c" "$rps" "$p50" "$p99" "$req" "$g" "$d" "$ra" "$br" "$rss" "$thr" "$err"
 	done
+	if (( ${#dl_rows[@]} )); then
+		echo
+		echo "Downloads of one message with a $download_mb MiB base64 attachment (raw: GET /messages/1/raw,"
+		echo "the whole source; attachment: GET /messages/1/attachments/2, decoded). Baseline: the same"
+		echo "UID FETCH repeated on one IMAPS session: raw $(printf '%.0f' "${dl_base_mbs[raw]:-0}") MB/s, Dovecot $(printf '%.1f' "${dl_base_cpu[raw]:-0}") ms CPU/fetch;"
+		echo "attachment $(printf '%.0f' "${dl_base_mbs[attachment]:-0}") MB/s (encoded), Dovecot $(printf '%.1f' "${dl_base_cpu[attachment]:-0}") ms CPU/fetch."
+		echo "CPU in ms per download; gw/base = imapgw CPU / baseline Dovecot CPU per fetch; HWM = imapgw peak RSS MB"
+		printf '%-10s %4s %9s %8s %8s %8s %8s %8s %6s %s\n' what conc downloads 'MB/s' 'p50 ms' 'gw CPU' 'dc CPU' gw/base HWM non-2xx
+		for r in "${dl_rows[@]}"; do
+			IFS='|' read -r w c req mbs p50 g d br hwm bad <<<"$r"
+			printf '%-10s %4s %9s %8.0f %8.1f %8.1f %8.1f %8.2f %6s %s\n' "$w" "$c" "$req" "$mbs" "$p50" "$g" "$d" "$br" "$hwm" "$bad"
+		done
+	fi
 	if (( ${#notes[@]} )); then
 		echo
 		echo "Notes:"

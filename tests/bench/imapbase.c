@@ -21,6 +21,11 @@
  *       DOVECOT_PID's tree during the page loop only), bytes received, exists, and
  *       sort (partial, full, or - for arrival).
  *
+ *   imapbase fetch HOST PORT CAFILE USER UID SECTION SECONDS DOVECOT_PID
+ *       (password in $IMAPBASE_PASSWORD) What imapgw sends for one download:
+ *       UID FETCH UID (UID BODY.PEEK[SECTION]) (SECTION "" for the whole source),
+ *       repeated for SECONDS. Prints fetches, seconds, dovecot_ticks and bytes.
+ *
  *   imapbase warm HOST PORT CAFILE USER
  *       (password in $IMAPBASE_PASSWORD) Fetch every summary twice and sort by date
  *       twice, so that Dovecot's index cache holds what listings read.
@@ -532,6 +537,35 @@ static int pages(int argc, char **argv)
 	return 0;
 }
 
+static int fetch(int argc, char **argv)
+{
+	if (argc != 10)
+		die("usage: imapbase fetch HOST PORT CAFILE USER UID SECTION SECONDS DOVECOT_PID");
+	unsigned long uid = num(argv[6], "UID");
+	const char *section = argv[7];
+	double seconds = (double)num(argv[8], "SECONDS");
+	long dovecot = (long)num(argv[9], "DOVECOT_PID");
+	if (strspn(section, "0123456789.") != strlen(section))
+		die("SECTION must be digits and dots");
+	struct line l = {0};
+	unsigned long exists = 0;
+	struct conn *c = login_select(argv[2], argv[3], argv[4], argv[5], &l, &exists);
+	command(c, &l, NULL, NULL, "UID FETCH %lu (UID BODY.PEEK[%s])", uid, section);  /* warm */
+	unsigned long long bytes0 = c->bytes, ticks0 = tree_ticks(dovecot);
+	double t0 = now();
+	unsigned long done = 0;
+	while (done == 0 || now() - t0 < seconds) {
+		command(c, &l, NULL, NULL, "UID FETCH %lu (UID BODY.PEEK[%s])", uid, section);
+		done++;
+	}
+	double t1 = now();
+	unsigned long long ticks1 = tree_ticks(dovecot);
+	printf("fetches=%lu seconds=%.3f dovecot_ticks=%llu bytes=%llu\n", done, t1 - t0,
+	       ticks1 - ticks0, c->bytes - bytes0);
+	logout(c, &l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "cpu") == 0) {
@@ -543,6 +577,8 @@ int main(int argc, char **argv)
 		return pages(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "warm") == 0)
 		return warm(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
+		return fetch(argc, argv);
 	fprintf(stderr, "usage: imapbase cpu PID... | imapbase pages ... (see the source)\n");
 	return 2;
 }

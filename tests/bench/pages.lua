@@ -5,6 +5,7 @@
 --   BENCH_PAGES     pages are drawn uniformly from 1..BENCH_PAGES
 --   BENCH_PER_PAGE  per_page (default 50)
 --   BENCH_SORT      sort=... (default arrival)
+--   BENCH_PATH      when set, every request is GET of this path instead (downloads)
 --
 -- Every response that is not 200 is counted by status; done() prints one line
 -- "BENCH key=value ..." that bench.sh reads (latencies in microseconds).
@@ -12,6 +13,7 @@
 local pages = tonumber(os.getenv("BENCH_PAGES") or "1")
 local per_page = os.getenv("BENCH_PER_PAGE") or "50"
 local sort = os.getenv("BENCH_SORT") or "arrival"
+local fixed = os.getenv("BENCH_PATH")
 
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Basic " .. (os.getenv("BENCH_AUTH") or "")
@@ -31,6 +33,9 @@ function init(args)
 end
 
 function request()
+	if fixed and fixed ~= "" then
+		return wrk.format(nil, fixed)
+	end
 	return wrk.format(nil, prefix .. math.random(1, pages))
 end
 
@@ -57,9 +62,9 @@ function done(summary, latency, requests)
 	table.sort(list)
 	local e = summary.errors
 	io.write(string.format(
-		"BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d non200=%d codes=%s " ..
+		"BENCH requests=%d duration_us=%d bytes=%d p50_us=%d p99_us=%d max_us=%d non200=%d codes=%s " ..
 		"connect_err=%d read_err=%d write_err=%d timeouts=%d\n",
-		summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+		summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(99),
 		latency.max, bad, #list > 0 and table.concat(list, ",") or "-",
 		e.connect, e.read, e.write, e.timeout))
 end
