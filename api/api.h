@@ -35,6 +35,7 @@ struct api_request {
 	bool query_overflow;       /* more than API_QUERY_MAX parameters arrived */
 	const char *authorization; /* Authorization header or NULL */
 	const char *imap_user;     /* X-Imap-User header or NULL */
+	const char *content_type;  /* Content-Type header or NULL */
 	const char *body;
 	size_t body_len;
 	int64_t deadline;          /* imap_now_ms() based */
@@ -83,6 +84,7 @@ struct api_config {
 	const struct imap_client_config *client; /* borrowed: for /readyz */
 	unsigned per_page_max;
 	unsigned per_page_default;
+	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
 };
 
 /* Remember the configuration for every later api_handle call. */
@@ -97,8 +99,9 @@ void api_problem(struct api_response *resp, int status, const char *title, const
 
 /* Fill resp with the problem matching an IMAP-side error code (rc) and its
  * detail (err may be NULL): 401 refused login, 404 not found, 409 stale
- * UIDVALIDITY, 429 throttled, 503 no session, 504 deadline, 502 for a
- * server that is unreachable, untrusted or misbehaving. */
+ * UIDVALIDITY, a folder that exists, or a write refused to keep mail safe,
+ * 429 throttled, 503 no session, 504 deadline, 502 for a server that is
+ * unreachable, untrusted or misbehaving. */
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s);
 
@@ -124,5 +127,23 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 
 void api_folders(const struct api_request *req, struct api_response *resp, const char *tail);
 void api_messages_list(const struct api_request *req, struct api_response *resp);
+
+/* ---- write routes (api/write.c, api/flags.c, api/folder_write.c) ---- */
+
+/* True when a request with this method and path carries a message to
+ * append (POST /messages): the server bounds its body by --append-max
+ * instead of --body-max. */
+bool api_takes_message(const char *method, const char *path);
+
+/* True for the write routes' paths that only they serve (/messages/...). */
+bool api_write_needs_imap(const struct api_request *req);
+
+/* The metrics name of a path only the write routes serve, or NULL. */
+const char *api_write_route_name(const char *path);
+
+/* Answer req when it is a write route (or a method a write path does not
+ * take: 405 with Allow) and return true; return false for everything
+ * else, GET and HEAD of the read routes included. Blocks on IMAP. */
+bool api_write_handle(const struct api_request *req, struct api_response *resp);
 
 #endif

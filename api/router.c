@@ -7,6 +7,10 @@
  *   GET /folders/{path}           one folder, {path} is the greedy tail
  *   GET /messages                 a page of summaries
  *   GET /openapi.json             the contract (memory only, api/openapi.h)
+ *
+ * The write routes (flags, move, copy, delete, append, folder changes) are
+ * dispatched by api_write_handle (api/write.c), which sees a request first
+ * and passes on what it does not serve.
  */
 #include <string.h>
 
@@ -34,11 +38,15 @@ static const char *tail_of(const char *path, const char *prefix)
 bool api_needs_imap(const struct api_request *req)
 {
 	return tail_of(req->path, "/folders") || strcmp(req->path, "/messages") == 0 ||
-	       strcmp(req->path, "/readyz") == 0;
+	       strcmp(req->path, "/readyz") == 0 ||
+	       api_write_needs_imap(req);
 }
 
 const char *api_route_name(const char *path)
 {
+	const char *write = api_write_route_name(path);
+	if (write)
+		return write;
 	const char *tail = tail_of(path, "/folders");
 	if (tail)
 		return *tail ? "folder" : "folders";
@@ -92,6 +100,8 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 		readyz(req, resp);
 		return;
 	}
+	if (api_write_handle(req, resp))
+		return;
 	if ((tail = tail_of(req->path, "/folders"))) {
 		if (!is_get(req))
 			return method_not_allowed(resp, "GET, HEAD");

@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 	}
 	api_init(&(struct api_config){.pool = pool, .client = &pc.client,
 	                              .per_page_max = cfg.per_page_max,
-	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50});
+	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50,
+	                              .bulk_max = cfg.bulk_max});
 
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
