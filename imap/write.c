@@ -587,6 +587,7 @@ struct transfer {
 	struct imap_transfer_result *out;
 	bool *existed;        /* per out->v[i]: reported by the first FETCH */
 	char **ids;           /* per out->v[i]: its Message-ID or NULL */
+	bool uidplus;         /* COPYUID codes are believed (UIDPLUS is offered) */
 	bool copyuid;         /* a COPYUID code came */
 	int err;
 };
@@ -634,9 +635,12 @@ static void apply_copyuid(struct transfer *t, const struct imap_value *code)
 	free(b);
 }
 
-static bool is_copyuid(const struct imap_response *r)
+/* A COPYUID code, from a server that offers UIDPLUS: one whose UIDPLUS is
+ * treated as not offered (--imap-ignore-caps, for a broken one) is not
+ * believed either. */
+static bool is_copyuid(const struct transfer *t, const struct imap_response *r)
 {
-	return r && r->status == IMAP_STATUS_OK && r->code &&
+	return t->uidplus && r && r->status == IMAP_STATUS_OK && r->code &&
 	       imap_value_is_atom(imap_value_at(r->code, 0), "COPYUID");
 }
 
@@ -645,7 +649,7 @@ static bool is_copyuid(const struct imap_response *r)
 static int on_transfer(void *ctx, const struct imap_response *r)
 {
 	struct transfer *t = ctx;
-	if (is_copyuid(r))
+	if (is_copyuid(t, r))
 		apply_copyuid(t, r->code);
 	return 0;
 }
@@ -730,6 +734,7 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 	if (rc)
 		goto done;
 	bool has_move = caps & IMAP_CAP_MOVE, uidplus = caps & IMAP_CAP_UIDPLUS;
+	t.uidplus = uidplus;
 	if (move && strcmp(to, ref->folder) == 0) {
 		rc = imap_error_set(err, IMAP_ERR_INVALID, "a message cannot be moved to its own folder");
 		goto done;
@@ -799,7 +804,7 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 		goto done;
 	}
 	const struct imap_response *tagged = imap_session_last_tagged(s);
-	if (!t.copyuid && is_copyuid(tagged))
+	if (!t.copyuid && is_copyuid(&t, tagged))
 		apply_copyuid(&t, tagged->code);
 	if (!t.copyuid) {
 		/* No COPYUID: the command succeeded for the messages that existed;
@@ -1001,7 +1006,7 @@ int imap_message_append(struct imap_session *s, const struct imap_append *a, int
 		return not_found_if_missing(rc, err, a->folder);
 
 	const struct imap_response *tagged = imap_session_last_tagged(s);
-	const struct imap_value *code = tagged ? tagged->code : NULL;
+	const struct imap_value *code = tagged && uidplus ? tagged->code : NULL;
 	uint64_t uv, uid;
 	if (code && imap_value_is_atom(imap_value_at(code, 0), "APPENDUID") &&
 	    imap_value_u64(imap_value_at(code, 1), UINT32_MAX, &uv) == 0 && uv &&

@@ -23,7 +23,8 @@
  *     may or may not have stored the message; the caller must not send it
  *     again blindly (the API layer runs writes with idempotent = false).
  *
- * New UIDs come from COPYUID / APPENDUID (UIDPLUS). When the server gives
+ * New UIDs come from COPYUID / APPENDUID (UIDPLUS; not believed from a
+ * server whose UIDPLUS is treated as not offered). When the server gives
  * none they are looked up in the target folder by Message-ID among the
  * UIDs at or above the folder's UIDNEXT from before the operation (0 when
  * the message has no Message-ID or is not found: unknown, not an error).
