@@ -660,8 +660,12 @@ bool api_write_handle(const struct api_request *req, struct api_response *resp)
 		return is_get(req) ? false : not_allowed(resp, ALLOW_FOLDERS);
 	}
 	if (strncmp(p, "/folders/", 9) == 0) {
-		if (p[9] == '\0' || p[strlen(p) - 1] == '/')
-			return false;  /* no folder named: the folder route's 404 */
+		if (p[9] == '\0' || p[strlen(p) - 1] == '/') {
+			if (is_get(req))
+				return false;  /* the folder route answers the same 404 */
+			api_problem(resp, 404, "Not Found", "no folder named by the path", NULL);
+			return true;
+		}
 		if (method_is(req, "PATCH"))
 			return api_folder_patch(req, resp, p + 9), true;
 		if (method_is(req, "DELETE"))

@@ -1074,6 +1074,15 @@ Test(write, methods_each_route_does_not_take_are_405)
 		gw_reply_free(&r);
 	}
 	struct gw_reply r;
+	gw_request(&g, "DELETE", "/folders/", ERIN, NULL, &r);
+	cr_assert_eq(r.status, 404, "no folder named");
+	gw_reply_free(&r);
+	gw_request(&g, "DELETE", "/messages/", ERIN, NULL, &r);
+	cr_assert_eq(r.status, 404, "no message named");
+	gw_reply_free(&r);
+	gw_request(&g, "DELETE", "/messages/abc", ERIN, NULL, &r);
+	cr_assert_eq(r.status, 400, "not a UID");
+	gw_reply_free(&r);
 	const char *body = "{\"add\":[\"$x\"]}";
 	gw_request_body(&g, "PATCH", "/messages/1/flags", NULL, NULL, "application/json", body,
 	                strlen(body), &r);
