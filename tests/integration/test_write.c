@@ -723,6 +723,43 @@ Test(write, without_uidplus_copies_are_found_by_message_id)
 	stop(&g);
 }
 
+Test(write, without_move_or_uidplus_a_move_is_refused_and_nothing_changes)
+{
+	fresh_folder("w-neither-src");
+	fresh_folder("w-neither-dst");
+	uint32_t a = put_message("w-neither-src", "neither1", "(\\Seen)");
+	struct gw g;
+	gw_start(&g, "--imap-ignore-caps", "MOVE,UIDPLUS", NULL);
+	char path[128], body[96];
+	snprintf(path, sizeof path, "/messages/%u/move?folder=w-neither-src", a);
+	json_t *j = call(&g, "POST", path, "{\"to\":\"w-neither-dst\"}", 409);
+	const char *detail = json_string_value(json_object_get(j, "detail"));
+	cr_assert(strstr(detail, "MOVE") && strstr(detail, "UIDPLUS"), "%s", detail);
+	json_decref(j);
+	snprintf(body, sizeof body, "{\"uids\":[%u],\"to\":\"w-neither-dst\"}", a);
+	expect(&g, "POST", "/messages/move?folder=w-neither-src", body, 409);
+	snprintf(path, sizeof path, "/messages/%u?folder=w-neither-src", a);
+	expect(&g, "DELETE", path, NULL, 409);
+	snprintf(path, sizeof path, "/messages/%u?folder=w-neither-src&permanent=true", a);
+	expect(&g, "DELETE", path, NULL, 409);
+	struct listing src, dst;
+	list_folder("w-neither-src", &src);
+	list_folder("w-neither-dst", &dst);
+	cr_assert_eq(src.n, 1, "the message stays");
+	cr_assert_str_eq(src.v[0].flags, "\\Seen", "not even flagged \\Deleted");
+	cr_assert_eq(dst.n, 0, "and was not copied");
+	cr_assert_eq(gw_count_sent(&g, "UID COPY"), 0);
+	cr_assert_eq(gw_count_sent(&g, "UID STORE"), 0);
+	/* a copy needs neither */
+	snprintf(path, sizeof path, "/messages/%u/copy?folder=w-neither-src", a);
+	j = call(&g, "POST", path, "{\"to\":\"w-neither-dst\"}", 200);
+	list_folder("w-neither-dst", &dst);
+	cr_assert_eq(num(j, "uid"), must_id(&dst, "neither1")->uid);
+	json_decref(j);
+	cr_assert_eq(gw_count_sent(&g, "EXPUNGE"), 0);
+	stop(&g);
+}
+
 Test(write, permanent_delete_leaves_other_deleted_messages)
 {
 	fresh_folder("w-perm");
