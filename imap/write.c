@@ -330,10 +330,13 @@ static int status_of(struct imap_session *s, const char *folder, struct status_c
 
 /* ---- storing ---- */
 
-/* UID STORE <set> <item> (flags) */
+/* UID STORE <set> <item> (flags), each flag in its canonical spelling. */
 static int store(struct imap_session *s, const char *set, const char *item,
                  const char *const *flags, size_t n, int64_t deadline, struct imap_error *err)
 {
+	for (size_t i = 0; i < n; i++)
+		if (imap_flag_check(flags[i], NULL))
+			return imap_error_set(err, IMAP_ERR_INVALID, "not a flag that can be stored");
 	struct imap_cmd c;
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, "UID");
@@ -342,11 +345,9 @@ static int store(struct imap_session *s, const char *set, const char *item,
 	imap_cmd_atom(&c, item);
 	imap_cmd_open(&c);
 	for (size_t i = 0; i < n; i++) {
-		const char *canon = NULL;
-		if (imap_flag_check(flags[i], &canon) == 0)
-			imap_cmd_atom(&c, canon);
-		else
-			imap_cmd_atom(&c, "(");  /* never reached: checked before; fails the command */
+		const char *canon = flags[i];
+		imap_flag_check(flags[i], &canon);
+		imap_cmd_atom(&c, canon);
 	}
 	imap_cmd_close(&c);
 	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
