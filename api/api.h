@@ -58,6 +58,7 @@ struct api_request {
 	bool query_overflow;       /* more than API_QUERY_MAX parameters arrived */
 	const char *authorization; /* Authorization header or NULL */
 	const char *imap_user;     /* X-Imap-User header or NULL */
+	const char *content_type;  /* Content-Type header or NULL */
 	const char *body;
 	size_t body_len;
 	int64_t deadline;          /* imap_now_ms() based */
@@ -123,6 +124,7 @@ struct api_config {
 	unsigned per_page_default;
 	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
 	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
+	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
 };
 
 /* Remember the configuration for every later api_handle call. */
@@ -137,32 +139,42 @@ void api_problem(struct api_response *resp, int status, const char *title, const
 
 /* Fill resp with the problem matching an IMAP-side error code (rc) and its
  * detail (err may be NULL): 401 refused login, 404 not found, 409 stale
- * UIDVALIDITY, 429 throttled, 503 no session, 504 deadline, 502 for a
- * server that is unreachable, untrusted or misbehaving. */
+ * UIDVALIDITY, a folder that exists, or a write refused to keep mail safe,
+ * 429 throttled, 503 no session, 504 deadline, 502 for a server that is
+ * unreachable, untrusted or misbehaving. */
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s);
 
 /* ---- query parameters (api/params.c) ---- */
 
-#define API_FOLDER_MAX 1024  /* bytes of a folder path */
+#define API_PATH_MAX 1024  /* bytes of a folder path */
 
-/* Fill resp with a 400 saying detail; returns false (for `return api_bad(…)`). */
-bool api_bad(struct api_response *resp, const char *detail);
+/* Fill resp with a 400 whose detail is the formatted text; returns false
+ * (for `return api_bad(…)`). */
+bool api_bad(struct api_response *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* s as a decimal number in [min, max] (digits only, no sign or blanks). */
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* A UID written in decimal, s[0..len), 1 to 2^32-1, no sign or padding. */
+bool api_parse_uid(const char *s, size_t len, uint32_t *out);
+
+/* A folder path (UTF-8, 1 to API_PATH_MAX bytes, no CR or LF): true, or
+ * false after a 400 naming `what`. */
+bool api_check_path(const char *path, const char *what, struct api_response *resp);
+
 /* Each returns true with *out set (a default when the parameter is absent),
  * or false with a 400 in resp. */
-bool api_param_bool(const struct api_request *req, const char *key, bool *out,
-                    struct api_response *resp);  /* true|false|1|0|"" (= true); default false */
-bool api_param_folder(const struct api_request *req, const char **out,
-                      struct api_response *resp);  /* ?folder=, UTF-8; default INBOX */
-bool api_param_uidvalidity(const struct api_request *req, uint32_t *out,
+bool api_folder_param(const struct api_request *req, const char **out,
+                      struct api_response *resp);  /* ?folder=, checked as above; default INBOX */
+bool api_uidvalidity_param(const struct api_request *req, uint32_t *out,
                            struct api_response *resp);  /* ?uidvalidity=; 0 when absent */
+bool api_bool_param(const struct api_request *req, const char *key, bool *out,
+                    struct api_response *resp);  /* true|false|1|0|"" (= true); default false */
 
-/* False with a 400 naming the first parameter not in known[0..n). */
-bool api_params_known(const struct api_request *req, const char *const *known, size_t n,
+/* 400 unless every query parameter's key is among keys (NULL-terminated). */
+bool api_known_params(const struct api_request *req, const char *const *keys,
                       struct api_response *resp);
 
 /* ---- sessions (api/session.c) ---- */
@@ -204,5 +216,23 @@ void api_message_attachments(const struct api_request *req, struct api_response 
                              uint32_t uid);
 void api_message_attachment(const struct api_request *req, struct api_response *resp,
                             uint32_t uid, const char *part);
+
+/* ---- write routes (api/write.c, api/flags.c, api/folder_write.c) ---- */
+
+/* True when a request with this method and path carries a message to
+ * append (POST /messages): the server bounds its body by --append-max
+ * instead of --body-max. */
+bool api_takes_message(const char *method, const char *path);
+
+/* True for the write routes' paths that only they serve (/messages/...). */
+bool api_write_needs_imap(const struct api_request *req);
+
+/* The metrics name of a path only the write routes serve, or NULL. */
+const char *api_write_route_name(const char *path);
+
+/* Answer req when it is a write route (or a method a write path does not
+ * take: 405 with Allow) and return true; return false for everything
+ * else, GET and HEAD of the read routes included. Blocks on IMAP. */
+bool api_write_handle(const struct api_request *req, struct api_response *resp);
 
 #endif

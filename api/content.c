@@ -29,13 +29,13 @@ struct target {
 };
 
 static bool target_parse(const struct api_request *req, struct api_response *resp, uint32_t uid,
-                         const char *const *known, size_t nknown, struct target *t)
+                         const char *const *known, struct target *t)
 {
 	memset(t, 0, sizeof *t);
 	imap_buf_init(&t->cred_store, 0);
 	t->uid = uid;
-	if (!api_params_known(req, known, nknown, resp) || !api_param_folder(req, &t->folder, resp) ||
-	    !api_param_uidvalidity(req, &t->uidvalidity, resp))
+	if (!api_known_params(req, known, resp) || !api_folder_param(req, &t->folder, resp) ||
+	    !api_uidvalidity_param(req, &t->uidvalidity, resp))
 		return false;
 	return api_credentials(req, &t->cred, &t->cred_store, resp) == 0;
 }
@@ -83,9 +83,9 @@ static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
 
 void api_message_raw(const struct api_request *req, struct api_response *resp, uint32_t uid)
 {
-	static const char *const known[] = {"folder", "uidvalidity"};
+	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	struct target t;
-	if (!target_parse(req, resp, uid, known, 2, &t)) {
+	if (!target_parse(req, resp, uid, known, &t)) {
 		target_free(&t);
 		return;
 	}
@@ -378,7 +378,7 @@ static void detail_json(struct detail *d, struct api_response *resp)
 void api_message_get(const struct api_request *req, struct api_response *resp, uint32_t uid)
 {
 	static const char *const known[] = {"folder", "uidvalidity", "headers", "max_bytes",
-	                                    "mark_seen"};
+	                                    "mark_seen", NULL};
 	struct target t;
 	struct detail d;
 	memset(&d, 0, sizeof d);
@@ -387,8 +387,8 @@ void api_message_get(const struct api_request *req, struct api_response *resp, u
 	d.t = &t;
 	d.req = req;
 	const char *v;
-	if (target_parse(req, resp, uid, known, sizeof known / sizeof known[0], &t) &&
-	    api_param_bool(req, "mark_seen", &d.mark_seen, resp) &&
+	if (target_parse(req, resp, uid, known, &t) &&
+	    api_bool_param(req, "mark_seen", &d.mark_seen, resp) &&
 	    (!(v = api_query(req, "headers")) || parse_header_names(v, &d, resp)) &&
 	    (!(v = api_query(req, "max_bytes")) || api_parse_u64(v, 1, UINT32_MAX, &d.max_bytes) ||
 	     api_bad(resp, "max_bytes must be a whole number from 1"))) {
@@ -430,10 +430,10 @@ static int listing_run(struct imap_session *s, void *ctx, struct imap_error *err
 void api_message_attachments(const struct api_request *req, struct api_response *resp,
                              uint32_t uid)
 {
-	static const char *const known[] = {"folder", "uidvalidity"};
+	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	struct target t;
 	struct listing l = {.req = req, .t = &t};
-	if (target_parse(req, resp, uid, known, 2, &t)) {
+	if (target_parse(req, resp, uid, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
 		int rc = api_with_session(req, &t.cred, true, listing_run, &l, &err, &retry);
@@ -558,7 +558,7 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 void api_message_attachment(const struct api_request *req, struct api_response *resp,
                             uint32_t uid, const char *part)
 {
-	static const char *const known[] = {"folder", "uidvalidity"};
+	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	if (!imap_body_section_valid(part, strlen(part))) {
 		api_bad(resp, "part must be a section number such as 2 or 1.2");
 		return;
@@ -566,7 +566,7 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 	struct target t;
 	struct download d = {.req = req, .resp = resp, .t = &t, .part = part,
 	                     .deadline = imap_now_ms() + api_config()->download_timeout_ms};
-	if (target_parse(req, resp, uid, known, 2, &t)) {
+	if (target_parse(req, resp, uid, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
 		int rc = api_with_session(req, &t.cred, true, download_run, &d, &err, &retry);

@@ -31,7 +31,9 @@ void api_imap_problem(struct api_response *resp, int rc, const struct imap_error
 		api_problem(resp, 404, "Not Found", detail, code);
 		return;
 	case IMAP_ERR_STALE:
-		api_problem(resp, 409, "Conflict", detail, NULL);
+	case IMAP_ERR_EXISTS:
+	case IMAP_ERR_REFUSED:
+		api_problem(resp, 409, "Conflict", detail, code);
 		return;
 	case IMAP_ERR_INVALID:
 		api_problem(resp, 400, "Bad Request", detail, NULL);

@@ -40,7 +40,7 @@ static json_t *parent_of(const struct imap_folder *f)
 	return j;
 }
 
-static json_t *folder_json(const struct imap_folder *f, bool counts)
+json_t *api_folder_json(const struct imap_folder *f, bool counts)
 {
 	char delim[2] = {f->delimiter, '\0'};
 	json_t *flags = json_array();
@@ -147,14 +147,14 @@ void api_folders(const struct api_request *req, struct api_response *resp, const
 		if (c.list.n == 0)
 			api_problem(resp, 404, "Not Found", "no such folder", NULL);
 		else
-			api_json_reply(resp, 200, folder_json(&c.list.v[0], true));
+			api_json_reply(resp, 200, api_folder_json(&c.list.v[0], true));
 		imap_folder_list_free(&c.list);
 		return;
 	}
 	json_t **nodes = calloc(c.list.n ? c.list.n : 1, sizeof *nodes);
 	json_t *arr;
 	for (size_t i = 0; i < c.list.n; i++) {
-		nodes[i] = folder_json(&c.list.v[i], c.counts);
+		nodes[i] = api_folder_json(&c.list.v[i], c.counts);
 		if (tree)
 			json_object_set_new(nodes[i], "children", json_array());
 	}

@@ -15,4 +15,9 @@ json_t *api_json_str(const char *s);
 /* Serialize v compactly into resp->body with status and steal v. */
 void api_json_reply(struct api_response *resp, int status, json_t *v);
 
+/* A folder as GET /folders shows it (schema Folder), with the four counts
+ * when `counts`. New reference. */
+struct imap_folder;
+json_t *api_folder_json(const struct imap_folder *f, bool counts);
+
 #endif

@@ -57,11 +57,8 @@ static bool parse_text(const struct api_request *req, const char *key, const cha
 	bool ok = len > 0 && len <= SEARCH_TEXT_MAX && imap_utf8_validate(v, len) == 0;
 	for (size_t i = 0; ok && i < len; i++)
 		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
-	if (!ok) {
-		char msg[128];
-		snprintf(msg, sizeof msg, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
-		return api_bad(resp, msg);
-	}
+	if (!ok)
+		return api_bad(resp, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
 	*out = v;
 	return true;
 }
@@ -82,9 +79,7 @@ static bool parse_day(const struct api_request *req, const char *key, char out[1
 	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
 	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
 	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "%s must be a date YYYY-MM-DD", key);
-		return api_bad(resp, msg);
+		return api_bad(resp, "%s must be a date YYYY-MM-DD", key);
 	}
 	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
 	*dst = out;
@@ -157,7 +152,7 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	uint64_t n;
 	const char *v;
 	memset(l, 0, sizeof *l);
-	if (!api_param_folder(req, &l->folder, resp))
+	if (!api_folder_param(req, &l->folder, resp))
 		return false;
 
 	l->req.page = 1;
@@ -168,11 +163,8 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	}
 	l->req.per_page = cfg->per_page_default;
 	if ((v = api_query(req, "per_page"))) {
-		if (!api_parse_u64(v, 1, cfg->per_page_max, &n)) {
-			char msg[80];
-			snprintf(msg, sizeof msg, "per_page must be from 1 to %u", cfg->per_page_max);
-			return api_bad(resp, msg);
-		}
+		if (!api_parse_u64(v, 1, cfg->per_page_max, &n))
+			return api_bad(resp, "per_page must be from 1 to %u", cfg->per_page_max);
 		l->req.per_page = (uint32_t)n;
 	}
 	l->req.sort = IMAP_SORT_ARRIVAL;
@@ -191,9 +183,9 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 		l->req.desc = strcmp(v, "desc") == 0;
 	}
 	struct imap_filter *f = &l->req.filter;
-	if (!api_param_bool(req, "unseen", &f->unseen, resp) ||
-	    !api_param_bool(req, "flagged", &f->flagged, resp) ||
-	    !api_param_bool(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
+	if (!api_bool_param(req, "unseen", &f->unseen, resp) ||
+	    !api_bool_param(req, "flagged", &f->flagged, resp) ||
+	    !api_bool_param(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
 	    !parse_text(req, "from", &f->from, resp) || !parse_text(req, "to", &f->to, resp) ||
 	    !parse_text(req, "subject", &f->subject, resp) ||
 	    !parse_text(req, "text", &f->text, resp) ||
@@ -212,14 +204,14 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	}
 	if ((v = api_query(req, "cursor")) && !decode_cursor(v, l, resp))
 		return false;
-	if (!api_param_uidvalidity(req, &l->uidvalidity, resp))
+	if (!api_uidvalidity_param(req, &l->uidvalidity, resp))
 		return false;
 	l->has_uidvalidity = l->uidvalidity != 0;
 	static const char *const known[] = {"folder", "page", "per_page", "sort", "order",
 	                                    "unseen", "flagged", "has_unsubscribe", "from",
 	                                    "to", "subject", "text", "since", "before",
-	                                    "larger", "smaller", "cursor", "uidvalidity"};
-	return api_params_known(req, known, sizeof known / sizeof known[0], resp);
+	                                    "larger", "smaller", "cursor", "uidvalidity", NULL};
+	return api_known_params(req, known, resp);
 }
 
 static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)

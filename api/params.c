@@ -3,6 +3,7 @@
  * one set of bounds for each kind of value.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,14 @@
 #include "api/api.h"
 #include "imap/utf7.h"
 
-bool api_bad(struct api_response *resp, const char *detail)
+bool api_bad(struct api_response *resp, const char *fmt, ...)
 {
-	api_problem(resp, 400, "Bad Request", detail, NULL);
+	char msg[320];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	api_problem(resp, 400, "Bad Request", msg, NULL);
 	return false;
 }
 
@@ -30,7 +36,65 @@ bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
-bool api_param_bool(const struct api_request *req, const char *key, bool *out,
+bool api_known_params(const struct api_request *req, const char *const *keys,
+                      struct api_response *resp)
+{
+	for (size_t i = 0; i < req->nquery; i++) {
+		size_t k = 0;
+		while (keys[k] && strcmp(keys[k], req->query[i].key) != 0)
+			k++;
+		if (!keys[k])
+			return api_bad(resp, "unknown parameter '%.64s'", req->query[i].key);
+	}
+	return true;
+}
+
+bool api_check_path(const char *path, const char *what, struct api_response *resp)
+{
+	size_t len = strlen(path);
+	if (len == 0 || len > API_PATH_MAX || strpbrk(path, "\r\n") ||
+	    imap_utf8_validate(path, len) != 0)
+		return api_bad(resp, "%s must be a folder path: 1 to %d bytes of UTF-8, without CR or LF",
+		           what, API_PATH_MAX);
+	return true;
+}
+
+bool api_folder_param(const struct api_request *req, const char **out,
+                      struct api_response *resp)
+{
+	*out = api_query(req, "folder");
+	if (!*out)
+		*out = "INBOX";
+	return api_check_path(*out, "folder", resp);
+}
+
+bool api_parse_uid(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+	if (len == 0 || len > 10 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool api_uidvalidity_param(const struct api_request *req, uint32_t *out,
+                           struct api_response *resp)
+{
+	const char *v = api_query(req, "uidvalidity");
+	*out = 0;
+	if (v && !api_parse_uid(v, strlen(v), out))
+		return api_bad(resp, "uidvalidity must be a whole number from 1 to 4294967295");
+	return true;
+}
+
+bool api_bool_param(const struct api_request *req, const char *key, bool *out,
                     struct api_response *resp)
 {
 	const char *v = api_query(req, key);
@@ -39,54 +103,7 @@ bool api_param_bool(const struct api_request *req, const char *key, bool *out,
 		return true;
 	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, ""))
 		*out = true;
-	else if (strcmp(v, "false") && strcmp(v, "0")) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "%s must be true or false", key);
-		return api_bad(resp, msg);
-	}
-	return true;
-}
-
-bool api_param_folder(const struct api_request *req, const char **out,
-                      struct api_response *resp)
-{
-	const char *f = api_query(req, "folder");
-	if (!f)
-		f = "INBOX";
-	size_t len = strlen(f);
-	if (len == 0 || len > API_FOLDER_MAX || strpbrk(f, "\r\n") ||
-	    imap_utf8_validate(f, len) != 0)
-		return api_bad(resp, "folder must be a folder path in UTF-8, without CR or LF");
-	*out = f;
-	return true;
-}
-
-bool api_param_uidvalidity(const struct api_request *req, uint32_t *out,
-                           struct api_response *resp)
-{
-	const char *v = api_query(req, "uidvalidity");
-	uint64_t n;
-	*out = 0;
-	if (!v)
-		return true;
-	if (!api_parse_u64(v, 1, UINT32_MAX, &n))
-		return api_bad(resp, "uidvalidity must be a whole number from 1");
-	*out = (uint32_t)n;
-	return true;
-}
-
-bool api_params_known(const struct api_request *req, const char *const *known, size_t n,
-                      struct api_response *resp)
-{
-	for (size_t i = 0; i < req->nquery; i++) {
-		size_t k = 0;
-		while (k < n && strcmp(known[k], req->query[i].key))
-			k++;
-		if (k == n) {
-			char msg[160];
-			snprintf(msg, sizeof msg, "unknown parameter '%.64s'", req->query[i].key);
-			return api_bad(resp, msg);
-		}
-	}
+	else if (strcmp(v, "false") && strcmp(v, "0"))
+		return api_bad(resp, "%s must be true or false", key);
 	return true;
 }

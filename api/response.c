@@ -53,6 +53,7 @@ static const char *type_slug(int status)
 	case 409: return "conflict";
 	case 413: return "payload-too-large";
 	case 414: return "uri-too-long";
+	case 415: return "unsupported-media-type";
 	case 429: return "too-many-requests";
 	case 502: return "bad-gateway";
 	case 503: return "unavailable";

@@ -11,11 +11,16 @@
  *   GET /messages/{uid}/attachments          its attachment list
  *   GET /messages/{uid}/attachments/{part}   one attachment, decoded, streamed
  *   GET /openapi.json             the contract (memory only, api/openapi.h)
+ *
+ * The write routes (flags, move, copy, delete, append, folder changes) are
+ * dispatched by api_write_handle (api/write.c), which sees a request first
+ * and passes on what it does not serve.
  */
 #include <string.h>
 
 #include "api/api.h"
 #include "api/openapi.h"
+#include "api/write.h"
 
 static bool is_get(const struct api_request *req)
 {
@@ -45,6 +50,9 @@ static void method_not_allowed(struct api_response *resp, const char *allow);
 
 const char *api_route_name(const char *path)
 {
+	const char *write = api_write_route_name(path);
+	if (write)
+		return write;
 	const char *tail = tail_of(path, "/folders");
 	if (tail)
 		return *tail ? "folder" : "folders";
@@ -68,25 +76,18 @@ const char *api_route_name(const char *path)
 	return "other";
 }
 
-/* /messages/{uid}[/{sub}]: the uid (digits only, 1 to 2^32-1) and the
- * rest, e.g. "raw" or "attachments/1.2" ("" when none). Returns false,
- * with a 400 or 404 in resp, when the path is not one of these. */
+/* /messages/{uid}[/{sub}]: the uid (api_parse_uid) and the rest, e.g.
+ * "raw" or "attachments/1.2" ("" when none). Returns false, with a 400 in
+ * resp, when the uid is not one. */
 static bool message_path(const char *tail, uint32_t *uid, const char **sub,
                          struct api_response *resp)
 {
 	size_t n = strcspn(tail, "/");
-	uint64_t v = 0;
-	bool ok = n > 0 && n <= 10 && tail[0] != '0';
-	for (size_t i = 0; ok && i < n; i++) {
-		ok = tail[i] >= '0' && tail[i] <= '9';
-		v = v * 10 + (uint64_t)(tail[i] - '0');
-	}
-	if (!ok || v > UINT32_MAX) {
+	if (!api_parse_uid(tail, n, uid)) {
 		api_problem(resp, 400, "Bad Request", "uid must be a whole number from 1 to 4294967295",
 		            NULL);
 		return false;
 	}
-	*uid = (uint32_t)v;
 	*sub = tail[n] == '/' ? tail + n + 1 : "";
 	return true;
 }
@@ -156,6 +157,8 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 		readyz(req, resp);
 		return;
 	}
+	if (api_write_handle(req, resp))
+		return;
 	if ((tail = tail_of(req->path, "/folders"))) {
 		if (!is_get(req))
 			return method_not_allowed(resp, "GET, HEAD");

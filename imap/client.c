@@ -44,6 +44,9 @@ struct imap_session {
 	unsigned learned;          /* enum imap_learned bits */
 	bool selected;             /* mbox describes a selected mailbox */
 	struct imap_mailbox mbox;
+	/* The tagged answer that ended the last command (borrowed from the
+	 * parser: valid until the next read), or NULL. */
+	const struct imap_response *tagged;
 };
 
 /* ---- small helpers ---- */
@@ -349,6 +352,7 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
                     void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
                     struct imap_error *err)
 {
+	s->tagged = NULL;
 	if (s->state == IMAP_SESSION_BROKEN)
 		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
 	int rc = imap_cmd_end(c);
@@ -409,6 +413,7 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
 			rc = broken(s, err, IMAP_ERR_PROTOCOL);
 			break;
 		}
+		s->tagged = r;
 		rc = tagged_result(s, r, err);
 		if (rc == 0 && handler_rc)
 			rc = imap_error_set(err, handler_rc, "response handler failed: %s",
@@ -895,6 +900,11 @@ void imap_session_set_sync_literals(struct imap_session *s, bool on)
 	s->sync_literals = on;
 }
 
+const struct imap_response *imap_session_last_tagged(const struct imap_session *s)
+{
+	return s->state == IMAP_SESSION_BROKEN ? NULL : s->tagged;
+}
+
 int imap_session_mailbox_decode(const struct imap_session *s, const char *name, size_t len,
                                 struct imap_buf *out)
 {
@@ -912,6 +922,7 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
                                imap_untagged_fn *on_untagged, void *ctx, int *results,
                                int64_t deadline, struct imap_error *err)
 {
+	s->tagged = NULL;
 	if (s->state == IMAP_SESSION_BROKEN)
 		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
 	struct imap_buf out;
@@ -960,6 +971,7 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 			break;
 		}
 		struct imap_error one;
+		s->tagged = r;
 		results[i] = tagged_result(s, r, &one);
 		observe(s, &cmds[i], results[i], start);
 		pending--;

@@ -219,6 +219,15 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
                                imap_untagged_fn *on_untagged, void *ctx, int *results,
                                int64_t deadline, struct imap_error *err);
 
+/* The tagged answer that ended the last command run on s (with
+ * imap_session_run, or the last one read by imap_session_run_pipelined):
+ * its status, response code and text, e.g. "OK [APPENDUID 38505 3955]" or
+ * "OK [COPYUID ...]" (RFC 4315), which only the tagged line carries.
+ * Borrowed: valid until the next call that talks to the server on s. NULL
+ * when the command got no tagged answer (it failed on the way) or the
+ * session is broken. */
+const struct imap_response *imap_session_last_tagged(const struct imap_session *s);
+
 /* ---- the selected mailbox ---- */
 
 /* What the session knows of its selected mailbox, kept current from every

@@ -30,6 +30,8 @@ const char *imap_strerror(int code)
 	case IMAP_ERR_THROTTLED: return "too many failed logins";
 	case IMAP_ERR_NOT_FOUND: return "not found";
 	case IMAP_ERR_STALE: return "UIDVALIDITY changed";
+	case IMAP_ERR_EXISTS: return "already exists";
+	case IMAP_ERR_REFUSED: return "refused: it could lose mail";
 	}
 	return "unknown error";
 }

@@ -30,6 +30,9 @@ enum imap_err {
 	IMAP_ERR_THROTTLED = -17,  /* too many failed logins for this user just now */
 	IMAP_ERR_NOT_FOUND = -18,  /* no such mailbox / message / part */
 	IMAP_ERR_STALE = -19,      /* UIDVALIDITY changed under the caller's reference */
+	IMAP_ERR_EXISTS = -20,     /* the mailbox to create (or rename to) exists already */
+	IMAP_ERR_REFUSED = -21,    /* not done: it could lose mail (a plain EXPUNGE would be
+	                              needed, a folder still holds messages, INBOX ...) */
 };
 
 #define IMAP_ERROR_CODE_MAX 64

@@ -22,6 +22,8 @@ struct server_config {
 	unsigned http_idle_s;       /* --http-idle: idle keep-alive timeout */
 	size_t uri_max;             /* --uri-max: request line URI bytes */
 	size_t body_max;            /* --body-max: request body bytes (413 above) */
+	size_t append_max;          /* --append-max: bytes of an appended message (413 above) */
+	unsigned bulk_max;          /* --bulk-max: UIDs in one bulk request (400 above) */
 	unsigned request_timeout_ms;/* --request-timeout: whole-request deadline */
 	unsigned workers;           /* --workers: IMAP worker threads */
 	unsigned queue_max;         /* --queue-max: requests waiting for a worker (503 above) */

@@ -5,7 +5,8 @@
  * libmicrohttpd calls the access handler several times per request:
  *   1. headers are in: we allocate the request context and return (queuing
  *      a response on this first call would disable keep-alive);
- *   2. zero or more calls with body bytes: counted against --body-max;
+ *   2. zero or more calls with body bytes: counted against --body-max, or
+ *      --append-max for a message to append (api_takes_message);
  *   3. a call with no more body: we route. Memory-only routes answer now;
  *      IMAP routes suspend the connection and go to a worker, which resumes
  *      it when done, and the handler is called once more to send the answer.
@@ -72,6 +73,7 @@ struct req {
 	atomic_int refs;    /* libmicrohttpd's, and the worker's while it runs */
 	struct stream *stream;
 	bool too_large;
+	bool message_body;  /* the body is a message to append: --append-max */
 	char id[20];
 	int64_t start_ms;
 	int64_t queued_ms;  /* when handed to the worker queue */
@@ -108,6 +110,8 @@ static void build_api_request(struct req *q, const char *method)
 	r->authorization = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                               MHD_HTTP_HEADER_AUTHORIZATION);
 	r->imap_user = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Imap-User");
+	r->content_type = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	                                              MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->body = q->body.data;
 	r->body_len = q->body.len;
 	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect_query, r);
@@ -366,7 +370,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(q->id, sizeof q->id, "%016llx",
 		         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
 		q->path = strdup(url);
-		imap_buf_init(&q->body, srv->cfg->body_max);
+		q->message_body = api_takes_message(method, url);
+		imap_buf_init(&q->body, q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
 		api_response_init(&q->resp);
 		q->state = REQ_BODY;
 		atomic_fetch_add(&srv->inflight, 1);
@@ -396,7 +401,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (strlen(q->path) > srv->cfg->uri_max) {
 		api_problem(&q->resp, 414, "URI Too Long", "the request path is too long", NULL);
 	} else if (q->too_large) {
-		api_problem(&q->resp, 413, "Payload Too Large", "the request body is too large", NULL);
+		char detail[128];
+		snprintf(detail, sizeof detail, "the %s is larger than %s (%zu bytes)",
+		         q->message_body ? "message" : "request body",
+		         q->message_body ? "--append-max" : "--body-max",
+		         q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
+		api_problem(&q->resp, 413, "Payload Too Large", detail, NULL);
 	} else {
 		build_api_request(q, method);
 		if (q->api.query_overflow) {

@@ -10,13 +10,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const routes[] = {"healthz", "readyz",      "metrics",     "openapi",
-                                     "folders", "folder",      "messages",    "message",
-                                     "message_raw", "attachments", "attachment", "other"};
+static const char *const routes[] = {
+	"healthz", "readyz", "metrics", "openapi", "folders", "folder", "messages",
+	/* one message: read */
+	"message", "message_raw", "attachments", "attachment",
+	/* writes */
+	"message_flags", "message_move", "message_copy", "messages_flags", "messages_move",
+	"messages_copy", "other"};
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 static const int statuses[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 414,
-                               429, 500, 502, 503, 504, 0 /* other */};
+                               415, 429, 500, 502, 503, 504, 0 /* other */};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 /* Histogram bucket bounds in milliseconds (rendered in seconds). */

@@ -5,9 +5,11 @@ Checks every response the integration tests recorded (tests/support/gateway.c
 writes one JSON line per response: method, path, query, status, content_type,
 headers, body, body_json) against the OpenAPI 3.1 document:
 
-  - the path matches a path template (concrete paths first; a parameter in
-    the last segment is the greedy tail and may hold "/", as /folders/{path}
-    does) and the method an operation of it;
+  - the path matches a path template (concrete paths first, then deeper
+    templates before shallower ones; a parameter in the last segment is the
+    greedy tail and may hold "/", as /folders/{path} does, so
+    /messages/{uid}/flags must be tried before /messages/{uid}) and the
+    method an operation of it;
   - the status is documented for the operation (exact, then 4XX, then
     default);
   - the Content-Type is one the response documents (the media type alone,

@@ -77,7 +77,7 @@ Test(openapi, head_and_wrong_methods)
 	}
 	static const struct { const char *method, *path; } wrong[] = {
 		{"DELETE", "/healthz"}, {"PUT", "/openapi.json"}, {"POST", "/readyz"},
-		{"PATCH", "/messages"}, {"DELETE", "/folders/INBOX"},
+		{"PATCH", "/messages"}, {"PUT", "/folders/INBOX"},
 	};
 	for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
 		cr_expect_eq(req(&g, wrong[i].method, wrong[i].path, NULL, &r), 405, "%s %s",

@@ -230,8 +230,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
-                const char *password, const char *extra_header, struct gw_reply *r)
+static void request(const struct gw *g, const char *method, const char *path, const char *user,
+                    const char *password, const char *extra_header, const char *content_type,
+                    const char *body, size_t body_len, struct gw_reply *r)
 {
 	memset(r, 0, sizeof *r);
 	imap_buf_init(&r->body, 0);
@@ -261,14 +262,38 @@ void gw_request(const struct gw *g, const char *method, const char *path, const 
 		for (char *h = strtok_r(copy, "\n", &save); h; h = strtok_r(NULL, "\n", &save))
 			hl = curl_slist_append(hl, h);
 		free(copy);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	}
+	if (body) {
+		char ct[256];
+		/* "Content-Type:" with no value makes curl send none at all. */
+		snprintf(ct, sizeof ct, "Content-Type:%s%s", content_type ? " " : "",
+		         content_type ? content_type : "");
+		hl = curl_slist_append(hl, ct);
+		hl = curl_slist_append(hl, "Expect:");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	}
+	if (hl)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	CURLcode rc = curl_easy_perform(c);
 	cr_assert_eq(rc, CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(c);
 	record_response(method, path, r);
+}
+
+void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
+                const char *password, const char *extra_header, struct gw_reply *r)
+{
+	request(g, method, path, user, password, extra_header, NULL, NULL, 0, r);
+}
+
+void gw_request_body(const struct gw *g, const char *method, const char *path,
+                     const char *user, const char *password, const char *content_type,
+                     const char *body, size_t len, struct gw_reply *r)
+{
+	request(g, method, path, user, password, NULL, content_type, body, len, r);
 }
 
 void gw_reply_free(struct gw_reply *r)

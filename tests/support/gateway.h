@@ -41,6 +41,12 @@ struct gw_reply {
 void gw_request(const struct gw *g, const char *method, const char *path, const char *user,
                 const char *password, const char *extra_header, struct gw_reply *r);
 
+/* As gw_request, with a request body sent as given (len bytes) and a
+ * Content-Type header (content_type NULL: none at all). */
+void gw_request_body(const struct gw *g, const char *method, const char *path,
+                     const char *user, const char *password, const char *content_type,
+                     const char *body, size_t len, struct gw_reply *r);
+
 void gw_reply_free(struct gw_reply *r);
 
 /* The value of a response header (case-insensitive), copied into out;
