@@ -753,3 +753,496 @@ Test(bodystructure, section_valid)
 	cr_expect_not(imap_body_section_valid(b.data, b.len));
 	imap_buf_free(&b);
 }
+
+/* ---- corpus ---- */
+
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "imap")
+
+/* Read dir/name into out, bare LF -> CRLF (the corpus stores LF). */
+static void read_crlf(const char *dir, const char *name, struct imap_buf *out)
+{
+	char path[8192];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "open %s", path);
+	int c, prev = 0;
+	while ((c = fgetc(f)) != EOF) {
+		if (c == '\n' && prev != '\r')
+			imap_buf_putc(out, '\r');
+		imap_buf_putc(out, (char)c);
+		prev = c;
+	}
+	fclose(f);
+}
+
+/* A MailKit fragment: the file is one BODYSTRUCTURE value. */
+static struct imap_bodystructure *corpus_fragment(const char *dir, const char *name)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	read_crlf(dir, name, &b);
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.len--;
+	cr_assert_gt(b.len, 0, "%s is empty", name);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	imap_buf_free(&b);
+	return bs;
+}
+
+/* A Dovecot expectation file: "BODYSTRUCTURE <contents>" and
+ * "BODY <contents>" lines, the contents without their outer parentheses.
+ * Returns the tree of the line starting with `item`. */
+static struct imap_bodystructure *corpus_dovecot(const char *dir, const char *name,
+						  const char *item)
+{
+	struct imap_buf b, line;
+	imap_buf_init(&b, 0);
+	imap_buf_init(&line, 0);
+	read_crlf(dir, name, &b);
+	size_t ilen = strlen(item);
+	const char *s = b.data;
+	struct imap_bodystructure *bs = NULL;
+	while (s && *s) {
+		const char *eol = strstr(s, "\r\n");
+		size_t len = eol ? (size_t)(eol - s) : strlen(s);
+		if (len > ilen && memcmp(s, item, ilen) == 0 && s[ilen] == ' ') {
+			imap_buf_putc(&line, '(');
+			imap_buf_append(&line, s + ilen + 1, len - ilen - 1);
+			imap_buf_putc(&line, ')');
+			bs = bs_ok(line.data, line.len);
+			break;
+		}
+		s = eol ? eol + 2 : NULL;
+	}
+	cr_assert_not_null(bs, "%s has no %s line", name, item);
+	imap_buf_free(&line);
+	imap_buf_free(&b);
+	return bs;
+}
+
+/* Every BODYSTRUCTURE fragment and Dovecot expectation in the corpus has
+ * a test here, and every one of them parses. */
+Test(bodystructure, corpus_files_all_covered)
+{
+	NEED_CORPUS(dir);
+	static const char *const known[] = {
+		"mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithCompletelyNilBodyParts2.txt",
+		"mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithMissingMediaSubtypeText.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithBodyExtensions.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithContentMd5DspLanguageAndLocation.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithNilNilBodyFldDsp.txt",
+		"mkit-ImapUtilsTests-TestParseExampleMultiLevelDovecotBodyStructure.txt",
+		"mkit-ImapUtilsTests-TestParseGMailBadlyFormedMultipartBodyStructure.txt",
+		"mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithNilBodyFldParam.txt",
+		"mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithoutBodyFldDsp.txt",
+		"dc-bodystructure-00.expected.txt",
+		"dc-bodystructure-01.expected.txt",
+		"dc-bodystructure-03.expected.txt",
+		"dc-bodystructure-04.expected.txt",
+		"dc-bodystructure-06.expected.txt",
+	};
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	size_t found = 0;
+	while ((de = readdir(d))) {
+		bool mkit = strncmp(de->d_name, "mkit-ImapUtilsTests-", 20) == 0 &&
+			    strstr(de->d_name, "BodyStructure");
+		bool dc = strncmp(de->d_name, "dc-bodystructure-", 17) == 0 &&
+			  strstr(de->d_name, ".expected.txt");
+		if (!mkit && !dc)
+			continue;
+		found++;
+		bool ok = false;
+		for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+			ok = ok || strcmp(de->d_name, known[i]) == 0;
+		cr_expect(ok, "corpus file %s has no test here", de->d_name);
+		struct imap_bodystructure *bs = NULL;
+		if (mkit) {
+			bs = corpus_fragment(dir, de->d_name);
+		} else {
+			bs = corpus_dovecot(dir, de->d_name, "BODYSTRUCTURE");
+			imap_bodystructure_free(&bs);
+			bs = corpus_dovecot(dir, de->d_name, "BODY");
+		}
+		imap_bodystructure_free(&bs);
+	}
+	closedir(d);
+	cr_expect_eq(found, sizeof known / sizeof known[0]);
+}
+
+/* Exchange/Gmail: a multipart/report whose first part has NIL type and
+ * subtype, and an attached message with a related HTML body. */
+Test(bodystructure, corpus_mkit_completely_nil_body_parts)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithCompletelyNilBodyParts2.txt");
+	expect_outline(bs, "-:multipart/report 1:text/plain 2:message/delivery-status "
+			   "3:message/rfc822 3:multipart/mixed 3.1:multipart/alternative "
+			   "3.1.1:text/plain 3.1.2:multipart/related 3.1.2.1:text/html "
+			   "3.1.2.2:image/png 3.1.2.3:image/png 3.1.2.4:image/png 3.1.2.5:image/png "
+			   "3.1.2.6:image/png 3.2:application/pdf");
+	expect_params(bs->root.params, bs->root.nparams,
+		      "report-type=delivery-status;"
+		      "boundary=272F16D4031920.1659452466/hermes.gatewaynet.com",
+		      "root params");
+	const struct imap_body_part *first = part(bs, "1");
+	cr_expect_eq(first->size, 563);
+	expect_str(first->encoding, "7bit", "encoding");
+	cr_expect_eq(part(bs, "3")->size, 0);
+	expect_params(part(bs, "3.1.2")->params, part(bs, "3.1.2")->nparams,
+		      "boundary==-5nEE2FIlRoeXkJyZAHV8UA==;type=text/html", "related params");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "");
+	const struct imap_body_part *inner = &part(bs, "3")->children[0];
+	expect_text(inner, IMAP_TEXT_PLAIN, "3.1.1");
+	expect_text(inner, IMAP_TEXT_HTML, "3.1.2.1");
+	expect_attachments(bs,
+		"2|-|message/delivery-status|-|a|-|658|658\n"
+		"3|-|message/rfc822|-|a|-|0|0\n"
+		"3.1.2.2|0.dat|image/png|inline|i|<1KWGPFNLIHU4.4RR7HCVM8MQQ1@OUR-SERVER>|14172|10356\n"
+		"3.1.2.3|1.dat|image/png|inline|i|<1KWGPFNLIHU4.UWJ8R86RE2KA2@OUR-SERVER>|486|354\n"
+		"3.1.2.4|2.dat|image/png|inline|i|<1KWGPFNLIHU4.EC7HN124OJC32@OUR-SERVER>|506|369\n"
+		"3.1.2.5|3.dat|image/png|inline|i|<1KWGPFNLIHU4.WM1ALJTG745F1@OUR-SERVER>|616|450\n"
+		"3.1.2.6|4.dat|image/png|inline|i|<1KWGPFNLIHU4.1B42S5EVSF4B2@OUR-SERVER>|22470|16419\n"
+		"3.2|Reminder.pdf|application/pdf|attachment|a|<RJ2DSFNLIHU4.UUVSNNY5Z3ER@OUR-SERVER>|"
+		"359650|262821");
+	expect_str(part(bs, "3.1.2.6")->location, "4.dat", "location");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, corpus_mkit_missing_media_subtype)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithMissingMediaSubtypeText.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_params(t->params, t->nparams, "charset=windows-1251", "params");
+	expect_str(t->encoding, "base64", "encoding");
+	cr_expect_eq(t->size, 356);
+	cr_expect_eq(t->lines, 5);
+	expect_params(bs->root.params, bs->root.nparams,
+		      "boundary=--cd49a2f5ed4ed0cbb6f9f1c7f125541f", "root params");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* Extension data everywhere, a literal among it, and unknown extension
+ * fields after body-fld-loc. */
+Test(bodystructure, corpus_mkit_body_extensions)
+{
+	NEED_CORPUS(dir);
+	static const char *const files[] = {
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithBodyExtensions.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithContentMd5DspLanguageAndLocation.txt",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct imap_bodystructure *bs = corpus_fragment(dir, files[i]);
+		expect_outline(bs, "-:multipart/alternative 1:text/plain 2:text/html");
+		const struct imap_body_part *r = &bs->root;
+		expect_str(r->disposition, "inline", "root disposition");
+		expect_params(r->dsp_params, r->ndsp_params, "filename=alternative.txt", "root dsp");
+		expect_str(r->filename, "alternative.txt", "root filename");
+		cr_assert_eq(r->nlanguage, 1);
+		expect_str(r->language[0], "en", "root language");
+		expect_str(r->location, "http://www.google.com/alternative.txt", "root location");
+		const struct imap_body_part *t = part(bs, "1");
+		expect_str(t->md5, "md5sum", "md5");
+		expect_str(t->disposition, "inline", "disposition");
+		expect_str(t->filename, "body.txt", "filename");
+		cr_expect_eq(t->size, 28);
+		cr_expect_eq(t->lines, 2);
+		expect_str(t->location, i == 0 ? "body.txt" : "http://www.google.com/body.txt",
+			   "location");
+		const struct imap_body_part *h = part(bs, "2");
+		expect_str(h->filename, "body.html", "html filename");
+		expect_str(h->location, "http://www.google.com/body.html", "html location");
+		cr_expect_eq(h->size, 1707);
+		cr_expect_eq(h->lines, 65);
+		/* Named alternatives are still the body, not attachments. */
+		expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+		expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+		expect_attachments(bs, "");
+		imap_bodystructure_free(&bs);
+	}
+}
+
+/* Exchange's (NIL NIL) body-fld-dsp. */
+Test(bodystructure, corpus_mkit_nil_nil_dsp)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs =
+		corpus_fragment(dir, "mkit-ImapUtilsTests-TestParseBodyStructureWithNilNilBodyFldDsp.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/msword 3:application/msword");
+	expect_str(part(bs, "1")->description, "Mail message body", "description");
+	cr_expect_null(part(bs, "1")->disposition);
+	cr_expect_null(part(bs, "2")->disposition);
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|-|application/msword|-|a|-|50446|36864\n"
+			       "3|PREIS ANSPRUCHS FORMULAR.doc|application/msword|attachment|a|-|45544|33282");
+	imap_bodystructure_free(&bs);
+}
+
+/* Dovecot: attached messages with a single-part and a multipart body,
+ * languages, ("attachment" NIL). */
+Test(bodystructure, corpus_mkit_multi_level_dovecot)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseExampleMultiLevelDovecotBodyStructure.txt");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:message/rfc822 2.1:text/plain 3:message/rfc822 3:multipart/alternative "
+			   "3.1:text/plain 3.2:text/html");
+	cr_assert_eq(bs->root.nlanguage, 1);
+	expect_str(bs->root.language[0], "cs", "root language");
+	cr_assert_eq(part(bs, "2.1")->nlanguage, 1);
+	cr_expect_eq(part(bs, "2")->lines, 31);
+	cr_expect_eq(part(bs, "3")->lines, 1669);
+	cr_expect_eq(part(bs, "3")->size, 50592);
+	expect_str(part(bs, "2")->disposition, "attachment", "disposition");
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_text(&part(bs, "3")->children[0], IMAP_TEXT_HTML, "3.2");
+	expect_attachments(bs, "2|-|message/rfc822|attachment|a|-|641|641\n"
+			       "3|-|message/rfc822|attachment|a|-|50592|50592");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail: an empty multipart/alternative, and a named HTML body. */
+Test(bodystructure, corpus_mkit_gmail_badly_formed_multipart)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseGMailBadlyFormedMultipartBodyStructure.txt");
+	expect_outline(bs, "-:multipart/alternative 1:multipart/alternative 2:text/html");
+	const struct imap_body_part *empty = part(bs, "1");
+	cr_expect_eq(empty->nchildren, 0);
+	expect_params(empty->params, empty->nparams, "boundary===alternative_xad5934455aeex", "params");
+	const struct imap_body_part *h = part(bs, "2");
+	expect_params(h->params, h->nparams, "charset=iso-8859-1;name=seti_letter.html", "html params");
+	expect_str(h->filename, "seti_letter.html", "filename");
+	cr_expect_eq(h->lines, 171);
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* A zip that the server took for a multipart with an attachment
+ * disposition: one attachment, its insides not listed. */
+Test(bodystructure, corpus_mkit_nil_body_fld_param)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithNilBodyFldParam.txt");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:multipart/x-zip 2.1:text/plain");
+	const struct imap_body_part *z = part(bs, "2");
+	cr_expect_eq(z->nparams, 0);
+	expect_str(z->disposition, "attachment", "disposition");
+	expect_str(z->filename, "YSOZ 265230.ZIP", "filename");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|YSOZ 265230.ZIP|multipart/x-zip|attachment|a|-|0|0");
+	imap_bodystructure_free(&bs);
+}
+
+/* A description where the multipart's body-fld-dsp belongs; named inline
+ * parts of a multipart/mixed. */
+Test(bodystructure, corpus_mkit_without_body_fld_dsp)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithoutBodyFldDsp.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:text/xml 3:application/pdf");
+	cr_expect_null(bs->root.disposition);
+	const struct imap_body_part *t = part(bs, "1");
+	expect_str(t->description, "Message text", "description");
+	expect_str(t->encoding, "quoted-printable", "encoding");
+	expect_str(t->disposition, "inline", "disposition");
+	cr_expect_eq(t->ndsp_params, 0);
+	expect_str(part(bs, "2")->description, "4441004299066.xml", "xml description");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|4441004299066.xml|text/xml|inline|i|-|10642|7776\n"
+			       "3|4441004299066.pdf|application/pdf|inline|i|-|48448|35403");
+	imap_bodystructure_free(&bs);
+}
+
+/* Dovecot's expected BODYSTRUCTURE and BODY of its test messages. */
+Test(bodystructure, corpus_dovecot_expected)
+{
+	NEED_CORPUS(dir);
+	static const struct {
+		const char *file, *outline, *plain;
+	} cases[] = {
+		{"dc-bodystructure-00.expected.txt", "1:text/plain", "1"},
+		{"dc-bodystructure-01.expected.txt", "1:text/plain", "1"},
+		{"dc-bodystructure-03.expected.txt",
+		 "-:multipart/mixed 1:text/plain 2:message/rfc822 2.1:text/plain", "1"},
+		{"dc-bodystructure-04.expected.txt",
+		 "-:multipart/mixed 1:text/plain 2:message/rfc822 2.1:text/plain", "1"},
+		{"dc-bodystructure-06.expected.txt",
+		 "-:multipart/mixed 1:text/x-myown 2:message/rfc822 2:multipart/alternative "
+		 "2.1:text/html 2.2:text/plain", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int body = 0; body < 2; body++) {
+			struct imap_bodystructure *bs =
+				corpus_dovecot(dir, cases[i].file, body ? "BODY" : "BODYSTRUCTURE");
+			expect_outline(bs, cases[i].outline);
+			expect_text(&bs->root, IMAP_TEXT_PLAIN, cases[i].plain);
+			if (strcmp(cases[i].file, "dc-bodystructure-04.expected.txt") == 0) {
+				expect_str(part(bs, "1")->id, "<A.frop.example.com>", "id");
+				expect_str(part(bs, "1")->description, "Container message", "desc");
+				expect_str(part(bs, "2")->id, "<B.frop.example.com>", "2 id");
+				expect_str(part(bs, "2")->description, "Forwarded", "2 desc");
+				cr_expect_eq(part(bs, "2")->size, 133);
+				cr_expect_eq(part(bs, "2")->lines, 6);
+				expect_params(bs->root.params, bs->root.nparams,
+					      body ? "" : "boundary=foo bar", "root params");
+				expect_attachments(bs, "2|-|message/rfc822|-|a|<B.frop.example.com>|133|133");
+			}
+			if (strcmp(cases[i].file, "dc-bodystructure-01.expected.txt") == 0) {
+				expect_params(bs->root.params, bs->root.nparams, "charset=utf-8", "params");
+				expect_str(bs->root.encoding, "8bit", "encoding");
+				cr_expect_eq(bs->root.size, 8);
+				cr_expect_eq(bs->root.lines, 2);
+			}
+			imap_bodystructure_free(&bs);
+		}
+	}
+}
+
+/* Every BODYSTRUCTURE and BODY in the corpus's FETCH transcripts (and
+ * imaptest scripts) parses; the counts per file are what the files hold. */
+Test(bodystructure, corpus_fetch_transcripts)
+{
+	NEED_CORPUS(dir);
+	static const struct {
+		const char *file;
+		size_t n;
+	} want[] = {
+		{"mkit-dovecot-fetch3.txt", 14},
+		{"mkit-dovecot-notify-idle.txt", 1},
+		{"mkit-gmail-fetch-previewtext-bodystructure.txt", 7},
+		{"dit-fetch-bodystructure.imaptest", 1},
+		{"ic-rfc3501-transcript.txt", 1},
+	};
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	size_t total = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct imap_buf b;
+		imap_buf_init(&b, 0);
+		read_crlf(dir, de->d_name, &b);
+		struct imap_parser *p = imap_parser_new(NULL);
+		size_t pos = 0, n = 0;
+		while (pos < b.len) {
+			size_t used = 0;
+			enum imap_parse_result r = imap_parser_feed(p, b.data + pos, b.len - pos, &used);
+			pos += used;
+			if (r == IMAP_PARSE_ERROR) {
+				/* not a response (script lines, JSON): skip the line */
+				imap_parser_reset(p);
+				while (pos < b.len && b.data[pos++] != '\n')
+					;
+				continue;
+			}
+			if (r != IMAP_PARSE_DONE)
+				break;
+			const struct imap_response *resp = imap_parser_response(p);
+			if (!resp->args || !imap_value_is_atom(imap_value_at(resp->args, 1), "FETCH"))
+				continue;
+			const struct imap_value *items = imap_value_at(resp->args, 2);
+			const struct imap_value *v;
+			size_t i;
+			IMAP_LIST_FOREACH(items, v, i) {
+				if (i % 2 || i + 1 >= items->count)
+					continue;
+				const struct imap_value *val = imap_value_next(v);
+				if ((!imap_value_is_atom(v, "BODYSTRUCTURE") && !imap_value_is_atom(v, "BODY")) ||
+				    val->kind != IMAP_VALUE_LIST)
+					continue;
+				const struct imap_value *first = imap_value_first(val);
+				if (first && first->kind == IMAP_VALUE_ATOM && first->str[0] == '$')
+					continue; /* an imaptest variable: "body ($!unordered)" */
+				struct imap_bodystructure *bs = NULL;
+				struct imap_error err = {0};
+				cr_expect_eq(imap_bodystructure_parse(val, &bs, &err), 0, "%s: %s",
+					     de->d_name, err.msg);
+				n++;
+				imap_bodystructure_free(&bs);
+			}
+		}
+		imap_parser_free(&p);
+		imap_buf_free(&b);
+		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+			if (strcmp(de->d_name, want[i].file) == 0)
+				cr_expect_eq(n, want[i].n, "%s: %zu bodies", de->d_name, n);
+		total += n;
+	}
+	closedir(d);
+	cr_expect_eq(total, 24, "%zu bodies in all", total);
+}
+
+/* Gmail's FETCH answers: no body-fld-loc, upper case, an audio part. */
+Test(bodystructure, corpus_gmail_fetch)
+{
+	NEED_CORPUS(dir);
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	read_crlf(dir, "mkit-gmail-fetch-previewtext-bodystructure.txt", &b);
+	static const char *const outlines[] = {
+		"1:text/plain", "1:text/html", "-:multipart/alternative 1:text/plain 2:text/html",
+		"1:text/plain", "1:text/html", "-:multipart/alternative 1:text/plain 2:text/html",
+		"1:audio/wav",
+	};
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t pos = 0, n = 0;
+	while (pos < b.len) {
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_feed(p, b.data + pos, b.len - pos, &used);
+		pos += used;
+		cr_assert_neq(r, IMAP_PARSE_ERROR, "%s", imap_parser_error(p));
+		if (r != IMAP_PARSE_DONE)
+			break;
+		const struct imap_response *resp = imap_parser_response(p);
+		const struct imap_value *items = resp->args ? imap_value_at(resp->args, 2) : NULL;
+		if (!resp->args || !imap_value_is_atom(imap_value_at(resp->args, 1), "FETCH"))
+			continue;
+		const struct imap_value *v;
+		size_t i;
+		IMAP_LIST_FOREACH(items, v, i) {
+			if (!imap_value_is_atom(v, "BODYSTRUCTURE"))
+				continue;
+			struct imap_bodystructure *bs = NULL;
+			cr_assert_eq(imap_bodystructure_parse(imap_value_next(v), &bs, NULL), 0);
+			cr_assert_lt(n, 7);
+			expect_outline(bs, outlines[n]);
+			if (n == 2) {
+				expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+				expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+				expect_params(part(bs, "1")->params, part(bs, "1")->nparams,
+					      "charset=utf-8", "params");
+				expect_str(part(bs, "1")->encoding, "7bit", "encoding");
+				cr_expect_eq(part(bs, "2")->lines, 873);
+			}
+			if (n == 6)
+				expect_attachments(bs, "1|-|audio/wav|-|a|-|5235|3824");
+			cr_expect_eq(imap_bodystructure_attachments(imap_value_next(v)), n == 6);
+			imap_bodystructure_free(&bs);
+			n++;
+		}
+	}
+	cr_expect_eq(n, 7);
+	imap_parser_free(&p);
+	imap_buf_free(&b);
+}
