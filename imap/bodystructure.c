@@ -690,10 +690,41 @@ static int segment_number(const char *rest, bool *encoded)
 	return (int)n;
 }
 
+/* Length of a C0/DEL (1 byte) or C1 (U+0080..U+009F, 2 bytes) control
+ * character at s, else 0. */
+static size_t control_len(const char *s)
+{
+	unsigned char c = (unsigned char)s[0];
+	if (c < 0x20 || c == 0x7f)
+		return 1;
+	if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+/* Replace (with a space) or remove every control character of s. */
+static void controls(char *s, bool remove)
+{
+	char *w = s;
+	while (*s) {
+		size_t n = control_len(s);
+		if (n == 0) {
+			*w++ = *s++;
+			continue;
+		}
+		if (!remove)
+			*w++ = ' ';
+		s += n;
+	}
+	*w = '\0';
+}
+
 /* Decode RFC 2231 segments seg[0..n) (enc[i]: the segment had "*") as
- * UTF-8 into out (an empty buffer). */
+ * UTF-8 into out (an empty buffer). `drop_controls`: remove control
+ * characters from a value without encoded segments before RFC 2047
+ * decoding turns them into spaces. */
 static int decode_extended(const struct imap_mime_param *const *seg, const bool *enc, size_t n,
-                           struct imap_buf *out)
+                           bool drop_controls, struct imap_buf *out)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -730,6 +761,10 @@ static int decode_extended(const struct imap_mime_param *const *seg, const bool 
 		 * RFC 2047 words only shrink from that. */
 		imap_buf_init(out, bytes.len * 4 + 64);
 		const char *data = bytes.data ? bytes.data : "";
+		if (!any_encoded && drop_controls && bytes.data) {
+			controls(bytes.data, true); /* raw values hold no NUL */
+			bytes.len = strlen(bytes.data);
+		}
 		if (any_encoded)
 			rc = imap_charset_to_utf8(charset, charset_len, data, bytes.len, out);
 		else
@@ -740,8 +775,10 @@ static int decode_extended(const struct imap_mime_param *const *seg, const bool 
 }
 
 /* *out = parameter `name` of ps[0..n) decoded (see imap_mime_param_get),
- * control characters left in; NULL when there is no such parameter. */
-static int param_decode(const struct imap_mime_param *ps, size_t n, const char *name, char **out)
+ * control characters left in (or, with `drop_controls`, removed from raw
+ * text before decoding); NULL when there is no such parameter. */
+static int param_decode(const struct imap_mime_param *ps, size_t n, const char *name,
+                        bool drop_controls, char **out)
 {
 	size_t nlen = strlen(name);
 	const struct imap_mime_param *plain = NULL, *single = NULL;
@@ -770,16 +807,15 @@ static int param_decode(const struct imap_mime_param *ps, size_t n, const char *
 	int rc = 0;
 	if (single) {
 		bool yes = true;
-		rc = decode_extended(&single, &yes, 1, &b);
+		rc = decode_extended(&single, &yes, 1, drop_controls, &b);
 	} else if (seg[0]) {
 		size_t k = 0;
 		while (k < PARAM_SEGMENTS_MAX && seg[k])
 			k++;
-		rc = decode_extended(seg, enc, k, &b);
+		rc = decode_extended(seg, enc, k, drop_controls, &b);
 	} else if (plain) {
-		size_t len = strlen(plain->value);
-		imap_buf_init(&b, len * 4 + 64);
-		rc = imap_rfc2047_decode(plain->value, len, &b);
+		bool no = false;
+		rc = decode_extended(&plain, &no, 1, drop_controls, &b);
 	} else {
 		return 0;
 	}
@@ -789,42 +825,13 @@ static int param_decode(const struct imap_mime_param *ps, size_t n, const char *
 	return rc;
 }
 
-/* Length of a C0/DEL (1 byte) or C1 (U+0080..U+009F, 2 bytes) control
- * character at s, else 0. */
-static size_t control_len(const char *s)
-{
-	unsigned char c = (unsigned char)s[0];
-	if (c < 0x20 || c == 0x7f)
-		return 1;
-	if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
-		return 2;
-	return 0;
-}
-
-/* Replace (with a space) or remove every control character of s. */
-static void controls(char *s, bool remove)
-{
-	char *w = s;
-	while (*s) {
-		size_t n = control_len(s);
-		if (n == 0) {
-			*w++ = *s++;
-			continue;
-		}
-		if (!remove)
-			*w++ = ' ';
-		s += n;
-	}
-	*w = '\0';
-}
-
 int imap_mime_param_get(const struct imap_mime_param *params, size_t n, const char *name,
                         char **out)
 {
 	*out = NULL;
 	if (!params || !name)
 		return 0;
-	int rc = param_decode(params, n, name, out);
+	int rc = param_decode(params, n, name, false, out);
 	if (rc == 0 && *out)
 		controls(*out, false);
 	return rc;
@@ -862,7 +869,7 @@ static int filename_param(const struct imap_mime_param *ps, size_t n, const char
 {
 	char *raw = NULL;
 	*out = NULL;
-	int rc = param_decode(ps, n, name, &raw);
+	int rc = param_decode(ps, n, name, true, &raw);
 	if (rc == 0 && raw)
 		rc = clean_filename(raw, out);
 	free(raw);

@@ -131,10 +131,12 @@ struct imap_body_part {
 	 * the Content-Disposition "filename" parameter, else the Content-Type
 	 * "name" parameter, each after RFC 2231 and RFC 2047 decoding; then
 	 * made safe: control characters (U+0000..U+001F, U+007F..U+009F)
-	 * removed, everything up to the last "/" or "\" removed, surrounding
-	 * blanks trimmed, cut to IMAP_FILENAME_MAX bytes. NULL when there is
-	 * none or nothing is left ("", ".", ".."); a "filename" that comes
-	 * to nothing falls back to "name". */
+	 * removed (a line break that folds a value included; those inside
+	 * RFC 2047 encoded words, TAB aside, have become spaces in decoding),
+	 * everything up to the last "/" or "\" removed, surrounding spaces
+	 * trimmed, cut to IMAP_FILENAME_MAX bytes. NULL when there is none or
+	 * nothing is left ("", ".", ".."); a "filename" that comes to nothing
+	 * falls back to "name". */
 	char *filename;
 	const struct imap_body_part *parent; /* NULL for the root */
 	struct imap_body_part *children;     /* MULTIPART: nchildren parts (maybe 0);

@@ -143,7 +143,7 @@ static void expect_str(const char *got, const char *want, const char *what)
 	else if (!got)
 		cr_expect_fail("%s: got NULL, want \"%s\"", what, want);
 	else
-		cr_expect_str_eq(got, want, "%s", what);
+		cr_expect_str_eq(got, want, "%s: got \"%s\", want \"%s\"", what, got, want);
 }
 
 /* "name=value;name=value" of a parameter list. */
@@ -1245,4 +1245,333 @@ Test(bodystructure, corpus_gmail_fetch)
 	cr_expect_eq(n, 7);
 	imap_parser_free(&p);
 	imap_buf_free(&b);
+}
+
+/* ---- parameters: RFC 2231 and RFC 2047 ---- */
+
+static void params_free(struct imap_mime_param *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+/* imap_mime_param_get(name) over the pairs kv[0..] (NULL-terminated). */
+static char *param(const char *const *kv, const char *name)
+{
+	size_t n = 0;
+	while (kv[2 * n])
+		n++;
+	struct imap_mime_param *ps = calloc(n ? n : 1, sizeof *ps);
+	cr_assert_not_null(ps);
+	for (size_t i = 0; i < n; i++) {
+		ps[i].name = strdup(kv[2 * i]);
+		ps[i].value = strdup(kv[2 * i + 1]);
+	}
+	char *out = (char *)1;
+	cr_assert_eq(imap_mime_param_get(ps, n, name, &out), 0);
+	if (out)
+		cr_expect_eq(imap_utf8_validate(out, strlen(out)), 0, "not UTF-8: %s", out);
+	params_free(ps, n);
+	return out;
+}
+
+#define KV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void expect_param(const char *const *kv, const char *name, const char *want)
+{
+	char *got = param(kv, name);
+	expect_str(got, want, name);
+	free(got);
+}
+
+Test(bodystructure, rfc2231_extended_values)
+{
+	/* charset'language'%XX */
+	expect_param(KV("filename*", "utf-8''%E2%82%AC%20rates.txt"), "filename", "€ rates.txt");
+	expect_param(KV("filename*", "iso-8859-1'en'%E9t%E9.txt"), "filename", "été.txt");
+	expect_param(KV("filename*", "ISO-8859-1''caf%e9"), "filename", "café");
+	/* RFC 2231's own example, with a language tag */
+	expect_param(KV("title*", "us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A"), "title",
+		     "This is ***fun***");
+	/* no charset: UTF-8 when valid, else windows-1252 */
+	expect_param(KV("filename*", "''caf%C3%A9.txt"), "filename", "café.txt");
+	expect_param(KV("filename*", "'en'caf%E9.txt"), "filename", "café.txt");
+	/* without the quotes it is all data; a bad escape stays */
+	expect_param(KV("filename*", "caf%C3%A9%2.txt%"), "filename", "café%2.txt%");
+	expect_param(KV("filename*", "utf-8''%zz%4"), "filename", "%zz%4");
+	/* an unknown charset */
+	expect_param(KV("filename*", "x-unknown''caf%E9"), "filename", "café");
+	/* the extended form wins over the plain one, in either order */
+	expect_param(KV("filename", "fallback.txt", "filename*", "utf-8''real.txt"), "filename",
+		     "real.txt");
+	expect_param(KV("filename*", "utf-8''real.txt", "filename", "fallback.txt"), "filename",
+		     "real.txt");
+	/* names are matched ignoring case; other parameters are not confused */
+	expect_param(KV("name", "a", "filename", "b"), "FileName", "b");
+	expect_param(KV("filenamex", "a", "filename*x", "b"), "filename", NULL);
+	expect_param(KV("charset", "utf-8"), "filename", NULL);
+}
+
+Test(bodystructure, rfc2231_continuations)
+{
+	/* in order, encoded */
+	expect_param(KV("filename*0*", "utf-8''caf", "filename*1*", "%C3%A9.txt"), "filename",
+		     "café.txt");
+	/* out of order */
+	expect_param(KV("filename*2*", ".txt", "filename*1*", "%C3%A9", "filename*0*", "utf-8''caf"),
+		     "filename", "café.txt");
+	/* a UTF-8 character split across two segments */
+	expect_param(KV("filename*0*", "utf-8''%C3", "filename*1*", "%A9t%C3", "filename*2*", "%A9"),
+		     "filename", "été");
+	/* encoded and plain segments mixed */
+	expect_param(KV("filename*0*", "iso-8859-1''%E9", "filename*1", " plain %41.txt"),
+		     "filename", "é plain %41.txt");
+	/* plain segments only: read like a plain value (RFC 2047 too) */
+	expect_param(KV("filename*0", "long ", "filename*1", "name.txt"), "filename", "long name.txt");
+	expect_param(KV("filename*1", "?=", "filename*0", "=?utf-8?q?caf=C3=A9"), "filename", "café");
+	/* a gap ends the value; numbers with leading zeros or too high are ignored */
+	expect_param(KV("filename*0", "a", "filename*2", "c"), "filename", "a");
+	expect_param(KV("filename*0", "a", "filename*01", "b", "filename*1", "c"), "filename", "ac");
+	expect_param(KV("filename*0", "a", "filename*99", "z"), "filename", "a");
+	expect_param(KV("filename*1", "b"), "filename", NULL);
+	expect_param(KV("filename*1", "b", "filename", "plain"), "filename", "plain");
+	/* the first of duplicates counts */
+	expect_param(KV("filename*0", "a", "filename*0", "b"), "filename", "a");
+	/* 64 segments are read */
+	struct imap_buf names, want;
+	imap_buf_init(&names, 0);
+	imap_buf_init(&want, 0);
+	const char *kv[2 * 65 + 1] = {0};
+	char name_store[65][16];
+	for (int i = 0; i < 65; i++) {
+		snprintf(name_store[i], sizeof name_store[i], "filename*%d", i);
+		kv[2 * i] = name_store[i];
+		kv[2 * i + 1] = "x";
+		if (i < 64)
+			imap_buf_putc(&want, 'x');
+	}
+	char *got = param(kv, "filename");
+	expect_str(got, want.data, "64 segments");
+	free(got);
+	imap_buf_free(&names);
+	imap_buf_free(&want);
+}
+
+Test(bodystructure, rfc2047_parameter_values)
+{
+	expect_param(KV("name", "=?UTF-8?B?0L/RgNC40LLQtdGCLnR4dA==?="), "name", "привет.txt");
+	expect_param(KV("filename", "=?iso-8859-1?Q?caf=E9.pdf?="), "filename", "café.pdf");
+	expect_param(KV("filename", "=?utf-8?q?a?= =?utf-8?q?b?=.txt"), "filename", "ab.txt");
+	/* raw 8-bit: UTF-8 kept, Latin-1 read as windows-1252 */
+	expect_param(KV("filename", "caf\xc3\xa9"), "filename", "café");
+	/* control characters become spaces in a parameter value */
+	expect_param(KV("charset", "utf\t8\r\n\x01x"), "charset", "utf 8  x");
+	expect_param(KV("filename*", "utf-8''a%00b%0Ac%C2%85d"), "filename", "a\xef\xbf\xbd" "b c d");
+	expect_param(KV("charset", ""), "charset", "");
+	char *out = (char *)1;
+	cr_expect_eq(imap_mime_param_get(NULL, 0, "x", &out), 0);
+	cr_expect_null(out);
+}
+
+/* File names through BODYSTRUCTURE: decoded, fallback to "name", made
+ * safe. */
+static void expect_filename(const char *dsp_params, const char *ct_params, const char *want)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	imap_buf_printf(&b, "(\"application\" \"octet-stream\" %s NIL NIL \"base64\" 4 NIL "
+			"(\"attachment\" %s) NIL NIL)", ct_params, dsp_params);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	expect_str(bs->root.filename, want, b.data);
+	if (bs->root.filename)
+		cr_expect_eq(imap_utf8_validate(bs->root.filename, strlen(bs->root.filename)), 0);
+	struct imap_attachment_list l;
+	cr_assert_eq(imap_bodystructure_attachment_list(bs, &l), 0);
+	cr_assert_eq(l.n, 1);
+	expect_str(l.v[0].filename, want, "attachment filename");
+	imap_attachment_list_free(&l);
+	imap_bodystructure_free(&bs);
+	imap_buf_free(&b);
+}
+
+Test(bodystructure, filenames)
+{
+	expect_filename("(\"filename\" \"report.pdf\")", "NIL", "report.pdf");
+	expect_filename("(\"FILENAME\" \"Report.PDF\")", "(\"NAME\" \"other.pdf\")", "Report.PDF");
+	/* fallback to the Content-Type name, also name* */
+	expect_filename("NIL", "(\"name\" \"report.pdf\")", "report.pdf");
+	expect_filename("(\"size\" \"3\")", "(\"name*\" \"utf-8''r%C3%A9sum%C3%A9.pdf\")", "résumé.pdf");
+	expect_filename("NIL", "(\"name*0*\" \"utf-8''a\" \"name*1*\" \"b.pdf\")", "ab.pdf");
+	expect_filename("NIL", "NIL", NULL);
+	/* decoded */
+	expect_filename("(\"filename*\" \"utf-8''%E2%82%AC.txt\")", "NIL", "€.txt");
+	expect_filename("(\"filename\" \"=?utf-8?B?0L/RgNC40LLQtdGCLnR4dA==?=\")", "NIL", "привет.txt");
+	/* directories stripped */
+	expect_filename("(\"filename\" \"C:\\\\x\\\\a.txt\")", "NIL", "a.txt");
+	expect_filename("(\"filename\" \"../a.txt\")", "NIL", "a.txt");
+	expect_filename("(\"filename\" \"/etc/passwd\")", "NIL", "passwd");
+	expect_filename("(\"filename*\" \"utf-8''..%2F..%5Cb.txt\")", "NIL", "b.txt");
+	/* control characters removed, blanks trimmed */
+	expect_filename("(\"filename\" \"  a\tb\x01" "c.txt \")", "NIL", "abc.txt");
+	expect_filename("(\"filename\" {15}\r\nlong\r\n name.pdf)", "NIL", "long name.pdf");
+	expect_filename("(\"filename\" \"=?utf-8?q?a=01b?=.txt\")", "NIL", "a b.txt");
+	expect_filename("(\"filename\" \"=?utf-8?q?a=09b?=.txt\")", "NIL", "ab.txt");
+	expect_filename("(\"filename*\" \"utf-8''a%0D%0Ab%00c%C2%9F.txt\")", "NIL",
+			"ab\xef\xbf\xbd" "c.txt");
+	/* nothing left: falls back to name, else NULL */
+	expect_filename("(\"filename\" \"dir/\")", "(\"name\" \"n.txt\")", "n.txt");
+	expect_filename("(\"filename\" \"..\")", "NIL", NULL);
+	expect_filename("(\"filename\" \".\")", "NIL", NULL);
+	expect_filename("(\"filename\" \"\")", "NIL", NULL);
+	expect_filename("(\"filename\" \"  \")", "(\"name\" \"..\")", NULL);
+	expect_filename("(\"filename\" \".hidden\")", "NIL", ".hidden");
+}
+
+Test(bodystructure, long_filename_cut)
+{
+	/* 300 two-byte characters: cut to 254 bytes, not inside a character */
+	struct imap_buf name, b;
+	imap_buf_init(&name, 0);
+	imap_buf_init(&b, 0);
+	for (int i = 0; i < 300; i++)
+		imap_buf_puts(&name, "é");
+	imap_buf_printf(&b, "(\"application\" \"pdf\" (\"name\" \"%s\") NIL NIL \"base64\" 4 NIL)",
+			name.data);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	cr_assert_not_null(bs->root.filename);
+	cr_expect_eq(strlen(bs->root.filename), 254);
+	cr_expect_eq(imap_utf8_validate(bs->root.filename, 254), 0);
+
+	/* ASCII: exactly IMAP_FILENAME_MAX bytes */
+	imap_bodystructure_free(&bs);
+	imap_buf_reset(&name, 0);
+	imap_buf_reset(&b, 0);
+	for (int i = 0; i < 300; i++)
+		imap_buf_putc(&name, 'a');
+	imap_buf_printf(&b, "(\"application\" \"pdf\" (\"name\" \"%s\") NIL NIL \"base64\" 4 NIL)",
+			name.data);
+	bs = bs_ok(b.data, b.len);
+	cr_assert_not_null(bs->root.filename);
+	cr_expect_eq(strlen(bs->root.filename), IMAP_FILENAME_MAX);
+	imap_bodystructure_free(&bs);
+	imap_buf_free(&name);
+	imap_buf_free(&b);
+}
+
+/* Real Content-Type / Content-Disposition headers from the corpus's
+ * messages, split into parameters the way an IMAP server does. */
+static void eml_params(const char *file, const char *header, int nth,
+		       struct imap_mime_param **out, size_t *nout)
+{
+	TEST_NEED_CORPUS(dir, "eml");
+	struct imap_buf b, value;
+	imap_buf_init(&b, 0);
+	imap_buf_init(&value, 0);
+	read_crlf(dir, file, &b);
+	size_t hlen = strlen(header);
+	const char *s = b.data;
+	int seen = 0;
+	while (s && *s) {
+		const char *eol = strstr(s, "\r\n");
+		if (!eol)
+			break;
+		if (strncasecmp(s, header, hlen) == 0 && s[hlen] == ':' && seen++ == nth) {
+			imap_buf_append(&value, s + hlen + 1, (size_t)(eol - s) - hlen - 1);
+			while (eol[2] == ' ' || eol[2] == '\t') { /* unfold */
+				s = eol + 2;
+				eol = strstr(s, "\r\n");
+				imap_buf_append(&value, s, (size_t)(eol - s));
+			}
+			break;
+		}
+		s = eol + 2;
+	}
+	cr_assert_gt(value.len, 0, "%s: no %s #%d", file, header, nth);
+	/* value = type *(";" name "=" (token / quoted-string)) */
+	struct imap_mime_param *ps = calloc(64, sizeof *ps);
+	size_t n = 0;
+	const char *p = strchr(value.data, ';');
+	while (p && *p && n < 64) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *eq = strchr(p, '=');
+		if (!eq)
+			break;
+		ps[n].name = strndup(p, (size_t)(eq - p));
+		for (char *c = ps[n].name; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		struct imap_buf v;
+		imap_buf_init(&v, 0);
+		p = eq + 1;
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				imap_buf_putc(&v, *p);
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p && *p != ';' && *p != ' ' && *p != '\t')
+				imap_buf_putc(&v, *p++);
+		}
+		ps[n++].value = imap_buf_steal(&v);
+		imap_buf_free(&v);
+		p = strchr(p, ';');
+	}
+	*out = ps;
+	*nout = n;
+	imap_buf_free(&value);
+	imap_buf_free(&b);
+}
+
+static void expect_eml_param(const char *file, const char *header, int nth, const char *name,
+			     const char *want)
+{
+	struct imap_mime_param *ps = NULL;
+	size_t n = 0;
+	eml_params(file, header, nth, &ps, &n);
+	if (!ps)
+		return; /* skipped */
+	char *got = NULL;
+	cr_assert_eq(imap_mime_param_get(ps, n, name, &got), 0);
+	expect_str(got, want, file);
+	free(got);
+	params_free(ps, n);
+}
+
+Test(bodystructure, corpus_rfc2231_names)
+{
+	expect_eml_param("mt-attachment-filename-encoding-UTF8.msg", "Content-Disposition", 0,
+			 "filename", "attachment.äöü");
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 0, "filename",
+			 "Buchungsbestätigung- Rechnung-Geschäftsbedingungen-Nr.B123-45 - XXXXX "
+			 "xxxxxxxxxxxxxxxxx XxxX, Lüxxxxxxxxxx - VM Klaus XXXXXX - xxxxxxxx.pdf");
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Type", 1, "name",
+			 "Buchungsbestätigung- Rechnung-Geschäftsbedingungen-Nr.B123-45 - XXXX "
+			 "xxxxxxxxxxxxxxxxx XxxX, Lüdxxxxxxxx - VM Klaus XXXXXX - xxxxxxxx.pdf");
+	/* iso-8859-15: %A4 is the euro sign */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 1, "filename",
+			 "01_A€àä????@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* an Arabic letter split between filename*0* and filename*1* */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 2, "filename",
+			 "02_A€àäąбيد@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* RFC 2047 words folded inside a quoted name */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Type", 3, "name",
+			 "02_A€àäąбيد@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* an invalid byte in ISO-2022-JP becomes U+FFFD (imap_tools agrees) */
+	expect_eml_param("it-attachment_emails-attachment_with_encoded_name.eml", "Content-Type", 2,
+			 "name", "01 Quien Te Dij\xef\xbf\xbd" "at. Pitbull.mp3");
+	expect_eml_param("mp-nodemailer.eml", "Content-Disposition", 1, "filename",
+			 "nyan cat ✔.gif");
 }
