@@ -1575,3 +1575,195 @@ Test(bodystructure, corpus_rfc2231_names)
 	expect_eml_param("mp-nodemailer.eml", "Content-Disposition", 1, "filename",
 			 "nyan cat ✔.gif");
 }
+
+/* ---- body text and attachments ---- */
+
+#define TXT(sub, extra) "(\"text\" \"" sub "\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 100 4 NIL " extra ")"
+#define IMG(cid, extra) "(\"image\" \"png\" (\"name\" \"logo.png\") " cid " NIL \"base64\" 7800 NIL " extra ")"
+#define PDF(extra) "(\"application\" \"pdf\" (\"name\" \"doc.pdf\") NIL NIL \"base64\" 780 NIL " extra ")"
+
+Test(bodystructure, choose_alternative)
+{
+	struct imap_bodystructure *bs = BS("(" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* the last alternative of each kind */
+	bs = BS("(" TXT("plain", "NIL") TXT("plain", "NIL") TXT("html", "NIL") TXT("html", "NIL")
+		" \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "2");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "4");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* an alternative that is a mixed: all its inline html parts */
+	bs = BS("(" TXT("plain", "NIL") "(" TXT("html", "NIL") IMG("NIL", "NIL") TXT("html", "NIL")
+		" \"mixed\") \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2.1,2.3");
+	expect_attachments(bs, "2.2|logo.png|image/png|-|a|-|7800|5700");
+	imap_bodystructure_free(&bs);
+
+	/* an alternative that is an attachment is skipped */
+	bs = BS("(" TXT("plain", "NIL") TXT("plain", "(\"attachment\" NIL)") " \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|-|text/plain|attachment|a|-|100|100");
+	imap_bodystructure_free(&bs);
+}
+
+/* mixed(alternative(plain, related(html, image)), pdf) */
+Test(bodystructure, choose_mixed_alternative_related)
+{
+	struct imap_bodystructure *bs = BS(
+		"((" TXT("plain", "NIL") "(" TXT("html", "NIL") IMG("\"<logo@x>\"", "NIL")
+		" \"related\" (\"boundary\" \"r\" \"type\" \"text/html\")) \"alternative\")"
+		PDF("(\"attachment\" (\"filename\" \"report.pdf\"))") " \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain "
+			   "1.2:multipart/related 1.2.1:text/html 1.2.2:image/png 2:application/pdf");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2.1");
+	expect_attachments(bs, "1.2.2|logo.png|image/png|-|i|<logo@x>|7800|5700\n"
+			       "2|report.pdf|application/pdf|attachment|a|-|780|570");
+	imap_bodystructure_free(&bs);
+
+	/* related(alternative(plain, html), image), as Apple Mail writes it */
+	bs = BS("((" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")"
+		IMG("\"<img1>\"", "(\"inline\" (\"filename\" \"a.png\"))") " \"related\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|a.png|image/png|inline|i|<img1>|7800|5700");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, choose_related_start)
+{
+	/* the root named by "start" (brackets ignored), else the first part */
+	struct imap_bodystructure *bs = BS(
+		"(" IMG("\"<a@x>\"", "NIL") "(\"text\" \"html\" NIL \"<root@x>\" NIL \"7bit\" 5 1)"
+		" \"related\" (\"start\" \"<root@x>\" \"type\" \"text/html\"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_attachments(bs, "1|logo.png|image/png|-|i|<a@x>|7800|5700");
+	imap_bodystructure_free(&bs);
+
+	bs = BS("(" TXT("html", "NIL") TXT("html", "NIL") " \"related\" (\"start\" \"<nowhere>\"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1");
+	imap_bodystructure_free(&bs);
+
+	bs = BS("(" TXT("html", "NIL") "(\"text\" \"html\" NIL \"root@x\" NIL \"7bit\" 5 1)"
+		" \"related\" (\"start\" \" <root@x> \"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	imap_bodystructure_free(&bs);
+}
+
+/* Several inline text parts in a mixed are all body text, in order. */
+Test(bodystructure, choose_mixed_inline_texts)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" TXT("plain", "NIL") IMG("NIL", "(\"inline\" NIL)") TXT("plain", "(\"inline\" NIL)")
+		TXT("plain", "(\"attachment\" (\"filename\" \"notes.txt\"))")
+		"(\"text\" \"csv\" (\"name\" \"data.csv\") NIL NIL \"7bit\" 10 2)"
+		"(\"text\" \"plain\" (\"name\" \"named.txt\") NIL NIL \"7bit\" 10 2)"
+		"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 2 NIL (\"x-unknown\" NIL))"
+		TXT("html", "NIL") " \"mixed\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1,3");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "8");
+	expect_attachments(bs, "2|logo.png|image/png|inline|i|-|7800|5700\n"
+			       "4|notes.txt|text/plain|attachment|a|-|100|100\n"
+			       "5|data.csv|text/csv|-|a|-|10|10\n"
+			       "6|named.txt|text/plain|-|a|-|10|10\n"
+			       "7|-|text/plain|x-unknown|a|-|10|10");
+	imap_bodystructure_free(&bs);
+}
+
+/* A forwarded message with attachments of its own: the message is one
+ * attachment, its attachments follow with their deeper sections, and
+ * its text is not the body. */
+Test(bodystructure, forwarded_message)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" TXT("plain", "NIL")
+		"(\"message\" \"rfc822\" (\"name\" \"Fwd.eml\") NIL NIL \"7bit\" 9000 " ENV
+		" ((" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")"
+		PDF("(\"attachment\" (\"filename\" \"inner.pdf\"))")
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 500 " ENV " " PDF("NIL") " 7)"
+		" \"mixed\") 120 NIL (\"attachment\" (\"filename\" \"Fwd: hello.eml\")))"
+		" \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 2:multipart/mixed "
+			   "2.1:multipart/alternative 2.1.1:text/plain 2.1.2:text/html "
+			   "2.2:application/pdf 2.3:message/rfc822 2.3.1:application/pdf");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "");
+	expect_attachments(bs, "2|Fwd: hello.eml|message/rfc822|attachment|a|-|9000|9000\n"
+			       "2.2|inner.pdf|application/pdf|attachment|a|-|780|570\n"
+			       "2.3|-|message/rfc822|-|a|-|500|500\n"
+			       "2.3.1|doc.pdf|application/pdf|-|a|-|780|570");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, single_part_messages)
+{
+	struct imap_bodystructure *bs = BS(TXT("html", "NIL"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* a named single text part is still the body */
+	bs = BS("(\"text\" \"plain\" (\"name\" \"a.txt\") NIL NIL \"7bit\" 10 2)");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* ... unless it says it is an attachment */
+	bs = BS(TXT("plain", "(\"attachment\" (\"filename\" \"a.txt\"))"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "1|a.txt|text/plain|attachment|a|-|100|100");
+	imap_bodystructure_free(&bs);
+
+	bs = BS(PDF("NIL"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "1|doc.pdf|application/pdf|-|a|-|780|570");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, decoded_sizes)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"base64\" 780 10 NIL (\"attachment\" NIL))"
+		"(\"application\" \"x\" NIL NIL NIL \"BASE64\" 7800 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 79 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 3 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 0 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"quoted-printable\" 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"7bit\" 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL NIL 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 18446744073709551615 NIL)"
+		" \"mixed\")");
+	expect_attachments(bs, "1|-|text/plain|attachment|a|-|780|570\n"
+			       "2|-|application/x|-|a|-|7800|5700\n"
+			       "3|-|application/x|-|a|-|79|56\n"
+			       "4|-|application/x|-|a|-|3|0\n"
+			       "5|-|application/x|-|a|-|0|0\n"
+			       "6|-|application/x|-|a|-|500|500\n"
+			       "7|-|application/x|-|a|-|500|500\n"
+			       "8|-|application/x|-|a|-|500|500\n"
+			       "9|-|application/x|-|a|-|18446744073709551615|13480312976941595409");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, summary_count)
+{
+	static const char text[] = "(" TXT("plain", "NIL") PDF("NIL") PDF("NIL") " \"mixed\")";
+	struct imap_buf in;
+	imap_buf_init(&in, 0);
+	imap_buf_printf(&in, "* 1 FETCH (BODYSTRUCTURE %s)\r\n", text);
+	struct imap_parser *p = parse_response(in.data, in.len);
+	const struct imap_value *items = imap_value_at(imap_parser_response(p)->args, 2);
+	cr_expect_eq(imap_bodystructure_attachments(imap_value_at(items, 1)), 2);
+	cr_expect_eq(imap_bodystructure_attachments(imap_value_at(items, 0)), 0, "an atom");
+	cr_expect_eq(imap_bodystructure_attachments(NULL), 0);
+	imap_parser_free(&p);
+	imap_buf_free(&in);
+}
