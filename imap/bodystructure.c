@@ -316,6 +316,16 @@ static bool looks_like_body(const struct imap_value *v)
 	return (imap_value_is_string(b) || is_nil(b)) && (is_list(c) || is_nil(c));
 }
 
+/* A body (looks_like_body) that is a multipart: its first field is a
+ * part, or it has Gmail's empty form (subtype params [dsp [lang [loc]]]). */
+static bool is_multipart_body(const struct imap_value *v)
+{
+	const struct imap_value *first = imap_value_first(v), *second = imap_value_at(v, 1);
+	if (is_list(first))
+		return true;
+	return v->count < 6 && imap_value_is_string(first) && (is_list(second) || is_nil(second));
+}
+
 static int parse_body(struct parse_ctx *ctx, const struct imap_value *v, char *section,
                       const struct imap_body_part *parent, unsigned depth,
                       struct imap_body_part *p);
@@ -490,8 +500,8 @@ static int parse_single(struct parse_ctx *ctx, const struct imap_value *v, unsig
 		return IMAP_ERR_NOMEM;
 	p->nchildren = 1;
 	char *section = NULL;
-	bool multipart = is_list(imap_value_first(enclosed));
-	rc = multipart ? dup_str(p->section, &section) : child_section(p->section, 1, &section);
+	rc = is_multipart_body(enclosed) ? dup_str(p->section, &section)
+	                                 : child_section(p->section, 1, &section);
 	if (rc != 0)
 		return rc == IMAP_ERR_LIMIT ? imap_error_set(ctx->err, rc, "BODYSTRUCTURE section too long")
 		                            : rc;
@@ -511,22 +521,19 @@ static int parse_body(struct parse_ctx *ctx, const struct imap_value *v, char *s
 	if (!looks_like_body(v))
 		return imap_error_set(ctx->err, IMAP_ERR_PROTOCOL, "BODYSTRUCTURE part is not a body");
 
-	const struct imap_value *first = imap_value_first(v), *second = imap_value_at(v, 1);
-	if (is_list(first)) {
-		size_t nbodies = 0;
-		const struct imap_value *c;
-		size_t i;
-		IMAP_LIST_FOREACH(v, c, i) {
-			if (!looks_like_body(c))
-				break;
-			nbodies++;
-		}
-		return parse_multipart(ctx, v, nbodies, depth, p);
+	if (!is_multipart_body(v))
+		return parse_single(ctx, v, depth, p);
+	/* The leading fields that are bodies are the parts; none in Gmail's
+	 * empty form. */
+	size_t nbodies = 0;
+	const struct imap_value *c;
+	size_t i;
+	IMAP_LIST_FOREACH(v, c, i) {
+		if (!looks_like_body(c))
+			break;
+		nbodies++;
 	}
-	/* Gmail's empty multipart: (subtype params [dsp [lang [loc]]]). */
-	if (v->count < 6 && imap_value_is_string(first) && (is_list(second) || is_nil(second)))
-		return parse_multipart(ctx, v, 0, depth, p);
-	return parse_single(ctx, v, depth, p);
+	return parse_multipart(ctx, v, nbodies, depth, p);
 }
 
 int imap_bodystructure_parse(const struct imap_value *body, struct imap_bodystructure **out,
@@ -541,15 +548,9 @@ int imap_bodystructure_parse(const struct imap_value *body, struct imap_bodystru
 	struct parse_ctx ctx = {.err = err};
 	char *section = NULL;
 	/* The root multipart is ""; a single-part message's body is "1". */
-	int rc = dup_str(is_list(imap_value_first(body)) ? "" : "1", &section);
+	int rc = dup_str(is_multipart_body(body) ? "" : "1", &section);
 	if (rc == 0)
 		rc = parse_body(&ctx, body, section, NULL, 0, &bs->root);
-	/* The root of a Gmail empty multipart is "" too. */
-	if (rc == 0 && bs->root.kind == IMAP_BODY_MULTIPART && bs->root.section[0]) {
-		free(bs->root.section);
-		bs->root.section = NULL;
-		rc = dup_str("", &bs->root.section);
-	}
 	if (rc != 0) {
 		if (rc == IMAP_ERR_NOMEM)
 			imap_error_set(err, rc, "out of memory");

@@ -521,6 +521,13 @@ Test(bodystructure, empty_multipart)
 			       "3|-|multipart/related|attachment|a|-|0|0");
 	imap_bodystructure_free(&bs);
 
+	/* Enclosed by a message part: a multipart, so it shares its number. */
+	bs = BS("(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 5 " ENV
+		" (\"ALTERNATIVE\" (\"BOUNDARY\" \"x\")) 1) \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 2:multipart/alternative");
+	cr_expect_null(imap_bodystructure_find(bs, "2.1"));
+	imap_bodystructure_free(&bs);
+
 	/* As the root. */
 	bs = BS("(\"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL)");
 	expect_outline(bs, "-:multipart/mixed");
