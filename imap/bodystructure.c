@@ -27,6 +27,12 @@
  * part is 14; the rest (body-extension) is ignored. */
 #define FIELDS_MAX 16u
 
+/* Decoded text (RFC 2047, RFC 2231, charsets) may be at most this many
+ * times as long as its raw form, plus 64 bytes: a byte of an unknown or
+ * invalid sequence becomes 3 (U+FFFD), one of TSCII up to 12. A value
+ * that would grow more counts as absent. */
+#define DECODED_GROWTH_MAX 16u
+
 /* Longest digit run of a part number component accepted. */
 #define SECTION_NUMBER_DIGITS_MAX 9u
 
@@ -452,10 +458,12 @@ static int parse_single(struct parse_ctx *ctx, const struct imap_value *v, unsig
 		rc = dup_value(f[base + 1], false, true, &p->id);
 	if (rc == 0 && imap_value_is_string(f[base + 2]) && f[base + 2]->len > 0) {
 		struct imap_buf b;
-		imap_buf_init(&b, f[base + 2]->len * 4 + 16);
+		imap_buf_init(&b, f[base + 2]->len * DECODED_GROWTH_MAX + 64);
 		rc = imap_rfc2047_decode(f[base + 2]->str, f[base + 2]->len, &b);
 		if (rc == 0 && !(p->description = imap_buf_steal(&b)))
 			rc = IMAP_ERR_NOMEM;
+		if (rc == IMAP_ERR_LIMIT)
+			rc = 0; /* absent */
 		imap_buf_free(&b);
 	}
 	if (rc == 0)
@@ -758,9 +766,7 @@ static int decode_extended(const struct imap_mime_param *const *seg, const bool 
 		rc = put_pct_decoded(&bytes, v, len);
 	}
 	if (rc == 0) {
-		/* A byte becomes at most three (U+FFFD); multi-byte charsets and
-		 * RFC 2047 words only shrink from that. */
-		imap_buf_init(out, bytes.len * 4 + 64);
+		imap_buf_init(out, bytes.len * DECODED_GROWTH_MAX + 64);
 		const char *data = bytes.data ? bytes.data : "";
 		if (!any_encoded && drop_controls && bytes.data) {
 			controls(bytes.data, true); /* raw values hold no NUL */
@@ -823,7 +829,7 @@ static int param_decode(const struct imap_mime_param *ps, size_t n, const char *
 	if (rc == 0 && !(*out = imap_buf_steal(&b)))
 		rc = IMAP_ERR_NOMEM;
 	imap_buf_free(&b);
-	return rc;
+	return rc == IMAP_ERR_LIMIT ? 0 : rc; /* too long decoded: absent */
 }
 
 int imap_mime_param_get(const struct imap_mime_param *params, size_t n, const char *name,

@@ -1378,6 +1378,19 @@ Test(bodystructure, rfc2047_parameter_values)
 	expect_param(KV("charset", "utf\t8\r\n\x01x"), "charset", "utf 8  x");
 	expect_param(KV("filename*", "utf-8''a%00b%0Ac%C2%85d"), "filename", "a\xef\xbf\xbd" "b c d");
 	expect_param(KV("charset", ""), "charset", "");
+	/* A charset that turns one byte into up to four characters (12
+	 * bytes) is not cut off: growth up to 16 times is allowed. Only the
+	 * size is checked; the characters are iconv's business. */
+	struct imap_buf raw;
+	imap_buf_init(&raw, 0);
+	imap_buf_puts(&raw, "tscii''");
+	for (int i = 0; i < 20; i++)
+		imap_buf_puts(&raw, "%82");
+	char *big = param(KV("filename*", raw.data), "filename");
+	cr_assert_not_null(big);
+	cr_expect_gt(strlen(big), 20 * 4 + 64);
+	free(big);
+	imap_buf_free(&raw);
 	char *out = (char *)1;
 	cr_expect_eq(imap_mime_param_get(NULL, 0, "x", &out), 0);
 	cr_expect_null(out);
