@@ -371,7 +371,8 @@ static int media_defaults(struct imap_body_part *p)
 	return 0;
 }
 
-/* Fill p's children from bodies b[0..n): sections from section_of(). */
+/* Parse the first n fields of list (all bodies) as p's parts, numbered
+ * below p's section. */
 static int parse_children(struct parse_ctx *ctx, struct imap_body_part *p,
                           const struct imap_value *list, size_t n, unsigned depth)
 {
