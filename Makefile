@@ -148,7 +148,8 @@ fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 		name=$$(basename $$f); corpus=$(FUZZ_DIR)/corpus/$$name; mkdir -p $$corpus; \
 		seeds=tests/fuzz/seeds/$$name; [ -d $$seeds ] || seeds=; \
-		[ $$name = fuzz_parser ] && [ -d $(CORPUS)/imap ] && seeds="$$seeds $(CORPUS)/imap"; \
+		case $$name in fuzz_parser|fuzz_bodystructure) \
+			[ -d $(CORPUS)/imap ] && seeds="$$seeds $(CORPUS)/imap";; esac; \
 		echo "fuzz: $$name for $(FUZZ_TIME)s"; \
 		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
 			$$corpus $$seeds >$(FUZZ_DIR)/$$name.log 2>&1 || { tail -40 $(FUZZ_DIR)/$$name.log; exit 1; }; \

@@ -27,6 +27,12 @@
  * part is 14; the rest (body-extension) is ignored. */
 #define FIELDS_MAX 16u
 
+/* Decoded text (RFC 2047, RFC 2231, charsets) may be at most this many
+ * times as long as its raw form, plus 64 bytes: a byte of an unknown or
+ * invalid sequence becomes 3 (U+FFFD), one of TSCII up to 12. A value
+ * that would grow more counts as absent. */
+#define DECODED_GROWTH_MAX 16u
+
 /* Longest digit run of a part number component accepted. */
 #define SECTION_NUMBER_DIGITS_MAX 9u
 
@@ -316,6 +322,16 @@ static bool looks_like_body(const struct imap_value *v)
 	return (imap_value_is_string(b) || is_nil(b)) && (is_list(c) || is_nil(c));
 }
 
+/* A body (looks_like_body) that is a multipart: its first field is a
+ * part, or it has Gmail's empty form (subtype params [dsp [lang [loc]]]). */
+static bool is_multipart_body(const struct imap_value *v)
+{
+	const struct imap_value *first = imap_value_first(v), *second = imap_value_at(v, 1);
+	if (is_list(first))
+		return true;
+	return v->count < 6 && imap_value_is_string(first) && (is_list(second) || is_nil(second));
+}
+
 static int parse_body(struct parse_ctx *ctx, const struct imap_value *v, char *section,
                       const struct imap_body_part *parent, unsigned depth,
                       struct imap_body_part *p);
@@ -355,7 +371,8 @@ static int media_defaults(struct imap_body_part *p)
 	return 0;
 }
 
-/* Fill p's children from bodies b[0..n): sections from section_of(). */
+/* Parse the first n fields of list (all bodies) as p's parts, numbered
+ * below p's section. */
 static int parse_children(struct parse_ctx *ctx, struct imap_body_part *p,
                           const struct imap_value *list, size_t n, unsigned depth)
 {
@@ -442,10 +459,12 @@ static int parse_single(struct parse_ctx *ctx, const struct imap_value *v, unsig
 		rc = dup_value(f[base + 1], false, true, &p->id);
 	if (rc == 0 && imap_value_is_string(f[base + 2]) && f[base + 2]->len > 0) {
 		struct imap_buf b;
-		imap_buf_init(&b, f[base + 2]->len * 4 + 16);
+		imap_buf_init(&b, f[base + 2]->len * DECODED_GROWTH_MAX + 64);
 		rc = imap_rfc2047_decode(f[base + 2]->str, f[base + 2]->len, &b);
 		if (rc == 0 && !(p->description = imap_buf_steal(&b)))
 			rc = IMAP_ERR_NOMEM;
+		if (rc == IMAP_ERR_LIMIT)
+			rc = 0; /* absent */
 		imap_buf_free(&b);
 	}
 	if (rc == 0)
@@ -490,8 +509,8 @@ static int parse_single(struct parse_ctx *ctx, const struct imap_value *v, unsig
 		return IMAP_ERR_NOMEM;
 	p->nchildren = 1;
 	char *section = NULL;
-	bool multipart = is_list(imap_value_first(enclosed));
-	rc = multipart ? dup_str(p->section, &section) : child_section(p->section, 1, &section);
+	rc = is_multipart_body(enclosed) ? dup_str(p->section, &section)
+	                                 : child_section(p->section, 1, &section);
 	if (rc != 0)
 		return rc == IMAP_ERR_LIMIT ? imap_error_set(ctx->err, rc, "BODYSTRUCTURE section too long")
 		                            : rc;
@@ -511,22 +530,19 @@ static int parse_body(struct parse_ctx *ctx, const struct imap_value *v, char *s
 	if (!looks_like_body(v))
 		return imap_error_set(ctx->err, IMAP_ERR_PROTOCOL, "BODYSTRUCTURE part is not a body");
 
-	const struct imap_value *first = imap_value_first(v), *second = imap_value_at(v, 1);
-	if (is_list(first)) {
-		size_t nbodies = 0;
-		const struct imap_value *c;
-		size_t i;
-		IMAP_LIST_FOREACH(v, c, i) {
-			if (!looks_like_body(c))
-				break;
-			nbodies++;
-		}
-		return parse_multipart(ctx, v, nbodies, depth, p);
+	if (!is_multipart_body(v))
+		return parse_single(ctx, v, depth, p);
+	/* The leading fields that are bodies are the parts; none in Gmail's
+	 * empty form. */
+	size_t nbodies = 0;
+	const struct imap_value *c;
+	size_t i;
+	IMAP_LIST_FOREACH(v, c, i) {
+		if (!looks_like_body(c))
+			break;
+		nbodies++;
 	}
-	/* Gmail's empty multipart: (subtype params [dsp [lang [loc]]]). */
-	if (v->count < 6 && imap_value_is_string(first) && (is_list(second) || is_nil(second)))
-		return parse_multipart(ctx, v, 0, depth, p);
-	return parse_single(ctx, v, depth, p);
+	return parse_multipart(ctx, v, nbodies, depth, p);
 }
 
 int imap_bodystructure_parse(const struct imap_value *body, struct imap_bodystructure **out,
@@ -541,15 +557,9 @@ int imap_bodystructure_parse(const struct imap_value *body, struct imap_bodystru
 	struct parse_ctx ctx = {.err = err};
 	char *section = NULL;
 	/* The root multipart is ""; a single-part message's body is "1". */
-	int rc = dup_str(is_list(imap_value_first(body)) ? "" : "1", &section);
+	int rc = dup_str(is_multipart_body(body) ? "" : "1", &section);
 	if (rc == 0)
 		rc = parse_body(&ctx, body, section, NULL, 0, &bs->root);
-	/* The root of a Gmail empty multipart is "" too. */
-	if (rc == 0 && bs->root.kind == IMAP_BODY_MULTIPART && bs->root.section[0]) {
-		free(bs->root.section);
-		bs->root.section = NULL;
-		rc = dup_str("", &bs->root.section);
-	}
 	if (rc != 0) {
 		if (rc == IMAP_ERR_NOMEM)
 			imap_error_set(err, rc, "out of memory");
@@ -690,10 +700,41 @@ static int segment_number(const char *rest, bool *encoded)
 	return (int)n;
 }
 
+/* Length of a C0/DEL (1 byte) or C1 (U+0080..U+009F, 2 bytes) control
+ * character at s, else 0. */
+static size_t control_len(const char *s)
+{
+	unsigned char c = (unsigned char)s[0];
+	if (c < 0x20 || c == 0x7f)
+		return 1;
+	if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+		return 2;
+	return 0;
+}
+
+/* Replace (with a space) or remove every control character of s. */
+static void controls(char *s, bool remove)
+{
+	char *w = s;
+	while (*s) {
+		size_t n = control_len(s);
+		if (n == 0) {
+			*w++ = *s++;
+			continue;
+		}
+		if (!remove)
+			*w++ = ' ';
+		s += n;
+	}
+	*w = '\0';
+}
+
 /* Decode RFC 2231 segments seg[0..n) (enc[i]: the segment had "*") as
- * UTF-8 into out (an empty buffer). */
+ * UTF-8 into out (an empty buffer). `drop_controls`: remove control
+ * characters from a value without encoded segments before RFC 2047
+ * decoding turns them into spaces. */
 static int decode_extended(const struct imap_mime_param *const *seg, const bool *enc, size_t n,
-                           struct imap_buf *out)
+                           bool drop_controls, struct imap_buf *out)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -726,10 +767,12 @@ static int decode_extended(const struct imap_mime_param *const *seg, const bool 
 		rc = put_pct_decoded(&bytes, v, len);
 	}
 	if (rc == 0) {
-		/* A byte becomes at most three (U+FFFD); multi-byte charsets and
-		 * RFC 2047 words only shrink from that. */
-		imap_buf_init(out, bytes.len * 4 + 64);
+		imap_buf_init(out, bytes.len * DECODED_GROWTH_MAX + 64);
 		const char *data = bytes.data ? bytes.data : "";
+		if (!any_encoded && drop_controls && bytes.data) {
+			controls(bytes.data, true); /* raw values hold no NUL */
+			bytes.len = strlen(bytes.data);
+		}
 		if (any_encoded)
 			rc = imap_charset_to_utf8(charset, charset_len, data, bytes.len, out);
 		else
@@ -740,8 +783,10 @@ static int decode_extended(const struct imap_mime_param *const *seg, const bool 
 }
 
 /* *out = parameter `name` of ps[0..n) decoded (see imap_mime_param_get),
- * control characters left in; NULL when there is no such parameter. */
-static int param_decode(const struct imap_mime_param *ps, size_t n, const char *name, char **out)
+ * control characters left in (or, with `drop_controls`, removed from raw
+ * text before decoding); NULL when there is no such parameter. */
+static int param_decode(const struct imap_mime_param *ps, size_t n, const char *name,
+                        bool drop_controls, char **out)
 {
 	size_t nlen = strlen(name);
 	const struct imap_mime_param *plain = NULL, *single = NULL;
@@ -770,52 +815,22 @@ static int param_decode(const struct imap_mime_param *ps, size_t n, const char *
 	int rc = 0;
 	if (single) {
 		bool yes = true;
-		rc = decode_extended(&single, &yes, 1, &b);
+		rc = decode_extended(&single, &yes, 1, drop_controls, &b);
 	} else if (seg[0]) {
 		size_t k = 0;
 		while (k < PARAM_SEGMENTS_MAX && seg[k])
 			k++;
-		rc = decode_extended(seg, enc, k, &b);
+		rc = decode_extended(seg, enc, k, drop_controls, &b);
 	} else if (plain) {
-		size_t len = strlen(plain->value);
-		imap_buf_init(&b, len * 4 + 64);
-		rc = imap_rfc2047_decode(plain->value, len, &b);
+		bool no = false;
+		rc = decode_extended(&plain, &no, 1, drop_controls, &b);
 	} else {
 		return 0;
 	}
 	if (rc == 0 && !(*out = imap_buf_steal(&b)))
 		rc = IMAP_ERR_NOMEM;
 	imap_buf_free(&b);
-	return rc;
-}
-
-/* Length of a C0/DEL (1 byte) or C1 (U+0080..U+009F, 2 bytes) control
- * character at s, else 0. */
-static size_t control_len(const char *s)
-{
-	unsigned char c = (unsigned char)s[0];
-	if (c < 0x20 || c == 0x7f)
-		return 1;
-	if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
-		return 2;
-	return 0;
-}
-
-/* Replace (with a space) or remove every control character of s. */
-static void controls(char *s, bool remove)
-{
-	char *w = s;
-	while (*s) {
-		size_t n = control_len(s);
-		if (n == 0) {
-			*w++ = *s++;
-			continue;
-		}
-		if (!remove)
-			*w++ = ' ';
-		s += n;
-	}
-	*w = '\0';
+	return rc == IMAP_ERR_LIMIT ? 0 : rc; /* too long decoded: absent */
 }
 
 int imap_mime_param_get(const struct imap_mime_param *params, size_t n, const char *name,
@@ -824,7 +839,7 @@ int imap_mime_param_get(const struct imap_mime_param *params, size_t n, const ch
 	*out = NULL;
 	if (!params || !name)
 		return 0;
-	int rc = param_decode(params, n, name, out);
+	int rc = param_decode(params, n, name, false, out);
 	if (rc == 0 && *out)
 		controls(*out, false);
 	return rc;
@@ -862,7 +877,7 @@ static int filename_param(const struct imap_mime_param *ps, size_t n, const char
 {
 	char *raw = NULL;
 	*out = NULL;
-	int rc = param_decode(ps, n, name, &raw);
+	int rc = param_decode(ps, n, name, true, &raw);
 	if (rc == 0 && raw)
 		rc = clean_filename(raw, out);
 	free(raw);

@@ -131,10 +131,12 @@ struct imap_body_part {
 	 * the Content-Disposition "filename" parameter, else the Content-Type
 	 * "name" parameter, each after RFC 2231 and RFC 2047 decoding; then
 	 * made safe: control characters (U+0000..U+001F, U+007F..U+009F)
-	 * removed, everything up to the last "/" or "\" removed, surrounding
-	 * blanks trimmed, cut to IMAP_FILENAME_MAX bytes. NULL when there is
-	 * none or nothing is left ("", ".", ".."); a "filename" that comes
-	 * to nothing falls back to "name". */
+	 * removed (a line break that folds a value included; those inside
+	 * RFC 2047 encoded words, TAB aside, have become spaces in decoding),
+	 * everything up to the last "/" or "\" removed, surrounding spaces
+	 * trimmed, cut to IMAP_FILENAME_MAX bytes. NULL when there is none or
+	 * nothing is left ("", ".", ".."); a "filename" that comes to nothing
+	 * falls back to "name". */
 	char *filename;
 	const struct imap_body_part *parent; /* NULL for the root */
 	struct imap_body_part *children;     /* MULTIPART: nchildren parts (maybe 0);
@@ -279,7 +281,9 @@ unsigned imap_bodystructure_attachments(const struct imap_value *body);
  *     what was a quoted string: imap_rfc2047_decode), stray 8-bit bytes
  *     read as UTF-8 or windows-1252.
  * In the result every control character (U+0000..U+001F, U+007F..U+009F,
- * TAB and line breaks included) is a space. Never fails on the input.
+ * TAB and line breaks included) is a space. Never fails on the input (a
+ * value whose decoded form would be over 16 times its raw size counts as
+ * absent; no real charset grows that much).
  * Returns 0 or IMAP_ERR_NOMEM. params and name are borrowed.
  */
 int imap_mime_param_get(const struct imap_mime_param *params, size_t n, const char *name,

@@ -143,7 +143,7 @@ static void expect_str(const char *got, const char *want, const char *what)
 	else if (!got)
 		cr_expect_fail("%s: got NULL, want \"%s\"", what, want);
 	else
-		cr_expect_str_eq(got, want, "%s", what);
+		cr_expect_str_eq(got, want, "%s: got \"%s\", want \"%s\"", what, got, want);
 }
 
 /* "name=value;name=value" of a parameter list. */
@@ -521,6 +521,13 @@ Test(bodystructure, empty_multipart)
 			       "3|-|multipart/related|attachment|a|-|0|0");
 	imap_bodystructure_free(&bs);
 
+	/* Enclosed by a message part: a multipart, so it shares its number. */
+	bs = BS("(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 5 " ENV
+		" (\"ALTERNATIVE\" (\"BOUNDARY\" \"x\")) 1) \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 2:multipart/alternative");
+	cr_expect_null(imap_bodystructure_find(bs, "2.1"));
+	imap_bodystructure_free(&bs);
+
 	/* As the root. */
 	bs = BS("(\"MIXED\" (\"BOUNDARY\" \"x\") NIL NIL)");
 	expect_outline(bs, "-:multipart/mixed");
@@ -752,4 +759,1031 @@ Test(bodystructure, section_valid)
 	imap_buf_putc(&b, '1');
 	cr_expect_not(imap_body_section_valid(b.data, b.len));
 	imap_buf_free(&b);
+}
+
+/* ---- corpus ---- */
+
+#define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "imap")
+
+/* Read dir/name into out, bare LF -> CRLF (the corpus stores LF). */
+static void read_crlf(const char *dir, const char *name, struct imap_buf *out)
+{
+	char path[8192];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "open %s", path);
+	int c, prev = 0;
+	while ((c = fgetc(f)) != EOF) {
+		if (c == '\n' && prev != '\r')
+			imap_buf_putc(out, '\r');
+		imap_buf_putc(out, (char)c);
+		prev = c;
+	}
+	fclose(f);
+}
+
+/* A MailKit fragment: the file is one BODYSTRUCTURE value. */
+static struct imap_bodystructure *corpus_fragment(const char *dir, const char *name)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	read_crlf(dir, name, &b);
+	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+		b.len--;
+	cr_assert_gt(b.len, 0, "%s is empty", name);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	imap_buf_free(&b);
+	return bs;
+}
+
+/* A Dovecot expectation file: "BODYSTRUCTURE <contents>" and
+ * "BODY <contents>" lines, the contents without their outer parentheses.
+ * Returns the tree of the line starting with `item`. */
+static struct imap_bodystructure *corpus_dovecot(const char *dir, const char *name,
+						  const char *item)
+{
+	struct imap_buf b, line;
+	imap_buf_init(&b, 0);
+	imap_buf_init(&line, 0);
+	read_crlf(dir, name, &b);
+	size_t ilen = strlen(item);
+	const char *s = b.data;
+	struct imap_bodystructure *bs = NULL;
+	while (s && *s) {
+		const char *eol = strstr(s, "\r\n");
+		size_t len = eol ? (size_t)(eol - s) : strlen(s);
+		if (len > ilen && memcmp(s, item, ilen) == 0 && s[ilen] == ' ') {
+			imap_buf_putc(&line, '(');
+			imap_buf_append(&line, s + ilen + 1, len - ilen - 1);
+			imap_buf_putc(&line, ')');
+			bs = bs_ok(line.data, line.len);
+			break;
+		}
+		s = eol ? eol + 2 : NULL;
+	}
+	cr_assert_not_null(bs, "%s has no %s line", name, item);
+	imap_buf_free(&line);
+	imap_buf_free(&b);
+	return bs;
+}
+
+/* Every BODYSTRUCTURE fragment and Dovecot expectation in the corpus has
+ * a test here, and every one of them parses. */
+Test(bodystructure, corpus_files_all_covered)
+{
+	NEED_CORPUS(dir);
+	static const char *const known[] = {
+		"mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithCompletelyNilBodyParts2.txt",
+		"mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithMissingMediaSubtypeText.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithBodyExtensions.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithContentMd5DspLanguageAndLocation.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithNilNilBodyFldDsp.txt",
+		"mkit-ImapUtilsTests-TestParseExampleMultiLevelDovecotBodyStructure.txt",
+		"mkit-ImapUtilsTests-TestParseGMailBadlyFormedMultipartBodyStructure.txt",
+		"mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithNilBodyFldParam.txt",
+		"mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithoutBodyFldDsp.txt",
+		"dc-bodystructure-00.expected.txt",
+		"dc-bodystructure-01.expected.txt",
+		"dc-bodystructure-03.expected.txt",
+		"dc-bodystructure-04.expected.txt",
+		"dc-bodystructure-06.expected.txt",
+	};
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	size_t found = 0;
+	while ((de = readdir(d))) {
+		bool mkit = strncmp(de->d_name, "mkit-ImapUtilsTests-", 20) == 0 &&
+			    strstr(de->d_name, "BodyStructure");
+		bool dc = strncmp(de->d_name, "dc-bodystructure-", 17) == 0 &&
+			  strstr(de->d_name, ".expected.txt");
+		if (!mkit && !dc)
+			continue;
+		found++;
+		bool ok = false;
+		for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+			ok = ok || strcmp(de->d_name, known[i]) == 0;
+		cr_expect(ok, "corpus file %s has no test here", de->d_name);
+		struct imap_bodystructure *bs = NULL;
+		if (mkit) {
+			bs = corpus_fragment(dir, de->d_name);
+		} else {
+			bs = corpus_dovecot(dir, de->d_name, "BODYSTRUCTURE");
+			imap_bodystructure_free(&bs);
+			bs = corpus_dovecot(dir, de->d_name, "BODY");
+		}
+		imap_bodystructure_free(&bs);
+	}
+	closedir(d);
+	cr_expect_eq(found, sizeof known / sizeof known[0]);
+}
+
+/* Exchange/Gmail: a multipart/report whose first part has NIL type and
+ * subtype, and an attached message with a related HTML body. */
+Test(bodystructure, corpus_mkit_completely_nil_body_parts)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithCompletelyNilBodyParts2.txt");
+	expect_outline(bs, "-:multipart/report 1:text/plain 2:message/delivery-status "
+			   "3:message/rfc822 3:multipart/mixed 3.1:multipart/alternative "
+			   "3.1.1:text/plain 3.1.2:multipart/related 3.1.2.1:text/html "
+			   "3.1.2.2:image/png 3.1.2.3:image/png 3.1.2.4:image/png 3.1.2.5:image/png "
+			   "3.1.2.6:image/png 3.2:application/pdf");
+	expect_params(bs->root.params, bs->root.nparams,
+		      "report-type=delivery-status;"
+		      "boundary=272F16D4031920.1659452466/hermes.gatewaynet.com",
+		      "root params");
+	const struct imap_body_part *first = part(bs, "1");
+	cr_expect_eq(first->size, 563);
+	expect_str(first->encoding, "7bit", "encoding");
+	cr_expect_eq(part(bs, "3")->size, 0);
+	expect_params(part(bs, "3.1.2")->params, part(bs, "3.1.2")->nparams,
+		      "boundary==-5nEE2FIlRoeXkJyZAHV8UA==;type=text/html", "related params");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "");
+	const struct imap_body_part *inner = &part(bs, "3")->children[0];
+	expect_text(inner, IMAP_TEXT_PLAIN, "3.1.1");
+	expect_text(inner, IMAP_TEXT_HTML, "3.1.2.1");
+	expect_attachments(bs,
+		"2|-|message/delivery-status|-|a|-|658|658\n"
+		"3|-|message/rfc822|-|a|-|0|0\n"
+		"3.1.2.2|0.dat|image/png|inline|i|<1KWGPFNLIHU4.4RR7HCVM8MQQ1@OUR-SERVER>|14172|10356\n"
+		"3.1.2.3|1.dat|image/png|inline|i|<1KWGPFNLIHU4.UWJ8R86RE2KA2@OUR-SERVER>|486|354\n"
+		"3.1.2.4|2.dat|image/png|inline|i|<1KWGPFNLIHU4.EC7HN124OJC32@OUR-SERVER>|506|369\n"
+		"3.1.2.5|3.dat|image/png|inline|i|<1KWGPFNLIHU4.WM1ALJTG745F1@OUR-SERVER>|616|450\n"
+		"3.1.2.6|4.dat|image/png|inline|i|<1KWGPFNLIHU4.1B42S5EVSF4B2@OUR-SERVER>|22470|16419\n"
+		"3.2|Reminder.pdf|application/pdf|attachment|a|<RJ2DSFNLIHU4.UUVSNNY5Z3ER@OUR-SERVER>|"
+		"359650|262821");
+	expect_str(part(bs, "3.1.2.6")->location, "4.dat", "location");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, corpus_mkit_missing_media_subtype)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseBadlyFormedBodyStructureWithMissingMediaSubtypeText.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain");
+	const struct imap_body_part *t = part(bs, "1");
+	expect_params(t->params, t->nparams, "charset=windows-1251", "params");
+	expect_str(t->encoding, "base64", "encoding");
+	cr_expect_eq(t->size, 356);
+	cr_expect_eq(t->lines, 5);
+	expect_params(bs->root.params, bs->root.nparams,
+		      "boundary=--cd49a2f5ed4ed0cbb6f9f1c7f125541f", "root params");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* Extension data everywhere, a literal among it, and unknown extension
+ * fields after body-fld-loc. */
+Test(bodystructure, corpus_mkit_body_extensions)
+{
+	NEED_CORPUS(dir);
+	static const char *const files[] = {
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithBodyExtensions.txt",
+		"mkit-ImapUtilsTests-TestParseBodyStructureWithContentMd5DspLanguageAndLocation.txt",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct imap_bodystructure *bs = corpus_fragment(dir, files[i]);
+		expect_outline(bs, "-:multipart/alternative 1:text/plain 2:text/html");
+		const struct imap_body_part *r = &bs->root;
+		expect_str(r->disposition, "inline", "root disposition");
+		expect_params(r->dsp_params, r->ndsp_params, "filename=alternative.txt", "root dsp");
+		expect_str(r->filename, "alternative.txt", "root filename");
+		cr_assert_eq(r->nlanguage, 1);
+		expect_str(r->language[0], "en", "root language");
+		expect_str(r->location, "http://www.google.com/alternative.txt", "root location");
+		const struct imap_body_part *t = part(bs, "1");
+		expect_str(t->md5, "md5sum", "md5");
+		expect_str(t->disposition, "inline", "disposition");
+		expect_str(t->filename, "body.txt", "filename");
+		cr_expect_eq(t->size, 28);
+		cr_expect_eq(t->lines, 2);
+		expect_str(t->location, i == 0 ? "body.txt" : "http://www.google.com/body.txt",
+			   "location");
+		const struct imap_body_part *h = part(bs, "2");
+		expect_str(h->filename, "body.html", "html filename");
+		expect_str(h->location, "http://www.google.com/body.html", "html location");
+		cr_expect_eq(h->size, 1707);
+		cr_expect_eq(h->lines, 65);
+		/* Named alternatives are still the body, not attachments. */
+		expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+		expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+		expect_attachments(bs, "");
+		imap_bodystructure_free(&bs);
+	}
+}
+
+/* Exchange's (NIL NIL) body-fld-dsp. */
+Test(bodystructure, corpus_mkit_nil_nil_dsp)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs =
+		corpus_fragment(dir, "mkit-ImapUtilsTests-TestParseBodyStructureWithNilNilBodyFldDsp.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:application/msword 3:application/msword");
+	expect_str(part(bs, "1")->description, "Mail message body", "description");
+	cr_expect_null(part(bs, "1")->disposition);
+	cr_expect_null(part(bs, "2")->disposition);
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|-|application/msword|-|a|-|50446|36864\n"
+			       "3|PREIS ANSPRUCHS FORMULAR.doc|application/msword|attachment|a|-|45544|33282");
+	imap_bodystructure_free(&bs);
+}
+
+/* Dovecot: attached messages with a single-part and a multipart body,
+ * languages, ("attachment" NIL). */
+Test(bodystructure, corpus_mkit_multi_level_dovecot)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseExampleMultiLevelDovecotBodyStructure.txt");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:message/rfc822 2.1:text/plain 3:message/rfc822 3:multipart/alternative "
+			   "3.1:text/plain 3.2:text/html");
+	cr_assert_eq(bs->root.nlanguage, 1);
+	expect_str(bs->root.language[0], "cs", "root language");
+	cr_assert_eq(part(bs, "2.1")->nlanguage, 1);
+	cr_expect_eq(part(bs, "2")->lines, 31);
+	cr_expect_eq(part(bs, "3")->lines, 1669);
+	cr_expect_eq(part(bs, "3")->size, 50592);
+	expect_str(part(bs, "2")->disposition, "attachment", "disposition");
+	cr_expect_eq(part(bs, "2")->ndsp_params, 0);
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_text(&part(bs, "3")->children[0], IMAP_TEXT_HTML, "3.2");
+	expect_attachments(bs, "2|-|message/rfc822|attachment|a|-|641|641\n"
+			       "3|-|message/rfc822|attachment|a|-|50592|50592");
+	imap_bodystructure_free(&bs);
+}
+
+/* Gmail: an empty multipart/alternative, and a named HTML body. */
+Test(bodystructure, corpus_mkit_gmail_badly_formed_multipart)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseGMailBadlyFormedMultipartBodyStructure.txt");
+	expect_outline(bs, "-:multipart/alternative 1:multipart/alternative 2:text/html");
+	const struct imap_body_part *empty = part(bs, "1");
+	cr_expect_eq(empty->nchildren, 0);
+	expect_params(empty->params, empty->nparams, "boundary===alternative_xad5934455aeex", "params");
+	const struct imap_body_part *h = part(bs, "2");
+	expect_params(h->params, h->nparams, "charset=iso-8859-1;name=seti_letter.html", "html params");
+	expect_str(h->filename, "seti_letter.html", "filename");
+	cr_expect_eq(h->lines, 171);
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+}
+
+/* A zip that the server took for a multipart with an attachment
+ * disposition: one attachment, its insides not listed. */
+Test(bodystructure, corpus_mkit_nil_body_fld_param)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithNilBodyFldParam.txt");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain 1.2:text/html "
+			   "2:multipart/x-zip 2.1:text/plain");
+	const struct imap_body_part *z = part(bs, "2");
+	cr_expect_eq(z->nparams, 0);
+	expect_str(z->disposition, "attachment", "disposition");
+	expect_str(z->filename, "YSOZ 265230.ZIP", "filename");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|YSOZ 265230.ZIP|multipart/x-zip|attachment|a|-|0|0");
+	imap_bodystructure_free(&bs);
+}
+
+/* A description where the multipart's body-fld-dsp belongs; named inline
+ * parts of a multipart/mixed. */
+Test(bodystructure, corpus_mkit_without_body_fld_dsp)
+{
+	NEED_CORPUS(dir);
+	struct imap_bodystructure *bs = corpus_fragment(
+		dir, "mkit-ImapUtilsTests-TestParseMultipartBodyStructureWithoutBodyFldDsp.txt");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:text/xml 3:application/pdf");
+	cr_expect_null(bs->root.disposition);
+	const struct imap_body_part *t = part(bs, "1");
+	expect_str(t->description, "Message text", "description");
+	expect_str(t->encoding, "quoted-printable", "encoding");
+	expect_str(t->disposition, "inline", "disposition");
+	cr_expect_eq(t->ndsp_params, 0);
+	expect_str(part(bs, "2")->description, "4441004299066.xml", "xml description");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|4441004299066.xml|text/xml|inline|i|-|10642|7776\n"
+			       "3|4441004299066.pdf|application/pdf|inline|i|-|48448|35403");
+	imap_bodystructure_free(&bs);
+}
+
+/* Dovecot's expected BODYSTRUCTURE and BODY of its test messages. */
+Test(bodystructure, corpus_dovecot_expected)
+{
+	NEED_CORPUS(dir);
+	static const struct {
+		const char *file, *outline, *plain;
+	} cases[] = {
+		{"dc-bodystructure-00.expected.txt", "1:text/plain", "1"},
+		{"dc-bodystructure-01.expected.txt", "1:text/plain", "1"},
+		{"dc-bodystructure-03.expected.txt",
+		 "-:multipart/mixed 1:text/plain 2:message/rfc822 2.1:text/plain", "1"},
+		{"dc-bodystructure-04.expected.txt",
+		 "-:multipart/mixed 1:text/plain 2:message/rfc822 2.1:text/plain", "1"},
+		{"dc-bodystructure-06.expected.txt",
+		 "-:multipart/mixed 1:text/x-myown 2:message/rfc822 2:multipart/alternative "
+		 "2.1:text/html 2.2:text/plain", ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int body = 0; body < 2; body++) {
+			struct imap_bodystructure *bs =
+				corpus_dovecot(dir, cases[i].file, body ? "BODY" : "BODYSTRUCTURE");
+			expect_outline(bs, cases[i].outline);
+			expect_text(&bs->root, IMAP_TEXT_PLAIN, cases[i].plain);
+			if (strcmp(cases[i].file, "dc-bodystructure-04.expected.txt") == 0) {
+				expect_str(part(bs, "1")->id, "<A.frop.example.com>", "id");
+				expect_str(part(bs, "1")->description, "Container message", "desc");
+				expect_str(part(bs, "2")->id, "<B.frop.example.com>", "2 id");
+				expect_str(part(bs, "2")->description, "Forwarded", "2 desc");
+				cr_expect_eq(part(bs, "2")->size, 133);
+				cr_expect_eq(part(bs, "2")->lines, 6);
+				expect_params(bs->root.params, bs->root.nparams,
+					      body ? "" : "boundary=foo bar", "root params");
+				expect_attachments(bs, "2|-|message/rfc822|-|a|<B.frop.example.com>|133|133");
+			}
+			if (strcmp(cases[i].file, "dc-bodystructure-01.expected.txt") == 0) {
+				expect_params(bs->root.params, bs->root.nparams, "charset=utf-8", "params");
+				expect_str(bs->root.encoding, "8bit", "encoding");
+				cr_expect_eq(bs->root.size, 8);
+				cr_expect_eq(bs->root.lines, 2);
+			}
+			imap_bodystructure_free(&bs);
+		}
+	}
+}
+
+/* Every BODYSTRUCTURE and BODY in the corpus's FETCH transcripts (and
+ * imaptest scripts) parses; the counts per file are what the files hold. */
+Test(bodystructure, corpus_fetch_transcripts)
+{
+	NEED_CORPUS(dir);
+	static const struct {
+		const char *file;
+		size_t n;
+	} want[] = {
+		{"mkit-dovecot-fetch3.txt", 14},
+		{"mkit-dovecot-notify-idle.txt", 1},
+		{"mkit-gmail-fetch-previewtext-bodystructure.txt", 7},
+		{"dit-fetch-bodystructure.imaptest", 1},
+		{"ic-rfc3501-transcript.txt", 1},
+	};
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *de;
+	size_t total = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct imap_buf b;
+		imap_buf_init(&b, 0);
+		read_crlf(dir, de->d_name, &b);
+		struct imap_parser *p = imap_parser_new(NULL);
+		size_t pos = 0, n = 0;
+		while (pos < b.len) {
+			size_t used = 0;
+			enum imap_parse_result r = imap_parser_feed(p, b.data + pos, b.len - pos, &used);
+			pos += used;
+			if (r == IMAP_PARSE_ERROR) {
+				/* not a response (script lines, JSON): skip the line */
+				imap_parser_reset(p);
+				while (pos < b.len && b.data[pos++] != '\n')
+					;
+				continue;
+			}
+			if (r != IMAP_PARSE_DONE)
+				break;
+			const struct imap_response *resp = imap_parser_response(p);
+			if (!resp->args || !imap_value_is_atom(imap_value_at(resp->args, 1), "FETCH"))
+				continue;
+			const struct imap_value *items = imap_value_at(resp->args, 2);
+			const struct imap_value *v;
+			size_t i;
+			IMAP_LIST_FOREACH(items, v, i) {
+				if (i % 2 || i + 1 >= items->count)
+					continue;
+				const struct imap_value *val = imap_value_next(v);
+				if ((!imap_value_is_atom(v, "BODYSTRUCTURE") && !imap_value_is_atom(v, "BODY")) ||
+				    val->kind != IMAP_VALUE_LIST)
+					continue;
+				const struct imap_value *first = imap_value_first(val);
+				if (first && first->kind == IMAP_VALUE_ATOM && first->str[0] == '$')
+					continue; /* an imaptest variable: "body ($!unordered)" */
+				struct imap_bodystructure *bs = NULL;
+				struct imap_error err = {0};
+				cr_expect_eq(imap_bodystructure_parse(val, &bs, &err), 0, "%s: %s",
+					     de->d_name, err.msg);
+				n++;
+				imap_bodystructure_free(&bs);
+			}
+		}
+		imap_parser_free(&p);
+		imap_buf_free(&b);
+		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+			if (strcmp(de->d_name, want[i].file) == 0)
+				cr_expect_eq(n, want[i].n, "%s: %zu bodies", de->d_name, n);
+		total += n;
+	}
+	closedir(d);
+	cr_expect_eq(total, 24, "%zu bodies in all", total);
+}
+
+/* Gmail's FETCH answers: no body-fld-loc, upper case, an audio part. */
+Test(bodystructure, corpus_gmail_fetch)
+{
+	NEED_CORPUS(dir);
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	read_crlf(dir, "mkit-gmail-fetch-previewtext-bodystructure.txt", &b);
+	static const char *const outlines[] = {
+		"1:text/plain", "1:text/html", "-:multipart/alternative 1:text/plain 2:text/html",
+		"1:text/plain", "1:text/html", "-:multipart/alternative 1:text/plain 2:text/html",
+		"1:audio/wav",
+	};
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t pos = 0, n = 0;
+	while (pos < b.len) {
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_feed(p, b.data + pos, b.len - pos, &used);
+		pos += used;
+		cr_assert_neq(r, IMAP_PARSE_ERROR, "%s", imap_parser_error(p));
+		if (r != IMAP_PARSE_DONE)
+			break;
+		const struct imap_response *resp = imap_parser_response(p);
+		const struct imap_value *items = resp->args ? imap_value_at(resp->args, 2) : NULL;
+		if (!resp->args || !imap_value_is_atom(imap_value_at(resp->args, 1), "FETCH"))
+			continue;
+		const struct imap_value *v;
+		size_t i;
+		IMAP_LIST_FOREACH(items, v, i) {
+			if (!imap_value_is_atom(v, "BODYSTRUCTURE"))
+				continue;
+			struct imap_bodystructure *bs = NULL;
+			cr_assert_eq(imap_bodystructure_parse(imap_value_next(v), &bs, NULL), 0);
+			cr_assert_lt(n, 7);
+			expect_outline(bs, outlines[n]);
+			if (n == 2) {
+				expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+				expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+				expect_params(part(bs, "1")->params, part(bs, "1")->nparams,
+					      "charset=utf-8", "params");
+				expect_str(part(bs, "1")->encoding, "7bit", "encoding");
+				cr_expect_eq(part(bs, "2")->lines, 873);
+			}
+			if (n == 6)
+				expect_attachments(bs, "1|-|audio/wav|-|a|-|5235|3824");
+			cr_expect_eq(imap_bodystructure_attachments(imap_value_next(v)), n == 6);
+			imap_bodystructure_free(&bs);
+			n++;
+		}
+	}
+	cr_expect_eq(n, 7);
+	imap_parser_free(&p);
+	imap_buf_free(&b);
+}
+
+/* ---- parameters: RFC 2231 and RFC 2047 ---- */
+
+static void params_free(struct imap_mime_param *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+/* imap_mime_param_get(name) over the pairs kv[0..] (NULL-terminated). */
+static char *param(const char *const *kv, const char *name)
+{
+	size_t n = 0;
+	while (kv[2 * n])
+		n++;
+	struct imap_mime_param *ps = calloc(n ? n : 1, sizeof *ps);
+	cr_assert_not_null(ps);
+	for (size_t i = 0; i < n; i++) {
+		ps[i].name = strdup(kv[2 * i]);
+		ps[i].value = strdup(kv[2 * i + 1]);
+	}
+	char *out = (char *)1;
+	cr_assert_eq(imap_mime_param_get(ps, n, name, &out), 0);
+	if (out)
+		cr_expect_eq(imap_utf8_validate(out, strlen(out)), 0, "not UTF-8: %s", out);
+	params_free(ps, n);
+	return out;
+}
+
+#define KV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void expect_param(const char *const *kv, const char *name, const char *want)
+{
+	char *got = param(kv, name);
+	expect_str(got, want, name);
+	free(got);
+}
+
+Test(bodystructure, rfc2231_extended_values)
+{
+	/* charset'language'%XX */
+	expect_param(KV("filename*", "utf-8''%E2%82%AC%20rates.txt"), "filename", "€ rates.txt");
+	expect_param(KV("filename*", "iso-8859-1'en'%E9t%E9.txt"), "filename", "été.txt");
+	expect_param(KV("filename*", "ISO-8859-1''caf%e9"), "filename", "café");
+	/* RFC 2231's own example, with a language tag */
+	expect_param(KV("title*", "us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A"), "title",
+		     "This is ***fun***");
+	/* no charset: UTF-8 when valid, else windows-1252 */
+	expect_param(KV("filename*", "''caf%C3%A9.txt"), "filename", "café.txt");
+	expect_param(KV("filename*", "'en'caf%E9.txt"), "filename", "café.txt");
+	/* without the quotes it is all data; a bad escape stays */
+	expect_param(KV("filename*", "caf%C3%A9%2.txt%"), "filename", "café%2.txt%");
+	expect_param(KV("filename*", "utf-8''%zz%4"), "filename", "%zz%4");
+	/* an unknown charset */
+	expect_param(KV("filename*", "x-unknown''caf%E9"), "filename", "café");
+	/* the extended form wins over the plain one, in either order */
+	expect_param(KV("filename", "fallback.txt", "filename*", "utf-8''real.txt"), "filename",
+		     "real.txt");
+	expect_param(KV("filename*", "utf-8''real.txt", "filename", "fallback.txt"), "filename",
+		     "real.txt");
+	/* names are matched ignoring case; other parameters are not confused */
+	expect_param(KV("name", "a", "filename", "b"), "FileName", "b");
+	expect_param(KV("filenamex", "a", "filename*x", "b"), "filename", NULL);
+	expect_param(KV("charset", "utf-8"), "filename", NULL);
+}
+
+Test(bodystructure, rfc2231_continuations)
+{
+	/* in order, encoded */
+	expect_param(KV("filename*0*", "utf-8''caf", "filename*1*", "%C3%A9.txt"), "filename",
+		     "café.txt");
+	/* out of order */
+	expect_param(KV("filename*2*", ".txt", "filename*1*", "%C3%A9", "filename*0*", "utf-8''caf"),
+		     "filename", "café.txt");
+	/* a UTF-8 character split across two segments */
+	expect_param(KV("filename*0*", "utf-8''%C3", "filename*1*", "%A9t%C3", "filename*2*", "%A9"),
+		     "filename", "été");
+	/* encoded and plain segments mixed */
+	expect_param(KV("filename*0*", "iso-8859-1''%E9", "filename*1", " plain %41.txt"),
+		     "filename", "é plain %41.txt");
+	/* plain segments only: read like a plain value (RFC 2047 too) */
+	expect_param(KV("filename*0", "long ", "filename*1", "name.txt"), "filename", "long name.txt");
+	expect_param(KV("filename*1", "?=", "filename*0", "=?utf-8?q?caf=C3=A9"), "filename", "café");
+	/* a gap ends the value; numbers with leading zeros or too high are ignored */
+	expect_param(KV("filename*0", "a", "filename*2", "c"), "filename", "a");
+	expect_param(KV("filename*0", "a", "filename*01", "b", "filename*1", "c"), "filename", "ac");
+	expect_param(KV("filename*0", "a", "filename*99", "z"), "filename", "a");
+	expect_param(KV("filename*1", "b"), "filename", NULL);
+	expect_param(KV("filename*1", "b", "filename", "plain"), "filename", "plain");
+	/* the first of duplicates counts */
+	expect_param(KV("filename*0", "a", "filename*0", "b"), "filename", "a");
+	/* 64 segments are read */
+	struct imap_buf names, want;
+	imap_buf_init(&names, 0);
+	imap_buf_init(&want, 0);
+	const char *kv[2 * 65 + 1] = {0};
+	char name_store[65][16];
+	for (int i = 0; i < 65; i++) {
+		snprintf(name_store[i], sizeof name_store[i], "filename*%d", i);
+		kv[2 * i] = name_store[i];
+		kv[2 * i + 1] = "x";
+		if (i < 64)
+			imap_buf_putc(&want, 'x');
+	}
+	char *got = param(kv, "filename");
+	expect_str(got, want.data, "64 segments");
+	free(got);
+	imap_buf_free(&names);
+	imap_buf_free(&want);
+}
+
+Test(bodystructure, rfc2047_parameter_values)
+{
+	expect_param(KV("name", "=?UTF-8?B?0L/RgNC40LLQtdGCLnR4dA==?="), "name", "привет.txt");
+	expect_param(KV("filename", "=?iso-8859-1?Q?caf=E9.pdf?="), "filename", "café.pdf");
+	expect_param(KV("filename", "=?utf-8?q?a?= =?utf-8?q?b?=.txt"), "filename", "ab.txt");
+	/* raw 8-bit: UTF-8 kept, Latin-1 read as windows-1252 */
+	expect_param(KV("filename", "caf\xc3\xa9"), "filename", "café");
+	/* control characters become spaces in a parameter value */
+	expect_param(KV("charset", "utf\t8\r\n\x01x"), "charset", "utf 8  x");
+	expect_param(KV("filename*", "utf-8''a%00b%0Ac%C2%85d"), "filename", "a\xef\xbf\xbd" "b c d");
+	expect_param(KV("charset", ""), "charset", "");
+	/* A charset that turns one byte into up to four characters (12
+	 * bytes) is not cut off: growth up to 16 times is allowed. Only the
+	 * size is checked; the characters are iconv's business. */
+	struct imap_buf raw;
+	imap_buf_init(&raw, 0);
+	imap_buf_puts(&raw, "tscii''");
+	for (int i = 0; i < 20; i++)
+		imap_buf_puts(&raw, "%82");
+	char *big = param(KV("filename*", raw.data), "filename");
+	cr_assert_not_null(big);
+	cr_expect_gt(strlen(big), 20 * 4 + 64);
+	free(big);
+	imap_buf_free(&raw);
+	char *out = (char *)1;
+	cr_expect_eq(imap_mime_param_get(NULL, 0, "x", &out), 0);
+	cr_expect_null(out);
+}
+
+/* File names through BODYSTRUCTURE: decoded, fallback to "name", made
+ * safe. */
+static void expect_filename(const char *dsp_params, const char *ct_params, const char *want)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	imap_buf_printf(&b, "(\"application\" \"octet-stream\" %s NIL NIL \"base64\" 4 NIL "
+			"(\"attachment\" %s) NIL NIL)", ct_params, dsp_params);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	expect_str(bs->root.filename, want, b.data);
+	if (bs->root.filename)
+		cr_expect_eq(imap_utf8_validate(bs->root.filename, strlen(bs->root.filename)), 0);
+	struct imap_attachment_list l;
+	cr_assert_eq(imap_bodystructure_attachment_list(bs, &l), 0);
+	cr_assert_eq(l.n, 1);
+	expect_str(l.v[0].filename, want, "attachment filename");
+	imap_attachment_list_free(&l);
+	imap_bodystructure_free(&bs);
+	imap_buf_free(&b);
+}
+
+Test(bodystructure, filenames)
+{
+	expect_filename("(\"filename\" \"report.pdf\")", "NIL", "report.pdf");
+	expect_filename("(\"FILENAME\" \"Report.PDF\")", "(\"NAME\" \"other.pdf\")", "Report.PDF");
+	/* fallback to the Content-Type name, also name* */
+	expect_filename("NIL", "(\"name\" \"report.pdf\")", "report.pdf");
+	expect_filename("(\"size\" \"3\")", "(\"name*\" \"utf-8''r%C3%A9sum%C3%A9.pdf\")", "résumé.pdf");
+	expect_filename("NIL", "(\"name*0*\" \"utf-8''a\" \"name*1*\" \"b.pdf\")", "ab.pdf");
+	expect_filename("NIL", "NIL", NULL);
+	/* decoded */
+	expect_filename("(\"filename*\" \"utf-8''%E2%82%AC.txt\")", "NIL", "€.txt");
+	expect_filename("(\"filename\" \"=?utf-8?B?0L/RgNC40LLQtdGCLnR4dA==?=\")", "NIL", "привет.txt");
+	/* directories stripped */
+	expect_filename("(\"filename\" \"C:\\\\x\\\\a.txt\")", "NIL", "a.txt");
+	expect_filename("(\"filename\" \"../a.txt\")", "NIL", "a.txt");
+	expect_filename("(\"filename\" \"/etc/passwd\")", "NIL", "passwd");
+	expect_filename("(\"filename*\" \"utf-8''..%2F..%5Cb.txt\")", "NIL", "b.txt");
+	/* control characters removed, blanks trimmed */
+	expect_filename("(\"filename\" \"  a\tb\x01" "c.txt \")", "NIL", "abc.txt");
+	expect_filename("(\"filename\" {15}\r\nlong\r\n name.pdf)", "NIL", "long name.pdf");
+	expect_filename("(\"filename\" \"=?utf-8?q?a=01b?=.txt\")", "NIL", "a b.txt");
+	expect_filename("(\"filename\" \"=?utf-8?q?a=09b?=.txt\")", "NIL", "ab.txt");
+	expect_filename("(\"filename*\" \"utf-8''a%0D%0Ab%00c%C2%9F.txt\")", "NIL",
+			"ab\xef\xbf\xbd" "c.txt");
+	/* nothing left: falls back to name, else NULL */
+	expect_filename("(\"filename\" \"dir/\")", "(\"name\" \"n.txt\")", "n.txt");
+	expect_filename("(\"filename\" \"..\")", "NIL", NULL);
+	expect_filename("(\"filename\" \".\")", "NIL", NULL);
+	expect_filename("(\"filename\" \"\")", "NIL", NULL);
+	expect_filename("(\"filename\" \"  \")", "(\"name\" \"..\")", NULL);
+	expect_filename("(\"filename\" \".hidden\")", "NIL", ".hidden");
+}
+
+Test(bodystructure, long_filename_cut)
+{
+	/* 300 two-byte characters: cut to 254 bytes, not inside a character */
+	struct imap_buf name, b;
+	imap_buf_init(&name, 0);
+	imap_buf_init(&b, 0);
+	for (int i = 0; i < 300; i++)
+		imap_buf_puts(&name, "é");
+	imap_buf_printf(&b, "(\"application\" \"pdf\" (\"name\" \"%s\") NIL NIL \"base64\" 4 NIL)",
+			name.data);
+	struct imap_bodystructure *bs = bs_ok(b.data, b.len);
+	cr_assert_not_null(bs->root.filename);
+	cr_expect_eq(strlen(bs->root.filename), 254);
+	cr_expect_eq(imap_utf8_validate(bs->root.filename, 254), 0);
+
+	/* ASCII: exactly IMAP_FILENAME_MAX bytes */
+	imap_bodystructure_free(&bs);
+	imap_buf_reset(&name, 0);
+	imap_buf_reset(&b, 0);
+	for (int i = 0; i < 300; i++)
+		imap_buf_putc(&name, 'a');
+	imap_buf_printf(&b, "(\"application\" \"pdf\" (\"name\" \"%s\") NIL NIL \"base64\" 4 NIL)",
+			name.data);
+	bs = bs_ok(b.data, b.len);
+	cr_assert_not_null(bs->root.filename);
+	cr_expect_eq(strlen(bs->root.filename), IMAP_FILENAME_MAX);
+	imap_bodystructure_free(&bs);
+	imap_buf_free(&name);
+	imap_buf_free(&b);
+}
+
+/* Real Content-Type / Content-Disposition headers from the corpus's
+ * messages, split into parameters the way an IMAP server does. */
+static void eml_params(const char *file, const char *header, int nth,
+		       struct imap_mime_param **out, size_t *nout)
+{
+	TEST_NEED_CORPUS(dir, "eml");
+	struct imap_buf b, value;
+	imap_buf_init(&b, 0);
+	imap_buf_init(&value, 0);
+	read_crlf(dir, file, &b);
+	size_t hlen = strlen(header);
+	const char *s = b.data;
+	int seen = 0;
+	while (s && *s) {
+		const char *eol = strstr(s, "\r\n");
+		if (!eol)
+			break;
+		if (strncasecmp(s, header, hlen) == 0 && s[hlen] == ':' && seen++ == nth) {
+			imap_buf_append(&value, s + hlen + 1, (size_t)(eol - s) - hlen - 1);
+			while (eol[2] == ' ' || eol[2] == '\t') { /* unfold */
+				s = eol + 2;
+				eol = strstr(s, "\r\n");
+				imap_buf_append(&value, s, (size_t)(eol - s));
+			}
+			break;
+		}
+		s = eol + 2;
+	}
+	cr_assert_gt(value.len, 0, "%s: no %s #%d", file, header, nth);
+	/* value = type *(";" name "=" (token / quoted-string)) */
+	struct imap_mime_param *ps = calloc(64, sizeof *ps);
+	size_t n = 0;
+	const char *p = strchr(value.data, ';');
+	while (p && *p && n < 64) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *eq = strchr(p, '=');
+		if (!eq)
+			break;
+		ps[n].name = strndup(p, (size_t)(eq - p));
+		for (char *c = ps[n].name; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		struct imap_buf v;
+		imap_buf_init(&v, 0);
+		p = eq + 1;
+		if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				imap_buf_putc(&v, *p);
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			while (*p && *p != ';' && *p != ' ' && *p != '\t')
+				imap_buf_putc(&v, *p++);
+		}
+		ps[n++].value = imap_buf_steal(&v);
+		imap_buf_free(&v);
+		p = strchr(p, ';');
+	}
+	*out = ps;
+	*nout = n;
+	imap_buf_free(&value);
+	imap_buf_free(&b);
+}
+
+static void expect_eml_param(const char *file, const char *header, int nth, const char *name,
+			     const char *want)
+{
+	struct imap_mime_param *ps = NULL;
+	size_t n = 0;
+	eml_params(file, header, nth, &ps, &n);
+	if (!ps)
+		return; /* skipped */
+	char *got = NULL;
+	cr_assert_eq(imap_mime_param_get(ps, n, name, &got), 0);
+	expect_str(got, want, file);
+	free(got);
+	params_free(ps, n);
+}
+
+Test(bodystructure, corpus_rfc2231_names)
+{
+	expect_eml_param("mt-attachment-filename-encoding-UTF8.msg", "Content-Disposition", 0,
+			 "filename", "attachment.äöü");
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 0, "filename",
+			 "Buchungsbestätigung- Rechnung-Geschäftsbedingungen-Nr.B123-45 - XXXXX "
+			 "xxxxxxxxxxxxxxxxx XxxX, Lüxxxxxxxxxx - VM Klaus XXXXXX - xxxxxxxx.pdf");
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Type", 1, "name",
+			 "Buchungsbestätigung- Rechnung-Geschäftsbedingungen-Nr.B123-45 - XXXX "
+			 "xxxxxxxxxxxxxxxxx XxxX, Lüdxxxxxxxx - VM Klaus XXXXXX - xxxxxxxx.pdf");
+	/* iso-8859-15: %A4 is the euro sign */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 1, "filename",
+			 "01_A€àä????@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* an Arabic letter split between filename*0* and filename*1* */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Disposition", 2, "filename",
+			 "02_A€àäąбيد@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* RFC 2047 words folded inside a quoted name */
+	expect_eml_param("wk-attachment_long_filename.eml", "Content-Type", 3, "name",
+			 "02_A€àäąбيد@Z-0123456789-qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz-0123456789-"
+			 "qwertyuiopasdfghjklzxcvbnmopqrstuvz.txt");
+	/* an invalid byte in ISO-2022-JP becomes U+FFFD (imap_tools agrees) */
+	expect_eml_param("it-attachment_emails-attachment_with_encoded_name.eml", "Content-Type", 2,
+			 "name", "01 Quien Te Dij\xef\xbf\xbd" "at. Pitbull.mp3");
+	expect_eml_param("mp-nodemailer.eml", "Content-Disposition", 1, "filename",
+			 "nyan cat ✔.gif");
+}
+
+/* ---- body text and attachments ---- */
+
+#define TXT(sub, extra) "(\"text\" \"" sub "\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 100 4 NIL " extra ")"
+#define IMG(cid, extra) "(\"image\" \"png\" (\"name\" \"logo.png\") " cid " NIL \"base64\" 7800 NIL " extra ")"
+#define PDF(extra) "(\"application\" \"pdf\" (\"name\" \"doc.pdf\") NIL NIL \"base64\" 780 NIL " extra ")"
+
+Test(bodystructure, choose_alternative)
+{
+	struct imap_bodystructure *bs = BS("(" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* the last alternative of each kind */
+	bs = BS("(" TXT("plain", "NIL") TXT("plain", "NIL") TXT("html", "NIL") TXT("html", "NIL")
+		" \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "2");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "4");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* an alternative that is a mixed: all its inline html parts */
+	bs = BS("(" TXT("plain", "NIL") "(" TXT("html", "NIL") IMG("NIL", "NIL") TXT("html", "NIL")
+		" \"mixed\") \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2.1,2.3");
+	expect_attachments(bs, "2.2|logo.png|image/png|-|a|-|7800|5700");
+	imap_bodystructure_free(&bs);
+
+	/* an alternative that is an attachment is skipped */
+	bs = BS("(" TXT("plain", "NIL") TXT("plain", "(\"attachment\" NIL)") " \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "2|-|text/plain|attachment|a|-|100|100");
+	imap_bodystructure_free(&bs);
+}
+
+/* mixed(alternative(plain, related(html, image)), pdf) */
+Test(bodystructure, choose_mixed_alternative_related)
+{
+	struct imap_bodystructure *bs = BS(
+		"((" TXT("plain", "NIL") "(" TXT("html", "NIL") IMG("\"<logo@x>\"", "NIL")
+		" \"related\" (\"boundary\" \"r\" \"type\" \"text/html\")) \"alternative\")"
+		PDF("(\"attachment\" (\"filename\" \"report.pdf\"))") " \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain "
+			   "1.2:multipart/related 1.2.1:text/html 1.2.2:image/png 2:application/pdf");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2.1");
+	expect_attachments(bs, "1.2.2|logo.png|image/png|-|i|<logo@x>|7800|5700\n"
+			       "2|report.pdf|application/pdf|attachment|a|-|780|570");
+	imap_bodystructure_free(&bs);
+
+	/* related(alternative(plain, html), image), as Apple Mail writes it */
+	bs = BS("((" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")"
+		IMG("\"<img1>\"", "(\"inline\" (\"filename\" \"a.png\"))") " \"related\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1.1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1.2");
+	expect_attachments(bs, "2|a.png|image/png|inline|i|<img1>|7800|5700");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, choose_related_start)
+{
+	/* the root named by "start" (brackets ignored), else the first part */
+	struct imap_bodystructure *bs = BS(
+		"(" IMG("\"<a@x>\"", "NIL") "(\"text\" \"html\" NIL \"<root@x>\" NIL \"7bit\" 5 1)"
+		" \"related\" (\"start\" \"<root@x>\" \"type\" \"text/html\"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	expect_attachments(bs, "1|logo.png|image/png|-|i|<a@x>|7800|5700");
+	imap_bodystructure_free(&bs);
+
+	bs = BS("(" TXT("html", "NIL") TXT("html", "NIL") " \"related\" (\"start\" \"<nowhere>\"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1");
+	imap_bodystructure_free(&bs);
+
+	bs = BS("(" TXT("html", "NIL") "(\"text\" \"html\" NIL \"root@x\" NIL \"7bit\" 5 1)"
+		" \"related\" (\"start\" \" <root@x> \"))");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "2");
+	imap_bodystructure_free(&bs);
+}
+
+/* Several inline text parts in a mixed are all body text, in order. */
+Test(bodystructure, choose_mixed_inline_texts)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" TXT("plain", "NIL") IMG("NIL", "(\"inline\" NIL)") TXT("plain", "(\"inline\" NIL)")
+		TXT("plain", "(\"attachment\" (\"filename\" \"notes.txt\"))")
+		"(\"text\" \"csv\" (\"name\" \"data.csv\") NIL NIL \"7bit\" 10 2)"
+		"(\"text\" \"plain\" (\"name\" \"named.txt\") NIL NIL \"7bit\" 10 2)"
+		"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 10 2 NIL (\"x-unknown\" NIL))"
+		TXT("html", "NIL") " \"mixed\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1,3");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "8");
+	expect_attachments(bs, "2|logo.png|image/png|inline|i|-|7800|5700\n"
+			       "4|notes.txt|text/plain|attachment|a|-|100|100\n"
+			       "5|data.csv|text/csv|-|a|-|10|10\n"
+			       "6|named.txt|text/plain|-|a|-|10|10\n"
+			       "7|-|text/plain|x-unknown|a|-|10|10");
+	imap_bodystructure_free(&bs);
+}
+
+/* A forwarded message with attachments of its own: the message is one
+ * attachment, its attachments follow with their deeper sections, and
+ * its text is not the body. */
+Test(bodystructure, forwarded_message)
+{
+	struct imap_bodystructure *bs = BS(
+		"(" TXT("plain", "NIL")
+		"(\"message\" \"rfc822\" (\"name\" \"Fwd.eml\") NIL NIL \"7bit\" 9000 " ENV
+		" ((" TXT("plain", "NIL") TXT("html", "NIL") " \"alternative\")"
+		PDF("(\"attachment\" (\"filename\" \"inner.pdf\"))")
+		"(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 500 " ENV " " PDF("NIL") " 7)"
+		" \"mixed\") 120 NIL (\"attachment\" (\"filename\" \"Fwd: hello.eml\")))"
+		" \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822 2:multipart/mixed "
+			   "2.1:multipart/alternative 2.1.1:text/plain 2.1.2:text/html "
+			   "2.2:application/pdf 2.3:message/rfc822 2.3.1:application/pdf");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "");
+	expect_attachments(bs, "2|Fwd: hello.eml|message/rfc822|attachment|a|-|9000|9000\n"
+			       "2.2|inner.pdf|application/pdf|attachment|a|-|780|570\n"
+			       "2.3|-|message/rfc822|-|a|-|500|500\n"
+			       "2.3.1|doc.pdf|application/pdf|-|a|-|780|570");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, single_part_messages)
+{
+	struct imap_bodystructure *bs = BS(TXT("html", "NIL"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_text(&bs->root, IMAP_TEXT_HTML, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* a named single text part is still the body */
+	bs = BS("(\"text\" \"plain\" (\"name\" \"a.txt\") NIL NIL \"7bit\" 10 2)");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	expect_attachments(bs, "");
+	imap_bodystructure_free(&bs);
+
+	/* ... unless it says it is an attachment */
+	bs = BS(TXT("plain", "(\"attachment\" (\"filename\" \"a.txt\"))"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "1|a.txt|text/plain|attachment|a|-|100|100");
+	imap_bodystructure_free(&bs);
+
+	bs = BS(PDF("NIL"));
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "");
+	expect_attachments(bs, "1|doc.pdf|application/pdf|-|a|-|780|570");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, decoded_sizes)
+{
+	struct imap_bodystructure *bs = BS(
+		"((\"text\" \"plain\" NIL NIL NIL \"base64\" 780 10 NIL (\"attachment\" NIL))"
+		"(\"application\" \"x\" NIL NIL NIL \"BASE64\" 7800 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 79 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 3 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 0 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"quoted-printable\" 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"7bit\" 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL NIL 500 NIL)"
+		"(\"application\" \"x\" NIL NIL NIL \"base64\" 18446744073709551615 NIL)"
+		" \"mixed\")");
+	expect_attachments(bs, "1|-|text/plain|attachment|a|-|780|570\n"
+			       "2|-|application/x|-|a|-|7800|5700\n"
+			       "3|-|application/x|-|a|-|79|56\n"
+			       "4|-|application/x|-|a|-|3|0\n"
+			       "5|-|application/x|-|a|-|0|0\n"
+			       "6|-|application/x|-|a|-|500|500\n"
+			       "7|-|application/x|-|a|-|500|500\n"
+			       "8|-|application/x|-|a|-|500|500\n"
+			       "9|-|application/x|-|a|-|18446744073709551615|13480312976941595409");
+	imap_bodystructure_free(&bs);
+}
+
+Test(bodystructure, summary_count)
+{
+	static const char text[] = "(" TXT("plain", "NIL") PDF("NIL") PDF("NIL") " \"mixed\")";
+	struct imap_buf in;
+	imap_buf_init(&in, 0);
+	imap_buf_printf(&in, "* 1 FETCH (BODYSTRUCTURE %s)\r\n", text);
+	struct imap_parser *p = parse_response(in.data, in.len);
+	const struct imap_value *items = imap_value_at(imap_parser_response(p)->args, 2);
+	cr_expect_eq(imap_bodystructure_attachments(imap_value_at(items, 1)), 2);
+	cr_expect_eq(imap_bodystructure_attachments(imap_value_at(items, 0)), 0, "an atom");
+	cr_expect_eq(imap_bodystructure_attachments(NULL), 0);
+	imap_parser_free(&p);
+	imap_buf_free(&in);
 }
