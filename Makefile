@@ -10,7 +10,8 @@
 #   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
 #
-# One test: make unit TEST='parser/*'   (a Criterion --filter pattern)
+# One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
+#           make integration TEST='corpus/content' is the corpus content test alone)
 
 CC       ?= cc
 SANITIZE ?= 0
@@ -131,7 +132,8 @@ unit: $(UNIT_BIN)
 	IMAPGW_CORPUS=$(CORPUS) $(UNIT_BIN) $(CRITERION_ARGS)
 
 integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
-	IMAPGW_BIN=$(BUILD)/imapgw PYTHON=$(PYTHON) tests/with-dovecot.sh $(SEEDGEN) -- \
+	IMAPGW_BIN=$(BUILD)/imapgw PYTHON=$(PYTHON) IMAPGW_CORPUS=$(CORPUS) \
+		tests/with-dovecot.sh $(SEEDGEN) -- \
 		tests/run-integration.sh $(if $(TEST),--partial) $(INTEG_BIN) $(CRITERION_ARGS)
 
 # libFuzzer: clang only, its own object directory.

@@ -70,7 +70,10 @@ struct api_request {
 
 struct api_response {
 	int status;
-	const char *content_type;  /* static string */
+	const char *content_type;  /* static string, or content_type_buf */
+	/* A Content-Type made for this response (a download's). The HTTP thread
+	 * may send the head after the handler has returned, so it lives here. */
+	char content_type_buf[512];
 	struct imap_buf body;
 	struct {
 		const char *name;      /* static string */

@@ -471,7 +471,6 @@ struct download {
 	int64_t deadline;
 	struct imap_bodystructure *bs;
 	const struct imap_body_part *p;
-	char content_type[512];
 	struct imap_cte_decoder dec;
 	bool begun;
 };
@@ -494,7 +493,7 @@ static int download_sink(void *ctx, const char *data, size_t len, uint64_t total
 	enum imap_cte cte = imap_cte_parse(enc, strlen(enc));
 	imap_cte_init(&d->dec, cte, download_out, d);
 	d->resp->status = 200;
-	d->resp->content_type = d->content_type;
+	d->resp->content_type = d->resp->content_type_buf;
 	return api_stream_begin(d->req, d->resp, cte == IMAP_CTE_IDENTITY ? total : API_LENGTH_UNKNOWN)
 	               ? IMAP_ERR_IO
 	               : 0;
@@ -502,15 +501,18 @@ static int download_sink(void *ctx, const char *data, size_t len, uint64_t total
 
 /* Content-Type of the download: type/subtype and, for text, the charset
  * (only token characters, so nothing from the message can break out of
- * the header). */
+ * the header). Written into the response, which outlives this handler
+ * (see api_response.content_type_buf). */
 static void download_type(struct download *d)
 {
 	const struct imap_body_part *p = d->p;
-	int n = snprintf(d->content_type, sizeof d->content_type, "%s/%s", p->type, p->subtype);
-	for (int i = 0; i < n && (size_t)i < sizeof d->content_type; i++) {
-		char c = d->content_type[i];
+	char *ct = d->resp->content_type_buf;
+	size_t cap = sizeof d->resp->content_type_buf;
+	int n = snprintf(ct, cap, "%s/%s", p->type, p->subtype);
+	for (int i = 0; i < n && (size_t)i < cap; i++) {
+		char c = ct[i];
 		if (!(c > ' ' && c < 0x7f && !strchr("()<>@,;:\\\"[]?={}", c)) && c != '/')
-			d->content_type[i] = '_';
+			ct[i] = '_';
 	}
 	const char *pname = p->kind == IMAP_BODY_MULTIPART ? "boundary"
 	                    : strcmp(p->type, "text") == 0 ? "charset" : NULL;
@@ -518,8 +520,7 @@ static void download_type(struct download *d)
 	if (pname && imap_mime_param_get(p->params, p->nparams, pname, &pv) == 0 && pv && *pv &&
 	    strlen(pv) < 200 && strspn(pv, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                                   "0123456789'()+_,-./:=?") == strlen(pv))
-		snprintf(d->content_type + strlen(d->content_type),
-		         sizeof d->content_type - strlen(d->content_type), "; %s=\"%s\"", pname, pv);
+		snprintf(ct + strlen(ct), cap - strlen(ct), "; %s=\"%s\"", pname, pv);
 	free(pv);
 }
 

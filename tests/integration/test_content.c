@@ -7,7 +7,9 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,6 +541,67 @@ Test(content, attachments_download_decoded_byte_for_byte)
 	cr_expect(strstr(r.body.data, "Message-ID: <inner.forwarded@seed.example.com>") != NULL);
 	gw_reply_free(&r);
 	cr_expect_eq(gw_count_sent(&g, "BODY[2"), 0, "never a FETCH that sets \\Seen");
+	gw_stop(&g);
+}
+
+/* A download's Content-Type is made per request. The HTTP thread sends the
+ * head when it next runs, which for a small body can be after the worker
+ * has sent all of it, returned and taken the next request: the value must
+ * not live on the worker's stack. Several clients at once make that likely. */
+struct type_run {
+	const struct gw *g;
+	const char *path;
+	unsigned bad;
+	char example[256];
+};
+
+#define TYPE_RUNS 8
+#define TYPE_DOWNLOADS 100
+
+static void *download_types(void *arg)
+{
+	struct type_run *t = arg;
+	for (int i = 0; i < TYPE_DOWNLOADS; i++) {
+		struct gw_reply r;
+		char v[256] = "(none)";
+		gw_request(t->g, "GET", t->path, FRANK, NULL, &r);
+		bool ok = r.status == 200 && gw_header(&r, "Content-Type", v, sizeof v) == 0 &&
+		          strcmp(v, "image/gif") == 0 && r.body.len == 42;
+		if (!ok && t->bad++ == 0)
+			snprintf(t->example, sizeof t->example, "status %ld, Content-Type %s, %zu bytes",
+			         r.status, v, r.body.len);
+		gw_reply_free(&r);
+	}
+	return NULL;
+}
+
+Test(content, small_downloads_keep_their_content_type)
+{
+	const char *msgs[] = {
+		"From: a@example.com\r\nSubject: a dot\r\nMIME-Version: 1.0\r\n"
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		"--b\r\nContent-Type: text/plain\r\n\r\nthe dot\r\n"
+		"--b\r\nContent-Type: image/gif; name=dot.gif\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+		"R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7\r\n--b--\r\n"};
+	frank_folder("SmallDownloads", msgs, 1);
+	struct gw g;
+	gw_start(&g, NULL);
+	struct type_run runs[TYPE_RUNS];
+	pthread_t th[TYPE_RUNS];
+	for (int i = 0; i < TYPE_RUNS; i++) {
+		runs[i] = (struct type_run){.g = &g, .path = "/messages/1/attachments/2?folder=SmallDownloads"};
+		cr_assert_eq(pthread_create(&th[i], NULL, download_types, &runs[i]), 0);
+	}
+	unsigned bad = 0;
+	const char *example = "";
+	for (int i = 0; i < TYPE_RUNS; i++) {
+		pthread_join(th[i], NULL);
+		bad += runs[i].bad;
+		if (runs[i].bad && !*example)
+			example = runs[i].example;
+	}
+	cr_expect_eq(bad, 0, "%u of %d downloads without Content-Type image/gif (first: %s)", bad,
+	             TYPE_RUNS * TYPE_DOWNLOADS, example);
 	gw_stop(&g);
 }
 
