@@ -244,7 +244,11 @@ static int detail_text(struct imap_session *s, struct detail *d, int64_t deadlin
 		rc = imap_error_set(err, rc, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (!rc) {
-			decode_text(parts[i], &raw[i], kind_of[i] ? &d->html : &d->text);
+			/* Several inline parts read as one text: each starts on its own line. */
+			struct imap_buf *to = kind_of[i] ? &d->html : &d->text;
+			if (to->len && to->data[to->len - 1] != '\n')
+				imap_buf_puts(to, "\r\n");
+			decode_text(parts[i], &raw[i], to);
 			*(kind_of[i] ? &d->has_html : &d->has_text) = true;
 			d->truncated |= raw[i].len < parts[i]->size && raw[i].len >= max;
 		}

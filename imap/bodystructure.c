@@ -991,13 +991,25 @@ static int choose_text(struct text_ctx *t, const struct imap_body_part *p, bool 
 	if (p->disposition && strcmp(p->disposition, "attachment") == 0)
 		return 0;
 	if (strcmp(p->subtype, "alternative") == 0) {
+		/* The last alternative that yields text, preferring one whose
+		 * text is not empty (a server that misreads a boundary may see
+		 * an extra, empty part at the end). */
+		const struct imap_body_part *empty = NULL;
 		for (size_t i = p->nchildren; i-- > 0;) {
 			size_t before = t->out->n;
 			int rc = choose_text(t, &p->children[i], false);
-			if (rc != 0 || t->out->n > before)
+			if (rc != 0)
 				return rc;
+			uint64_t size = 0;
+			for (size_t k = before; k < t->out->n; k++)
+				size += t->out->v[k]->size;
+			if (size > 0)
+				return 0;
+			if (t->out->n > before && !empty)
+				empty = &p->children[i];
+			t->out->n = before;
 		}
-		return 0;
+		return empty ? choose_text(t, empty, false) : 0;
 	}
 	if (strcmp(p->subtype, "related") == 0) {
 		const struct imap_body_part *root = NULL;

@@ -1631,6 +1631,16 @@ Test(bodystructure, choose_alternative)
 	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
 	expect_attachments(bs, "2|-|text/plain|attachment|a|-|100|100");
 	imap_bodystructure_free(&bs);
+	/* an empty last alternative (a misread boundary) loses to a full one;
+	 * when all are empty, the last still counts */
+	bs = BS("(" TXT("plain", "NIL") "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)"
+		" \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "1");
+	imap_bodystructure_free(&bs);
+	bs = BS("((\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)"
+		"(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0) \"alternative\")");
+	expect_text(&bs->root, IMAP_TEXT_PLAIN, "2");
+	imap_bodystructure_free(&bs);
 }
 
 /* mixed(alternative(plain, related(html, image)), pdf) */
