@@ -1,9 +1,10 @@
 /*
  * libFuzzer target: the response parser.
  *
- * The first bytes choose limits and a split point; the rest is fed once
- * whole and once in two pieces (then byte by byte for short inputs). Both
- * runs must agree exactly: same responses, same error. Crashes, leaks and
+ * The first bytes choose limits, a split point and whether literals go to
+ * a sink (which may fail part-way); the rest is fed once whole and once in
+ * two pieces (then byte by byte for short inputs). Both runs must agree
+ * exactly: same responses, same sunk bytes, same error. Crashes, leaks and
  * undefined behaviour are caught by the sanitizers.
  */
 #include <stdint.h>
@@ -11,14 +12,44 @@
 #include <string.h>
 
 #include "imap/buf.h"
+#include "imap/error.h"
 #include "imap/parser.h"
+
+struct sink {
+	struct imap_buf *out;
+	size_t taken, fail_at;  /* fail once fail_at bytes were taken (0: never) */
+};
+
+/* Record what reaches the sink; the record must not depend on how the
+ * input was split, so a failure takes exactly fail_at bytes. */
+static int sink(void *ctx, const char *data, size_t len, uint64_t total)
+{
+	struct sink *k = ctx;
+	if (!data) {
+		imap_buf_printf(k->out, "[literal %llu]", (unsigned long long)total);
+		return 0;
+	}
+	if (k->fail_at && k->taken + len >= k->fail_at) {
+		imap_buf_append(k->out, data, k->fail_at - k->taken);
+		k->taken = k->fail_at;
+		imap_buf_puts(k->out, "[sink failed]");
+		return IMAP_ERR_LIMIT;
+	}
+	imap_buf_append(k->out, data, len);
+	k->taken += len;
+	return 0;
+}
 
 /* Parse everything, splitting the input at `split` (and everywhere when
  * bytewise); render every response and the final state into out. */
 static void run(const char *in, size_t len, size_t split, int bytewise,
-                const struct imap_parser_limits *lim, struct imap_buf *out)
+                const struct imap_parser_limits *lim, int sunk, size_t fail_at,
+                struct imap_buf *out)
 {
 	struct imap_parser *p = imap_parser_new(lim);
+	struct sink k = {out, 0, fail_at};
+	if (sunk)
+		imap_parser_set_literal_sink(p, sink, &k);
 	size_t pos = 0;
 	while (pos < len) {
 		size_t end = bytewise ? pos + 1 : (pos < split ? split : len);
@@ -53,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.line_max = data[0] < 128 ? 1u + data[0] * 8u : 1u << 20;
 	lim.literal_max = data[1] < 128 ? data[1] : 1u << 20;
 	lim.depth_max = 1u + (data[2] & 15u);
+	int sunk = (data[2] & 0x80) != 0;
+	size_t fail_at = (data[2] & 0x40) ? 1u + (data[2] & 0x30) : 0;
 	lim.response_max = 1u << 22;
 	size_t split = data[3];
 	const char *in = (const char *)data + 4;
@@ -63,13 +96,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_buf a, b;
 	imap_buf_init(&a, 0);
 	imap_buf_init(&b, 0);
-	run(in, len, split, 0, &lim, &a);
-	run(in, len, len, 0, &lim, &b);
+	run(in, len, split, 0, &lim, sunk, fail_at, &a);
+	run(in, len, len, 0, &lim, sunk, fail_at, &b);
 	if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
 		abort();
 	if (len < 512) {
 		imap_buf_reset(&b, 0);
-		run(in, len, len, 1, &lim, &b);
+		run(in, len, len, 1, &lim, sunk, fail_at, &b);
 		if (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
 			abort();
 	}
