@@ -20,6 +20,20 @@ int imap_content_select(struct imap_session *s, const char *folder, uint32_t uid
 	return 0;
 }
 
+/* Start "UID <verb> <uid> <items>" on c; items is protocol text built
+ * here (fixed words, and sections checked with imap_body_section_valid). */
+static void uid_command(struct imap_session *s, struct imap_cmd *c, const char *verb,
+                        uint32_t uid, const char *items)
+{
+	char uidstr[16];
+	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	imap_session_cmd(s, c);
+	imap_cmd_atom(c, "UID");
+	imap_cmd_atom(c, verb);
+	imap_cmd_atom(c, uidstr);
+	imap_cmd_raw(c, items);
+}
+
 struct stream_ctx {
 	uint32_t uid;
 	imap_literal_sink_fn *sink;
@@ -28,33 +42,15 @@ struct stream_ctx {
 	int rc;
 };
 
-static bool att_is(const struct imap_value *v, const char *prefix, size_t n)
-{
-	return v->kind == IMAP_VALUE_ATOM && v->len >= n && strncasecmp(v->str, prefix, n) == 0;
-}
-
 /* The FETCH of our message: literals already went to the sink; a quoted
  * string is handed over here; NIL means there is no such section. */
 static int on_fetch(void *ctx, const struct imap_response *r)
 {
 	struct stream_ctx *c = ctx;
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2), *v, *body = NULL;
-	size_t i;
-	uint64_t uid = 0;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (i + 1 >= att->count)
-			break;
-		const struct imap_value *val = imap_value_next(v);
-		if (att_is(v, "UID", 3) && v->len == 3 && imap_value_u64(val, UINT32_MAX, &uid))
-			uid = 0;
-		else if (att_is(v, "BODY[", 5))
-			body = val;
-		v = val;
-		i++;
-	}
-	if (uid != c->uid || !body || c->found)
+	const struct imap_value *att;
+	uint32_t uid = imap_fetch_attributes(r, &att);
+	const struct imap_value *body = uid == c->uid ? imap_fetch_item(att, "BODY[", true) : NULL;
+	if (!body || c->found)
 		return 0;
 	if (body->kind == IMAP_VALUE_LITERAL) {
 		c->found = true;
@@ -78,15 +74,10 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 	int rc = imap_content_select(s, folder, uidvalidity, deadline, err);
 	if (rc)
 		return rc;
-	char uidstr[16], item[IMAP_SECTION_LEN_MAX + 24];
-	snprintf(uidstr, sizeof uidstr, "%u", uid);
+	char item[IMAP_SECTION_LEN_MAX + 24];
 	snprintf(item, sizeof item, "(UID BODY.PEEK[%s])", section);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, uidstr);
-	imap_cmd_raw(&c, item);  /* section validated above: digits and dots only */
+	uid_command(s, &c, "FETCH", uid, item);
 	struct stream_ctx sc = {.uid = uid, .sink = sink, .sink_ctx = sink_ctx};
 	rc = imap_session_run_sink(s, &c, on_fetch, &sc, sink, sink_ctx, deadline, err);
 	imap_cmd_free(&c);
@@ -109,25 +100,12 @@ struct message_ctx {
 static int on_message(void *ctx, const struct imap_response *r)
 {
 	struct message_ctx *c = ctx;
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2), *v;
-	size_t i;
-	uint64_t uid = 0;
-	const struct imap_value *structure = NULL, *header = NULL;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (i + 1 >= att->count)
-			break;
-		const struct imap_value *val = imap_value_next(v);
-		if (imap_value_is_atom(v, "UID") && imap_value_u64(val, UINT32_MAX, &uid))
-			uid = 0;
-		else if (imap_value_is_atom(v, "BODYSTRUCTURE"))
-			structure = val;
-		else if (imap_value_is_atom(v, "BODY[HEADER]") && imap_value_is_string(val))
-			header = val;
-		v = val;
-		i++;
-	}
+	const struct imap_value *att;
+	uint32_t uid = imap_fetch_attributes(r, &att);
+	const struct imap_value *structure = att ? imap_fetch_item(att, "BODYSTRUCTURE", false) : NULL;
+	const struct imap_value *header = att ? imap_fetch_item(att, "BODY[HEADER]", false) : NULL;
+	if (header && !imap_value_is_string(header))
+		header = NULL;
 	struct imap_message *m = c->m;
 	if (uid != m->sum.uid || c->found || !structure)
 		return 0;  /* not ours, or an unsolicited flag update */
@@ -156,14 +134,8 @@ int imap_message_fetch(struct imap_session *s, uint32_t uid, int64_t deadline,
 {
 	memset(out, 0, sizeof *out);
 	out->sum.uid = uid;
-	char uidstr[16];
-	snprintf(uidstr, sizeof uidstr, "%u", uid);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, uidstr);
-	imap_cmd_raw(&c, "(" IMAP_SUMMARY_ITEMS " BODY.PEEK[HEADER])");
+	uid_command(s, &c, "FETCH", uid, "(" IMAP_SUMMARY_ITEMS " BODY.PEEK[HEADER])");
 	struct message_ctx mc = {.m = out};
 	int rc = imap_session_run(s, &c, on_message, &mc, deadline, err);
 	imap_cmd_free(&c);
@@ -194,19 +166,9 @@ struct sections_ctx {
 static int on_sections(void *ctx, const struct imap_response *r)
 {
 	struct sections_ctx *c = ctx;
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2), *v;
+	const struct imap_value *att, *v;
 	size_t i;
-	uint64_t uid = 0;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (imap_value_is_atom(v, "UID") && i + 1 < att->count &&
-		    imap_value_u64(imap_value_next(v), UINT32_MAX, &uid))
-			uid = 0;
-		if (imap_value_is_atom(v, "UID"))
-			break;
-	}
-	if (uid != c->uid)
+	if (imap_fetch_attributes(r, &att) != c->uid)
 		return 0;
 	IMAP_LIST_FOREACH(att, v, i) {
 		if (i + 1 >= att->count)
@@ -252,14 +214,8 @@ int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
 		imap_buf_free(&items);
 		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	}
-	char uidstr[16];
-	snprintf(uidstr, sizeof uidstr, "%u", uid);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, uidstr);
-	imap_cmd_raw(&c, items.data);  /* sections validated: digits and dots only */
+	uid_command(s, &c, "FETCH", uid, items.data);
 	imap_buf_free(&items);
 	struct sections_ctx sc = {uid, sections, n, out};
 	int rc = imap_session_run(s, &c, on_sections, &sc, deadline, err);
@@ -279,22 +235,9 @@ struct structure_ctx {
 static int on_structure(void *ctx, const struct imap_response *r)
 {
 	struct structure_ctx *c = ctx;
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2), *v, *structure = NULL;
-	size_t i;
-	uint64_t uid = 0;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (i + 1 >= att->count)
-			break;
-		const struct imap_value *val = imap_value_next(v);
-		if (imap_value_is_atom(v, "UID") && imap_value_u64(val, UINT32_MAX, &uid))
-			uid = 0;
-		else if (imap_value_is_atom(v, "BODYSTRUCTURE"))
-			structure = val;
-		v = val;
-		i++;
-	}
+	const struct imap_value *att;
+	uint32_t uid = imap_fetch_attributes(r, &att);
+	const struct imap_value *structure = att ? imap_fetch_item(att, "BODYSTRUCTURE", false) : NULL;
 	if (uid != c->uid || !structure || c->found)
 		return 0;
 	c->found = true;
@@ -306,14 +249,8 @@ int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadlin
                            struct imap_bodystructure **out, struct imap_error *err)
 {
 	*out = NULL;
-	char uidstr[16];
-	snprintf(uidstr, sizeof uidstr, "%u", uid);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, uidstr);
-	imap_cmd_raw(&c, "(UID BODYSTRUCTURE)");
+	uid_command(s, &c, "FETCH", uid, "(UID BODYSTRUCTURE)");
 	struct structure_ctx sc = {.uid = uid, .out = out};
 	int rc = imap_session_run(s, &c, on_structure, &sc, deadline, err);
 	imap_cmd_free(&c);
@@ -331,14 +268,8 @@ int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadlin
 int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
                            struct imap_error *err)
 {
-	char uidstr[16];
-	snprintf(uidstr, sizeof uidstr, "%u", uid);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "STORE");
-	imap_cmd_atom(&c, uidstr);
-	imap_cmd_raw(&c, "+FLAGS.SILENT (\\Seen)");
+	uid_command(s, &c, "STORE", uid, "+FLAGS.SILENT (\\Seen)");
 	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
 	imap_cmd_free(&c);
 	return rc;

@@ -127,60 +127,13 @@ static int mailbox_cmd(struct imap_session *s, const char *verb, const char *a, 
 	return rc;
 }
 
-struct counts {
-	bool have;
-	uint32_t messages, uidvalidity;
-};
-
-static int on_status(void *ctx, const struct imap_response *r)
-{
-	struct counts *x = ctx;
-	const struct imap_value *items = r->args ? imap_value_at(r->args, 2) : NULL;
-	const struct imap_value *v;
-	size_t i;
-	if (!r->args || !imap_value_is_atom(imap_value_at(r->args, 0), "STATUS") || !items ||
-	    items->kind != IMAP_VALUE_LIST)
-		return 0;
-	IMAP_LIST_FOREACH(items, v, i) {
-		if (i + 1 >= items->count)
-			break;
-		const struct imap_value *num = imap_value_next(v);
-		uint64_t n;
-		if (imap_value_u64(num, UINT32_MAX, &n) == 0) {
-			if (imap_value_is_atom(v, "MESSAGES"))
-				x->messages = (uint32_t)n;
-			else if (imap_value_is_atom(v, "UIDVALIDITY"))
-				x->uidvalidity = (uint32_t)n;
-			x->have = true;
-		}
-		v = num;
-		i++;
-	}
-	return 0;
-}
-
-/* STATUS (MESSAGES UIDVALIDITY) of a selectable folder. */
-static int counts_of(struct imap_session *s, const char *path, struct counts *out,
-                     int64_t deadline, struct imap_error *err)
-{
-	struct imap_cmd c;
-	memset(out, 0, sizeof *out);
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "STATUS");
-	imap_cmd_mailbox(&c, path, strlen(path));
-	imap_cmd_raw(&c, "(MESSAGES UIDVALIDITY)");
-	int rc = imap_session_run(s, &c, on_status, out, deadline, err);
-	imap_cmd_free(&c);
-	return rc;
-}
-
 static int check_uidvalidity(struct imap_session *s, const char *path, uint32_t uidvalidity,
                              int64_t deadline, struct imap_error *err)
 {
 	if (!uidvalidity)
 		return 0;
-	struct counts c;
-	int rc = counts_of(s, path, &c, deadline, err);
+	struct imap_folder c;
+	int rc = imap_folder_status(s, path, "(MESSAGES UIDVALIDITY)", &c, deadline, err);
 	if (rc)
 		return rc;
 	if (c.uidvalidity != uidvalidity)
@@ -394,8 +347,9 @@ int imap_folder_delete(struct imap_session *s, const char *path, bool force,
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", path);
 		goto done;
 	}
-	struct counts counts = {0};
-	if (self->selectable && (rc = counts_of(s, path, &counts, deadline, err)))
+	struct imap_folder counts = {0};
+	if (self->selectable &&
+	    (rc = imap_folder_status(s, path, "(MESSAGES UIDVALIDITY)", &counts, deadline, err)))
 		goto done;
 	if (uidvalidity && counts.uidvalidity != uidvalidity) {
 		rc = imap_error_set(err, IMAP_ERR_STALE,

@@ -46,7 +46,7 @@ static const char *special_use_of(const char *attr)
 	return NULL;
 }
 
-static void apply_status(struct imap_folder *f, const struct imap_value *items)
+void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *items)
 {
 	const struct imap_value *v;
 	size_t i;
@@ -163,7 +163,7 @@ static int on_list(void *ctx, const struct imap_response *r)
 		struct imap_folder *f = imap_value_is_string(name) ? find_raw(c->out, name->str, name->len)
 		                                                   : NULL;
 		if (f && items && items->kind == IMAP_VALUE_LIST)
-			apply_status(f, items);
+			imap_folder_status_apply(f, items);
 	}
 	if (rc && !c->err)
 		c->err = rc;
@@ -331,4 +331,29 @@ const char *imap_folder_name(const struct imap_folder *f)
 		return f->path;
 	const char *leaf = strrchr(f->path, f->delimiter);
 	return leaf ? leaf + 1 : f->path;
+}
+
+static int on_one_status(void *ctx, const struct imap_response *r)
+{
+	const struct imap_value *items = r->args ? imap_value_at(r->args, 2) : NULL;
+	if (r->args && imap_value_is_atom(imap_value_at(r->args, 0), "STATUS") && items &&
+	    items->kind == IMAP_VALUE_LIST)
+		imap_folder_status_apply(ctx, items);
+	return 0;
+}
+
+int imap_folder_status(struct imap_session *s, const char *path, const char *items,
+                       struct imap_folder *out, int64_t deadline, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "STATUS");
+	imap_cmd_mailbox(&c, path, strlen(path));
+	imap_cmd_raw(&c, items);
+	int rc = imap_session_run(s, &c, on_one_status, out, deadline, err);
+	imap_cmd_free(&c);
+	if (rc == IMAP_ERR_NO)
+		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", path);
+	return rc;
 }

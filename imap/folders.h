@@ -45,4 +45,17 @@ void imap_folder_list_free(struct imap_folder_list *l);
 /* The folder's last path segment (borrowed from f->path). */
 const char *imap_folder_name(const struct imap_folder *f);
 
+/* Set f's counts from the item list of a STATUS response ("(MESSAGES 3
+ * UIDVALIDITY 7)": MESSAGES, UNSEEN, UIDNEXT, UIDVALIDITY; others are
+ * ignored); has_status once any of them was read. */
+void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *items);
+
+/* STATUS of the folder `path` (UTF-8) asking for `items` (a parenthesised
+ * list of the four above, e.g. "(UIDNEXT UIDVALIDITY)") into out's counts
+ * (out is zeroed first; only the counts are set). Returns 0;
+ * IMAP_ERR_NOT_FOUND when the server refuses (no such folder: err says so);
+ * other errors as imap_session_run. */
+int imap_folder_status(struct imap_session *s, const char *path, const char *items,
+                       struct imap_folder *out, int64_t deadline, struct imap_error *err);
+
 #endif

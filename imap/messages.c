@@ -51,35 +51,20 @@ static int uids_push(struct uids *u, uint32_t uid)
  * sort order that way). */
 static int uids_push_set(struct uids *u, const char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		uint64_t a = 0, b;
-		size_t start = i;
-		while (i < len && s[i] >= '0' && s[i] <= '9' && a <= UINT32_MAX)
-			a = a * 10 + (uint64_t)(s[i++] - '0');
-		if (i == start || a == 0 || a > UINT32_MAX)
-			return IMAP_ERR_PROTOCOL;
-		b = a;
-		if (i < len && s[i] == ':') {
-			start = ++i;
-			b = 0;
-			while (i < len && s[i] >= '0' && s[i] <= '9' && b <= UINT32_MAX)
-				b = b * 10 + (uint64_t)(s[i++] - '0');
-			if (i == start || b == 0 || b > UINT32_MAX)
-				return IMAP_ERR_PROTOCOL;
-		}
-		if (i < len && s[i++] != ',')
-			return IMAP_ERR_PROTOCOL;
-		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
+	size_t pos = 0;
+	uint32_t a, b;
+	int more;
+	while ((more = imap_set_next(s, len, &pos, &a, &b)) == 1) {
+		uint32_t lo = a < b ? a : b, hi = a < b ? b : a;
 		if (hi - lo >= UIDS_MAX)
 			return IMAP_ERR_LIMIT;
-		for (uint64_t k = 0; k <= hi - lo; k++) {
+		for (uint64_t k = 0; k <= (uint64_t)(hi - lo); k++) {
 			int rc = uids_push(u, (uint32_t)(a <= b ? lo + k : hi - k));
 			if (rc)
 				return rc;
 		}
 	}
-	return 0;
+	return more;
 }
 
 static int on_uids(void *ctx, const struct imap_response *r)
@@ -356,21 +341,10 @@ struct fetch_ctx {
 static int on_fetch(void *ctx, const struct imap_response *r)
 {
 	struct fetch_ctx *f = ctx;
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2);
-	const struct imap_value *v;
-	size_t i;
-	uint64_t uid = 0;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (att_is(v, "UID") && i + 1 < att->count) {
-			if (imap_value_u64(imap_value_next(v), UINT32_MAX, &uid))
-				uid = 0;
-			break;
-		}
-	}
+	const struct imap_value *att;
+	uint32_t uid = imap_fetch_attributes(r, &att);
 	if (!uid)
-		return 0;  /* an unsolicited FLAGS update without UID */
+		return 0;  /* not a FETCH, or an unsolicited FLAGS update without UID */
 	struct imap_page *p = f->page;
 	struct imap_summary *m = NULL;
 	for (size_t k = 0; k < p->n && !m; k++)

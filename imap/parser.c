@@ -956,3 +956,70 @@ int imap_response_format(const struct imap_response *r, struct imap_buf *b, bool
 	imap_buf_puts(b, " ");
 	return imap_buf_append(b, r->text, r->text_len);
 }
+
+/* ---- message data ---- */
+
+uint32_t imap_fetch_attributes(const struct imap_response *r, const struct imap_value **att)
+{
+	*att = NULL;
+	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *list = imap_value_at(r->args, 2);
+	if (!list || list->kind != IMAP_VALUE_LIST)
+		return 0;
+	*att = list;
+	uint64_t uid;
+	const struct imap_value *v = imap_fetch_item(list, "UID", false);
+	return v && imap_value_u64(v, UINT32_MAX, &uid) == 0 ? (uint32_t)uid : 0;
+}
+
+const struct imap_value *imap_fetch_item(const struct imap_value *att, const char *name,
+                                         bool prefix)
+{
+	const struct imap_value *v;
+	size_t i, nl = strlen(name);
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		if (v->kind == IMAP_VALUE_ATOM &&
+		    (prefix ? v->len >= nl && strncasecmp(v->str, name, nl) == 0
+		            : imap_value_is_atom(v, name)))
+			return val;
+		v = val;  /* items come in name-value pairs */
+		i++;
+	}
+	return NULL;
+}
+
+/* seq-number ":" seq-number, digits only (RFC 3501 sequence-set). */
+static int set_number(const char *s, size_t len, size_t *i, uint32_t *out)
+{
+	uint64_t n = 0;
+	size_t start = *i;
+	while (*i < len && s[*i] >= '0' && s[*i] <= '9' && n <= UINT32_MAX)
+		n = n * 10 + (uint64_t)(s[(*i)++] - '0');
+	if (*i == start || n == 0 || n > UINT32_MAX)
+		return IMAP_ERR_PROTOCOL;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int imap_set_next(const char *s, size_t len, size_t *pos, uint32_t *a, uint32_t *b)
+{
+	size_t i = *pos;
+	if (i >= len)
+		return 0;
+	if (set_number(s, len, &i, a))
+		return IMAP_ERR_PROTOCOL;
+	*b = *a;
+	if (i < len && s[i] == ':') {
+		i++;
+		if (set_number(s, len, &i, b))
+			return IMAP_ERR_PROTOCOL;
+	}
+	if (i < len && s[i++] != ',')
+		return IMAP_ERR_PROTOCOL;
+	*pos = i;
+	return 1;
+}

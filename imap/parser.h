@@ -221,4 +221,24 @@ bool imap_value_is_atom(const struct imap_value *v, const char *word);
  * larger than max. Returns 0 and sets *out, or IMAP_ERR_PROTOCOL. */
 int imap_value_u64(const struct imap_value *v, uint64_t max, uint64_t *out);
 
+/* ---- message data ---- */
+
+/* For an untagged "n FETCH (...)": its attribute list into *att and the
+ * value of its UID item (0 when there is none, e.g. an unsolicited flag
+ * update). Returns 0 with *att NULL for any other response. */
+uint32_t imap_fetch_attributes(const struct imap_response *r, const struct imap_value **att);
+
+/* The value of item `name` in a FETCH attribute list: the item is an atom
+ * equal to name without regard to case (or starting with it, when
+ * `prefix`: "BODY[" finds "BODY[1.2]"). NULL when there is none. */
+const struct imap_value *imap_fetch_item(const struct imap_value *att, const char *name,
+                                         bool prefix);
+
+/* The next range of the sequence set s[0..len) ("1,3:5,9:7") from *pos:
+ * *a and *b as written (equal for a single number; a range may run
+ * downwards, as ESORT answers do). Returns 1 and advances *pos, 0 at the
+ * end, IMAP_ERR_PROTOCOL when the set is malformed (numbers are 1 to
+ * 2^32-1; "*" is not accepted: servers never send it in answers). */
+int imap_set_next(const char *s, size_t len, size_t *pos, uint32_t *a, uint32_t *b);
+
 #endif

@@ -112,28 +112,13 @@ static int uid_set(const uint32_t *uids, size_t n, struct imap_buf *out)
  * (IMAP_ERR_PROTOCOL). */
 static int expand_set(const char *s, size_t len, size_t max, uint32_t **v, size_t *n)
 {
-	size_t cap = 0;
+	size_t cap = 0, pos = 0;
+	uint32_t a, b;
+	int more;
 	if (v)
 		*v = NULL;
 	*n = 0;
-	for (size_t i = 0; i < len;) {
-		uint64_t a = 0, b;
-		size_t start = i;
-		while (i < len && s[i] >= '0' && s[i] <= '9' && a <= UINT32_MAX)
-			a = a * 10 + (uint64_t)(s[i++] - '0');
-		if (i == start || a == 0 || a > UINT32_MAX)
-			return IMAP_ERR_PROTOCOL;
-		b = a;
-		if (i < len && s[i] == ':') {
-			start = ++i;
-			b = 0;
-			while (i < len && s[i] >= '0' && s[i] <= '9' && b <= UINT32_MAX)
-				b = b * 10 + (uint64_t)(s[i++] - '0');
-			if (i == start || b == 0 || b > UINT32_MAX)
-				return IMAP_ERR_PROTOCOL;
-		}
-		if (i < len && s[i++] != ',')
-			return IMAP_ERR_PROTOCOL;
+	while ((more = imap_set_next(s, len, &pos, &a, &b)) == 1) {
 		uint64_t lo = a < b ? a : b, hi = a < b ? b : a;
 		if (hi - lo + 1 > max - *n)
 			return IMAP_ERR_PROTOCOL;
@@ -151,49 +136,10 @@ static int expand_set(const char *s, size_t len, size_t max, uint32_t **v, size_
 		for (uint64_t u = lo; u <= hi; u++)
 			(*v)[(*n)++] = (uint32_t)u;
 	}
-	return *n ? 0 : IMAP_ERR_PROTOCOL;
+	return more < 0 ? more : *n ? 0 : IMAP_ERR_PROTOCOL;
 }
 
 /* ---- FETCH responses ---- */
-
-/* The UID of an untagged "n FETCH (...)" and its attribute list. */
-static uint32_t fetch_uid(const struct imap_response *r, const struct imap_value **att)
-{
-	if (!r->args || r->args->count < 3 || !imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	*att = imap_value_at(r->args, 2);
-	if (!*att || (*att)->kind != IMAP_VALUE_LIST)
-		return 0;
-	const struct imap_value *v;
-	size_t i;
-	IMAP_LIST_FOREACH(*att, v, i) {
-		uint64_t uid;
-		if (i + 1 < (*att)->count && imap_value_is_atom(v, "UID"))
-			return imap_value_u64(imap_value_next(v), UINT32_MAX, &uid) == 0 ? (uint32_t)uid : 0;
-	}
-	return 0;
-}
-
-/* The value of item `name` in a FETCH attribute list (an atom compared
- * without case, or a prefix of it when `prefix`), or NULL. */
-static const struct imap_value *fetch_item(const struct imap_value *att, const char *name,
-                                           bool prefix)
-{
-	const struct imap_value *v;
-	size_t i, nl = strlen(name);
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (i + 1 >= att->count)
-			break;
-		const struct imap_value *val = imap_value_next(v);
-		if (v->kind == IMAP_VALUE_ATOM &&
-		    (prefix ? v->len >= nl && strncasecmp(v->str, name, nl) == 0
-		            : imap_value_is_atom(v, name)))
-			return val;
-		v = val;
-		i++;
-	}
-	return NULL;
-}
 
 /* The Message-ID in a header block h[0..len) (unfolded, the part in angle
  * brackets), as a new string; NULL when there is none, it is unusable or
@@ -273,56 +219,6 @@ static int not_found_if_missing(int rc, struct imap_error *err, const char *what
 		snprintf(code, sizeof code, "%s", err->imap_code);
 		imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", what);
 		snprintf(err->imap_code, sizeof err->imap_code, "%s", code);
-		return IMAP_ERR_NOT_FOUND;
-	}
-	return rc;
-}
-
-/* STATUS folder (UIDNEXT UIDVALIDITY). */
-struct status_ctx {
-	uint32_t uidnext, uidvalidity;
-};
-
-static int on_status(void *ctx, const struct imap_response *r)
-{
-	struct status_ctx *x = ctx;
-	if (!r->args || !imap_value_is_atom(imap_value_at(r->args, 0), "STATUS"))
-		return 0;
-	const struct imap_value *items = imap_value_at(r->args, 2);
-	const struct imap_value *v;
-	size_t i;
-	if (!items || items->kind != IMAP_VALUE_LIST)
-		return 0;
-	IMAP_LIST_FOREACH(items, v, i) {
-		if (i + 1 >= items->count)
-			break;
-		const struct imap_value *num = imap_value_next(v);
-		uint64_t n;
-		if (imap_value_u64(num, UINT32_MAX, &n) == 0) {
-			if (imap_value_is_atom(v, "UIDNEXT"))
-				x->uidnext = (uint32_t)n;
-			else if (imap_value_is_atom(v, "UIDVALIDITY"))
-				x->uidvalidity = (uint32_t)n;
-		}
-		v = num;
-		i++;
-	}
-	return 0;
-}
-
-static int status_of(struct imap_session *s, const char *folder, struct status_ctx *out,
-                     int64_t deadline, struct imap_error *err)
-{
-	memset(out, 0, sizeof *out);
-	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "STATUS");
-	imap_cmd_mailbox(&c, folder, strlen(folder));
-	imap_cmd_raw(&c, "(UIDNEXT UIDVALIDITY)");
-	int rc = imap_session_run(s, &c, on_status, out, deadline, err);
-	imap_cmd_free(&c);
-	if (rc == IMAP_ERR_NO) {
-		imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
 		return IMAP_ERR_NOT_FOUND;
 	}
 	return rc;
@@ -438,9 +334,9 @@ static int on_flags(void *ctx, const struct imap_response *r)
 {
 	struct imap_flags_result *out = ctx;
 	const struct imap_value *att = NULL;
-	uint32_t uid = fetch_uid(r, &att);
+	uint32_t uid = imap_fetch_attributes(r, &att);
 	struct imap_msg_flags *m = uid ? find_flags(out, uid) : NULL;
-	const struct imap_value *fl = m ? fetch_item(att, "FLAGS", false) : NULL;
+	const struct imap_value *fl = m ? imap_fetch_item(att, "FLAGS", false) : NULL;
 	if (!fl || fl->kind != IMAP_VALUE_LIST)
 		return 0;  /* another message, or a response without FLAGS */
 	for (size_t k = 0; k < m->nflags; k++)
@@ -597,13 +493,13 @@ static int on_prefetch(void *ctx, const struct imap_response *r)
 {
 	struct transfer *t = ctx;
 	const struct imap_value *att = NULL;
-	uint32_t uid = fetch_uid(r, &att);
+	uint32_t uid = imap_fetch_attributes(r, &att);
 	struct imap_transferred *m = uid ? find_transferred(t->out, uid) : NULL;
 	if (!m)
 		return 0;
 	size_t i = (size_t)(m - t->out->v);
 	t->existed[i] = true;
-	const struct imap_value *h = fetch_item(att, "BODY[HEADER.FIELDS", true);
+	const struct imap_value *h = imap_fetch_item(att, "BODY[HEADER.FIELDS", true);
 	if (imap_value_is_string(h) && !t->ids[i])
 		t->ids[i] = message_id_of(h->str, h->len);
 	return 0;
@@ -788,8 +684,8 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 		goto done;  /* nothing to do: every UID is reported not found */
 	uid_set(v, nexist, &set);
 
-	struct status_ctx st = {0};
-	if (!uidplus && (rc = status_of(s, to, &st, deadline, err)))
+	struct imap_folder st = {0};
+	if (!uidplus && (rc = imap_folder_status(s, to, "(UIDNEXT UIDVALIDITY)", &st, deadline, err)))
 		goto done;
 	out->uidvalidity = st.uidvalidity;
 
@@ -975,9 +871,9 @@ int imap_message_append(struct imap_session *s, const struct imap_append *a, int
 	if (rc)
 		return rc;
 	bool uidplus = caps & IMAP_CAP_UIDPLUS;
-	struct status_ctx st = {0};
+	struct imap_folder st = {0};
 	if (a->uidvalidity || !uidplus) {
-		if ((rc = status_of(s, a->folder, &st, deadline, err)))
+		if ((rc = imap_folder_status(s, a->folder, "(UIDNEXT UIDVALIDITY)", &st, deadline, err)))
 			return rc;
 		if (a->uidvalidity && st.uidvalidity != a->uidvalidity)
 			return imap_error_set(err, IMAP_ERR_STALE,

@@ -119,6 +119,19 @@ static void build_api_request(struct req *q, const char *method)
 
 /* ---- answering ---- */
 
+/* Add q's headers to r and queue it (r is released). */
+static enum MHD_Result queue(struct req *q, struct MHD_Response *r)
+{
+	const struct api_response *a = &q->resp;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+	MHD_add_response_header(r, "X-Request-Id", q->id);
+	for (size_t i = 0; i < a->nheaders; i++)
+		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
+	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result send_response(struct req *q)
 {
 	struct api_response *a = &q->resp;
@@ -129,13 +142,7 @@ static enum MHD_Result send_response(struct req *q)
 		free(data);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
-	MHD_add_response_header(r, "X-Request-Id", q->id);
-	for (size_t i = 0; i < a->nheaders; i++)
-		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
-	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(q, r);
 }
 
 /* ---- streamed bodies ---- */
@@ -285,20 +292,13 @@ static const struct api_stream_ops stream_ops = {stream_begin, stream_write, str
 static enum MHD_Result send_stream(struct req *q)
 {
 	struct stream *st = q->stream;
-	struct api_response *a = &q->resp;
 	struct MHD_Response *r = MHD_create_response_from_callback(
 		st->length, 32 * 1024, stream_read, st, stream_response_freed);
 	if (!r) {
 		stream_response_freed(st);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
-	MHD_add_response_header(r, "X-Request-Id", q->id);
-	for (size_t i = 0; i < a->nheaders; i++)
-		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
-	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
-	MHD_destroy_response(r);
-	return ret;
+	return queue(q, r);
 }
 
 static void req_unref(struct req *q)

@@ -458,3 +458,70 @@ Test(parser, literal_sink_failure_keeps_the_stream_in_sync)
 	cr_expect_eq(imap_parser_sink_result(p), 0);
 	imap_parser_free(&p);
 }
+
+/* ---- message data helpers ---- */
+
+static void expect_set(const char *set, const char *want)
+{
+	char got[256] = "";
+	size_t pos = 0, k = 0;
+	uint32_t a, b;
+	int rc;
+	while ((rc = imap_set_next(set, strlen(set), &pos, &a, &b)) == 1)
+		k += (size_t)snprintf(got + k, sizeof got - k, "%s%u-%u", k ? " " : "", a, b);
+	if (rc < 0)
+		snprintf(got + k, sizeof got - k, "%sERROR", k ? " " : "");
+	cr_expect_str_eq(got, want, "set \"%s\"", set);
+}
+
+Test(parser, sequence_sets)
+{
+	expect_set("", "");
+	expect_set("7", "7-7");
+	expect_set("1,3:5,9:7", "1-1 3-5 9-7");
+	expect_set("4294967295", "4294967295-4294967295");
+	expect_set("1,", "1-1");
+	expect_set("4294967296", "ERROR");
+	expect_set("0", "ERROR");
+	expect_set("1:0", "ERROR");
+	expect_set("1,,2", "1-1 ERROR");
+	expect_set("*", "ERROR");
+	expect_set("2:*", "ERROR");
+	expect_set("1 2", "ERROR");
+	expect_set("12a", "ERROR");
+}
+
+static const struct imap_response *parse_one(struct imap_parser *p, const char *in)
+{
+	size_t used = 0;
+	cr_assert_eq(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_DONE, "%s", in);
+	return imap_parser_response(p);
+}
+
+Test(parser, fetch_attributes)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	const struct imap_value *att;
+	const struct imap_response *r =
+		parse_one(p, "* 3 FETCH (FLAGS (\\Seen UID) uid 42 BODY[1.2] {2}\r\nhi BODY[HEADER] NIL)\r\n");
+	cr_expect_eq(imap_fetch_attributes(r, &att), 42, "UID in any case, not a flag named UID");
+	cr_assert_not_null(att);
+	const struct imap_value *v = imap_fetch_item(att, "BODY[", true);
+	cr_assert_not_null(v);
+	cr_expect_eq(v->kind, IMAP_VALUE_LITERAL);
+	cr_expect_str_eq(v->str, "hi");
+	cr_expect_eq(imap_fetch_item(att, "BODY[HEADER]", false)->kind, IMAP_VALUE_NIL);
+	cr_expect_null(imap_fetch_item(att, "BODY", false), "whole names unless prefix");
+	cr_expect_null(imap_fetch_item(att, "RFC822.SIZE", false));
+
+	r = parse_one(p, "* 4 FETCH (FLAGS (\\Deleted))\r\n");
+	cr_expect_eq(imap_fetch_attributes(r, &att), 0, "no UID");
+	cr_expect_not_null(att);
+	r = parse_one(p, "* 4 EXPUNGE\r\n");
+	cr_expect_eq(imap_fetch_attributes(r, &att), 0);
+	cr_expect_null(att);
+	r = parse_one(p, "* 5 FETCH NIL\r\n");
+	cr_expect_eq(imap_fetch_attributes(r, &att), 0);
+	cr_expect_null(att);
+	imap_parser_free(&p);
+}
