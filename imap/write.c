@@ -20,6 +20,7 @@
  */
 #include "imap/write.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,19 +316,20 @@ void imap_flags_result_free(struct imap_flags_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* bsearch order of entries that start with their UID (imap_msg_flags,
+ * imap_transferred), kept sorted by UID. */
+_Static_assert(offsetof(struct imap_msg_flags, uid) == 0, "by_uid reads the UID first");
+_Static_assert(offsetof(struct imap_transferred, uid) == 0, "by_uid reads the UID first");
+
+static int by_uid(const void *key, const void *entry)
+{
+	uint32_t a = *(const uint32_t *)key, b = *(const uint32_t *)entry;
+	return a < b ? -1 : a > b;
+}
+
 static struct imap_msg_flags *find_flags(struct imap_flags_result *r, uint32_t uid)
 {
-	size_t lo = 0, hi = r->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->v[mid].uid == uid)
-			return &r->v[mid];
-		if (r->v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return r->n ? bsearch(&uid, r->v, r->n, sizeof *r->v, by_uid) : NULL;
 }
 
 static int on_flags(void *ctx, const struct imap_response *r)
@@ -466,17 +468,7 @@ void imap_transfer_result_free(struct imap_transfer_result *r)
 
 static struct imap_transferred *find_transferred(struct imap_transfer_result *r, uint32_t uid)
 {
-	size_t lo = 0, hi = r->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->v[mid].uid == uid)
-			return &r->v[mid];
-		if (r->v[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return r->n ? bsearch(&uid, r->v, r->n, sizeof *r->v, by_uid) : NULL;
 }
 
 /* What one transfer learns on the way, beside the result. */
