@@ -6,14 +6,18 @@
  * punctuation far more often than control characters) and the guessing
  * path are done here without iconv: they are the common case and the
  * fallbacks, so they must not depend on which gconv modules are installed.
- * Everything else goes through iconv(3), opened per call: glibc keeps its
- * converter modules loaded after the first use, and a descriptor owned by
- * one call cannot be shared by two threads by mistake.
+ * Everything else goes through iconv(3). Each thread keeps the few
+ * descriptors it used last (cd_get): glibc unloads a converter module when
+ * its last descriptor is closed, so opening per call meant a dlopen and a
+ * dlclose (and the TLB shootdowns of its munmap) for nearly every header
+ * in a foreign charset. A descriptor is only ever used by the thread that
+ * opened it.
  */
 #include "charset.h"
 
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -522,9 +526,88 @@ static int convert(iconv_t cd, const char *in, size_t len, struct imap_buf *out)
 	}
 }
 
+/* ---- per-thread iconv descriptors ---- */
+
+#define CD_CACHE 8 /* charsets a thread keeps open */
+
+struct cd_slot {
+	char name[LABEL_MAX + 1];
+	iconv_t cd;
+	unsigned long used; /* for least-recently-used eviction; 0: empty */
+};
+
+struct cd_cache {
+	struct cd_slot v[CD_CACHE];
+	unsigned long clock;
+};
+
+static pthread_key_t cd_key;
+static pthread_once_t cd_once = PTHREAD_ONCE_INIT;
+static bool cd_key_ok;
+
+static void cd_cache_free(void *p)
+{
+	struct cd_cache *c = p;
+	for (size_t i = 0; i < CD_CACHE; i++)
+		if (c->v[i].used)
+			iconv_close(c->v[i].cd);
+	free(c);
+}
+
+static void cd_key_init(void)
+{
+	cd_key_ok = pthread_key_create(&cd_key, cd_cache_free) == 0;
+}
+
+/* This thread's cache, or NULL when it cannot have one. */
+static struct cd_cache *cd_cache(void)
+{
+	pthread_once(&cd_once, cd_key_init);
+	if (!cd_key_ok)
+		return NULL;
+	struct cd_cache *c = pthread_getspecific(cd_key);
+	if (!c && (c = calloc(1, sizeof *c)) && pthread_setspecific(cd_key, c) != 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* A descriptor from `name` to UTF-8 in its initial state, or (iconv_t)-1
+ * with errno set. *owned says whether the caller must close it (when it
+ * could not be cached). */
+static iconv_t cd_get(const char *name, bool *owned)
+{
+	struct cd_cache *c = strlen(name) <= LABEL_MAX ? cd_cache() : NULL;
+	*owned = !c;
+	if (!c)
+		return iconv_open("UTF-8", name);
+	struct cd_slot *victim = &c->v[0];
+	for (size_t i = 0; i < CD_CACHE; i++) {
+		struct cd_slot *sl = &c->v[i];
+		if (sl->used && strcmp(sl->name, name) == 0) {
+			sl->used = ++c->clock;
+			iconv(sl->cd, NULL, NULL, NULL, NULL); /* back to the initial state */
+			return sl->cd;
+		}
+		if (sl->used < victim->used)
+			victim = sl;
+	}
+	iconv_t cd = iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1)
+		return cd;
+	if (victim->used)
+		iconv_close(victim->cd);
+	snprintf(victim->name, sizeof victim->name, "%s", name);
+	victim->cd = cd;
+	victim->used = ++c->clock;
+	return cd;
+}
+
 static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t len,
 		      struct imap_buf *out)
 {
+	bool owned = false;
 	const char *names[3] = { sp->name, sp->fallback, NULL };
 	iconv_t cd = (iconv_t)-1;
 
@@ -533,7 +616,7 @@ static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t l
 	if (!sp->fallback && sp->name[0] == 'x' && sp->name[1] == '-')
 		names[1] = sp->name + 2;
 	for (size_t i = 0; i < 2 && names[i] && cd == (iconv_t)-1; i++) {
-		cd = iconv_open("UTF-8", names[i]);
+		cd = cd_get(names[i], &owned);
 		if (cd == (iconv_t)-1 && errno != EINVAL)
 			return IMAP_ERR_NOMEM; /* EMFILE, ENFILE, ENOMEM */
 	}
@@ -542,7 +625,8 @@ static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t l
 
 	size_t from = out->len;
 	int rc = convert(cd, (const char *)s, len, out);
-	iconv_close(cd);
+	if (owned)
+		iconv_close(cd);
 	if (rc)
 		return rc;
 	/* iconv writes valid UTF-8, but a NUL in the input survives as NUL;

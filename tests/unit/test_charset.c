@@ -389,3 +389,45 @@ Test(charset, thread_safe)
 		cr_assert_null(res, "thread %d got a wrong result", i);
 	}
 }
+
+/* More charsets than a thread keeps open, in turn, several rounds: every
+ * answer as in the first round; a stateful converter left inside an
+ * escape sequence starts afresh for the next text. */
+Test(charset, kept_descriptors_are_reused_and_reset)
+{
+	static const struct {
+		const char *cs, *in, *want;
+	} t[] = {
+		{"koi8-r", "\xf0\xd2", "Пр"},
+		{"iso-8859-2", "\xb1", "ą"},
+		{"iso-8859-5", "\xbf", "П"},
+		{"iso-8859-7", "\xe1", "α"},
+		{"windows-1251", "\xcf", "П"},
+		{"windows-1250", "\xb9", "ą"},
+		{"cp866", "\x8f", "П"},
+		{"gb2312", "\xc4\xe3", "你"},
+		{"big5", "\xa7\x41", "你"},
+		{"euc-kr", "\xb0\xa1", "가"},
+		{"shift_jis", "\x82\xa0", "あ"},
+		{"iso-2022-jp", "\x1b$B$3\x1b(B", "こ"},
+	};
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+			struct imap_buf b;
+			imap_buf_init(&b, 0);
+			cr_assert_eq(imap_charset_to_utf8(t[i].cs, strlen(t[i].cs), t[i].in,
+			                                  strlen(t[i].in), &b), 0);
+			cr_expect_str_eq(b.data ? b.data : "", t[i].want, "%s, round %d", t[i].cs, round);
+			imap_buf_free(&b);
+		}
+		/* cut inside the two-byte mode: the next text is read from ASCII mode */
+		struct imap_buf b;
+		imap_buf_init(&b, 0);
+		imap_charset_to_utf8(L("iso-2022-jp"), L("\x1b$B$3"), &b);
+		imap_buf_free(&b);
+		imap_buf_init(&b, 0);
+		cr_assert_eq(imap_charset_to_utf8(L("iso-2022-jp"), L("$3"), &b), 0);
+		cr_expect_str_eq(b.data ? b.data : "", "$3", "round %d", round);
+		imap_buf_free(&b);
+	}
+}
