@@ -136,9 +136,15 @@ const struct api_config *api_config(void);
 
 /* ---- errors (api/errors.c): the one place that picks a status ---- */
 
-/* Fill resp with an application/problem+json body. */
+/* Fill resp with an application/problem+json body whose type is
+ * urn:imapgw:problem:<the status's usual name> ("bad-request", "conflict" ...). */
 void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
                  const char *imap_code);
+
+/* The same with a type of its own, urn:imapgw:problem:<slug>, where one
+ * status has several causes a client tells apart (409). */
+void api_problem_typed(struct api_response *resp, int status, const char *slug, const char *title,
+                       const char *detail, const char *imap_code);
 
 /* Fill resp with the problem matching an IMAP-side error code (rc) and its
  * detail (err may be NULL): 401 refused login, 404 not found, 409 stale

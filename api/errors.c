@@ -30,10 +30,17 @@ void api_imap_problem(struct api_response *resp, int rc, const struct imap_error
 	case IMAP_ERR_NOT_FOUND:
 		api_problem(resp, 404, "Not Found", detail, code);
 		return;
+	/* Three conflicts, each with its type: the client's UIDs name other
+	 * messages now; what it would create is there already; the write was
+	 * refused because it could lose mail. */
 	case IMAP_ERR_STALE:
+		api_problem_typed(resp, 409, "stale-uidvalidity", "Conflict", detail, code);
+		return;
 	case IMAP_ERR_EXISTS:
+		api_problem_typed(resp, 409, "exists", "Conflict", detail, code);
+		return;
 	case IMAP_ERR_REFUSED:
-		api_problem(resp, 409, "Conflict", detail, code);
+		api_problem_typed(resp, 409, "refused", "Conflict", detail, code);
 		return;
 	case IMAP_ERR_INVALID:
 		api_problem(resp, 400, "Bad Request", detail, NULL);

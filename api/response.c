@@ -62,11 +62,11 @@ static const char *type_slug(int status)
 	}
 }
 
-void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
-                 const char *imap_code)
+void api_problem_typed(struct api_response *resp, int status, const char *slug, const char *title,
+                       const char *detail, const char *imap_code)
 {
 	char type[96];
-	snprintf(type, sizeof type, "urn:imapgw:problem:%s", type_slug(status));
+	snprintf(type, sizeof type, "urn:imapgw:problem:%s", slug ? slug : type_slug(status));
 	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
 	                      status, "detail", detail ? detail : title);
 	if (o && imap_code && *imap_code)
@@ -78,6 +78,12 @@ void api_problem(struct api_response *resp, int status, const char *title, const
 	imap_buf_reset(&resp->body, 0);
 	imap_buf_puts(&resp->body, text ? text : "{\"status\":500}");
 	free(text);
+}
+
+void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
+                 const char *imap_code)
+{
+	api_problem_typed(resp, status, NULL, title, detail, imap_code);
 }
 
 int api_stream_begin(const struct api_request *req, struct api_response *resp,

@@ -242,6 +242,9 @@ Test(content, bad_references_are_problems)
 		             r.body.data);
 		cr_expect_eq(gw_header(&r, "Content-Type", v, sizeof v), 0);
 		cr_expect_str_eq(v, "application/problem+json", "%s", cases[i].path);
+		if (cases[i].status == 409)
+			cr_expect(strstr(r.body.data, "\"urn:imapgw:problem:stale-uidvalidity\"") != NULL,
+			          "%s: %s", cases[i].path, r.body.data);
 		gw_reply_free(&r);
 	}
 	struct gw_reply r;

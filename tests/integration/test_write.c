@@ -67,8 +67,10 @@ static struct imap_session *erin(void)
 	return s;
 }
 
-/* verb mailbox (CREATE, DELETE, SUBSCRIBE ...); returns the result code. */
-static int mailbox_cmd(struct imap_session *s, const char *verb, const char *mailbox)
+/* verb mailbox (CREATE, DELETE, SUBSCRIBE ...); returns the result code,
+ * the server's text in *why (when not NULL). */
+static int mailbox_cmd_why(struct imap_session *s, const char *verb, const char *mailbox,
+                           struct imap_error *why)
 {
 	struct imap_cmd c;
 	struct imap_error err = {0};
@@ -77,15 +79,24 @@ static int mailbox_cmd(struct imap_session *s, const char *verb, const char *mai
 	imap_cmd_mailbox(&c, mailbox, strlen(mailbox));
 	int rc = imap_session_run(s, &c, NULL, NULL, deadline(), &err);
 	imap_cmd_free(&c);
+	if (why)
+		*why = err;
 	return rc;
+}
+
+static int mailbox_cmd(struct imap_session *s, const char *verb, const char *mailbox)
+{
+	return mailbox_cmd_why(s, verb, mailbox, NULL);
 }
 
 /* A folder of the test's own, empty. */
 static void fresh_folder(const char *name)
 {
 	struct imap_session *s = erin();
+	struct imap_error err = {0};
 	mailbox_cmd(s, "DELETE", name);
-	cr_assert_eq(mailbox_cmd(s, "CREATE", name), 0, "CREATE %s", name);
+	cr_assert_eq(mailbox_cmd_why(s, "CREATE", name, &err), 0, "CREATE %s: %s [%s]", name, err.msg,
+	             err.imap_code);
 	imap_session_logout(&s, deadline());
 }
 
@@ -735,6 +746,7 @@ Test(write, without_move_or_uidplus_a_move_is_refused_and_nothing_changes)
 	json_t *j = call(&g, "POST", path, "{\"to\":\"w-neither-dst\"}", 409);
 	const char *detail = json_string_value(json_object_get(j, "detail"));
 	cr_assert(strstr(detail, "MOVE") && strstr(detail, "UIDPLUS"), "%s", detail);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "type")), "urn:imapgw:problem:refused");
 	json_decref(j);
 	snprintf(body, sizeof body, "{\"uids\":[%u],\"to\":\"w-neither-dst\"}", a);
 	expect(&g, "POST", "/messages/move?folder=w-neither-src", body, 409);
@@ -1061,6 +1073,11 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	/* children and messages: refused unless forced */
 	j = call(&g, "DELETE", "/folders/W%C3%A9", NULL, 409);
 	cr_assert(strstr(json_string_value(json_object_get(j, "detail")), "force=true"));
+	cr_expect_str_eq(json_string_value(json_object_get(j, "type")), "urn:imapgw:problem:refused");
+	json_decref(j);
+	j = call(&g, "PATCH", "/folders/W%C3%A9/Archiv%C3%A9", "{\"path\":\"W\\u00e9/Donn\\u00e9es\"}",
+	         409);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "type")), "urn:imapgw:problem:exists");
 	json_decref(j);
 	expect(&g, "DELETE", "/folders/W%C3%A9/Archiv%C3%A9/%C3%89quipe%202024", NULL, 409);
 	server_folders(&l);
