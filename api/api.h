@@ -58,6 +58,7 @@ struct api_request {
 	bool query_overflow;       /* more than API_QUERY_MAX parameters arrived */
 	const char *authorization; /* Authorization header or NULL */
 	const char *imap_user;     /* X-Imap-User header or NULL */
+	const char *if_none_match; /* If-None-Match header or NULL */
 	const char *content_type;  /* Content-Type header or NULL */
 	const char *body;
 	size_t body_len;
@@ -117,6 +118,11 @@ int api_stream_begin(const struct api_request *req, struct api_response *resp,
 int api_stream_write(const struct api_request *req, struct api_response *resp,
                      const char *data, size_t len, int64_t deadline);
 void api_stream_end(const struct api_request *req, struct api_response *resp, bool complete);
+
+/* True when the If-None-Match list `header` (RFC 9110 §13.1.2: "*", or
+ * entity tags, weak ones included, separated by commas) matches the
+ * strong tag `etag` (with its quotes) by the weak comparison. */
+bool api_etag_matches(const char *header, const char *etag);
 
 /* ---- set-up ---- */
 

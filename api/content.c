@@ -7,6 +7,11 @@
  * pieces, so the gateway never holds a whole message or attachment. The
  * status line and headers go out with the first byte; an error after that
  * cuts the body short (the client sees an incomplete response).
+ *
+ * The bytes of (folder, UIDVALIDITY, UID[, part]) never change, so downloads
+ * carry a strong ETag made of those and answer If-None-Match with 304 after
+ * checking only that the message is still there. Cache-Control: no-cache,
+ * because the same URL names another message once UIDVALIDITY changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +50,13 @@ static void target_free(struct target *t)
 	imap_buf_free(&t->cred_store);
 }
 
+/* ETag and Cache-Control of a download (see the top of this file). */
+static void validators(struct api_response *resp, const char *etag)
+{
+	api_response_header(resp, "ETag", "%s", etag);
+	api_response_header(resp, "Cache-Control", "private, no-cache");
+}
+
 /* ---- GET /messages/{uid}/raw ---- */
 
 struct raw {
@@ -52,6 +64,8 @@ struct raw {
 	struct api_response *resp;
 	const struct target *t;
 	int64_t deadline;  /* of the download */
+	char etag[48];
+	bool not_modified; /* If-None-Match matched: 304 */
 	bool begun;        /* headers sent: no more retries, no problem body */
 };
 
@@ -64,6 +78,7 @@ static int raw_sink(void *ctx, const char *data, size_t len, uint64_t total)
 		r->begun = true;
 		r->resp->status = 200;
 		r->resp->content_type = "message/rfc822";
+		validators(r->resp, r->etag);
 		return api_stream_begin(r->req, r->resp, total) ? IMAP_ERR_IO : 0;
 	}
 	return api_stream_write(r->req, r->resp, data, len, r->deadline) ? IMAP_ERR_IO : 0;
@@ -77,6 +92,12 @@ static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	int rc = imap_content_select(s, r->t->folder, r->t->uidvalidity, r->req->deadline, err);
 	if (rc)
 		return rc;
+	snprintf(r->etag, sizeof r->etag, "\"%u.%u\"", imap_session_mailbox(s)->uidvalidity,
+	         r->t->uid);
+	if (api_etag_matches(r->req->if_none_match, r->etag)) {
+		r->not_modified = true;
+		return imap_content_exists(s, r->t->uid, r->req->deadline, err);
+	}
 	return imap_content_stream(s, r->t->folder, r->t->uidvalidity, r->t->uid, "", raw_sink, r,
 	                           r->deadline, err);
 }
@@ -95,10 +116,15 @@ void api_message_raw(const struct api_request *req, struct api_response *resp, u
 	unsigned retry = 0;
 	int rc = api_with_session(req, &t.cred, true, raw_run, &r, &err, &retry);
 	target_free(&t);
-	if (r.begun)
+	if (r.begun) {
 		api_stream_end(req, resp, rc == 0);
-	else
+	} else if (rc == 0 && r.not_modified) {
+		resp->status = 304;
+		resp->content_type = "message/rfc822";
+		validators(resp, r.etag);
+	} else {
 		api_imap_problem(resp, rc, &err, retry);
+	}
 }
 
 /* ---- the attachment list (GET /messages/{uid} and /attachments) ---- */
@@ -476,6 +502,8 @@ struct download {
 	struct imap_bodystructure *bs;
 	const struct imap_body_part *p;
 	struct imap_cte_decoder dec;
+	char etag[IMAP_SECTION_LEN_MAX + 48];
+	bool not_modified;
 	bool begun;
 };
 
@@ -542,6 +570,10 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 	d->p = imap_bodystructure_find(d->bs, d->part);
 	if (!d->p || !*d->p->section)
 		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "the message has no part %s", d->part);
+	d->resp->nheaders = 0;  /* a retry starts the headers again */
+	snprintf(d->etag, sizeof d->etag, "\"%u.%u.%s\"", imap_session_mailbox(s)->uidvalidity,
+	         d->t->uid, d->p->section);
+	validators(d->resp, d->etag);
 	download_type(d);
 	struct imap_buf cd;
 	imap_buf_init(&cd, sizeof d->resp->headers[0].value - 1);
@@ -553,6 +585,10 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 	api_response_header(d->resp, "Content-Disposition", "%s", cd.data);
 	api_response_header(d->resp, "X-Content-Type-Options", "nosniff");
 	imap_buf_free(&cd);
+	if (api_etag_matches(d->req->if_none_match, d->etag)) {
+		d->not_modified = true;  /* the structure showed the part is there */
+		return 0;
+	}
 	rc = imap_content_stream(s, d->t->folder, 0, d->t->uid, d->p->section, download_sink, d,
 	                         d->deadline, err);
 	if (!rc && d->begun)
@@ -577,6 +613,9 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 		int rc = api_with_session(req, &t.cred, true, download_run, &d, &err, &retry);
 		if (d.begun) {
 			api_stream_end(req, resp, rc == 0);
+		} else if (rc == 0 && d.not_modified) {
+			resp->status = 304;
+			resp->content_type = resp->content_type_buf;
 		} else {
 			resp->nheaders = 0;  /* no Content-Disposition on a problem */
 			api_imap_problem(resp, rc, &err, retry);

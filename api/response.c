@@ -110,3 +110,30 @@ void api_stream_end(const struct api_request *req, struct api_response *resp, bo
 	else if (!complete)
 		api_problem(resp, 502, "Bad Gateway", "the body could not be read whole", NULL);
 }
+
+bool api_etag_matches(const char *header, const char *etag)
+{
+	if (!header)
+		return false;
+	size_t elen = strlen(etag);
+	const char *p = header;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			return false;
+		if (*p == '*')
+			return true;
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;  /* weak comparison: W/"x" matches "x" */
+		if (*p != '"')
+			return false;  /* not a list of entity tags: no match */
+		const char *end = strchr(p + 1, '"');
+		if (!end)
+			return false;
+		size_t n = (size_t)(end - p) + 1;
+		if (n == elen && memcmp(p, etag, n) == 0)
+			return true;
+		p = end + 1;
+	}
+}

@@ -274,3 +274,26 @@ int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadlin
 	imap_cmd_free(&c);
 	return rc;
 }
+
+static int on_exists(void *ctx, const struct imap_response *r)
+{
+	struct structure_ctx *c = ctx;
+	const struct imap_value *att;
+	if (imap_fetch_attributes(r, &att) == c->uid)
+		c->found = true;
+	return 0;
+}
+
+int imap_content_exists(struct imap_session *s, uint32_t uid, int64_t deadline,
+                        struct imap_error *err)
+{
+	struct imap_cmd c;
+	uid_command(s, &c, "FETCH", uid, "(UID)");
+	struct structure_ctx sc = {.uid = uid};
+	int rc = imap_session_run(s, &c, on_exists, &sc, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && !sc.found)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
+		                    uid);
+	return rc;
+}

@@ -66,6 +66,11 @@ void imap_message_free(struct imap_message *m);
 int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadline,
                            struct imap_bodystructure **out, struct imap_error *err);
 
+/* Whether message uid is in the selected mailbox: UID FETCH uid (UID).
+ * Returns 0, IMAP_ERR_NOT_FOUND, or an error of imap_session_run. */
+int imap_content_exists(struct imap_session *s, uint32_t uid, int64_t deadline,
+                        struct imap_error *err);
+
 /* Set \Seen on message uid of the selected mailbox (selected read-write):
  * UID STORE +FLAGS.SILENT. Returns 0 or an error of imap_session_run. */
 int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,

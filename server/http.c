@@ -110,6 +110,8 @@ static void build_api_request(struct req *q, const char *method)
 	r->authorization = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                               MHD_HTTP_HEADER_AUTHORIZATION);
 	r->imap_user = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Imap-User");
+	r->if_none_match = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	                                               MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r->content_type = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                              MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->body = q->body.data;

@@ -849,3 +849,69 @@ Test(content, a_client_leaving_mid_download_costs_nothing_lasting)
 	gw_reply_free(&r);
 	gw_stop(&g);
 }
+
+/* ---- conditional downloads ---- */
+
+/* GET path with If-None-Match: inm (NULL: none); the status, and the ETag
+ * into etag. */
+static long conditional(const struct gw *g, const char *path, const char *inm, char *etag,
+                        size_t cap, size_t *body_len)
+{
+	char hdr[256];
+	struct gw_reply r;
+	if (inm)
+		snprintf(hdr, sizeof hdr, "If-None-Match: %s", inm);
+	gw_request(g, "GET", path, ALICE, inm ? hdr : NULL, &r);
+	long st = r.status;
+	etag[0] = '\0';
+	gw_header(&r, "ETag", etag, cap);
+	if (body_len)
+		*body_len = r.body.len;
+	if (st == 200 || st == 304) {
+		char cc[64] = "";
+		gw_header(&r, "Cache-Control", cc, sizeof cc);
+		cr_expect_str_eq(cc, "private, no-cache", "%s", path);
+	}
+	gw_reply_free(&r);
+	return st;
+}
+
+Test(content, downloads_answer_if_none_match_with_304)
+{
+	struct gw g;
+	gw_start(&g, NULL);
+	char folder[256], raw[1024], att[1024], etag[128], again[128], inm[300];
+	unsigned uid = seed_uid("large-attachment", folder, sizeof folder);
+	msg_path(raw, sizeof raw, folder, uid, "/raw", NULL);
+	msg_path(att, sizeof att, folder, uid, "/attachments/2", NULL);
+	json_t *j = seed_json(&g, "large-attachment", "/attachments", NULL);
+	json_int_t uv = json_integer_value(json_object_get(j, "uidvalidity"));
+	json_decref(j);
+
+	const char *paths[] = {raw, att};
+	const char *suffix[] = {"", ".2"};
+	for (int k = 0; k < 2; k++) {
+		size_t len;
+		cr_assert_eq(conditional(&g, paths[k], NULL, etag, sizeof etag, &len), 200);
+		char want[128];
+		snprintf(want, sizeof want, "\"%lld.%u%s\"", (long long)uv, uid, suffix[k]);
+		cr_expect_str_eq(etag, want);
+		cr_expect_gt(len, 1000000);
+		cr_expect_eq(conditional(&g, paths[k], etag, again, sizeof again, &len), 304);
+		cr_expect_eq(len, 0);
+		cr_expect_str_eq(again, etag);
+		snprintf(inm, sizeof inm, "\"other\", W/%s", etag);
+		cr_expect_eq(conditional(&g, paths[k], inm, again, sizeof again, NULL), 304, "weak");
+		cr_expect_eq(conditional(&g, paths[k], "*", again, sizeof again, NULL), 304);
+		cr_expect_eq(conditional(&g, paths[k], "\"1.2\"", again, sizeof again, &len), 200);
+		cr_expect_gt(len, 1000000);
+	}
+	cr_expect_eq(gw_count_sent(&g, "BODY.PEEK["), 4, "two downloads each, none for a 304");
+
+	/* a message that is gone is a 404 even with a matching tag */
+	char gone[1024], tag[64];
+	msg_path(gone, sizeof gone, folder, 99999, "/raw", NULL);
+	snprintf(tag, sizeof tag, "\"%lld.99999\"", (long long)uv);
+	cr_expect_eq(conditional(&g, gone, tag, again, sizeof again, NULL), 404);
+	gw_stop(&g);
+}
