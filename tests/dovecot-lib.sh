@@ -204,11 +204,6 @@ auth_verbose = yes
 auth_failure_delay = 0
 mail_max_userip_connections = 100
 mail_fsync = never
-# Dovecot 2.3.19 can deadlock on the mailbox list index when two sessions of one
-# user create, delete or move into folders at once (parallel write tests do):
-# fcntl() reports EDEADLK, Dovecot panics and drops a session. Without the list
-# index there is no such lock; folder listings read the Maildir instead.
-mailbox_list_index = no
 
 passdb {
   driver = passwd-file

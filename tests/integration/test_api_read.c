@@ -262,6 +262,7 @@ Test(api_read, summary_fields)
 
 Test(api_read, cursor_walk_survives_new_mail)
 {
+	test_user_lock("alice");  /* creates and deletes one of alice's folders */
 	struct gw g;
 	gw_start(&g, NULL);
 	char box[64];

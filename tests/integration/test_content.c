@@ -137,6 +137,7 @@ static json_t *seed_json(const struct gw *g, const char *id, const char *suffix,
  * with doveadm (not through imapgw): message i gets UID i + 1. */
 static void frank_folder(const char *folder, const char *const *msgs, size_t n)
 {
+	test_user_lock("frank");  /* for the rest of the test: it changes frank's folders */
 	char cmd[1024];
 	snprintf(cmd, sizeof cmd, "%s mailbox create -u frank '%s'", getenv("IMAPGW_TEST_DOVEADM"),
 	         folder);

@@ -11,6 +11,7 @@
 
 #include "imap/client.h"
 #include "imap/folders.h"
+#include "tests/support/gateway.h"
 
 static struct imap_tls *tls;
 
@@ -172,6 +173,7 @@ Test(folders_dovecot, second_select_sends_nothing)
 
 Test(folders_dovecot, exists_tracks_new_mail)
 {
+	test_user_lock("alice");  /* creates and deletes one of alice's folders */
 	struct imap_session *s = alice(NULL);
 	struct imap_error err = {0};
 	int64_t dl = imap_now_ms() + 10000;

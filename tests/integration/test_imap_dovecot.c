@@ -13,6 +13,7 @@
 
 #include "imap/client.h"
 #include "imap/utf7.h"
+#include "tests/support/gateway.h"
 
 #define TIMEOUT_MS 10000
 
@@ -338,6 +339,7 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 
 static void append_and_fetch_back(bool sync_literals)
 {
+	test_user_lock("bob");  /* creates and deletes bob's folders */
 	struct imap_session *s = login_ok("bob", "b\"o\\b p@ss");
 	imap_session_set_sync_literals(s, sync_literals);
 	struct imap_error err = {0};
@@ -449,6 +451,7 @@ static char *list_all(struct imap_session *s)
 
 static void non_ascii_round_trip(bool utf8)
 {
+	test_user_lock("bob");  /* creates and deletes bob's folders */
 	struct imap_session *s = login_ok("bob", "b\"o\\b p@ss");
 	struct imap_error err = {0};
 	if (utf8) {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "imap/client.h"
 #include "imap/date.h"
@@ -31,6 +32,7 @@ static struct imap_tls *tls;
 
 static void setup(void)
 {
+	test_user_lock("erin");  /* every test here changes erin's folders */
 	signal(SIGPIPE, SIG_IGN);
 	struct imap_error err = {0};
 	tls = imap_tls_new(getenv("IMAPGW_TEST_CA"), &err);
@@ -40,6 +42,7 @@ static void setup(void)
 static void teardown(void)
 {
 	imap_tls_free(&tls);
+	test_user_unlock();
 }
 
 TestSuite(write, .init = setup, .fini = teardown, .timeout = 120);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -349,4 +350,22 @@ unsigned gw_count_sent(const struct gw *g, const char *needle)
 			n++;
 	fclose(f);
 	return n;
+}
+
+static int user_turn = -1;
+
+void test_user_lock(const char *user)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/turn-%s", getenv("IMAPGW_TEST_DIR"), user);
+	cr_assert_eq(user_turn, -1, "one user lock at a time");
+	user_turn = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	cr_assert(user_turn >= 0 && flock(user_turn, LOCK_EX) == 0, "cannot lock %s", path);
+}
+
+void test_user_unlock(void)
+{
+	if (user_turn >= 0)
+		close(user_turn);  /* releases the lock */
+	user_turn = -1;
 }

@@ -60,4 +60,14 @@ int gw_log_contains(const struct gw *g, const char *needle);
  * gateway sent (client to server). */
 unsigned gw_count_sent(const struct gw *g, const char *needle);
 
+/* Take turns with the other test processes on `user`'s folders until
+ * test_user_unlock (or the end of the process). Dovecot 2.3.19 can
+ * deadlock on a user's mailbox list index when two of the user's sessions
+ * create, delete or move into folders at the same moment: fcntl reports
+ * EDEADLK, Dovecot panics and drops a session. Tests that change a user's
+ * folders therefore hold this lock (a flock on
+ * $IMAPGW_TEST_DIR/turn-<user>). One lock per process at a time. */
+void test_user_lock(const char *user);
+void test_user_unlock(void);
+
 #endif
