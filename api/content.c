@@ -181,7 +181,7 @@ struct detail {
 
 static bool parse_header_names(const char *v, struct detail *d, struct api_response *resp)
 {
-	if (strcmp(v, "all") == 0) {
+	if (strcasecmp(v, "all") == 0) {
 		d->all_headers = true;
 		return true;
 	}

@@ -474,6 +474,39 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	req_unref(q);
 }
 
+static int hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decoding of paths and query arguments, as libmicrohttpd's own
+ * except that "%00" stays as it is: a NUL would silently cut the string
+ * every later step reads ("folder=INBOX%00x" would name INBOX). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	size_t r = 0, w = 0;
+	while (s[r]) {
+		int hi, lo;
+		if (s[r] == '%' && (hi = hex(s[r + 1])) >= 0 && (lo = hex(s[r + 2])) >= 0 &&
+		    (hi | lo) != 0) {
+			s[w++] = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			s[w++] = s[r++];
+		}
+	}
+	s[w] = '\0';
+	return w;
+}
+
 __attribute__((format(printf, 2, 0)))
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -531,7 +564,7 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
 		cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_END);
 	if (!s->mhd) {
 		log_msgf(LOG_ERROR, NULL, "cannot listen on %s:%u", cfg->listen_host,

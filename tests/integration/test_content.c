@@ -234,6 +234,9 @@ Test(content, bad_references_are_problems)
 		{"/messages/1?headers=a:b", 400},
 		{"/messages/1?bogus=1", 400},
 		{"/messages/1/raw?folder=%0D%0A", 400},
+		{"/messages/1/raw?folder=INBOX%00x", 404},   /* no NUL cuts the name short */
+		{"/messages/1/attachments/1%00", 400},
+		{"/messages/1%00/raw", 400},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct gw_reply r;
@@ -371,7 +374,7 @@ Test(content, people_references_and_headers)
 	cr_expect_eq(json_object_size(json_object_get(j, "headers")), 0, "no header unless asked");
 	json_decref(j);
 
-	j = seed_json(&g, "plain-7bit", "", "headers=all");
+	j = seed_json(&g, "plain-7bit", "", "headers=ALL");
 	json_t *h = json_object_get(j, "headers");
 	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(h, "x-seed-id"), 0)),
 	                 "plain-7bit");
