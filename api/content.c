@@ -259,8 +259,14 @@ static int detail_text(struct imap_session *s, struct detail *d, int64_t deadlin
 			kind_of[n++] = k;
 		}
 	}
-	/* Parts longer than --text-max are fetched in part (BODY.PEEK[n]<0.max>). */
+	/* Parts longer than --text-max are fetched in part (BODY.PEEK[n]<0.max>),
+	 * and so is what max_bytes will cut anyway: 4 encoded bytes per byte
+	 * shown, and some, cover base64 and quoted-printable text in any but
+	 * pathological cases (then less than max_bytes is shown, still marked
+	 * truncated). */
 	size_t max = api_config()->text_max;
+	if (d->max_bytes && d->max_bytes < (max - 4096) / 4)
+		max = (size_t)d->max_bytes * 4 + 4096;
 	struct imap_buf raw[IMAP_SECTIONS_MAX];
 	for (size_t i = 0; i < n; i++)
 		imap_buf_init(&raw[i], 0);
@@ -276,7 +282,13 @@ static int detail_text(struct imap_session *s, struct detail *d, int64_t deadlin
 				imap_buf_puts(to, "\r\n");
 			decode_text(parts[i], &raw[i], to);
 			*(kind_of[i] ? &d->has_html : &d->has_text) = true;
-			d->truncated |= raw[i].len < parts[i]->size && raw[i].len >= max;
+			if (raw[i].len < parts[i]->size && raw[i].len >= max) {
+				/* Cut by the fetch: a character split there is not the
+				 * sender's; drop the replacement it became. */
+				d->truncated = true;
+				if (to->len >= 3 && memcmp(to->data + to->len - 3, "\xef\xbf\xbd", 3) == 0)
+					to->data[to->len -= 3] = '\0';
+			}
 		}
 		imap_buf_free(&raw[i]);
 	}

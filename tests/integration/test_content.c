@@ -360,6 +360,34 @@ Test(content, text_max_bounds_what_is_fetched)
 	gw_stop(&g);
 }
 
+/* A preview of a long body fetches little more than it shows. */
+Test(content, max_bytes_bounds_what_is_fetched)
+{
+	static char msg[64 * 1024];
+	int n = snprintf(msg, sizeof msg, "From: a@example.com\r\nSubject: euros\r\n"
+	                 "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                 "Content-Transfer-Encoding: 8bit\r\n\r\n");
+	for (int i = 0; i < 15000; i++)
+		n += snprintf(msg + n, sizeof msg - (size_t)n, "\xe2\x82\xac");  /* 45 kB of "€" */
+	snprintf(msg + n, sizeof msg - (size_t)n, "\r\n");
+	const char *msgs[] = {msg};
+	frank_folder("Preview", msgs, 1);
+	struct gw g;
+	gw_start(&g, NULL);
+	json_t *j = frank_json(&g, "/messages/1?folder=Preview&max_bytes=1000", 200);
+	const char *text = jstr(j, "text");
+	cr_expect_eq(strlen(text), 999, "whole characters only");
+	cr_expect(strncmp(text, "\xe2\x82\xac\xe2\x82\xac", 6) == 0);
+	cr_expect(json_is_true(json_object_get(j, "truncated")));
+	json_decref(j);
+	cr_expect_eq(gw_count_sent(&g, "BODY.PEEK[1]<0.8096>"), 1, "4 bytes per byte shown, and 4096");
+	j = frank_json(&g, "/messages/1?folder=Preview", 200);
+	cr_expect_eq(strlen(jstr(j, "text")), 45002, "without max_bytes, all of it");
+	cr_expect(json_is_false(json_object_get(j, "truncated")));
+	json_decref(j);
+	gw_stop(&g);
+}
+
 Test(content, people_references_and_headers)
 {
 	struct gw g;
