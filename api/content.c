@@ -89,7 +89,7 @@ static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct raw *r = ctx;
 	if (r->begun)  /* the session died mid-body: the body cannot restart */
 		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
-	int rc = imap_content_select(s, r->t->folder, r->t->uidvalidity, r->req->deadline, err);
+	int rc = imap_content_select(s, r->t->folder, false, r->t->uidvalidity, r->req->deadline, err);
 	if (rc)
 		return rc;
 	snprintf(r->etag, sizeof r->etag, "\"%u.%u\"", imap_session_mailbox(s)->uidvalidity,
@@ -175,8 +175,7 @@ struct detail {
 	uint64_t max_bytes;            /* 0: no limit */
 	uint32_t uidvalidity;          /* the folder's */
 	struct imap_message msg;
-	struct imap_buf text, html;
-	bool has_text, has_html, truncated;
+	bool truncated;
 };
 
 static bool parse_header_names(const char *v, struct detail *d, struct api_response *resp)
@@ -218,140 +217,28 @@ static bool header_wanted(const struct detail *d, const char *name)
 	return false;
 }
 
-/* Decode the fetched parts[i] (raw[i]) into UTF-8, appended to out. */
-static void decode_text(const struct imap_body_part *p, const struct imap_buf *raw,
-                        struct imap_buf *out)
-{
-	struct imap_buf bytes;
-	imap_buf_init(&bytes, 0);
-	const char *enc = p->encoding ? p->encoding : "";
-	if (imap_cte_decode(imap_cte_parse(enc, strlen(enc)), raw->data, raw->len, &bytes) == 0) {
-		char *charset = NULL;
-		imap_mime_param_get(p->params, p->nparams, "charset", &charset);
-		imap_mime_text_to_utf8(charset, charset ? strlen(charset) : 0, bytes.data, bytes.len,
-		                       out);
-		free(charset);
-	}
-	imap_buf_free(&bytes);
-}
-
-static int detail_text(struct imap_session *s, struct detail *d, int64_t deadline,
-                       struct imap_error *err)
-{
-	struct imap_body_part_list lists[2] = {{0}, {0}};
-	const char *sections[IMAP_SECTIONS_MAX];
-	const struct imap_body_part *parts[IMAP_SECTIONS_MAX];
-	unsigned kind_of[IMAP_SECTIONS_MAX];
-	size_t n = 0;
-	int rc = 0;
-	if (!d->msg.structure)
-		return 0;
-	for (unsigned k = 0; k < 2 && !rc; k++) {
-		rc = imap_body_text_parts(&d->msg.structure->root, k ? IMAP_TEXT_HTML : IMAP_TEXT_PLAIN,
-		                          &lists[k]);
-		for (size_t i = 0; !rc && i < lists[k].n; i++) {
-			if (n == IMAP_SECTIONS_MAX) {
-				d->truncated = true;  /* absurdly many text parts: show the first */
-				break;
-			}
-			parts[n] = lists[k].v[i];
-			sections[n] = lists[k].v[i]->section;
-			kind_of[n++] = k;
-		}
-	}
-	/* Parts longer than --text-max are fetched in part (BODY.PEEK[n]<0.max>),
-	 * and so is what max_bytes will cut anyway: 4 encoded bytes per byte
-	 * shown, and some, cover base64 and quoted-printable text in any but
-	 * pathological cases (then less than max_bytes is shown, still marked
-	 * truncated). */
-	size_t max = api_config()->text_max;
-	if (d->max_bytes && d->max_bytes < (max - 4096) / 4)
-		max = (size_t)d->max_bytes * 4 + 4096;
-	struct imap_buf raw[IMAP_SECTIONS_MAX];
-	for (size_t i = 0; i < n; i++)
-		imap_buf_init(&raw[i], 0);
-	if (!rc)
-		rc = imap_content_fetch_sections(s, d->t->uid, sections, n, max, raw, deadline, err);
-	else
-		rc = imap_error_set(err, rc, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		if (!rc) {
-			/* Several inline parts read as one text: each starts on its own line. */
-			struct imap_buf *to = kind_of[i] ? &d->html : &d->text;
-			if (to->len && to->data[to->len - 1] != '\n')
-				imap_buf_puts(to, "\r\n");
-			decode_text(parts[i], &raw[i], to);
-			*(kind_of[i] ? &d->has_html : &d->has_text) = true;
-			if (raw[i].len < parts[i]->size && raw[i].len >= max) {
-				/* Cut by the fetch: a character split there is not the
-				 * sender's; drop the replacement it became. */
-				d->truncated = true;
-				if (to->len >= 3 && memcmp(to->data + to->len - 3, "\xef\xbf\xbd", 3) == 0)
-					to->data[to->len -= 3] = '\0';
-			}
-		}
-		imap_buf_free(&raw[i]);
-	}
-	imap_body_part_list_free(&lists[0]);
-	imap_body_part_list_free(&lists[1]);
-	return rc;
-}
-
 static int detail_run(struct imap_session *s, void *ctx, struct imap_error *err)
 {
 	struct detail *d = ctx;
 	int64_t deadline = d->req->deadline;
 	imap_message_free(&d->msg);
-	imap_buf_reset(&d->text, 0);
-	imap_buf_reset(&d->html, 0);
-	d->has_text = d->has_html = d->truncated = false;
 	/* Marking as seen needs the folder read-write; reading alone does not. */
-	int rc = imap_session_select(s, d->t->folder, !d->mark_seen, deadline, err);
+	int rc = imap_content_select(s, d->t->folder, d->mark_seen, d->t->uidvalidity, deadline,
+	                             err);
 	if (rc)
 		return rc;
 	d->uidvalidity = imap_session_mailbox(s)->uidvalidity;
-	if (d->t->uidvalidity && d->uidvalidity != d->t->uidvalidity)
-		return imap_error_set(err, IMAP_ERR_STALE,
-		                      "the folder's UIDVALIDITY is no longer the one given");
+	/* Text parts are fetched up to --text-max, and only as far as max_bytes
+	 * will show: 4 encoded bytes per byte shown, and some, cover base64 and
+	 * quoted-printable text in any but pathological cases (then less than
+	 * max_bytes is shown, still marked truncated). */
+	size_t max = api_config()->text_max;
+	if (d->max_bytes && d->max_bytes < (max - 4096) / 4)
+		max = (size_t)d->max_bytes * 4 + 4096;
 	if ((rc = imap_message_fetch(s, d->t->uid, deadline, &d->msg, err)) ||
-	    (rc = detail_text(s, d, deadline, err)))
+	    (rc = imap_message_fetch_text(s, &d->msg, max, deadline, err)))
 		return rc;
-	if (d->mark_seen) {
-		if ((rc = imap_content_mark_seen(s, d->t->uid, deadline, err)))
-			return rc;
-		struct imap_summary *m = &d->msg.sum;
-		bool seen = false;
-		for (size_t i = 0; i < m->nflags; i++)
-			seen |= strcasecmp(m->flags[i], "\\Seen") == 0;
-		char **flags = seen ? NULL : realloc(m->flags, (m->nflags + 1) * sizeof *flags);
-		if (flags && (flags[m->nflags] = strdup("\\Seen"))) {
-			m->flags = flags;
-			m->nflags++;
-		} else if (flags) {
-			m->flags = flags;
-		}
-	}
-	return 0;
-}
-
-/* The <msg-id>s of a References or In-Reply-To value, in order. */
-static void msg_ids_json(struct jsonw *w, const char *v)
-{
-	jsonw_array(w);
-	while (v && (v = strchr(v, '<'))) {
-		const char *end = strchr(v, '>');
-		if (!end)
-			break;
-		char id[1000];
-		size_t len = (size_t)(end - v) + 1;
-		if (len < sizeof id && !memchr(v + 1, '<', len - 2)) {
-			memcpy(id, v, len);
-			id[len] = '\0';
-			jsonw_string(w, id);
-		}
-		v = end + 1;
-	}
-	jsonw_end_array(w);
+	return d->mark_seen ? imap_message_mark_seen(s, &d->msg, deadline, err) : 0;
 }
 
 /* text or html, cut to max_bytes on a character boundary. */
@@ -386,7 +273,10 @@ static void detail_json(struct detail *d, struct api_response *resp)
 	jsonw_key(&w, "bcc");
 	api_addresses_json(&w, &m->sum.env.bcc);
 	jsonw_key(&w, "references");
-	msg_ids_json(&w, imap_mime_header_get(&m->header, "references"));
+	jsonw_array(&w);
+	for (size_t i = 0; i < m->nreferences; i++)
+		jsonw_string(&w, m->references[i]);
+	jsonw_end_array(&w);
 	jsonw_key(&w, "headers");
 	jsonw_object(&w);
 	for (size_t i = 0; i < m->header.n; i++) {
@@ -404,10 +294,11 @@ static void detail_json(struct detail *d, struct api_response *resp)
 		jsonw_end_array(&w);
 	}
 	jsonw_end_object(&w);
+	d->truncated = m->text_cut;
 	jsonw_key(&w, "text");
-	body_json(&w, d, d->has_text, &d->text);
+	body_json(&w, d, m->has_text, &m->text);
 	jsonw_key(&w, "html");
-	body_json(&w, d, d->has_html, &d->html);
+	body_json(&w, d, m->has_html, &m->html);
 	jsonw_key(&w, "truncated");
 	jsonw_bool(&w, d->truncated);
 	jsonw_key(&w, "attachment_list");
@@ -424,8 +315,6 @@ void api_message_get(const struct api_request *req, struct api_response *resp, u
 	struct target t;
 	struct detail d;
 	memset(&d, 0, sizeof d);
-	imap_buf_init(&d.text, 0);
-	imap_buf_init(&d.html, 0);
 	d.t = &t;
 	d.req = req;
 	const char *v;
@@ -445,8 +334,6 @@ void api_message_get(const struct api_request *req, struct api_response *resp, u
 	}
 	target_free(&t);
 	imap_message_free(&d.msg);
-	imap_buf_free(&d.text);
-	imap_buf_free(&d.html);
 }
 
 /* ---- GET /messages/{uid}/attachments ---- */
@@ -462,7 +349,7 @@ static int listing_run(struct imap_session *s, void *ctx, struct imap_error *err
 {
 	struct listing *l = ctx;
 	imap_bodystructure_free(&l->bs);
-	int rc = imap_content_select(s, l->t->folder, l->t->uidvalidity, l->req->deadline, err);
+	int rc = imap_content_select(s, l->t->folder, false, l->t->uidvalidity, l->req->deadline, err);
 	if (rc)
 		return rc;
 	l->uidvalidity = imap_session_mailbox(s)->uidvalidity;
@@ -574,7 +461,7 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 	if (d->begun)  /* the session died mid-body: the body cannot restart */
 		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
 	imap_bodystructure_free(&d->bs);
-	int rc = imap_content_select(s, d->t->folder, d->t->uidvalidity, d->req->deadline, err);
+	int rc = imap_content_select(s, d->t->folder, false, d->t->uidvalidity, d->req->deadline, err);
 	if (!rc)
 		rc = imap_content_structure(s, d->t->uid, d->req->deadline, &d->bs, err);
 	if (rc)

@@ -4,13 +4,16 @@
 #include "imap/content.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-int imap_content_select(struct imap_session *s, const char *folder, uint32_t uidvalidity,
-                        int64_t deadline, struct imap_error *err)
+#include "imap/cte.h"
+
+int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
+                        uint32_t uidvalidity, int64_t deadline, struct imap_error *err)
 {
-	int rc = imap_session_select(s, folder, true, deadline, err);
+	int rc = imap_session_select(s, folder, !readwrite, deadline, err);
 	if (rc)
 		return rc;
 	const struct imap_mailbox *m = imap_session_mailbox(s);
@@ -71,7 +74,7 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 {
 	if (*section && !imap_body_section_valid(section, strlen(section)))
 		return imap_error_set(err, IMAP_ERR_INVALID, "malformed body section");
-	int rc = imap_content_select(s, folder, uidvalidity, deadline, err);
+	int rc = imap_content_select(s, folder, false, uidvalidity, deadline, err);
 	if (rc)
 		return rc;
 	char item[IMAP_SECTION_LEN_MAX + 24];
@@ -129,11 +132,35 @@ static int on_message(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
+/* The <msg-id>s of a References value, in order; what is not one is skipped. */
+static int read_references(struct imap_message *m, const char *v)
+{
+	while (v && (v = strchr(v, '<'))) {
+		const char *end = strchr(v, '>');
+		if (!end)
+			break;
+		size_t len = (size_t)(end - v) + 1;
+		if (!memchr(v + 1, '<', len - 2)) {
+			char **refs = realloc(m->references, (m->nreferences + 1) * sizeof *refs);
+			if (!refs)
+				return IMAP_ERR_NOMEM;
+			m->references = refs;
+			if (!(refs[m->nreferences] = strndup(v, len)))
+				return IMAP_ERR_NOMEM;
+			m->nreferences++;
+		}
+		v = end + 1;
+	}
+	return 0;
+}
+
 int imap_message_fetch(struct imap_session *s, uint32_t uid, int64_t deadline,
                        struct imap_message *out, struct imap_error *err)
 {
 	memset(out, 0, sizeof *out);
 	out->sum.uid = uid;
+	imap_buf_init(&out->text, 0);
+	imap_buf_init(&out->html, 0);
 	struct imap_cmd c;
 	uid_command(s, &c, "FETCH", uid, "(" IMAP_SUMMARY_ITEMS " BODY.PEEK[HEADER])");
 	struct message_ctx mc = {.m = out};
@@ -144,6 +171,8 @@ int imap_message_fetch(struct imap_session *s, uint32_t uid, int64_t deadline,
 	if (!rc && !mc.found)
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
 		                    uid);
+	if (!rc && (rc = read_references(out, imap_mime_header_get(&out->header, "references"))))
+		imap_error_set(err, rc, "out of memory");
 	return rc;
 }
 
@@ -152,6 +181,14 @@ void imap_message_free(struct imap_message *m)
 	imap_summary_free(&m->sum);
 	imap_bodystructure_free(&m->structure);
 	imap_mime_header_free(&m->header);
+	for (size_t i = 0; i < m->nreferences; i++)
+		free(m->references[i]);
+	free(m->references);
+	m->references = NULL;
+	m->nreferences = 0;
+	imap_buf_free(&m->text);
+	imap_buf_free(&m->html);
+	m->has_text = m->has_html = m->text_cut = false;
 }
 
 /* ---- body sections ---- */
@@ -192,9 +229,12 @@ static int on_sections(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
-                                const char *const *sections, size_t n, size_t max,
-                                struct imap_buf *out, int64_t deadline, struct imap_error *err)
+/* The first `max` bytes of the (transfer-encoded) content of sections[0..n)
+ * of message uid, in one UID FETCH of BODY.PEEK[…]<0.max>, each appended to
+ * out[i]; a section the server does not send stays empty. */
+static int fetch_sections(struct imap_session *s, uint32_t uid, const char *const *sections,
+                          size_t n, size_t max, struct imap_buf *out, int64_t deadline,
+                          struct imap_error *err)
 {
 	if (n == 0)
 		return 0;
@@ -265,16 +305,28 @@ int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadlin
 	return rc;
 }
 
-int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
+int imap_message_mark_seen(struct imap_session *s, struct imap_message *m, int64_t deadline,
                            struct imap_error *err)
 {
 	struct imap_cmd c;
-	uid_command(s, &c, "STORE", uid, "+FLAGS.SILENT (\\Seen)");
+	uid_command(s, &c, "STORE", m->sum.uid, "+FLAGS.SILENT (\\Seen)");
 	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
 	imap_cmd_free(&c);
-	return rc;
+	if (rc)
+		return rc;
+	struct imap_summary *sum = &m->sum;
+	for (size_t i = 0; i < sum->nflags; i++)
+		if (strcasecmp(sum->flags[i], "\\Seen") == 0)
+			return 0;
+	char **flags = realloc(sum->flags, (sum->nflags + 1) * sizeof *flags);
+	if (!flags)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	sum->flags = flags;
+	if (!(flags[sum->nflags] = strdup("\\Seen")))
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	sum->nflags++;
+	return 0;
 }
-
 static int on_exists(void *ctx, const struct imap_response *r)
 {
 	struct structure_ctx *c = ctx;
@@ -295,5 +347,85 @@ int imap_content_exists(struct imap_session *s, uint32_t uid, int64_t deadline,
 	if (!rc && !sc.found)
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
 		                    uid);
+	return rc;
+}
+
+/* ---- body text ---- */
+
+/* Append part p's fetched bytes raw, decoded (transfer encoding, then
+ * charset to UTF-8), to out. */
+static int decode_text(const struct imap_body_part *p, const struct imap_buf *raw,
+                       struct imap_buf *out)
+{
+	struct imap_buf bytes;
+	imap_buf_init(&bytes, 0);
+	const char *enc = p->encoding ? p->encoding : "";
+	int rc = imap_cte_decode(imap_cte_parse(enc, strlen(enc)), raw->data, raw->len, &bytes);
+	if (!rc) {
+		char *charset = NULL;
+		rc = imap_mime_param_get(p->params, p->nparams, "charset", &charset);
+		if (!rc)
+			rc = imap_mime_text_to_utf8(charset, charset ? strlen(charset) : 0, bytes.data,
+			                            bytes.len, out);
+		free(charset);
+	}
+	imap_buf_free(&bytes);
+	return rc;
+}
+
+int imap_message_fetch_text(struct imap_session *s, struct imap_message *m, size_t max,
+                            int64_t deadline, struct imap_error *err)
+{
+	struct imap_body_part_list lists[2] = {{0}, {0}};
+	const char *sections[IMAP_SECTIONS_MAX];
+	const struct imap_body_part *parts[IMAP_SECTIONS_MAX];
+	struct imap_buf *to[IMAP_SECTIONS_MAX];
+	size_t n = 0;
+	int rc = 0;
+	if (!m->structure)
+		return 0;
+	for (unsigned k = 0; k < 2 && !rc; k++) {
+		rc = imap_body_text_parts(&m->structure->root, k ? IMAP_TEXT_HTML : IMAP_TEXT_PLAIN,
+		                          &lists[k]);
+		for (size_t i = 0; !rc && i < lists[k].n; i++) {
+			if (n == IMAP_SECTIONS_MAX) {
+				m->text_cut = true;  /* absurdly many text parts: the first are shown */
+				break;
+			}
+			parts[n] = lists[k].v[i];
+			sections[n] = lists[k].v[i]->section;
+			to[n++] = k ? &m->html : &m->text;
+		}
+	}
+	struct imap_buf raw[IMAP_SECTIONS_MAX];
+	for (size_t i = 0; i < n; i++)
+		imap_buf_init(&raw[i], 0);
+	if (rc)
+		rc = imap_error_set(err, rc, "out of memory");
+	else
+		rc = fetch_sections(s, m->sum.uid, sections, n, max, raw, deadline, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct imap_buf *out = to[i];
+		*(out == &m->html ? &m->has_html : &m->has_text) = true;
+		/* Several inline parts read as one text: each starts on its own line. */
+		int drc = out->len && out->data[out->len - 1] != '\n' ? imap_buf_puts(out, "\r\n") : 0;
+		if (!drc)
+			drc = decode_text(parts[i], &raw[i], out);
+		if (drc) {
+			rc = imap_error_set(err, drc, "cannot decode the body text: %s", imap_strerror(drc));
+			break;
+		}
+		if (raw[i].len < parts[i]->size && raw[i].len >= max) {
+			/* Cut by the fetch: a character split there is not the sender's;
+			 * drop the replacement it became. */
+			m->text_cut = true;
+			if (out->len >= 3 && memcmp(out->data + out->len - 3, "\xef\xbf\xbd", 3) == 0)
+				out->data[out->len -= 3] = '\0';
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		imap_buf_free(&raw[i]);
+	imap_body_part_list_free(&lists[0]);
+	imap_body_part_list_free(&lists[1]);
 	return rc;
 }

@@ -36,16 +36,24 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
                         uint32_t uid, const char *section, imap_literal_sink_fn *sink,
                         void *sink_ctx, int64_t deadline, struct imap_error *err);
 
-/* Select `folder` read-only (unless selected) and check UIDVALIDITY as
- * above. Returns 0, IMAP_ERR_NOT_FOUND, IMAP_ERR_STALE or a session error. */
-int imap_content_select(struct imap_session *s, const char *folder, uint32_t uidvalidity,
-                        int64_t deadline, struct imap_error *err);
+/* Select `folder` (read-only unless `readwrite`; a selection already made
+ * serves when it allows as much) and check UIDVALIDITY as above. Returns
+ * 0, IMAP_ERR_NOT_FOUND, IMAP_ERR_STALE or a session error. */
+int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
+                        uint32_t uidvalidity, int64_t deadline, struct imap_error *err);
 
-/* One message, as GET /messages/{uid} shows it (less the body text). */
+/* One message, as GET /messages/{uid} shows it. */
 struct imap_message {
 	struct imap_summary sum;                /* as in a page */
 	struct imap_bodystructure *structure;   /* NULL when the server's could not be parsed */
 	struct imap_mime_header header;         /* every header field, decoded */
+	char **references;                      /* the <msg-id>s of References, in order */
+	size_t nreferences;
+	/* The body text, filled by imap_message_fetch_text: UTF-8 */
+	struct imap_buf text, html;             /* text/plain and text/html parts, each
+	                                           starting on its own line */
+	bool has_text, has_html;                /* the message has such parts */
+	bool text_cut;                          /* a part was longer than was fetched */
 };
 
 /* Fetch message `uid` of the selected mailbox (imap_content_select first):
@@ -71,19 +79,21 @@ int imap_content_structure(struct imap_session *s, uint32_t uid, int64_t deadlin
 int imap_content_exists(struct imap_session *s, uint32_t uid, int64_t deadline,
                         struct imap_error *err);
 
-/* Set \Seen on message uid of the selected mailbox (selected read-write):
- * UID STORE +FLAGS.SILENT. Returns 0 or an error of imap_session_run. */
-int imap_content_mark_seen(struct imap_session *s, uint32_t uid, int64_t deadline,
-                           struct imap_error *err);
-
-/* Fetch the first `max` bytes of the (transfer-encoded) content of
- * sections[0..n) of message uid in the selected mailbox, in one UID FETCH
- * of BODY.PEEK[…]<0.max>, each appended to out[i] (initialised by the
- * caller). Returns 0 (a section the server does not send stays empty) or
- * an error of imap_session_run. At most IMAP_SECTIONS_MAX sections. */
+/* The body text of m (fetched by imap_message_fetch): the parts a mail
+ * client shows (imap_body_text_parts) are fetched in one UID FETCH, the
+ * first `max` bytes of each (BODY.PEEK[n]<0.max>), decoded from their
+ * transfer encoding and charset into m->text and m->html. A part longer
+ * than max sets text_cut (a character split by the cut is dropped). At
+ * most IMAP_SECTIONS_MAX parts; more also set text_cut. Returns 0 or an
+ * error of imap_session_run. */
 #define IMAP_SECTIONS_MAX 16
-int imap_content_fetch_sections(struct imap_session *s, uint32_t uid,
-                                const char *const *sections, size_t n, size_t max,
-                                struct imap_buf *out, int64_t deadline, struct imap_error *err);
+int imap_message_fetch_text(struct imap_session *s, struct imap_message *m, size_t max,
+                            int64_t deadline, struct imap_error *err);
+
+/* Set \Seen on m in the selected mailbox (selected read-write): UID STORE
+ * +FLAGS.SILENT, then m->sum.flags shows it. Returns 0 or an error of
+ * imap_session_run. */
+int imap_message_mark_seen(struct imap_session *s, struct imap_message *m, int64_t deadline,
+                           struct imap_error *err);
 
 #endif

@@ -55,25 +55,6 @@ static struct imap_session *alice(struct imap_buf *trace)
 	return s;
 }
 
-static const struct imap_folder *find(const struct imap_folder_list *l, const char *path)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].path, path) == 0)
-			return &l->v[i];
-	return NULL;
-}
-
-/* The folder, or a failed test. */
-static const struct imap_folder *must(const struct imap_folder_list *l, const char *path)
-{
-	static char empty[1];
-	static const struct imap_folder none = {.path = empty, .raw = empty};
-	const struct imap_folder *f = find(l, path);
-	if (!f)
-		cr_assert_fail("folder %s not listed", path);
-	return f ? f : &none;
-}
-
 /* Messages the seed manifest puts in a folder. */
 static unsigned manifest_count(const char *folder)
 {
@@ -109,24 +90,24 @@ Test(folders_dovecot, list_with_counts_in_one_round_trip)
 	cr_assert(strstr(t.data + before, "RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS") != NULL);
 
 	cr_assert_str_eq(l.v[0].path, "INBOX");
-	const struct imap_folder *inbox = must(&l, "INBOX");
+	const struct imap_folder *inbox = test_folder_must(&l, "INBOX");
 	cr_assert(inbox->has_status);
 	cr_assert_eq(inbox->messages, manifest_count("INBOX"));
 	cr_assert_gt(inbox->uidvalidity, 0);
 	cr_assert_gt(inbox->uidnext, inbox->messages);
 	cr_assert_eq(inbox->delimiter, '/');
 
-	const struct imap_folder *d = must(&l, "Donn\u00e9es");
+	const struct imap_folder *d = test_folder_must(&l, "Donn\u00e9es");
 	cr_assert_str_eq(d->raw, "Donn&AOk-es");
-	cr_assert_str_eq(imap_folder_name(must(&l, "Archive/2024/Q1")), "Q1");
-	cr_assert_not_null(find(&l, "\u65e5\u672c\u8a9e"));
-	cr_assert_not_null(find(&l, "Say \"Hi\""));
-	cr_assert_not_null(find(&l, "Back\\slash"));
-	cr_assert_str_eq(must(&l, "Sent")->special_use, "\\Sent");
-	cr_assert_str_eq(must(&l, "Trash")->special_use, "\\Trash");
-	cr_assert_null(must(&l, "Old Mail")->special_use);
-	cr_assert(must(&l, "Sent")->subscribed);
-	const struct imap_folder *parent = find(&l, "\u00dcn\u00efc\u00f6d\u00e9");
+	cr_assert_str_eq(imap_folder_name(test_folder_must(&l, "Archive/2024/Q1")), "Q1");
+	cr_assert_not_null(test_folder_find(&l, "\u65e5\u672c\u8a9e"));
+	cr_assert_not_null(test_folder_find(&l, "Say \"Hi\""));
+	cr_assert_not_null(test_folder_find(&l, "Back\\slash"));
+	cr_assert_str_eq(test_folder_must(&l, "Sent")->special_use, "\\Sent");
+	cr_assert_str_eq(test_folder_must(&l, "Trash")->special_use, "\\Trash");
+	cr_assert_null(test_folder_must(&l, "Old Mail")->special_use);
+	cr_assert(test_folder_must(&l, "Sent")->subscribed);
+	const struct imap_folder *parent = test_folder_find(&l, "\u00dcn\u00efc\u00f6d\u00e9");
 	if (parent)  /* a \Noselect placeholder on maildir:LAYOUT=fs */
 		cr_assert(!parent->selectable || parent->has_status);
 	imap_folder_list_free(&l);

@@ -288,25 +288,6 @@ static void server_folders(struct imap_folder_list *l)
 	imap_session_logout(&s, deadline());
 }
 
-static const struct imap_folder *folder_in(const struct imap_folder_list *l, const char *path)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].path, path) == 0)
-			return &l->v[i];
-	return NULL;
-}
-
-/* The folder, or a failed test. */
-static const struct imap_folder *must_folder(const struct imap_folder_list *l, const char *path)
-{
-	static char empty[1];
-	static const struct imap_folder none = {.path = empty, .raw = empty};
-	const struct imap_folder *f = folder_in(l, path);
-	if (!f)
-		cr_assert_fail("folder %s is not there", path);
-	return f ? f : &none;
-}
-
 /* ---- the gateway ---- */
 
 /* Stop the daemon; every EXPUNGE it ever sent must have been UID EXPUNGE. */
@@ -1026,12 +1007,12 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	json_decref(j);
 	struct imap_folder_list l;
 	server_folders(&l);
-	const struct imap_folder *f = folder_in(&l, "W\u00e9/Donn\u00e9es/\u00c9quipe");
+	const struct imap_folder *f = test_folder_find(&l, "W\u00e9/Donn\u00e9es/\u00c9quipe");
 	cr_assert_not_null(f);
 	cr_assert_str_eq(f->raw, "W&AOk-/Donn&AOk-es/&AMk-quipe", "modified UTF-7 on the wire");
 	cr_assert(f->subscribed);
-	cr_assert_not_null(folder_in(&l, "W\u00e9"));
-	cr_assert(must_folder(&l, "W\u00e9/Donn\u00e9es")->selectable, "a real folder, created");
+	cr_assert_not_null(test_folder_find(&l, "W\u00e9"));
+	cr_assert(test_folder_must(&l, "W\u00e9/Donn\u00e9es")->selectable, "a real folder, created");
 	imap_folder_list_free(&l);
 
 	expect(&g, "POST", "/folders", "{\"path\":\"W\\u00e9/Donn\\u00e9es/\\u00c9quipe\"}", 409);
@@ -1055,8 +1036,8 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	cr_assert(json_is_false(json_object_get(j, "subscribed")));
 	json_decref(j);
 	server_folders(&l);
-	cr_assert_null(folder_in(&l, "W\u00e9/Donn\u00e9es/\u00c9quipe"), "renamed away");
-	f = folder_in(&l, "W\u00e9/Archiv\u00e9/\u00c9quipe 2024");
+	cr_assert_null(test_folder_find(&l, "W\u00e9/Donn\u00e9es/\u00c9quipe"), "renamed away");
+	f = test_folder_find(&l, "W\u00e9/Archiv\u00e9/\u00c9quipe 2024");
 	cr_assert_not_null(f);
 	cr_assert(!f->subscribed);
 	imap_folder_list_free(&l);
@@ -1084,7 +1065,7 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	json_decref(j);
 	expect(&g, "DELETE", "/folders/W%C3%A9/Archiv%C3%A9/%C3%89quipe%202024", NULL, 409);
 	server_folders(&l);
-	cr_assert_not_null(folder_in(&l, "W\u00e9/Archiv\u00e9/\u00c9quipe 2024"), "still there");
+	cr_assert_not_null(test_folder_find(&l, "W\u00e9/Archiv\u00e9/\u00c9quipe 2024"), "still there");
 	imap_folder_list_free(&l);
 
 	j = call(&g, "DELETE", "/folders/W%C3%A9?force=true", NULL, 200);
@@ -1099,7 +1080,7 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	server_folders(&l);
 	for (size_t i = 0; i < l.n; i++)
 		cr_expect(strncmp(l.v[i].path, "W\u00e9", 3) != 0, "%s is left", l.v[i].path);
-	cr_assert_not_null(folder_in(&l, "INBOX"));
+	cr_assert_not_null(test_folder_find(&l, "INBOX"));
 	imap_folder_list_free(&l);
 	stop(&g);
 }

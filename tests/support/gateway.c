@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imap/folders.h"
+
 static unsigned free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -368,4 +370,22 @@ void test_user_unlock(void)
 	if (user_turn >= 0)
 		close(user_turn);  /* releases the lock */
 	user_turn = -1;
+}
+
+const struct imap_folder *test_folder_find(const struct imap_folder_list *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].path, path) == 0)
+			return &l->v[i];
+	return NULL;
+}
+
+const struct imap_folder *test_folder_must(const struct imap_folder_list *l, const char *path)
+{
+	static char empty[1];
+	static const struct imap_folder none = {.path = empty, .raw = empty};
+	const struct imap_folder *f = test_folder_find(l, path);
+	if (!f)
+		cr_assert_fail("folder %s is not listed", path);
+	return f ? f : &none;
 }

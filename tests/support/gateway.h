@@ -70,4 +70,12 @@ unsigned gw_count_sent(const struct gw *g, const char *needle);
 void test_user_lock(const char *user);
 void test_user_unlock(void);
 
+struct imap_folder;
+struct imap_folder_list;
+
+/* The folder of list l with this path, or NULL (test_folder_find); or a
+ * failed test when there is none (test_folder_must). */
+const struct imap_folder *test_folder_find(const struct imap_folder_list *l, const char *path);
+const struct imap_folder *test_folder_must(const struct imap_folder_list *l, const char *path);
+
 #endif
