@@ -2,10 +2,16 @@
  * api/api.h — the REST API, independent of the HTTP library.
  *
  * server/ turns each HTTP request into a struct api_request, calls
- * api_handle (on a worker thread when api_needs_imap says the route talks
- * to IMAP, inline otherwise) and sends back the struct api_response. The
- * HTTP status and error body of every failure are decided here, in one
- * mapping (api_error_*), from typed imap_err codes.
+ * api_handle (on a worker thread when api_route_for names a route with
+ * API_ROUTE_IMAP, inline otherwise) and sends back the struct api_response.
+ * Which handler serves a request is decided by one table (api/routes.c);
+ * the HTTP status and error body of every failure by one mapping
+ * (api_fail and api_imap_problem, api/errors.c), from typed codes: the
+ * server's own refusals (body too large, queue full …) included.
+ *
+ * Inside api/: handlers (one file per resource, declared in
+ * api/handlers.h) use the helpers (params, body, session, render, jsonw)
+ * and never each other.
  */
 #ifndef IMAPGW_API_API_H
 #define IMAPGW_API_API_H
@@ -95,14 +101,47 @@ void api_response_header(struct api_response *r, const char *name, const char *f
 /* The value of query parameter key, or NULL. */
 const char *api_query(const struct api_request *req, const char *key);
 
-/* A fixed name for the route serving path, for metrics labels:
- * healthz, readyz, metrics, openapi, folders, folder, messages, message,
- * message_raw, attachments, attachment, other. */
+/* ---- routes (api/routes.c: the one route table) ---- */
+
+enum api_route_flag {
+	API_ROUTE_IMAP = 1u << 0,       /* talks to IMAP: run it off the HTTP event threads */
+	API_ROUTE_IDEMPOTENT = 1u << 1, /* may run again on a fresh session after a dead one */
+	API_ROUTE_MESSAGE = 1u << 2,    /* the body is a message to append: --append-max */
+};
+
+/* The values a path template names, checked: {uid} (1 to 2^32-1), {part}
+ * (digits and dots), {path} (a folder: the rest of the path). */
+struct api_match {
+	const struct api_route *route;
+	uint32_t uid;
+	const char *part;   /* points into the request's path */
+	const char *path;   /* points into the request's path */
+};
+
+typedef void api_handler(const struct api_request *req, struct api_response *resp,
+                         const struct api_match *m);
+
+struct api_route {
+	const char *method;    /* "GET" also answers HEAD */
+	const char *path;      /* template, as in openapi.yaml: "/messages/{uid}/flags" */
+	const char *name;      /* metrics label, one per path template */
+	api_handler *handler;
+	unsigned flags;        /* enum api_route_flag */
+};
+
+/* The table, in match order, and its length. */
+const struct api_route *api_routes(size_t *n);
+
+/* The route that serves method on path (HEAD as GET), or NULL when none
+ * does (the answer is then a 404, 405 or 400 made without IMAP). */
+const struct api_route *api_route_for(const char *method, const char *path);
+
+/* The metrics label of the path's template, or "other". */
 const char *api_route_name(const char *path);
 
-/* True when the route talks to IMAP (the caller must run it off the HTTP
- * event threads); false for routes answered from memory. */
-bool api_needs_imap(const struct api_request *req);
+/* The Allow header value of a path (methods of every route whose template
+ * it matches, HEAD after GET) into out; "" when no route matches. */
+void api_route_allow(const char *path, char *out, size_t size);
 
 /* Handle one request, filling *resp (initialised by the caller). Blocks on
  * IMAP for IMAP routes. Never fails: every error becomes a problem body. */
@@ -140,34 +179,57 @@ struct api_config {
 void api_init(const struct api_config *cfg);
 const struct api_config *api_config(void);
 
+/* GET /metrics: fn appends the Prometheus text to out (server state the
+ * API does not own). Set once by the server before it serves; until then
+ * the route answers 404. */
+typedef void api_metrics_fn(void *ctx, struct imap_buf *out);
+void api_set_metrics(api_metrics_fn *fn, void *ctx);
+
 /* ---- errors (api/errors.c): the one place that picks a status ---- */
 
-/* Fill resp with an application/problem+json body whose type is
- * urn:imapgw:problem:<the status's usual name> ("bad-request", "conflict" ...). */
-void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
-                 const char *imap_code);
+/* What went wrong, as every layer reports it; errors.c maps each to its
+ * status, problem type and headers (Retry-After, WWW-Authenticate). */
+enum api_err {
+	API_ERR_BAD_REQUEST,   /* 400: a parameter, path value or body is wrong */
+	API_ERR_UNAUTHORIZED,  /* 401: no or unusable credentials */
+	API_ERR_NOT_FOUND,     /* 404: no such route, folder, message or part */
+	API_ERR_METHOD,        /* 405: the route does not take the method (add Allow) */
+	API_ERR_STALE,         /* 409: the folder's UIDVALIDITY is not the client's */
+	API_ERR_EXISTS,        /* 409: what would be created exists already */
+	API_ERR_REFUSED,       /* 409: not done, it could lose mail */
+	API_ERR_TOO_LARGE,     /* 413: the request body passed its limit */
+	API_ERR_URI_TOO_LONG,  /* 414: the path passed --uri-max */
+	API_ERR_MEDIA_TYPE,    /* 415: a body of the wrong Content-Type */
+	API_ERR_THROTTLED,     /* 429: too many failed logins just now */
+	API_ERR_BAD_GATEWAY,   /* 502: the IMAP server is unreachable or misbehaves */
+	API_ERR_BUSY,          /* 503: no worker, session or memory free just now */
+	API_ERR_NOT_READY,     /* 503: the IMAP server does not answer (readiness) */
+	API_ERR_TIMEOUT,       /* 504: an IMAP deadline passed */
+};
 
-/* The same with a type of its own, urn:imapgw:problem:<slug>, where one
- * status has several causes a client tells apart (409). */
-void api_problem_typed(struct api_response *resp, int status, const char *slug, const char *title,
-                       const char *detail, const char *imap_code);
+/* Fill resp with the problem e and a formatted detail (headers set so far
+ * are dropped). Returns false, for `return api_fail(…)`. */
+bool api_fail(struct api_response *resp, enum api_err e, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* api_fail(resp, API_ERR_BAD_REQUEST, …): the most common failure. */
+bool api_bad(struct api_response *resp, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The HTTP status of e (for callers that must know it, e.g. logs). */
+int api_err_status(enum api_err e);
 
 /* Fill resp with the problem matching an IMAP-side error code (rc) and its
  * detail (err may be NULL): 401 refused login, 404 not found, 409 stale
  * UIDVALIDITY, a folder that exists, or a write refused to keep mail safe,
- * 429 throttled, 503 no session, 504 deadline, 502 for a server that is
- * unreachable, untrusted or misbehaving. */
+ * 429 throttled (Retry-After: retry_after_s), 503 no session, 504
+ * deadline, 502 for a server that is unreachable, untrusted or misbehaving. */
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s);
 
 /* ---- query parameters (api/params.c) ---- */
 
 #define API_PATH_MAX 1024  /* bytes of a folder path */
-
-/* Fill resp with a 400 whose detail is the formatted text; returns false
- * (for `return api_bad(…)`). */
-bool api_bad(struct api_response *resp, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* s as a decimal number in [min, max] (digits only, no sign or blanks). */
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
@@ -210,44 +272,10 @@ int api_with_session(const struct api_request *req, const struct imap_credential
                      bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
                      unsigned *retry_after_s);
 
-/* ---- handlers ---- */
-
-void api_folders(const struct api_request *req, struct api_response *resp, const char *tail);
-void api_messages_list(const struct api_request *req, struct api_response *resp);
-
-/* JSON pieces shared by the list and the single message (api/messages.c):
- * the summary's members (without braces), and an address list. */
-struct jsonw;
-struct imap_summary;
-struct imap_address_list;
-void api_summary_fields(struct jsonw *w, const struct imap_summary *m);
-void api_addresses_json(struct jsonw *w, const struct imap_address_list *l);
-
-/* api/content.c: one message; uid already validated (>= 1). part is the
- * text after "attachments/", not yet validated. */
-void api_message_get(const struct api_request *req, struct api_response *resp, uint32_t uid);
-void api_message_raw(const struct api_request *req, struct api_response *resp, uint32_t uid);
-void api_message_attachments(const struct api_request *req, struct api_response *resp,
-                             uint32_t uid);
-void api_message_attachment(const struct api_request *req, struct api_response *resp,
-                            uint32_t uid, const char *part);
-
-/* ---- write routes (api/write.c, api/flags.c, api/folder_write.c) ---- */
-
-/* True when a request with this method and path carries a message to
- * append (POST /messages): the server bounds its body by --append-max
- * instead of --body-max. */
-bool api_takes_message(const char *method, const char *path);
-
-/* True for the write routes' paths that only they serve (/messages/...). */
-bool api_write_needs_imap(const struct api_request *req);
-
-/* The metrics name of a path only the write routes serve, or NULL. */
-const char *api_write_route_name(const char *path);
-
-/* Answer req when it is a write route (or a method a write path does not
- * take: 405 with Allow) and return true; return false for everything
- * else, GET and HEAD of the read routes included. Blocks on IMAP. */
-bool api_write_handle(const struct api_request *req, struct api_response *resp);
+/* The whole round: the request's credentials, fn on a pooled session
+ * (retried as above when the matched route is API_ROUTE_IDEMPOTENT).
+ * Returns true, or false after filling resp with the problem. */
+bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
+             void *ctx, struct api_response *resp);
 
 #endif

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/api.h"
-#include "api/jsonw.h"
+#include "api/handlers.h"
+#include "api/render.h"
 #include "imap/content.h"
 #include "imap/cte.h"
 #include "imap/date.h"
@@ -29,16 +29,18 @@ struct target {
 	const char *folder;
 	uint32_t uidvalidity;
 	uint32_t uid;
+	bool idempotent;   /* the route's: may run again on a fresh session */
 	struct imap_credentials cred;
 	struct imap_buf cred_store;
 };
 
-static bool target_parse(const struct api_request *req, struct api_response *resp, uint32_t uid,
-                         const char *const *known, struct target *t)
+static bool target_parse(const struct api_request *req, struct api_response *resp,
+                         const struct api_match *m, const char *const *known, struct target *t)
 {
 	memset(t, 0, sizeof *t);
 	imap_buf_init(&t->cred_store, 0);
-	t->uid = uid;
+	t->uid = m->uid;
+	t->idempotent = m->route->flags & API_ROUTE_IDEMPOTENT;
 	if (!api_known_params(req, known, resp) || !api_folder_param(req, &t->folder, resp) ||
 	    !api_uidvalidity_param(req, &t->uidvalidity, resp))
 		return false;
@@ -102,11 +104,12 @@ static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	                           r->deadline, err);
 }
 
-void api_message_raw(const struct api_request *req, struct api_response *resp, uint32_t uid)
+void api_message_raw(const struct api_request *req, struct api_response *resp,
+                     const struct api_match *m)
 {
 	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	struct target t;
-	if (!target_parse(req, resp, uid, known, &t)) {
+	if (!target_parse(req, resp, m, known, &t)) {
 		target_free(&t);
 		return;
 	}
@@ -114,7 +117,7 @@ void api_message_raw(const struct api_request *req, struct api_response *resp, u
 	                .deadline = imap_now_ms() + api_config()->download_timeout_ms};
 	struct imap_error err = {0};
 	unsigned retry = 0;
-	int rc = api_with_session(req, &t.cred, true, raw_run, &r, &err, &retry);
+	int rc = api_with_session(req, &t.cred, t.idempotent, raw_run, &r, &err, &retry);
 	target_free(&t);
 	if (r.begun) {
 		api_stream_end(req, resp, rc == 0);
@@ -260,18 +263,17 @@ static void detail_json(struct detail *d, struct api_response *resp)
 {
 	const struct imap_message *m = &d->msg;
 	struct jsonw w;
-	imap_buf_reset(&resp->body, 0);
-	jsonw_init(&w, &resp->body);
+	api_reply_json(resp, 200, &w);
 	jsonw_object(&w);
 	jsonw_key(&w, "folder");
 	jsonw_string(&w, d->t->folder);
 	jsonw_key(&w, "uidvalidity");
 	jsonw_uint(&w, d->uidvalidity);
-	api_summary_fields(&w, &m->sum);
+	api_render_summary_fields(&w, &m->sum);
 	jsonw_key(&w, "sender");
-	api_addresses_json(&w, &m->sum.env.sender);
+	api_render_addresses(&w, &m->sum.env.sender);
 	jsonw_key(&w, "bcc");
-	api_addresses_json(&w, &m->sum.env.bcc);
+	api_render_addresses(&w, &m->sum.env.bcc);
 	jsonw_key(&w, "references");
 	jsonw_array(&w);
 	for (size_t i = 0; i < m->nreferences; i++)
@@ -304,11 +306,10 @@ static void detail_json(struct detail *d, struct api_response *resp)
 	jsonw_key(&w, "attachment_list");
 	attachments_json(&w, m->structure);
 	jsonw_end_object(&w);
-	resp->status = 200;
-	resp->content_type = "application/json";
 }
 
-void api_message_get(const struct api_request *req, struct api_response *resp, uint32_t uid)
+void api_message_get(const struct api_request *req, struct api_response *resp,
+                     const struct api_match *m)
 {
 	static const char *const known[] = {"folder", "uidvalidity", "headers", "max_bytes",
 	                                    "mark_seen", NULL};
@@ -318,7 +319,7 @@ void api_message_get(const struct api_request *req, struct api_response *resp, u
 	d.t = &t;
 	d.req = req;
 	const char *v;
-	if (target_parse(req, resp, uid, known, &t) &&
+	if (target_parse(req, resp, m, known, &t) &&
 	    api_bool_param(req, "mark_seen", &d.mark_seen, resp) &&
 	    (!(v = api_query(req, "headers")) || parse_header_names(v, &d, resp)) &&
 	    (!(v = api_query(req, "max_bytes")) || api_parse_u64(v, 1, UINT32_MAX, &d.max_bytes) ||
@@ -326,7 +327,7 @@ void api_message_get(const struct api_request *req, struct api_response *resp, u
 		struct imap_error err = {0};
 		unsigned retry = 0;
 		/* Not idempotent with mark_seen, but setting \Seen twice is harmless. */
-		int rc = api_with_session(req, &t.cred, true, detail_run, &d, &err, &retry);
+		int rc = api_with_session(req, &t.cred, t.idempotent, detail_run, &d, &err, &retry);
 		if (rc)
 			api_imap_problem(resp, rc, &err, retry);
 		else
@@ -357,33 +358,30 @@ static int listing_run(struct imap_session *s, void *ctx, struct imap_error *err
 }
 
 void api_message_attachments(const struct api_request *req, struct api_response *resp,
-                             uint32_t uid)
+                             const struct api_match *m)
 {
 	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	struct target t;
 	struct listing l = {.req = req, .t = &t};
-	if (target_parse(req, resp, uid, known, &t)) {
+	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, &t.cred, true, listing_run, &l, &err, &retry);
+		int rc = api_with_session(req, &t.cred, t.idempotent, listing_run, &l, &err, &retry);
 		if (rc) {
 			api_imap_problem(resp, rc, &err, retry);
 		} else {
 			struct jsonw w;
-			imap_buf_reset(&resp->body, 0);
-			jsonw_init(&w, &resp->body);
+			api_reply_json(resp, 200, &w);
 			jsonw_object(&w);
 			jsonw_key(&w, "folder");
 			jsonw_string(&w, t.folder);
 			jsonw_key(&w, "uidvalidity");
 			jsonw_uint(&w, l.uidvalidity);
 			jsonw_key(&w, "uid");
-			jsonw_uint(&w, uid);
+			jsonw_uint(&w, t.uid);
 			jsonw_key(&w, "attachments");
 			attachments_json(&w, l.bs);
 			jsonw_end_object(&w);
-			resp->status = 200;
-			resp->content_type = "application/json";
 		}
 	}
 	imap_bodystructure_free(&l.bs);
@@ -496,8 +494,9 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 }
 
 void api_message_attachment(const struct api_request *req, struct api_response *resp,
-                            uint32_t uid, const char *part)
+                            const struct api_match *m)
 {
+	const char *part = m->part;
 	static const char *const known[] = {"folder", "uidvalidity", NULL};
 	if (!imap_body_section_valid(part, strlen(part))) {
 		api_bad(resp, "part must be a section number such as 2 or 1.2");
@@ -506,10 +505,10 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 	struct target t;
 	struct download d = {.req = req, .resp = resp, .t = &t, .part = part,
 	                     .deadline = imap_now_ms() + api_config()->download_timeout_ms};
-	if (target_parse(req, resp, uid, known, &t)) {
+	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, &t.cred, true, download_run, &d, &err, &retry);
+		int rc = api_with_session(req, &t.cred, t.idempotent, download_run, &d, &err, &retry);
 		if (d.begun) {
 			api_stream_end(req, resp, rc == 0);
 		} else if (rc == 0 && d.not_modified) {

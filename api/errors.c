@@ -1,50 +1,142 @@
 /*
- * api/errors.c — the one mapping from IMAP-side errors to HTTP problems.
+ * api/errors.c — the one place that turns what went wrong into an HTTP
+ * status and an application/problem+json body (RFC 9457).
+ *
+ * Every failure anywhere (a handler's validation, the HTTP layer's limits,
+ * an IMAP error code) is named by an enum api_err; the table below gives
+ * its status, problem type and title, and the headers it must carry.
  */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "api/api.h"
+#include "api/jsonw.h"
+
+static const struct {
+	int status;
+	const char *slug;   /* urn:imapgw:problem:<slug> */
+	const char *title;
+	unsigned retry_after; /* seconds of Retry-After (0: none) */
+} problems[] = {
+	[API_ERR_BAD_REQUEST] = {400, "bad-request", "Bad Request", 0},
+	[API_ERR_UNAUTHORIZED] = {401, "unauthorized", "Unauthorized", 0},
+	[API_ERR_NOT_FOUND] = {404, "not-found", "Not Found", 0},
+	[API_ERR_METHOD] = {405, "method-not-allowed", "Method Not Allowed", 0},
+	/* Three conflicts, each with its type: the client's UIDs name other
+	 * messages now; what it would create is there already; the write was
+	 * refused because it could lose mail. */
+	[API_ERR_STALE] = {409, "stale-uidvalidity", "Conflict", 0},
+	[API_ERR_EXISTS] = {409, "exists", "Conflict", 0},
+	[API_ERR_REFUSED] = {409, "refused", "Conflict", 0},
+	[API_ERR_TOO_LARGE] = {413, "payload-too-large", "Payload Too Large", 0},
+	[API_ERR_URI_TOO_LONG] = {414, "uri-too-long", "URI Too Long", 0},
+	[API_ERR_MEDIA_TYPE] = {415, "unsupported-media-type", "Unsupported Media Type", 0},
+	[API_ERR_THROTTLED] = {429, "too-many-requests", "Too Many Requests", 1},
+	[API_ERR_BAD_GATEWAY] = {502, "bad-gateway", "Bad Gateway", 0},
+	[API_ERR_BUSY] = {503, "unavailable", "Service Unavailable", 1},
+	[API_ERR_NOT_READY] = {503, "unavailable", "Service Unavailable", 5},
+	[API_ERR_TIMEOUT] = {504, "gateway-timeout", "Gateway Timeout", 0},
+};
+
+int api_err_status(enum api_err e)
+{
+	return problems[e].status;
+}
+
+/* The problem body: type, title, status, detail, and imap_code when the
+ * server gave one. */
+static void problem(struct api_response *resp, enum api_err e, const char *detail,
+                    const char *imap_code, unsigned retry_after)
+{
+	char type[64];
+	snprintf(type, sizeof type, "urn:imapgw:problem:%s", problems[e].slug);
+	resp->status = problems[e].status;
+	resp->content_type = "application/problem+json";
+	resp->nheaders = 0;
+	imap_buf_reset(&resp->body, 0);
+	struct jsonw w;
+	jsonw_init(&w, &resp->body);
+	jsonw_object(&w);
+	jsonw_key(&w, "type");
+	jsonw_string(&w, type);
+	jsonw_key(&w, "title");
+	jsonw_string(&w, problems[e].title);
+	jsonw_key(&w, "status");
+	jsonw_int(&w, problems[e].status);
+	jsonw_key(&w, "detail");
+	jsonw_string(&w, detail && *detail ? detail : problems[e].title);
+	if (imap_code && *imap_code) {
+		jsonw_key(&w, "imap_code");
+		jsonw_string(&w, imap_code);
+	}
+	jsonw_end_object(&w);
+	if (e == API_ERR_UNAUTHORIZED)
+		api_response_header(resp, "WWW-Authenticate", "Basic realm=\"imapgw\", Bearer");
+	if (retry_after || problems[e].retry_after)
+		api_response_header(resp, "Retry-After", "%u",
+		                    retry_after ? retry_after : problems[e].retry_after);
+}
+
+__attribute__((format(printf, 3, 0)))
+static bool vfail(struct api_response *resp, enum api_err e, const char *fmt, va_list ap)
+{
+	char detail[320];
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	problem(resp, e, detail, NULL, 0);
+	return false;
+}
+
+bool api_fail(struct api_response *resp, enum api_err e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(resp, e, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+bool api_bad(struct api_response *resp, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail(resp, API_ERR_BAD_REQUEST, fmt, ap);
+	va_end(ap);
+	return false;
+}
 
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s)
 {
 	const char *detail = err && err->msg[0] ? err->msg : imap_strerror(rc);
 	const char *code = err ? err->imap_code : NULL;
+	enum api_err e = API_ERR_BAD_GATEWAY;
 	switch ((enum imap_err)rc) {
 	case IMAP_ERR_AUTH:
-		api_problem(resp, 401, "Unauthorized", "the IMAP server refused the credentials", code);
-		api_response_header(resp, "WWW-Authenticate", "Basic realm=\"imapgw\", Bearer");
-		return;
+		/* The server's words may name the account; ours do not. */
+		return problem(resp, API_ERR_UNAUTHORIZED, "the IMAP server refused the credentials",
+		               code, 0);
 	case IMAP_ERR_THROTTLED:
-		api_problem(resp, 429, "Too Many Requests", detail, NULL);
-		api_response_header(resp, "Retry-After", "%u", retry_after_s ? retry_after_s : 1);
-		return;
+		return problem(resp, API_ERR_THROTTLED, detail, NULL, retry_after_s);
 	case IMAP_ERR_BUSY:
 	case IMAP_ERR_NOMEM:
-		api_problem(resp, 503, "Service Unavailable", detail, NULL);
-		api_response_header(resp, "Retry-After", "1");
-		return;
+		return problem(resp, API_ERR_BUSY, detail, NULL, 0);
 	case IMAP_ERR_TIMEOUT:
-		api_problem(resp, 504, "Gateway Timeout", detail, NULL);
-		return;
-	case IMAP_ERR_NOT_FOUND:
-		api_problem(resp, 404, "Not Found", detail, code);
-		return;
-	/* Three conflicts, each with its type: the client's UIDs name other
-	 * messages now; what it would create is there already; the write was
-	 * refused because it could lose mail. */
-	case IMAP_ERR_STALE:
-		api_problem_typed(resp, 409, "stale-uidvalidity", "Conflict", detail, code);
-		return;
-	case IMAP_ERR_EXISTS:
-		api_problem_typed(resp, 409, "exists", "Conflict", detail, code);
-		return;
-	case IMAP_ERR_REFUSED:
-		api_problem_typed(resp, 409, "refused", "Conflict", detail, code);
-		return;
+		return problem(resp, API_ERR_TIMEOUT, detail, NULL, 0);
 	case IMAP_ERR_INVALID:
-		api_problem(resp, 400, "Bad Request", detail, NULL);
-		return;
+		return problem(resp, API_ERR_BAD_REQUEST, detail, NULL, 0);
+	case IMAP_ERR_NOT_FOUND:
+		e = API_ERR_NOT_FOUND;
+		break;
+	case IMAP_ERR_STALE:
+		e = API_ERR_STALE;
+		break;
+	case IMAP_ERR_EXISTS:
+		e = API_ERR_EXISTS;
+		break;
+	case IMAP_ERR_REFUSED:
+		e = API_ERR_REFUSED;
+		break;
 	case IMAP_OK:
 	case IMAP_ERR_LIMIT:
 	case IMAP_ERR_RESOLVE:
@@ -59,5 +151,5 @@ void api_imap_problem(struct api_response *resp, int rc, const struct imap_error
 	case IMAP_ERR_BAD:
 		break;
 	}
-	api_problem(resp, 502, "Bad Gateway", detail, code);
+	problem(resp, e, detail, code, 0);
 }

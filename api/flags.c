@@ -14,8 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/json.h"
-#include "api/write.h"
+#include "api/body.h"
+#include "api/handlers.h"
+#include "api/render.h"
 #include "imap/write.h"
 
 struct flags_call {
@@ -37,12 +38,33 @@ static int run_flags(struct imap_session *s, void *ctx, struct imap_error *err)
 	return imap_flags_get(s, &c->ref, c->uids, c->n, c->deadline, &c->res, err);
 }
 
-static json_t *flags_json(const struct imap_msg_flags *m)
+static void flags_json(struct jsonw *w, const struct imap_msg_flags *m)
 {
-	json_t *a = json_array();
+	jsonw_key(w, "flags");
+	jsonw_array(w);
 	for (size_t i = 0; i < m->nflags; i++)
-		json_array_append_new(a, api_json_str(m->flags[i]));
-	return a;
+		jsonw_string(w, m->flags[i]);
+	jsonw_end_array(w);
+}
+
+static struct api_bulk_item bulk_at(const void *items, size_t i)
+{
+	const struct imap_msg_flags *m = (const struct imap_msg_flags *)items + i;
+	return (struct api_bulk_item){m->uid, m->found};
+}
+
+static void bulk_fields(struct jsonw *w, const void *items, size_t i)
+{
+	flags_json(w, (const struct imap_msg_flags *)items + i);
+}
+
+/* "folder" and "uidvalidity" of every answer. */
+static void folder_json(struct jsonw *w, const struct flags_call *c)
+{
+	jsonw_key(w, "folder");
+	jsonw_string(w, c->ref.folder);
+	jsonw_key(w, "uidvalidity");
+	jsonw_uint(w, c->res.uidvalidity);
 }
 
 static bool common_params(const struct api_request *req, struct flags_call *c,
@@ -62,17 +84,12 @@ static bool change_lists(json_t *body, struct flags_call *c, const char ***add,
 	if (!api_flag_list(body, "add", add, &c->st.nadd, &has_add, resp) ||
 	    !api_flag_list(body, "remove", remove, &c->st.nremove, &has_remove, resp))
 		return false;
-	if (!has_add && !has_remove) {
-		api_problem(resp, 400, "Bad Request", "give add, remove, or both", NULL);
-		return false;
-	}
+	if (!has_add && !has_remove)
+		return api_bad(resp, "give add, remove, or both");
 	for (size_t i = 0; i < c->st.nadd; i++)
 		for (size_t k = 0; k < c->st.nremove; k++)
-			if (strcasecmp((*add)[i], (*remove)[k]) == 0) {
-				api_problem(resp, 400, "Bad Request", "a flag cannot be both added and removed",
-				            NULL);
-				return false;
-			}
+			if (strcasecmp((*add)[i], (*remove)[k]) == 0)
+				return api_bad(resp, "a flag cannot be both added and removed");
 	c->st.add = *add;
 	c->st.remove = *remove;
 	return true;
@@ -81,29 +98,35 @@ static bool change_lists(json_t *body, struct flags_call *c, const char ***add,
 static void one_reply(struct flags_call *c, struct api_response *resp)
 {
 	if (c->res.n != 1 || !c->res.v[0].found) {
-		api_problem(resp, 404, "Not Found", "no message with this UID in the folder", NULL);
+		api_fail(resp, API_ERR_NOT_FOUND, "no message with this UID in the folder");
 		return;
 	}
-	api_json_reply(resp, 200,
-	               json_pack("{s:s, s:I, s:I, s:o}", "folder", c->ref.folder, "uidvalidity",
-	                         (json_int_t)c->res.uidvalidity, "uid",
-	                         (json_int_t)c->res.v[0].uid, "flags", flags_json(&c->res.v[0])));
+	struct jsonw w;
+	api_reply_json(resp, 200, &w);
+	jsonw_object(&w);
+	folder_json(&w, c);
+	jsonw_key(&w, "uid");
+	jsonw_uint(&w, c->res.v[0].uid);
+	flags_json(&w, &c->res.v[0]);
+	jsonw_end_object(&w);
 }
 
-void api_flags_get(const struct api_request *req, struct api_response *resp, uint32_t uid)
+void api_flags_get(const struct api_request *req, struct api_response *resp,
+                   const struct api_match *m)
 {
-	struct flags_call c = {.uids = &uid, .n = 1};
-	if (common_params(req, &c, resp) && api_write_run(req, true, run_flags, &c, resp))
+	struct flags_call c = {.uids = &m->uid, .n = 1};
+	if (common_params(req, &c, resp) && api_run(req, m, run_flags, &c, resp))
 		one_reply(&c, resp);
 	imap_flags_result_free(&c.res);
 }
 
-void api_flags_put(const struct api_request *req, struct api_response *resp, uint32_t uid,
-                   bool replace)
+/* PUT (replace) or PATCH (add / remove) of one message's flags. */
+static void flags_write(const struct api_request *req, struct api_response *resp,
+                        const struct api_match *m, bool replace)
 {
 	static const char *const put_keys[] = {"flags", NULL};
 	static const char *const patch_keys[] = {"add", "remove", NULL};
-	struct flags_call c = {.uids = &uid, .n = 1, .write = true};
+	struct flags_call c = {.uids = &m->uid, .n = 1, .write = true};
 	const char **set = NULL, **add = NULL, **remove = NULL;
 	bool present = false;
 	json_t *body = NULL;
@@ -114,7 +137,7 @@ void api_flags_put(const struct api_request *req, struct api_response *resp, uin
 		if (!api_flag_list(body, "flags", &set, &c.st.nset, &present, resp))
 			goto done;
 		if (!present) {
-			api_problem(resp, 400, "Bad Request", "give flags: the complete new list", NULL);
+			api_bad(resp, "give flags: the complete new list");
 			goto done;
 		}
 		c.st.replace = true;
@@ -122,7 +145,7 @@ void api_flags_put(const struct api_request *req, struct api_response *resp, uin
 	} else if (!change_lists(body, &c, &add, &remove, resp)) {
 		goto done;
 	}
-	if (api_write_run(req, false, run_flags, &c, resp))
+	if (api_run(req, m, run_flags, &c, resp))
 		one_reply(&c, resp);
 done:
 	imap_flags_result_free(&c.res);
@@ -132,7 +155,20 @@ done:
 	free(remove);
 }
 
-void api_flags_bulk(const struct api_request *req, struct api_response *resp)
+void api_flags_put(const struct api_request *req, struct api_response *resp,
+                   const struct api_match *m)
+{
+	flags_write(req, resp, m, true);
+}
+
+void api_flags_patch(const struct api_request *req, struct api_response *resp,
+                     const struct api_match *m)
+{
+	flags_write(req, resp, m, false);
+}
+
+void api_flags_bulk(const struct api_request *req, struct api_response *resp,
+                    const struct api_match *m)
 {
 	static const char *const keys[] = {"uids", "add", "remove", NULL};
 	struct flags_call c = {.write = true};
@@ -143,21 +179,14 @@ void api_flags_bulk(const struct api_request *req, struct api_response *resp)
 	    !api_uid_list(body, &uids, &c.n, resp) || !change_lists(body, &c, &add, &remove, resp))
 		goto done;
 	c.uids = uids;
-	if (!api_write_run(req, false, run_flags, &c, resp))
+	if (!api_run(req, m, run_flags, &c, resp))
 		goto done;
-	json_t *msgs = json_array(), *missing = json_array();
-	for (size_t i = 0; i < c.res.n; i++) {
-		const struct imap_msg_flags *m = &c.res.v[i];
-		if (m->found)
-			json_array_append_new(msgs, json_pack("{s:I, s:o}", "uid", (json_int_t)m->uid,
-			                                      "flags", flags_json(m)));
-		else
-			json_array_append_new(missing, json_integer(m->uid));
-	}
-	api_json_reply(resp, 200,
-	               json_pack("{s:s, s:I, s:o, s:o}", "folder", c.ref.folder, "uidvalidity",
-	                         (json_int_t)c.res.uidvalidity, "messages", msgs, "not_found",
-	                         missing));
+	struct jsonw w;
+	api_reply_json(resp, 200, &w);
+	jsonw_object(&w);
+	folder_json(&w, &c);
+	api_render_bulk(&w, c.res.v, c.res.n, bulk_at, bulk_fields);
+	jsonw_end_object(&w);
 done:
 	imap_flags_result_free(&c.res);
 	json_decref(body);

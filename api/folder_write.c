@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json.h"
-#include "api/write.h"
+#include "api/body.h"
+#include "api/handlers.h"
+#include "api/render.h"
 #include "imap/folder_ops.h"
 #include "imap/folders.h"
 
@@ -69,22 +70,16 @@ static void finish(struct folder_call *c)
 	imap_folder_deleted_free(&c->deleted);
 }
 
-/* "subscribed" of a body, when present. */
-static bool subscribed_member(json_t *body, bool *present, bool *out,
-                              struct api_response *resp)
+/* The folder as it is now: 200 or 201 with schema Folder. */
+static void folder_reply(struct folder_call *c, int status, struct api_response *resp)
 {
-	json_t *v = json_object_get(body, "subscribed");
-	*present = v != NULL;
-	if (v && !json_is_boolean(v)) {
-		api_problem(resp, 400, "Bad Request", "subscribed must be true or false", NULL);
-		return false;
-	}
-	if (v)
-		*out = json_is_true(v);
-	return true;
+	struct jsonw w;
+	api_reply_json(resp, status, &w);
+	api_render_folder(&w, &c->after.v[0], true);
 }
 
-void api_folder_create(const struct api_request *req, struct api_response *resp)
+void api_folder_create(const struct api_request *req, struct api_response *resp,
+                       const struct api_match *m)
 {
 	static const char *const params[] = {NULL};
 	static const char *const keys[] = {"path", "subscribed", NULL};
@@ -93,16 +88,17 @@ void api_folder_create(const struct api_request *req, struct api_response *resp)
 	json_t *body = NULL;
 	if (api_known_params(req, params, resp) && (body = api_body_object(req, keys, resp)) &&
 	    api_path_member(body, "path", true, &c.path, resp) &&
-	    subscribed_member(body, &present, &c.subscribed, resp) &&
-	    api_write_run(req, false, run_folder, &c, resp))
-		api_json_reply(resp, 201, api_folder_json(&c.after.v[0], true));
+	    api_bool_member(body, "subscribed", &present, &c.subscribed, resp) &&
+	    api_run(req, m, run_folder, &c, resp))
+		folder_reply(&c, 201, resp);
 	finish(&c);
 	json_decref(body);
 }
 
 void api_folder_patch(const struct api_request *req, struct api_response *resp,
-                      const char *path)
+                      const struct api_match *m)
 {
+	const char *path = m->path;
 	static const char *const params[] = {"uidvalidity", NULL};
 	static const char *const keys[] = {"path", "subscribed", NULL};
 	struct folder_call c = {.op = OP_PATCH, .path = path, .deadline = req->deadline};
@@ -112,35 +108,40 @@ void api_folder_patch(const struct api_request *req, struct api_response *resp,
 	    !api_uidvalidity_param(req, &c.uidvalidity, resp) ||
 	    !(body = api_body_object(req, keys, resp)) ||
 	    !api_path_member(body, "path", false, &c.new_path, resp) ||
-	    !subscribed_member(body, &c.set_subscribed, &c.subscribed, resp))
+	    !api_bool_member(body, "subscribed", &c.set_subscribed, &c.subscribed, resp))
 		goto done;
 	if (!c.new_path && !c.set_subscribed) {
-		api_problem(resp, 400, "Bad Request", "give path (to rename), subscribed, or both",
-		            NULL);
+		api_bad(resp, "give path (to rename), subscribed, or both");
 		goto done;
 	}
 	if (c.new_path && strcmp(c.new_path, path) == 0)
 		c.new_path = NULL;  /* the same name: nothing to rename */
-	if (api_write_run(req, false, run_folder, &c, resp))
-		api_json_reply(resp, 200, api_folder_json(&c.after.v[0], true));
+	if (api_run(req, m, run_folder, &c, resp))
+		folder_reply(&c, 200, resp);
 done:
 	finish(&c);
 	json_decref(body);
 }
 
 void api_folder_delete(const struct api_request *req, struct api_response *resp,
-                       const char *path)
+                       const struct api_match *m)
 {
+	const char *path = m->path;
 	static const char *const params[] = {"force", "uidvalidity", NULL};
 	struct folder_call c = {.op = OP_DELETE, .path = path, .deadline = req->deadline};
 	if (api_check_path(path, "the folder path", resp) && api_known_params(req, params, resp) &&
 	    api_bool_param(req, "force", &c.force, resp) &&
 	    api_uidvalidity_param(req, &c.uidvalidity, resp) &&
-	    api_write_run(req, false, run_folder, &c, resp)) {
-		json_t *list = json_array();
+	    api_run(req, m, run_folder, &c, resp)) {
+		struct jsonw w;
+		api_reply_json(resp, 200, &w);
+		jsonw_object(&w);
+		jsonw_key(&w, "deleted");
+		jsonw_array(&w);
 		for (size_t i = 0; i < c.deleted.n; i++)
-			json_array_append_new(list, api_json_str(c.deleted.paths[i]));
-		api_json_reply(resp, 200, json_pack("{s:o}", "deleted", list));
+			jsonw_string(&w, c.deleted.paths[i]);
+		jsonw_end_array(&w);
+		jsonw_end_object(&w);
 	}
 	finish(&c);
 }

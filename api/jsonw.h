@@ -14,7 +14,9 @@
 
 #include "imap/buf.h"
 
-#define JSONW_DEPTH_MAX 16
+/* Nesting of an answer: a folder tree (api/folders.c, TREE_DEPTH_MAX
+ * levels of object and children array) is the deepest. */
+#define JSONW_DEPTH_MAX 72
 
 struct jsonw {
 	struct imap_buf *out;

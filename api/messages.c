@@ -15,8 +15,8 @@
 
 #include <openssl/evp.h>
 
-#include "api/json.h"
-#include "api/jsonw.h"
+#include "api/handlers.h"
+#include "api/render.h"
 #include "imap/date.h"
 #include "imap/messages.h"
 #include "imap/utf7.h"
@@ -232,142 +232,11 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 	return rc;
 }
 
-/* ---- JSON (written directly: this is the hot path) ---- */
-
-static void time_json(struct jsonw *w, bool ok, int64_t epoch, int tz)
-{
-	char out[IMAP_DATE_RFC3339_MAX];
-	if (ok && imap_date_format_rfc3339(epoch, tz, out))
-		jsonw_string(w, out);
-	else
-		jsonw_null(w);
-}
-
-static void address_json(struct jsonw *w, const struct imap_address *a)
-{
-	jsonw_object(w);
-	jsonw_key(w, "name");
-	jsonw_string(w, a->name);
-	jsonw_key(w, "address");
-	jsonw_string(w, a->address);
-	jsonw_end_object(w);
-}
-
-void api_addresses_json(struct jsonw *w, const struct imap_address_list *l)
-{
-	jsonw_array(w);
-	for (size_t i = 0; i < l->n; i++)
-		address_json(w, &l->v[i]);
-	jsonw_end_array(w);
-}
-
-static void unsubscribe_json(struct jsonw *w, const struct imap_unsubscribe *u)
-{
-	if (u->n_mailto == 0 && u->n_http == 0) {
-		jsonw_null(w);
-		return;
-	}
-	jsonw_object(w);
-	jsonw_key(w, "mailto");
-	jsonw_array(w);
-	for (size_t i = 0; i < u->n_mailto; i++) {
-		jsonw_object(w);
-		jsonw_key(w, "address");
-		jsonw_string(w, u->mailto[i].address);
-		jsonw_key(w, "subject");
-		jsonw_string(w, u->mailto[i].subject);
-		jsonw_key(w, "body");
-		jsonw_string(w, u->mailto[i].body);
-		jsonw_end_object(w);
-	}
-	jsonw_end_array(w);
-	jsonw_key(w, "http");
-	jsonw_array(w);
-	for (size_t i = 0; i < u->n_http; i++)
-		jsonw_string(w, u->http[i]);
-	jsonw_end_array(w);
-	jsonw_key(w, "one_click");
-	jsonw_bool(w, u->one_click);
-	jsonw_key(w, "post");
-	jsonw_string(w, u->post);
-	jsonw_end_object(w);
-}
-
-static bool has_flag(const struct imap_summary *m, const char *flag)
-{
-	for (size_t i = 0; i < m->nflags; i++)
-		if (strcasecmp(m->flags[i], flag) == 0)
-			return true;
-	return false;
-}
-
-static void summary_json(struct jsonw *w, const struct imap_summary *m)
-{
-	jsonw_object(w);
-	api_summary_fields(w, m);
-	jsonw_end_object(w);
-}
-
-void api_summary_fields(struct jsonw *w, const struct imap_summary *m)
-{
-	const struct imap_envelope *e = &m->env;
-	jsonw_key(w, "uid");
-	jsonw_uint(w, m->uid);
-	jsonw_key(w, "message_id");
-	jsonw_string(w, e->message_id);
-	jsonw_key(w, "subject");
-	jsonw_string(w, e->subject);
-	jsonw_key(w, "from");
-	if (e->from.n)
-		address_json(w, &e->from.v[0]);
-	else
-		jsonw_null(w);
-	jsonw_key(w, "to");
-	api_addresses_json(w, &e->to);
-	jsonw_key(w, "cc");
-	api_addresses_json(w, &e->cc);
-	jsonw_key(w, "reply_to");
-	api_addresses_json(w, &e->reply_to);
-	jsonw_key(w, "date");
-	time_json(w, e->has_date, e->date, e->date_tz);
-	jsonw_key(w, "received_at");
-	time_json(w, m->has_internaldate, m->internaldate, m->internaldate_tz);
-	jsonw_key(w, "size");
-	jsonw_uint(w, m->size);
-	jsonw_key(w, "flags");
-	jsonw_array(w);
-	for (size_t i = 0; i < m->nflags; i++)
-		if (strcasecmp(m->flags[i], "\\Recent") != 0)
-			jsonw_string(w, m->flags[i]);
-	jsonw_end_array(w);
-	jsonw_key(w, "seen");
-	jsonw_bool(w, has_flag(m, "\\Seen"));
-	jsonw_key(w, "flagged");
-	jsonw_bool(w, has_flag(m, "\\Flagged"));
-	jsonw_key(w, "answered");
-	jsonw_bool(w, has_flag(m, "\\Answered"));
-	jsonw_key(w, "has_attachments");
-	jsonw_bool(w, m->attachments > 0);
-	jsonw_key(w, "attachments");
-	jsonw_uint(w, m->attachments);
-	jsonw_key(w, "in_reply_to");
-	jsonw_string(w, e->in_reply_to);
-	jsonw_key(w, "list_id");
-	jsonw_string(w, m->list_id);
-	jsonw_key(w, "unsubscribe");
-	unsubscribe_json(w, &m->unsub);
-}
-
 /* Append k=v, URL-encoded, to a query string. */
 static void query_add(struct imap_buf *b, const char *k, const char *v)
 {
 	imap_buf_printf(b, "%s%s=", b->len ? "&" : "?", k);
-	for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-		if (isalnum(*p) || strchr("-._~", *p))
-			imap_buf_putc(b, (char)*p);
-		else
-			imap_buf_printf(b, "%%%02X", *p);
-	}
+	api_url_encode(b, v);
 }
 
 /* The request's query with page/cursor replaced. */
@@ -385,26 +254,15 @@ static void link_for(const struct api_request *req, const char *page, const char
 		query_add(out, "cursor", cursor);
 }
 
-void api_messages_list(const struct api_request *req, struct api_response *resp)
+void api_messages_list(const struct api_request *req, struct api_response *resp,
+                       const struct api_match *m)
 {
 	struct listing l;
 	if (!parse_params(req, &l, resp))
 		return;
 	l.deadline = req->deadline;
-	struct imap_credentials cred;
-	struct imap_buf store;
-	if (api_credentials(req, &cred, &store, resp)) {
-		imap_buf_free(&store);
+	if (!api_run(req, m, fetch_page, &l, resp))
 		return;
-	}
-	struct imap_error err = {0};
-	unsigned retry = 0;
-	int rc = api_with_session(req, &cred, true, fetch_page, &l, &err, &retry);
-	imap_buf_free(&store);
-	if (rc) {
-		api_imap_problem(resp, rc, &err, retry);
-		return;
-	}
 
 	const struct imap_page *p = &l.page;
 	uint32_t per = l.req.per_page;
@@ -417,9 +275,8 @@ void api_messages_list(const struct api_request *req, struct api_response *resp)
 		              next_cursor, sizeof next_cursor);
 
 	struct jsonw w;
-	imap_buf_reset(&resp->body, 0);
+	api_reply_json(resp, 200, &w);
 	imap_buf_reserve(&resp->body, 1024 + p->n * 1024);
-	jsonw_init(&w, &resp->body);
 	jsonw_object(&w);
 	jsonw_key(&w, "folder");
 	jsonw_string(&w, l.folder);
@@ -438,12 +295,10 @@ void api_messages_list(const struct api_request *req, struct api_response *resp)
 	jsonw_key(&w, "messages");
 	jsonw_array(&w);
 	for (size_t i = 0; i < p->n; i++)
-		summary_json(&w, &p->msgs[i]);
+		api_render_summary(&w, &p->msgs[i]);
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
 	imap_page_free(&l.page);
-	resp->status = 200;
-	resp->content_type = "application/json";
 
 	/* RFC 8288 Link: next (by cursor) and prev (by page number). */
 	struct imap_buf link;

@@ -3,7 +3,6 @@
  * one set of bounds for each kind of value.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +10,6 @@
 
 #include "api/api.h"
 #include "imap/utf7.h"
-
-bool api_bad(struct api_response *resp, const char *fmt, ...)
-{
-	char msg[320];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	api_problem(resp, 400, "Bad Request", msg, NULL);
-	return false;
-}
 
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "api/api.h"
 
 void api_response_init(struct api_response *r)
@@ -43,49 +41,6 @@ const char *api_query(const struct api_request *req, const char *key)
 	return NULL;
 }
 
-static const char *type_slug(int status)
-{
-	switch (status) {
-	case 400: return "bad-request";
-	case 401: return "unauthorized";
-	case 404: return "not-found";
-	case 405: return "method-not-allowed";
-	case 409: return "conflict";
-	case 413: return "payload-too-large";
-	case 414: return "uri-too-long";
-	case 415: return "unsupported-media-type";
-	case 429: return "too-many-requests";
-	case 502: return "bad-gateway";
-	case 503: return "unavailable";
-	case 504: return "gateway-timeout";
-	default: return "error";
-	}
-}
-
-void api_problem_typed(struct api_response *resp, int status, const char *slug, const char *title,
-                       const char *detail, const char *imap_code)
-{
-	char type[96];
-	snprintf(type, sizeof type, "urn:imapgw:problem:%s", slug ? slug : type_slug(status));
-	json_t *o = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
-	                      status, "detail", detail ? detail : title);
-	if (o && imap_code && *imap_code)
-		json_object_set_new(o, "imap_code", json_string(imap_code));
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	resp->status = status;
-	resp->content_type = "application/problem+json";
-	imap_buf_reset(&resp->body, 0);
-	imap_buf_puts(&resp->body, text ? text : "{\"status\":500}");
-	free(text);
-}
-
-void api_problem(struct api_response *resp, int status, const char *title, const char *detail,
-                 const char *imap_code)
-{
-	api_problem_typed(resp, status, NULL, title, detail, imap_code);
-}
-
 int api_stream_begin(const struct api_request *req, struct api_response *resp,
                      uint64_t length)
 {
@@ -108,7 +63,7 @@ void api_stream_end(const struct api_request *req, struct api_response *resp, bo
 	if (req->stream)
 		req->stream->end(req->stream_ctx, complete);
 	else if (!complete)
-		api_problem(resp, 502, "Bad Gateway", "the body could not be read whole", NULL);
+		api_fail(resp, API_ERR_BAD_GATEWAY, "the body could not be read whole");
 }
 
 bool api_etag_matches(const char *header, const char *etag)

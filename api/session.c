@@ -26,8 +26,7 @@ const struct api_config *api_config(void)
 
 static int unauthorized(struct api_response *resp, const char *detail)
 {
-	api_problem(resp, 401, "Unauthorized", detail, NULL);
-	api_response_header(resp, "WWW-Authenticate", "Basic realm=\"imapgw\", Bearer");
+	api_fail(resp, API_ERR_UNAUTHORIZED, "%s", detail);
 	return -1;
 }
 
@@ -76,7 +75,7 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
 			return unauthorized(resp, "malformed Bearer token");
 		if (!user || !*user || strlen(user) > 320 ||
 		    imap_utf8_validate(user, strlen(user)) != 0) {
-			api_problem(resp, 400, "Bad Request", "Bearer needs the X-Imap-User header", NULL);
+			api_bad(resp, "Bearer needs the X-Imap-User header");
 			return -1;
 		}
 		imap_buf_puts(storage, user);
@@ -116,4 +115,25 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 			continue;  /* a pooled session had died while idle: once more, fresh */
 		return rc;
 	}
+}
+
+bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
+             void *ctx, struct api_response *resp)
+{
+	struct imap_credentials cred;
+	struct imap_buf store;
+	if (api_credentials(req, &cred, &store, resp)) {
+		imap_buf_free(&store);
+		return false;
+	}
+	struct imap_error err = {0};
+	unsigned retry = 0;
+	bool idempotent = m->route && (m->route->flags & API_ROUTE_IDEMPOTENT);
+	int rc = api_with_session(req, &cred, idempotent, fn, ctx, &err, &retry);
+	imap_buf_free(&store);
+	if (rc) {
+		api_imap_problem(resp, rc, &err, retry);
+		return false;
+	}
+	return true;
 }

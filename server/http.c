@@ -6,10 +6,13 @@
  *   1. headers are in: we allocate the request context and return (queuing
  *      a response on this first call would disable keep-alive);
  *   2. zero or more calls with body bytes: counted against --body-max, or
- *      --append-max for a message to append (api_takes_message);
- *   3. a call with no more body: we route. Memory-only routes answer now;
- *      IMAP routes suspend the connection and go to a worker, which resumes
- *      it when done, and the handler is called once more to send the answer.
+ *      --append-max for a message to append (API_ROUTE_MESSAGE);
+ *   3. a call with no more body: we hand it to the API. Memory-only routes
+ *      (and requests no route takes) answer now; API_ROUTE_IMAP routes
+ *      suspend the connection and go to a worker, which resumes it when
+ *      done, and the handler is called once more to send the answer.
+ * What this file refuses itself (a path, body or query too large, a full
+ * queue) it reports as an enum api_err; api/ decides the status and body.
  * The context lives until libmicrohttpd reports the request completed.
  */
 #include "server/http.h"
@@ -74,6 +77,7 @@ struct req {
 	struct stream *stream;
 	bool too_large;
 	bool message_body;  /* the body is a message to append: --append-max */
+	const struct api_route *route; /* NULL: none takes this method and path */
 	char id[20];
 	int64_t start_ms;
 	int64_t queued_ms;  /* when handed to the worker queue */
@@ -335,9 +339,7 @@ static void run_job(void *arg)
 	if (wait && imap_now_ms() - q->queued_ms > wait) {
 		/* Waited for a free worker (or for this user's sessions) longer
 		 * than --pool-wait: the same answer as a pool that has no session. */
-		api_problem(&q->resp, 503, "Service Unavailable",
-		            "too many requests in progress for these credentials", NULL);
-		api_response_header(&q->resp, "Retry-After", "1");
+		api_fail(&q->resp, API_ERR_BUSY, "too many requests in progress for these credentials");
 	} else {
 		api_handle(&q->api, &q->resp);
 	}
@@ -372,7 +374,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(q->id, sizeof q->id, "%016llx",
 		         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
 		q->path = strdup(url);
-		q->message_body = api_takes_message(method, url);
+		q->route = api_route_for(method, url);
+		q->message_body = q->route && (q->route->flags & API_ROUTE_MESSAGE);
 		imap_buf_init(&q->body, q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
 		api_response_init(&q->resp);
 		q->state = REQ_BODY;
@@ -401,28 +404,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!q->path)
 		return MHD_NO;
 	if (strlen(q->path) > srv->cfg->uri_max) {
-		api_problem(&q->resp, 414, "URI Too Long", "the request path is too long", NULL);
+		api_fail(&q->resp, API_ERR_URI_TOO_LONG, "the request path is longer than --uri-max (%zu)",
+		         srv->cfg->uri_max);
 	} else if (q->too_large) {
-		char detail[128];
-		snprintf(detail, sizeof detail, "the %s is larger than %s (%zu bytes)",
+		api_fail(&q->resp, API_ERR_TOO_LARGE, "the %s is larger than %s (%zu bytes)",
 		         q->message_body ? "message" : "request body",
 		         q->message_body ? "--append-max" : "--body-max",
 		         q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
-		api_problem(&q->resp, 413, "Payload Too Large", detail, NULL);
 	} else {
 		build_api_request(q, method);
 		if (q->api.query_overflow) {
-			api_problem(&q->resp, 400, "Bad Request", "too many query parameters", NULL);
-		} else if (strcmp(q->path, "/metrics") == 0 && strcmp(method, "GET") &&
-		           strcmp(method, "HEAD")) {
-			api_problem(&q->resp, 405, "Method Not Allowed", "use GET", NULL);
-			api_response_header(&q->resp, "Allow", "GET, HEAD");
-		} else if (strcmp(q->path, "/metrics") == 0) {
-			/* Server-side state, not an API resource: answered here. */
-			q->resp.status = 200;
-			q->resp.content_type = "text/plain; version=0.0.4";
-			metrics_render(srv->pool, workers_busy(srv->workers), &q->resp.body);
-		} else if (!api_needs_imap(&q->api)) {
+			api_fail(&q->resp, API_ERR_BAD_REQUEST, "more than %d query parameters",
+			         API_QUERY_MAX);
+		} else if (!q->route || !(q->route->flags & API_ROUTE_IMAP)) {
 			api_handle(&q->api, &q->resp);
 		} else {
 			q->state = REQ_RUNNING;
@@ -435,9 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				return MHD_YES;
 			atomic_fetch_sub(&q->refs, 1);
 			MHD_resume_connection(conn);
-			api_problem(&q->resp, 503, "Service Unavailable", "too many requests in progress",
-			            NULL);
-			api_response_header(&q->resp, "Retry-After", "1");
+			api_fail(&q->resp, API_ERR_BUSY, "too many requests in progress");
 		}
 	}
 	q->state = REQ_DONE;
@@ -519,6 +511,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event(LOG_WARN, NULL, msg, (const char *)NULL);
 }
 
+/* GET /metrics (api_set_metrics): the pool's and the workers' state. */
+static void render_metrics(void *ctx, struct imap_buf *out)
+{
+	struct http_server *s = ctx;
+	metrics_render(s->pool, workers_busy(s->workers), out);
+}
+
 struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool)
 {
 	struct sockaddr_storage ss;
@@ -557,6 +556,7 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		free(s);
 		return NULL;
 	}
+	api_set_metrics(render_metrics, s);
 	size_t mem = cfg->uri_max + 24 * 1024;  /* request line and headers must fit */
 	s->mhd = MHD_start_daemon(
 		flags, cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
@@ -587,6 +587,7 @@ void http_server_stop(struct http_server **sp)
 		usleep(10000);
 	workers_stop(&s->workers);
 	MHD_stop_daemon(s->mhd);
+	api_set_metrics(NULL, NULL);
 	free(s);
 	*sp = NULL;
 }

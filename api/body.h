@@ -1,7 +1,5 @@
 /*
- * api/write.h — what the write routes share (api/write.c, api/flags.c,
- * api/folder_write.c): reading request bodies and parameters, and running
- * a write on a pooled session. Internal to api/.
+ * api/body.h — reading request bodies (internal to api/).
  *
  * Request bodies of the JSON routes are checked before anything else is
  * looked at (after the route): Content-Type application/json (or none),
@@ -9,9 +7,13 @@
  * anything), valid JSON without duplicate keys, an object, and only the
  * members the route knows. Members are then checked for type and range;
  * every failure is a 400 that names what is wrong, and nothing reaches IMAP.
+ *
+ * jansson is used here, for parsing only: a request body is small and
+ * bounded (--body-max) and must be checked whole (duplicate keys, types)
+ * before anything acts on it. Answers are written with api/jsonw.h.
  */
-#ifndef IMAPGW_API_WRITE_H
-#define IMAPGW_API_WRITE_H
+#ifndef IMAPGW_API_BODY_H
+#define IMAPGW_API_BODY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,17 +27,15 @@
 #define API_FLAGS_MAX 64          /* flags in one list of a request */
 #define API_BULK_MAX_DEFAULT 1000 /* UIDs in one bulk request unless configured */
 
+/* True when the media type of the Content-Type value ct (before any ";")
+ * is `type`, compared without case. */
+bool api_media_is(const char *ct, const char *type);
+
 /* The body as a JSON object whose members are all among keys
  * (NULL-terminated). Returns a new reference, or NULL after filling resp
  * with 415 (another Content-Type) or 400. */
 json_t *api_body_object(const struct api_request *req, const char *const *keys,
                         struct api_response *resp);
-
-
-
-
-
-
 
 /* Member `name` of a body: an array of at most API_FLAGS_MAX flags that
  * imap_flag_check accepts (absent: n = 0, *present = false). The strings
@@ -51,21 +51,8 @@ bool api_uid_list(json_t *body, uint32_t **out, size_t *n, struct api_response *
 bool api_path_member(json_t *body, const char *name, bool required, const char **out,
                      struct api_response *resp);
 
-/* Run fn on a pooled session for the request's credentials: writes with
- * idempotent = false (never retried, even on a session found dead).
- * Returns true, or false after filling resp with the problem. */
-bool api_write_run(const struct api_request *req, bool idempotent, api_session_fn *fn,
-                   void *ctx, struct api_response *resp);
-
-/* Route handlers. */
-void api_flags_get(const struct api_request *req, struct api_response *resp, uint32_t uid);
-void api_flags_put(const struct api_request *req, struct api_response *resp, uint32_t uid,
-                   bool replace);
-void api_flags_bulk(const struct api_request *req, struct api_response *resp);
-void api_folder_create(const struct api_request *req, struct api_response *resp);
-void api_folder_patch(const struct api_request *req, struct api_response *resp,
-                      const char *path);
-void api_folder_delete(const struct api_request *req, struct api_response *resp,
-                       const char *path);
+/* Member `name`: true or false, when present (*present says whether). */
+bool api_bool_member(json_t *body, const char *name, bool *present, bool *out,
+                     struct api_response *resp);
 
 #endif

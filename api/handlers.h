@@ -1,0 +1,33 @@
+/*
+ * api/handlers.h — the route handlers, one file per resource (internal to
+ * api/). Only the route table (api/routes.c) calls them. Each has the
+ * api_handler signature: the request, the response to fill, and the
+ * values its path template named, already checked (m->uid is 1 to
+ * 2^32-1; m->path is a non-empty folder path).
+ */
+#ifndef IMAPGW_API_HANDLERS_H
+#define IMAPGW_API_HANDLERS_H
+
+#include "api/api.h"
+
+/* api/service.c: the gateway itself */
+api_handler api_healthz, api_readyz, api_openapi, api_metrics;
+
+/* api/folders.c, api/folder_write.c */
+api_handler api_folders_list, api_folder_get;
+api_handler api_folder_create, api_folder_patch, api_folder_delete;
+
+/* api/messages.c: a page of summaries */
+api_handler api_messages_list;
+
+/* api/content.c: one message, its source and attachments */
+api_handler api_message_get, api_message_raw, api_message_attachments, api_message_attachment;
+
+/* api/flags.c */
+api_handler api_flags_get, api_flags_put, api_flags_patch, api_flags_bulk;
+
+/* api/message_write.c: move, copy, delete, append */
+api_handler api_message_move, api_message_copy, api_messages_move, api_messages_copy;
+api_handler api_message_delete, api_message_append;
+
+#endif
