@@ -198,9 +198,10 @@ enum api_err {
 	API_ERR_EXISTS,        /* 409: what would be created exists already */
 	API_ERR_REFUSED,       /* 409: not done, it could lose mail */
 	API_ERR_TOO_LARGE,     /* 413: the request body passed its limit */
-	API_ERR_URI_TOO_LONG,  /* 414: the path passed --uri-max */
+	API_ERR_URI_TOO_LONG,  /* 414: the path and query passed --uri-max */
 	API_ERR_MEDIA_TYPE,    /* 415: a body of the wrong Content-Type */
 	API_ERR_THROTTLED,     /* 429: too many failed logins just now */
+	API_ERR_HEADERS_TOO_LARGE, /* 431: the header fields passed --header-max */
 	API_ERR_BAD_GATEWAY,   /* 502: the IMAP server is unreachable or misbehaves */
 	API_ERR_BUSY,          /* 503: no worker, session or memory free just now */
 	API_ERR_NOT_READY,     /* 503: the IMAP server does not answer (readiness) */

@@ -33,6 +33,8 @@ static const struct {
 	[API_ERR_URI_TOO_LONG] = {414, "uri-too-long", "URI Too Long", 0},
 	[API_ERR_MEDIA_TYPE] = {415, "unsupported-media-type", "Unsupported Media Type", 0},
 	[API_ERR_THROTTLED] = {429, "too-many-requests", "Too Many Requests", 1},
+	[API_ERR_HEADERS_TOO_LARGE] = {431, "request-header-fields-too-large",
+	                               "Request Header Fields Too Large", 0},
 	[API_ERR_BAD_GATEWAY] = {502, "bad-gateway", "Bad Gateway", 0},
 	[API_ERR_BUSY] = {503, "unavailable", "Service Unavailable", 1},
 	[API_ERR_NOT_READY] = {503, "unavailable", "Service Unavailable", 5},

@@ -259,7 +259,17 @@ static int read_response(struct imap_session *s, const struct imap_response **ou
 			}
 		}
 		s->in_pos = s->in_len = 0;
-		long n = imap_conn_read(s->conn, s->in, sizeof s->in, deadline, err);
+		/* A server that goes silent mid-response (a literal announced
+		 * and never sent) is given up after stall_ms, not held until a
+		 * download's long deadline. */
+		int64_t until = deadline;
+		bool stall = s->cfg.stall_ms && imap_now_ms() + s->cfg.stall_ms < deadline;
+		if (stall)
+			until = imap_now_ms() + s->cfg.stall_ms;
+		long n = imap_conn_read(s->conn, s->in, sizeof s->in, until, err);
+		if (n == IMAP_ERR_TIMEOUT && stall)
+			imap_error_set(err, IMAP_ERR_TIMEOUT, "the IMAP server sent nothing for %u ms",
+			               s->cfg.stall_ms);
 		if (n < 0) {
 			if (s->bye && n == IMAP_ERR_IO)
 				imap_error_set(err, (int)(n = IMAP_ERR_BYE), "server said BYE: %s",

@@ -61,6 +61,9 @@ struct imap_client_config {
 	struct imap_tls *tls;           /* borrowed; required unless IMAP_TLS_NONE */
 	struct imap_parser_limits limits;
 	size_t command_max;             /* bytes of one command (0: 64 MiB) */
+	unsigned stall_ms;              /* longest silence of the server while a
+	                                   response is awaited, whatever the
+	                                   deadline (0: only the deadline) */
 	uint32_t ignore_caps;           /* IMAP_CAP_* bits to act as if not offered
 	                                   (servers whose extension is broken) */
 	imap_trace_fn *trace;           /* NULL: no trace */

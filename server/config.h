@@ -20,7 +20,8 @@ struct server_config {
 	unsigned http_threads;      /* --http-threads: libmicrohttpd poll threads */
 	unsigned http_connections;  /* --http-connections: open connections held */
 	unsigned http_idle_s;       /* --http-idle: idle keep-alive timeout */
-	size_t uri_max;             /* --uri-max: request line URI bytes */
+	size_t uri_max;             /* --uri-max: request URI bytes, query included */
+	size_t header_max;          /* --header-max: request header field bytes (431 above) */
 	size_t body_max;            /* --body-max: request body bytes (413 above) */
 	size_t append_max;          /* --append-max: bytes of an appended message (413 above) */
 	unsigned bulk_max;          /* --bulk-max: UIDs in one bulk request (400 above) */
@@ -38,6 +39,7 @@ struct server_config {
 	enum imap_tls_mode imap_tls;/* --imap-tls implicit|starttls|none */
 	char *imap_ca;              /* --imap-ca FILE (NULL: system store) */
 	unsigned imap_connect_timeout_ms; /* --imap-connect-timeout */
+	unsigned imap_stall_timeout_ms;   /* --imap-stall-timeout: silence mid-response */
 	struct imap_parser_limits imap_limits; /* --imap-line-max, --imap-literal-max,
 	                                          --imap-response-max, --imap-depth-max */
 	bool imap_trace;            /* --imap-trace: protocol trace in the log (redacted) */

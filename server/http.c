@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,9 @@ struct req {
 	struct stream *stream;
 	bool too_large;
 	bool message_body;  /* the body is a message to append: --append-max */
+	size_t uri_len;     /* of the request target as sent, query included */
+	size_t header_len;  /* bytes of the header fields (names and values) */
+	bool query_cut;     /* more query arguments than API_QUERY_MAX: cut off unread */
 	const struct api_route *route; /* NULL: none takes this method and path */
 	char id[20];
 	int64_t start_ms;
@@ -355,6 +359,51 @@ static void run_job(void *arg)
 	req_unref(q);
 }
 
+/* The request context, made as soon as the request line is in (before
+ * libmicrohttpd splits the query off): the URI's length as sent.
+ *
+ * A query this request will be refused for (longer than --uri-max, or
+ * with more arguments than API_QUERY_MAX) is emptied here, in the
+ * connection's own buffer that libmicrohttpd 0.9.75 hands us and parses
+ * the arguments from (after the "?") right after this call: otherwise it
+ * would parse every argument into the connection's memory pool first,
+ * and a flood of them fills the pool and closes the connection with no
+ * answer at all. tests/integration/test_http_limits.c holds it to that. */
+static void *new_request(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	struct http_server *srv = cls;
+	struct req *q = calloc(1, sizeof *q);
+	if (!q)
+		return NULL;
+	q->srv = srv;
+	atomic_init(&q->refs, 1);
+	q->start_ms = imap_now_ms();
+	q->uri_len = strlen(uri);
+	const char *query = strchr(uri, '?');
+	size_t args = 0;
+	for (const char *p = query; p && *p; p++)
+		args += *p == '&' || *p == ';';
+	if (query && (q->uri_len > srv->cfg->uri_max || args >= API_QUERY_MAX)) {
+		q->query_cut = args >= API_QUERY_MAX;
+		((char *)(uintptr_t)query)[1] = '\0';  /* "path?": the arguments are empty */
+	}
+	snprintf(q->id, sizeof q->id, "%016llx",
+	         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
+	api_response_init(&q->resp);
+	q->state = REQ_NEW;
+	atomic_fetch_add(&srv->inflight, 1);
+	return q;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	(void)kind;
+	*(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;  /* ": " CRLF */
+	return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -363,24 +412,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *srv = cls;
 	struct req *q = *con_cls;
 
-	if (!q) {
-		q = calloc(1, sizeof *q);
-		if (!q)
-			return MHD_NO;
-		q->srv = srv;
+	if (!q)
+		return MHD_NO;  /* new_request failed for want of memory */
+	if (q->state == REQ_NEW) {
 		q->conn = conn;
-		atomic_init(&q->refs, 1);
-		q->start_ms = imap_now_ms();
-		snprintf(q->id, sizeof q->id, "%016llx",
-		         (unsigned long long)atomic_fetch_add(&srv->next_id, 1) ^ srv->id_salt);
+		q->api.method = method;
 		q->path = strdup(url);
 		q->route = api_route_for(method, url);
 		q->message_body = q->route && (q->route->flags & API_ROUTE_MESSAGE);
 		imap_buf_init(&q->body, q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
-		api_response_init(&q->resp);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &q->header_len);
 		q->state = REQ_BODY;
-		atomic_fetch_add(&srv->inflight, 1);
-		*con_cls = q;
 		return MHD_YES;
 	}
 	if (q->state == REQ_BODY && *upload_size > 0) {
@@ -403,9 +445,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	if (!q->path)
 		return MHD_NO;
-	if (strlen(q->path) > srv->cfg->uri_max) {
-		api_fail(&q->resp, API_ERR_URI_TOO_LONG, "the request path is longer than --uri-max (%zu)",
+	if (q->uri_len > srv->cfg->uri_max) {
+		api_fail(&q->resp, API_ERR_URI_TOO_LONG,
+		         "the request URI is longer than --uri-max (%zu bytes, query included)",
 		         srv->cfg->uri_max);
+	} else if (q->header_len > srv->cfg->header_max) {
+		api_fail(&q->resp, API_ERR_HEADERS_TOO_LARGE,
+		         "the header fields are larger than --header-max (%zu bytes)",
+		         srv->cfg->header_max);
 	} else if (q->too_large) {
 		api_fail(&q->resp, API_ERR_TOO_LARGE, "the %s is larger than %s (%zu bytes)",
 		         q->message_body ? "message" : "request body",
@@ -413,7 +460,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		         q->message_body ? srv->cfg->append_max : srv->cfg->body_max);
 	} else {
 		build_api_request(q, method);
-		if (q->api.query_overflow) {
+		if (q->api.query_overflow || q->query_cut) {
 			api_fail(&q->resp, API_ERR_BAD_REQUEST, "more than %d query parameters",
 			         API_QUERY_MAX);
 		} else if (!q->route || !(q->route->flags & API_ROUTE_IMAP)) {
@@ -557,7 +604,16 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		return NULL;
 	}
 	api_set_metrics(render_metrics, s);
-	size_t mem = cfg->uri_max + 24 * 1024;  /* request line and headers must fit */
+	/* The connection's memory pool holds the request line and header
+	 * fields as read, an entry (about 56 bytes) per query argument and
+	 * header field, and the answer's header. Sized so that a request
+	 * within --uri-max and --header-max with a usual number of header
+	 * fields reaches on_request, which answers problem+json for what
+	 * passes the limits (new_request keeps argument floods out of it).
+	 * Beyond that, libmicrohttpd answers itself (see README: what the
+	 * HTTP library decides). The pool is touched whole, so this is also
+	 * what one open connection costs. */
+	size_t mem = cfg->uri_max + cfg->header_max + 256 * 64 + 16 * 1024;
 	s->mhd = MHD_start_daemon(
 		flags, cfg->listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 		on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &ss,
@@ -565,6 +621,7 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_idle_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, new_request, s,
 		MHD_OPTION_END);
 	if (!s->mhd) {
 		log_msgf(LOG_ERROR, NULL, "cannot listen on %s:%u", cfg->listen_host,

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	pc.client.tls_mode = cfg.imap_tls;
 	pc.client.tls = tls;
 	pc.client.limits = cfg.imap_limits;
+	pc.client.stall_ms = cfg.imap_stall_timeout_ms;
 	pc.client.ignore_caps = cfg.imap_ignore_caps;
 	if (cfg.imap_trace)
 		pc.client.trace = imap_trace_log;
