@@ -9,6 +9,7 @@
 #   make CC=clang        any of the above with clang
 #   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
+#   make test-faults     faults and hostile input against the real daemon (~2 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
 #           make integration TEST='corpus/content' is the corpus content test alone)
@@ -76,7 +77,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration fuzz demo bench clean seedgen
+.PHONY: all deps test unit integration test-faults fuzz demo bench clean seedgen
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -135,6 +136,11 @@ integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
 	IMAPGW_BIN=$(BUILD)/imapgw PYTHON=$(PYTHON) IMAPGW_CORPUS=$(CORPUS) \
 		tests/with-dovecot.sh $(SEEDGEN) -- \
 		tests/run-integration.sh $(if $(TEST),--partial) $(INTEG_BIN) $(CRITERION_ARGS)
+
+# The fault and hostile-input suite (tests/faults.py) under a private Dovecot.
+test-faults: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	IMAPGW_BIN=$(BUILD)/imapgw tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/faults.py
 
 # libFuzzer: clang only, its own object directory.
 FUZZ_DIR  := build/fuzz

@@ -13,6 +13,7 @@
  */
 #include "imap/parser.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -52,6 +53,7 @@ struct imap_parser {
 	const char *err;
 
 	struct imap_buf bytes;    /* strings of the current response */
+	size_t held;              /* bytes of it taken from lim.budget */
 	struct imap_value *vals;  /* vals[0] is the root list */
 	size_t nvals, vals_cap;
 	uint32_t *stack;          /* indices of open lists; stack[0] = root */
@@ -125,6 +127,7 @@ static bool text_special(unsigned char c)
 /* ---- set-up ---- */
 
 static void begin_response(struct imap_parser *p);
+static void give_back(struct imap_parser *p);
 
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits)
 {
@@ -150,6 +153,7 @@ void imap_parser_free(struct imap_parser **pp)
 	if (!pp || !*pp)
 		return;
 	struct imap_parser *p = *pp;
+	give_back(p);
 	imap_buf_free(&p->bytes);
 	free(p->vals);
 	free(p->stack);
@@ -166,6 +170,7 @@ void imap_parser_reset(struct imap_parser *p)
 
 static void begin_response(struct imap_parser *p)
 {
+	give_back(p);
 	imap_buf_reset(&p->bytes, KEEP_BYTES);
 	if (p->vals_cap > KEEP_VALS) {
 		free(p->vals);
@@ -217,8 +222,39 @@ int imap_parser_sink_result(const struct imap_parser *p)
 	return p->sink_rc;
 }
 
+/* Make sure the budget covers `total` stored bytes, taking at least
+ * BUDGET_STEP at a time (one atomic operation per step, not per byte). */
+#define BUDGET_STEP (64u << 10)
+
+static int charge(struct imap_parser *p, size_t total)
+{
+	struct imap_budget *b = p->lim.budget;
+	if (!b || !b->max || total <= p->held)
+		return 0;
+	size_t want = total - p->held;
+	if (want < BUDGET_STEP)
+		want = BUDGET_STEP;
+	size_t before = atomic_fetch_add(&b->used, want);
+	if (before + want > b->max) {
+		atomic_fetch_sub(&b->used, want);
+		return fail(p, IMAP_ERR_BUSY,
+		            "the memory for IMAP responses (--imap-memory-max) is in use: retry");
+	}
+	p->held += want;
+	return 0;
+}
+
+static void give_back(struct imap_parser *p)
+{
+	if (p->held && p->lim.budget)
+		atomic_fetch_sub(&p->lim.budget->used, p->held);
+	p->held = 0;
+}
+
 static int store(struct imap_parser *p, const char *s, size_t n)
 {
+	if (charge(p, p->bytes.len + n))
+		return -1;
 	int rc = imap_buf_append(&p->bytes, s, n);
 	return rc ? fail(p, rc, "out of memory storing a response") : 0;
 }
@@ -662,6 +698,8 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 				p->sink_rc = p->sink(p->sink_ctx, NULL, 0, p->lit_total);
 		} else {
 			/* Limits were checked on the header: reserve before copying. */
+			if (charge(p, p->bytes.len + (size_t)p->lit_len + 1))
+				return -1;
 			int rc = imap_buf_reserve(&p->bytes, (size_t)p->lit_len + 1);
 			if (rc)
 				return fail(p, rc, "out of memory storing a literal");

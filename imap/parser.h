@@ -45,6 +45,20 @@
 
 #include "imap/buf.h"
 
+/*
+ * A budget of bytes that many parsers (every session's) hold at once for
+ * the responses they store: a parser takes from it before its storage
+ * grows past what it holds, and gives back when the response is done. A
+ * response that would pass the budget fails with IMAP_ERR_BUSY (the
+ * gateway answers 503: retry) instead of being read into memory. The
+ * budget counts stored bytes; allocation slack (a buffer grows by
+ * doubling) comes on top. Thread-safe.
+ */
+struct imap_budget {
+	_Atomic size_t used;
+	size_t max;          /* 0: no budget */
+};
+
 /* Named limits; every one is configurable and tested at its boundary. */
 struct imap_parser_limits {
 	size_t line_max;     /* bytes of one response outside literals (default 16 MiB:
@@ -52,6 +66,7 @@ struct imap_parser_limits {
 	size_t literal_max;  /* bytes of one literal (default 64 MiB) */
 	size_t response_max; /* bytes of one whole response, literals included (default 128 MiB) */
 	unsigned depth_max;  /* list nesting depth (default 64) */
+	struct imap_budget *budget; /* shared by all parsers; borrowed; NULL: none */
 };
 
 #define IMAP_PARSER_LINE_MAX_DEFAULT (16u << 20)

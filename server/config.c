@@ -90,6 +90,8 @@ static const struct opt opts[] = {
 	{"imap-response-max", OPT_SIZE, LIM(response_max), "128M", 1024, 1ull << 35,
 	 "largest IMAP response held in memory"},
 	{"imap-depth-max", OPT_UINT, LIM(depth_max), "64", 4, 1024, "deepest IMAP list nesting"},
+	{"imap-memory-max", OPT_SIZE, OFF(imap_memory_max), "512M", 0, 1ull << 40,
+	 "IMAP response bytes all sessions may hold at once (503 beyond; 0: no limit)"},
 	{"imap-ignore-caps", OPT_CAPS, OFF(imap_ignore_caps), "", 0, 0,
 	 "capabilities to treat as not offered, e.g. SORT,ESEARCH (for broken servers)"},
 	{"imap-trace", OPT_BOOL, OFF(imap_trace), "false", 0, 0,

@@ -40,6 +40,7 @@ struct server_config {
 	char *imap_ca;              /* --imap-ca FILE (NULL: system store) */
 	unsigned imap_connect_timeout_ms; /* --imap-connect-timeout */
 	unsigned imap_stall_timeout_ms;   /* --imap-stall-timeout: silence mid-response */
+	size_t imap_memory_max;           /* --imap-memory-max: response bytes held at once */
 	struct imap_parser_limits imap_limits; /* --imap-line-max, --imap-literal-max,
 	                                          --imap-response-max, --imap-depth-max */
 	bool imap_trace;            /* --imap-trace: protocol trace in the log (redacted) */

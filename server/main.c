@@ -69,7 +69,10 @@ int main(int argc, char **argv)
 	pc.client.port = cfg.imap_port;
 	pc.client.tls_mode = cfg.imap_tls;
 	pc.client.tls = tls;
+	static struct imap_budget budget;  /* every session's responses, together */
+	budget.max = cfg.imap_memory_max;
 	pc.client.limits = cfg.imap_limits;
+	pc.client.limits.budget = &budget;
 	pc.client.stall_ms = cfg.imap_stall_timeout_ms;
 	pc.client.ignore_caps = cfg.imap_ignore_caps;
 	if (cfg.imap_trace)
