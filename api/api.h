@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/clock.h"
+#include "imap/base/error.h"
 #include "imap/client.h"
-#include "imap/error.h"
 #include "imap/pool.h"
 
 struct api_response;

@@ -21,8 +21,8 @@
 #include "api/api.h"
 #include "api/jsonw.h"
 #include "imap/content.h"
-#include "imap/cte.h"
-#include "imap/date.h"
+#include "imap/mail/cte.h"
+#include "imap/mail/date.h"
 
 /* What every route of a message takes: folder, uidvalidity, credentials. */
 struct target {

@@ -7,7 +7,7 @@
 
 #include "api/json.h"
 #include "imap/folders.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 struct folders_call {
 	const char *name;  /* one folder, or NULL for all */

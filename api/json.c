@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/charset.h"
-#include "imap/utf7.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/utf7.h"
 
 json_t *api_json_str(const char *s)
 {

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 #define JSONW_DEPTH_MAX 16
 

@@ -17,9 +17,9 @@
 
 #include "api/json.h"
 #include "api/jsonw.h"
-#include "imap/date.h"
+#include "imap/mail/date.h"
+#include "imap/mail/utf7.h"
 #include "imap/messages.h"
-#include "imap/utf7.h"
 
 #define SEARCH_TEXT_MAX 1024
 #define PAGE_MAX 10000000u

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 bool api_bad(struct api_response *resp, const char *fmt, ...)
 {

@@ -8,7 +8,7 @@
 #include <openssl/evp.h>
 
 #include "api/api.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 #define CREDENTIAL_MAX 4096
 

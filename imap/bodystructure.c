@@ -15,9 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/buf.h"
-#include "imap/charset.h"
-#include "imap/rfc2047.h"
+#include "imap/base/buf.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
 
 /* RFC 2231 continuations read per parameter: "name*0" .. "name*63". A
  * higher number is ignored (so is everything after a gap). */

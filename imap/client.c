@@ -18,7 +18,7 @@
 
 #include <openssl/evp.h>
 
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 #define INBUF_SIZE 16384
 #define TRACE_MAX 2048

@@ -30,10 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/command.h"
 #include "imap/conn.h"
-#include "imap/error.h"
 #include "imap/parser.h"
 
 enum imap_tls_mode {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/cte.h"
+#include "imap/mail/cte.h"
 
 int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
                         uint32_t uidvalidity, int64_t deadline, struct imap_error *err)

@@ -16,8 +16,8 @@
 
 #include "imap/bodystructure.h"
 #include "imap/client.h"
+#include "imap/mail/mime.h"
 #include "imap/messages.h"
-#include "imap/mime.h"
 
 /* Select `folder` (UTF-8) and check its UIDVALIDITY when `uidvalidity` is
  * not 0, then stream BODY.PEEK[section] of message `uid` into sink

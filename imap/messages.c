@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/date.h"
-#include "imap/rfc2047.h"
+#include "imap/mail/date.h"
+#include "imap/mail/rfc2047.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/error.h"
+#include "imap/base/error.h"
 
 enum state {
 	ST_START,        /* first byte of a response */

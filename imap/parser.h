@@ -43,7 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 /* Named limits; every one is configurable and tested at its boundary. */
 struct imap_parser_limits {

@@ -29,7 +29,7 @@
 #include <microhttpd.h>
 
 #include "api/api.h"
-#include "imap/conn.h"
+#include "imap/base/clock.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/workers.h"

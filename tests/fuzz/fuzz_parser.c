@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/error.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/parser.h"
 
 struct sink {

@@ -1,5 +1,5 @@
 /*
- * imap/charset.c — MIME charsets -> UTF-8. See charset.h for the contracts.
+ * imap/mail/charset.c — MIME charsets -> UTF-8. See charset.h for the contracts.
  *
  * UTF-8, windows-1252 (which also serves ISO-8859-1, as in the WHATWG
  * Encoding Standard: the C1 bytes 0x80..0x9f in "Latin-1" mail are Windows
@@ -13,7 +13,7 @@
  * in a foreign charset. A descriptor is only ever used by the thread that
  * opened it.
  */
-#include "charset.h"
+#include "imap/mail/charset.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "utf7.h"
+#include "imap/base/error.h"
+#include "imap/mail/utf7.h"
 
 /* Longest charset label we look at; real ones are under 30 characters. */
 #define LABEL_MAX 40

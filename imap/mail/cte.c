@@ -1,5 +1,5 @@
 /*
- * imap/cte.c — base64 and quoted-printable decoders. See cte.h for the
+ * imap/mail/cte.c — base64 and quoted-printable decoders. See cte.h for the
  * contracts.
  *
  * Both decoders are byte-at-a-time state machines: every decision depends
@@ -8,12 +8,12 @@
  * same output. Output goes through a fixed buffer in the struct and reaches
  * the callback in batches.
  */
-#include "cte.h"
+#include "imap/mail/cte.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "error.h"
+#include "imap/base/error.h"
 
 /* Quoted-printable states: where we are in an escape or a line end. */
 enum qp_state {

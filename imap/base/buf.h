@@ -1,5 +1,5 @@
 /*
- * imap/buf.h — a growable byte buffer with a hard maximum.
+ * imap/base/buf.h — a growable byte buffer with a hard maximum.
  *
  * Every buffer whose size a peer (IMAP server, HTTP client) can influence is
  * one of these, with `max` set from a named limit: growth past it fails with
@@ -7,8 +7,8 @@
  * a NUL byte (not counted in `len`) so text can be handed to C string
  * functions, but `len` is authoritative: data may contain NUL.
  */
-#ifndef IMAPGW_IMAP_BUF_H
-#define IMAPGW_IMAP_BUF_H
+#ifndef IMAPGW_IMAP_BASE_BUF_H
+#define IMAPGW_IMAP_BASE_BUF_H
 
 #include <stdarg.h>
 #include <stddef.h>

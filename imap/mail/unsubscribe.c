@@ -1,5 +1,5 @@
 /*
- * imap/unsubscribe.c — List-Unsubscribe / List-Unsubscribe-Post. See
+ * imap/mail/unsubscribe.c — List-Unsubscribe / List-Unsubscribe-Post. See
  * unsubscribe.h.
  *
  * RFC 2369 §2 (List-Unsubscribe is one of these):
@@ -20,15 +20,15 @@
  * decoder (only when it needs it), so nothing later has to think about
  * folding, control characters or invalid bytes.
  */
-#include "unsubscribe.h"
+#include "imap/mail/unsubscribe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "charset.h"
-#include "error.h"
-#include "rfc2047.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
 
 static const char one_click_value[] = "List-Unsubscribe=One-Click";
 

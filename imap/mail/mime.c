@@ -1,18 +1,18 @@
 /*
- * imap/mime.c — body text, header blocks and Content-Disposition. See
+ * imap/mail/mime.c — body text, header blocks and Content-Disposition. See
  * mime.h for the contracts.
  */
-#include "mime.h"
+#include "imap/mail/mime.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "charset.h"
-#include "error.h"
-#include "rfc2047.h"
-#include "utf7.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/utf7.h"
 
 static const char bom[3] = { '\xef', '\xbb', '\xbf' };
 

@@ -1,14 +1,14 @@
 /*
- * imap/buf.c — growable byte buffer with a hard maximum. See buf.h.
+ * imap/base/buf.c — growable byte buffer with a hard maximum. See buf.h.
  */
-#include "buf.h"
+#include "imap/base/buf.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "imap/base/error.h"
 
 void imap_buf_init(struct imap_buf *b, size_t max)
 {

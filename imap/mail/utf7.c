@@ -1,5 +1,5 @@
 /*
- * imap/utf7.c — modified UTF-7 mailbox names and UTF-8 validation.
+ * imap/mail/utf7.c — modified UTF-7 mailbox names and UTF-8 validation.
  * See utf7.h for the contracts.
  *
  * RFC 3501 §5.1.3, in short (modified UTF-7 is RFC 2152 UTF-7 with changes):
@@ -17,11 +17,11 @@
  * Both directions append to an imap_buf and roll it back on failure, so no
  * half-converted name is ever visible to the caller.
  */
-#include "utf7.h"
+#include "imap/mail/utf7.h"
 
 #include <stdint.h>
 
-#include "error.h"
+#include "imap/base/error.h"
 
 static const char b64_alphabet[64] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";

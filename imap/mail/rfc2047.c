@@ -1,5 +1,5 @@
 /*
- * imap/rfc2047.c — header values for display. See rfc2047.h.
+ * imap/mail/rfc2047.c — header values for display. See rfc2047.h.
  *
  * RFC 2047 §2:
  *   encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
@@ -14,14 +14,14 @@
  * input holds. Decoded bytes of adjacent words in one charset collect in
  * `pend` and are converted together when the run ends.
  */
-#include "rfc2047.h"
+#include "imap/mail/rfc2047.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "charset.h"
-#include "error.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
 
 /* Longest charset name (with "*lang") accepted in an encoded word. */
 #define RFC2047_CHARSET_MAX 64
