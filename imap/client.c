@@ -18,6 +18,7 @@
 
 #include <openssl/evp.h>
 
+#include "imap/base/codec.h"
 #include "imap/mail/utf7.h"
 
 #define INBUF_SIZE 16384
@@ -601,16 +602,9 @@ static int b64_encode(const char *data, size_t len, struct imap_buf *out)
  * input gives an empty result). */
 static void b64_decode(const char *text, size_t len, char *out, size_t cap)
 {
-	out[0] = '\0';
-	if (len == 0 || len % 4 || (len / 4) * 3 >= cap)
-		return;
-	int n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)text, (int)len);
-	if (n < 0)
-		return;
-	while (n > 0 && len > 0 && text[len - 1] == '=') {  /* DecodeBlock counts padding */
-		n--;
-		len--;
-	}
+	size_t n;
+	if (imap_base64_decode_to(text, len, IMAP_BASE64_LENIENT, out, cap - 1, &n) != 0)
+		n = 0;
 	out[n] = '\0';
 }
 

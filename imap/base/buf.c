@@ -109,6 +109,13 @@ int imap_buf_printf(struct imap_buf *b, const char *fmt, ...)
 	return rc;
 }
 
+void imap_buf_truncate(struct imap_buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+}
+
 void imap_buf_consume(struct imap_buf *b, size_t n)
 {
 	if (n >= b->len) {

@@ -45,6 +45,10 @@ int imap_buf_printf(struct imap_buf *b, const char *fmt, ...)
 int imap_buf_vprintf(struct imap_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
+/* Shorten the contents to their first len bytes (len <= b->len), as when
+ * undoing appends made since b->len was len. The storage is kept. */
+void imap_buf_truncate(struct imap_buf *b, size_t len);
+
 /* Remove the first n bytes (n <= len), moving the rest to the front. */
 void imap_buf_consume(struct imap_buf *b, size_t n);
 
