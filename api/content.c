@@ -74,7 +74,7 @@ static int raw_sink(void *ctx, const char *data, size_t len, uint64_t total)
 	struct raw *r = ctx;
 	if (!data) {
 		if (r->begun)
-			return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+			return IMAP_ERR_PROTOCOL;  /* imap_content_stream starts once */
 		r->begun = true;
 		r->resp->status = 200;
 		r->resp->content_type = "message/rfc822";
@@ -418,7 +418,7 @@ static int download_sink(void *ctx, const char *data, size_t len, uint64_t total
 	if (data)
 		return imap_cte_feed(&d->dec, data, len);
 	if (d->begun)
-		return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+		return IMAP_ERR_PROTOCOL;  /* imap_content_stream starts once */
 	d->begun = true;
 	const char *enc = d->p->encoding ? d->p->encoding : "";
 	enum imap_cte cte = imap_cte_parse(enc, strlen(enc));

@@ -434,10 +434,11 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
 
 int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
                           imap_untagged_fn *on_untagged, void *ctx,
-                          imap_literal_sink_fn *sink, void *sink_ctx, int64_t deadline,
-                          struct imap_error *err)
+                          imap_literal_sink_fn *sink, imap_literal_want_fn *want,
+                          void *sink_ctx, int64_t deadline, struct imap_error *err)
 {
 	imap_parser_set_literal_sink(s->parser, sink, sink_ctx);
+	imap_parser_set_literal_filter(s->parser, want);
 	int rc = run(s, c, on_untagged, ctx, NULL, NULL, deadline, err);
 	int sink_rc = imap_parser_sink_result(s->parser);
 	imap_parser_set_literal_sink(s->parser, NULL, NULL);
