@@ -50,8 +50,9 @@ LDFLAGS += $(SAN_FLAGS)
 export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp print_suppressions=0
 endif
 
-# The library: everything in imap/ and api/; the daemon adds server/.
-LIB_SRCS    := $(wildcard imap/*.c) $(wildcard api/*.c)
+# The library: everything in imap/ (with its base/ and mail/ parts) and api/;
+# the daemon adds server/.
+LIB_SRCS    := $(wildcard imap/base/*.c imap/mail/*.c imap/*.c api/*.c)
 SERVER_SRCS := $(wildcard server/*.c)
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(BUILD)/%.o)
@@ -77,7 +78,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration test-faults fuzz demo bench clean seedgen
+.PHONY: all deps test unit integration test-faults fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -129,7 +130,18 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(SEEDGEN)
 	@$(MAKE) --no-print-directory unit integration
 
-unit: $(UNIT_BIN)
+# imap/base/ is used by every layer and includes nothing of ours outside itself;
+# imap/mail/ decodes mail and knows no IMAP protocol (parser, conn, client,
+# command, pool ...): it includes only imap/base/ and imap/mail/.
+check-layers:
+	@bad=$$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' imap/base/*.[ch] imap/mail/*.[ch] \
+		| grep -vE ':[[:space:]]*#[[:space:]]*include[[:space:]]*"imap/base/[a-z0-9_]+\.h"' \
+		| grep -vE '^imap/mail/[^:]*:[0-9]+:[[:space:]]*#[[:space:]]*include[[:space:]]*"imap/mail/[a-z0-9_]+\.h"'); \
+	if [ -n "$$bad" ]; then \
+		echo "check-layers: imap/base/ and imap/mail/ may include only imap/base/ (and imap/mail/ for mail):"; \
+		echo "$$bad"; exit 1; fi
+
+unit: check-layers $(UNIT_BIN)
 	IMAPGW_CORPUS=$(CORPUS) $(UNIT_BIN) $(CRITERION_ARGS)
 
 integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
@@ -148,7 +160,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c $(wildcard imap/*.h api/*.h)
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c \
+		$(wildcard imap/base/*.h imap/mail/*.h imap/*.h api/*.h)
 	@mkdir -p $(@D)
 	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c $(LDLIBS)
 

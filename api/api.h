@@ -20,9 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/clock.h"
+#include "imap/base/error.h"
 #include "imap/client.h"
-#include "imap/error.h"
 #include "imap/pool.h"
 
 struct api_response;
@@ -258,6 +259,10 @@ bool api_known_params(const struct api_request *req, const char *const *keys,
 /* ---- sessions (api/session.c) ---- */
 
 /* Credentials of a request: Basic (user + password) or Bearer + X-Imap-User.
+ * Basic is strict RFC 4648 base64 (padding only at the end and only as
+ * needed, no byte outside the alphabet; else 401) of "user:password" in
+ * UTF-8 without NUL (else 401); a user name with a control byte (< 0x20,
+ * 0x7f) is a 400, in Basic and in X-Imap-User alike.
  * Returns 0, or fills resp with 401 / 400 and returns -1. The strings
  * point into *storage, which the caller frees with imap_buf_free. */
 int api_credentials(const struct api_request *req, struct imap_credentials *cred,

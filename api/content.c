@@ -21,8 +21,8 @@
 #include "api/handlers.h"
 #include "api/render.h"
 #include "imap/content.h"
-#include "imap/cte.h"
-#include "imap/date.h"
+#include "imap/mail/cte.h"
+#include "imap/mail/date.h"
 
 /* What every route of a message takes: folder, uidvalidity, credentials. */
 struct target {
@@ -76,7 +76,7 @@ static int raw_sink(void *ctx, const char *data, size_t len, uint64_t total)
 	struct raw *r = ctx;
 	if (!data) {
 		if (r->begun)
-			return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+			return IMAP_ERR_PROTOCOL;  /* imap_content_stream starts once */
 		r->begun = true;
 		r->resp->status = 200;
 		r->resp->content_type = "message/rfc822";
@@ -416,7 +416,7 @@ static int download_sink(void *ctx, const char *data, size_t len, uint64_t total
 	if (data)
 		return imap_cte_feed(&d->dec, data, len);
 	if (d->begun)
-		return IMAP_ERR_PROTOCOL;  /* a second literal: not ours */
+		return IMAP_ERR_PROTOCOL;  /* imap_content_stream starts once */
 	d->begun = true;
 	const char *enc = d->p->encoding ? d->p->encoding : "";
 	enum imap_cte cte = imap_cte_parse(enc, strlen(enc));

@@ -6,8 +6,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "imap/charset.h"
-#include "imap/utf7.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/utf7.h"
 
 void jsonw_init(struct jsonw *w, struct imap_buf *out)
 {

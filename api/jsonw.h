@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 /* Nesting of an answer: a folder tree (api/folders.c, TREE_DEPTH_MAX
  * levels of object and children array) is the deepest. */

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/date.h"
-#include "imap/utf7.h"
+#include "imap/mail/date.h"
+#include "imap/mail/utf7.h"
 #include "imap/write.h"
 
 /* The Allow lists of the paths the write routes take part in. */

@@ -17,9 +17,10 @@
 
 #include "api/handlers.h"
 #include "api/render.h"
-#include "imap/date.h"
+#include "imap/base/codec.h"
+#include "imap/mail/date.h"
+#include "imap/mail/utf7.h"
 #include "imap/messages.h"
-#include "imap/utf7.h"
 
 #define SEARCH_TEXT_MAX 1024
 #define PAGE_MAX 10000000u
@@ -117,11 +118,12 @@ static bool decode_cursor(const char *s, struct listing *l, struct api_response 
 			return api_bad(resp, "cursor is not one this service issued");
 		b64[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
 	}
-	while (k % 4)
-		b64[k++] = '=';
-	unsigned char raw[128];
-	int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)k);
-	if (n <= 0)
+	/* base64url without padding (RFC 4648 §5): the standard alphabet once
+	 * mapped back, and the lenient decoder takes the missing "=". */
+	char raw[128];
+	size_t n;
+	if (imap_base64_decode_to(b64, k, IMAP_BASE64_LENIENT, raw, sizeof raw - 1, &n) != 0 ||
+	    n == 0)
 		return api_bad(resp, "cursor is not one this service issued");
 	raw[n] = '\0';
 	char sort[16], order[8];

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/date.h"
+#include "imap/mail/date.h"
 #include "imap/folders.h"
 #include "imap/messages.h"
 

@@ -2,13 +2,13 @@
  * api/session.c — credentials from the request, and borrowing a pooled
  * IMAP session for the shortest possible time.
  */
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
 #include "api/api.h"
-#include "imap/utf7.h"
+#include "imap/base/codec.h"
+#include "imap/mail/utf7.h"
 
 #define CREDENTIAL_MAX 4096
 
@@ -30,6 +30,22 @@ static int unauthorized(struct api_response *resp, const char *detail)
 	return -1;
 }
 
+static int bad_user(struct api_response *resp, const char *detail)
+{
+	api_bad(resp, "%s", detail);
+	return -1;
+}
+
+/* A user name goes to the IMAP server (and into logs): C0 controls and DEL
+ * have no place in one. */
+static bool has_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 int api_credentials(const struct api_request *req, struct imap_credentials *cred,
                     struct imap_buf *storage, struct api_response *resp)
 {
@@ -45,21 +61,17 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
 		size_t len = strlen(b64);
 		while (len && b64[len - 1] == ' ')
 			len--;
-		if (len == 0 || len % 4 || len > CREDENTIAL_MAX ||
-		    imap_buf_reserve(storage, len / 4 * 3 + 2))
+		/* Strict RFC 4648: a stray "=" or byte must not leave a shorter
+		 * password to be tried against the server. */
+		if (len == 0 || len > CREDENTIAL_MAX ||
+		    imap_base64_decode(b64, len, IMAP_BASE64_STRICT, storage) != 0)
 			return unauthorized(resp, "malformed Basic credentials");
-		int n = EVP_DecodeBlock((unsigned char *)storage->data, (const unsigned char *)b64,
-		                        (int)len);
-		if (n < 0)
-			return unauthorized(resp, "malformed Basic credentials");
-		for (size_t pad = len; pad > 0 && b64[pad - 1] == '='; pad--)
-			n--;
-		storage->len = (size_t)n;
-		storage->data[n] = '\0';
 		char *colon = memchr(storage->data, ':', storage->len);
 		if (!colon || colon == storage->data || memchr(storage->data, '\0', storage->len) ||
 		    imap_utf8_validate(storage->data, storage->len) != 0)
 			return unauthorized(resp, "Basic credentials need user:password in UTF-8");
+		if (has_control(storage->data, (size_t)(colon - storage->data)))
+			return bad_user(resp, "the user name in Basic credentials has control characters");
 		*colon = '\0';
 		cred->kind = IMAP_CRED_PASSWORD;
 		cred->user = storage->data;
@@ -74,10 +86,10 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
 		if (!*tok || strlen(tok) > CREDENTIAL_MAX)
 			return unauthorized(resp, "malformed Bearer token");
 		if (!user || !*user || strlen(user) > 320 ||
-		    imap_utf8_validate(user, strlen(user)) != 0) {
-			api_bad(resp, "Bearer needs the X-Imap-User header");
-			return -1;
-		}
+		    imap_utf8_validate(user, strlen(user)) != 0)
+			return bad_user(resp, "Bearer needs the X-Imap-User header");
+		if (has_control(user, strlen(user)))
+			return bad_user(resp, "X-Imap-User has control characters");
 		imap_buf_puts(storage, user);
 		imap_buf_putc(storage, '\0');
 		size_t at = storage->len;

@@ -15,9 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/buf.h"
-#include "imap/charset.h"
-#include "imap/rfc2047.h"
+#include "imap/base/buf.h"
+#include "imap/base/codec.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
 
 /* RFC 2231 continuations read per parameter: "name*0" .. "name*63". A
  * higher number is ignored (so is everything after a gap). */
@@ -648,25 +649,13 @@ const struct imap_body_part *imap_bodystructure_find(const struct imap_bodystruc
 
 /* ---- parameters (RFC 2231, RFC 2047) ---- */
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Append s with %XX decoded ("%" without two hex digits stays). */
 static int put_pct_decoded(struct imap_buf *b, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
-		int hi, lo, rc;
-		if (s[i] == '%' && i + 2 < len && (hi = hex_value(s[i + 1])) >= 0 &&
-		    (lo = hex_value(s[i + 2])) >= 0) {
-			rc = imap_buf_putc(b, (char)(hi * 16 + lo));
+		int octet, rc;
+		if (s[i] == '%' && i + 2 < len && (octet = imap_hex_octet(s + i + 1)) >= 0) {
+			rc = imap_buf_putc(b, (char)octet);
 			i += 2;
 		} else {
 			rc = imap_buf_putc(b, s[i]);

@@ -71,7 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/error.h"
+#include "imap/base/error.h"
 #include "imap/parser.h"
 
 /* A part may sit inside at most this many multipart / message parts

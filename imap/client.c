@@ -18,7 +18,8 @@
 
 #include <openssl/evp.h>
 
-#include "imap/utf7.h"
+#include "imap/base/codec.h"
+#include "imap/mail/utf7.h"
 
 #define INBUF_SIZE 16384
 #define TRACE_MAX 2048
@@ -443,10 +444,11 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
 
 int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
                           imap_untagged_fn *on_untagged, void *ctx,
-                          imap_literal_sink_fn *sink, void *sink_ctx, int64_t deadline,
-                          struct imap_error *err)
+                          imap_literal_sink_fn *sink, imap_literal_want_fn *want,
+                          void *sink_ctx, int64_t deadline, struct imap_error *err)
 {
 	imap_parser_set_literal_sink(s->parser, sink, sink_ctx);
+	imap_parser_set_literal_filter(s->parser, want);
 	int rc = run(s, c, on_untagged, ctx, NULL, NULL, deadline, err);
 	int sink_rc = imap_parser_sink_result(s->parser);
 	imap_parser_set_literal_sink(s->parser, NULL, NULL);
@@ -611,16 +613,9 @@ static int b64_encode(const char *data, size_t len, struct imap_buf *out)
  * input gives an empty result). */
 static void b64_decode(const char *text, size_t len, char *out, size_t cap)
 {
-	out[0] = '\0';
-	if (len == 0 || len % 4 || (len / 4) * 3 >= cap)
-		return;
-	int n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)text, (int)len);
-	if (n < 0)
-		return;
-	while (n > 0 && len > 0 && text[len - 1] == '=') {  /* DecodeBlock counts padding */
-		n--;
-		len--;
-	}
+	size_t n;
+	if (imap_base64_decode_to(text, len, IMAP_BASE64_LENIENT, out, cap - 1, &n) != 0)
+		n = 0;
 	out[n] = '\0';
 }
 

@@ -30,10 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/command.h"
 #include "imap/conn.h"
-#include "imap/error.h"
 #include "imap/parser.h"
 
 enum imap_tls_mode {
@@ -202,16 +202,21 @@ int imap_session_run(struct imap_session *s, struct imap_cmd *c,
                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
                      struct imap_error *err);
 
-/* imap_session_run, with the data of every literal in the command's
- * untagged responses handed to sink as it arrives instead of being stored
- * (see imap_parser_set_literal_sink): memory stays bounded however large
- * the literal. When the sink fails, the rest of the answer is still read
- * (the session stays usable) and its error is returned. The sink runs on
- * the calling thread, inside this call. */
+/* imap_session_run, with the data of the literals in the command's
+ * untagged responses that `want` picks (NULL: all of them) handed to sink
+ * as they arrive instead of being stored (see imap_parser_set_literal_sink
+ * and imap_parser_set_literal_filter, which say what sink and want may do;
+ * both get sink_ctx): memory stays bounded however large the literal. Both
+ * run on the calling thread, inside this call, and must not use this
+ * session. The session's deadline is not checked while the sink runs, so
+ * the sink bounds its own waits by the same deadline. When the sink fails
+ * (returns nonzero), the rest of the answer is still read (the session
+ * stays usable) and, unless the command failed otherwise, that value is
+ * returned with err set. */
 int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
                           imap_untagged_fn *on_untagged, void *ctx,
-                          imap_literal_sink_fn *sink, void *sink_ctx, int64_t deadline,
-                          struct imap_error *err);
+                          imap_literal_sink_fn *sink, imap_literal_want_fn *want,
+                          void *sink_ctx, int64_t deadline, struct imap_error *err);
 
 /* Send several commands back to back and read until each has its tagged
  * answer: one round trip instead of n. None may need a synchronizing

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/error.h"
-#include "imap/utf7.h"
+#include "imap/base/error.h"
+#include "imap/mail/utf7.h"
 
 void imap_cmd_init(struct imap_cmd *c, const char *tag, unsigned flags, size_t max)
 {

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 #define IMAP_CMD_QUOTED_MAX 1024  /* longer strings go as literals */
 #define IMAP_CMD_SYNC_MAX 16      /* synchronizing literals in one command */

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -33,13 +32,6 @@ struct imap_conn {
 	int fd;
 	SSL *ssl;  /* NULL until imap_conn_start_tls succeeds */
 };
-
-int64_t imap_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait until fd is ready for `events` or the deadline passes.
  * Returns 0 when ready, IMAP_ERR_TIMEOUT, or IMAP_ERR_IO. */

@@ -3,9 +3,10 @@
  * deadlines on every blocking step. No parsing happens here.
  *
  * Deadlines are absolute times on CLOCK_MONOTONIC in milliseconds
- * (imap_now_ms() + timeout); every call that may block takes one and
- * returns IMAP_ERR_TIMEOUT when it passes. The socket is non-blocking and
- * waits in poll(), so a deadline holds even in the middle of a TLS record.
+ * (imap_now_ms() + timeout, see imap/base/clock.h); every call that may
+ * block takes one and returns IMAP_ERR_TIMEOUT when it passes. The socket
+ * is non-blocking and waits in poll(), so a deadline holds even in the
+ * middle of a TLS record.
  *
  * TLS: OpenSSL, TLS 1.2 or newer, the peer's chain verified against the
  * system store or a configured CA file, and the host name (or IP address)
@@ -21,10 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/error.h"
-
-/* Milliseconds on CLOCK_MONOTONIC. */
-int64_t imap_now_ms(void);
+#include "imap/base/clock.h"
+#include "imap/base/error.h"
 
 /* A TLS client context shared by every connection to one server config. */
 struct imap_tls;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/cte.h"
+#include "imap/mail/cte.h"
 
 int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
                         uint32_t uidvalidity, int64_t deadline, struct imap_error *err)
@@ -39,25 +39,99 @@ static void uid_command(struct imap_session *s, struct imap_cmd *c, const char *
 
 struct stream_ctx {
 	uint32_t uid;
+	const char *section;
 	imap_literal_sink_fn *sink;
 	void *sink_ctx;
-	bool found;
+	bool streaming;  /* a literal went to the sink; its FETCH is not yet complete */
+	bool found;      /* the section went to the sink */
+	bool other_uid;  /* ... and its FETCH named another message */
 	int rc;
 };
 
-/* The FETCH of our message: literals already went to the sink; a quoted
- * string is handed over here; NIL means there is no such section. */
+/* Whether a FETCH item name, as the server spelled it, is BODY[section]:
+ * "BODY[" section "]", with a partial fetch's "<origin>" or not. */
+static bool names_section(const char *item, size_t len, const char *section)
+{
+	size_t n = strlen(section);
+	if (len < 6 + n || strncasecmp(item, "BODY[", 5) != 0 ||
+	    strncasecmp(item + 5, section, n) != 0 || item[5 + n] != ']')
+		return false;
+	const char *rest = item + 6 + n;
+	size_t rest_len = len - 6 - n;
+	if (rest_len == 0)
+		return true;
+	if (rest_len < 3 || rest[0] != '<' || rest[rest_len - 1] != '>')
+		return false;
+	for (size_t i = 1; i + 1 < rest_len; i++)
+		if (rest[i] < '0' || rest[i] > '9')
+			return false;
+	return true;
+}
+
+/* The value of BODY[section] in a FETCH's attribute list, or NULL. */
+static const struct imap_value *section_value(const struct imap_value *att, const char *section)
+{
+	const struct imap_value *v;
+	size_t i;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		if (v->kind == IMAP_VALUE_ATOM && names_section(v->str, v->len, section))
+			return val;
+		v = val;  /* items come in name-value pairs */
+		i++;
+	}
+	return NULL;
+}
+
+/*
+ * Which literal is the body: the one that is the value of BODY[section]
+ * of our UID, and only the first. A server may send other literals during
+ * the command, in any order: another item's (BODY[HEADER]), an unsolicited
+ * FETCH of another message, the same section twice. Those are stored (and
+ * ignored), never streamed. The item name and a UID sent before the body
+ * decide here; a UID sent after it is checked in on_fetch.
+ */
+static bool stream_want(void *ctx, const struct imap_literal_origin *o)
+{
+	struct stream_ctx *c = ctx;
+	if (c->found || c->streaming || !names_section(o->item, o->item_len, c->section) ||
+	    (o->uid && o->uid != c->uid))
+		return false;
+	c->streaming = true;
+	return true;
+}
+
+static int stream_sink(void *ctx, const char *data, size_t len, uint64_t total)
+{
+	struct stream_ctx *c = ctx;
+	return c->sink(c->sink_ctx, data, len, total);
+}
+
+/* Every untagged response of the command. The first one to complete after
+ * stream_want picked a literal is the FETCH holding it: it must be our
+ * UID's. Otherwise, a quoted string is handed over here, and NIL means
+ * there is no such section. */
 static int on_fetch(void *ctx, const struct imap_response *r)
 {
 	struct stream_ctx *c = ctx;
 	const struct imap_value *att;
 	uint32_t uid = imap_fetch_attributes(r, &att);
-	const struct imap_value *body = uid == c->uid ? imap_fetch_item(att, "BODY[", true) : NULL;
+	if (c->streaming) {
+		c->streaming = false;
+		c->found = true;
+		if (uid != c->uid) {
+			c->other_uid = true;
+			if (!c->rc)
+				c->rc = IMAP_ERR_PROTOCOL;
+		}
+		return 0;
+	}
+	const struct imap_value *body = uid == c->uid ? section_value(att, c->section) : NULL;
 	if (!body || c->found)
 		return 0;
-	if (body->kind == IMAP_VALUE_LITERAL) {
-		c->found = true;
-	} else if (body->kind == IMAP_VALUE_QUOTED || body->kind == IMAP_VALUE_ATOM) {
+	if (body->kind == IMAP_VALUE_QUOTED || body->kind == IMAP_VALUE_ATOM) {
 		c->found = true;
 		int rc = c->sink(c->sink_ctx, NULL, 0, body->len);
 		if (!rc && body->len)
@@ -81,10 +155,13 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 	snprintf(item, sizeof item, "(UID BODY.PEEK[%s])", section);
 	struct imap_cmd c;
 	uid_command(s, &c, "FETCH", uid, item);
-	struct stream_ctx sc = {.uid = uid, .sink = sink, .sink_ctx = sink_ctx};
-	rc = imap_session_run_sink(s, &c, on_fetch, &sc, sink, sink_ctx, deadline, err);
+	struct stream_ctx sc = {.uid = uid, .section = section, .sink = sink, .sink_ctx = sink_ctx};
+	rc = imap_session_run_sink(s, &c, on_fetch, &sc, stream_sink, stream_want, &sc, deadline,
+	                           err);
 	imap_cmd_free(&c);
-	if (!rc && sc.rc)
+	if (!rc && sc.other_uid)
+		rc = imap_error_set(err, IMAP_ERR_PROTOCOL, "the server sent the body of another message");
+	else if (!rc && sc.rc)
 		rc = imap_error_set(err, sc.rc, "body consumer failed: %s", imap_strerror(sc.rc));
 	if (!rc && !sc.found)
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",

@@ -16,22 +16,39 @@
 
 #include "imap/bodystructure.h"
 #include "imap/client.h"
+#include "imap/mail/mime.h"
 #include "imap/messages.h"
-#include "imap/mime.h"
 
 /* Select `folder` (UTF-8) and check its UIDVALIDITY when `uidvalidity` is
  * not 0, then stream BODY.PEEK[section] of message `uid` into sink
- * (section "" is the whole RFC 822 source). The sink sees the same calls
- * as an imap_literal_sink_fn: one start call (data NULL) with the total
- * size, then the bytes. Sizes of what the server sends as a quoted string
- * instead of a literal are handed over the same way.
+ * (section "" is the whole RFC 822 source).
+ *
+ * The sink sees the calls of an imap_literal_sink_fn, for this section of
+ * this message only: at most one start call (data NULL, len 0) with the
+ * total size, then the bytes in pieces. Which literal that is is decided by
+ * the FETCH item it is the value of (BODY[section], as the server spells
+ * it) and the UID, never by the order literals arrive: other literals the
+ * server sends meanwhile (BODY[HEADER], an unsolicited FETCH of another
+ * message, the section a second time) are stored like any response (under
+ * the parser's limits) and dropped. When the UID
+ * comes after the body and turns out to be another message's, the bytes
+ * have gone out: the call fails with IMAP_ERR_PROTOCOL. A section the
+ * server sends as a quoted string instead of a literal is handed over the
+ * same way, once the response is complete.
+ *
+ * The sink runs on the calling thread, inside this call (within
+ * imap_parser_feed). It may block, e.g. until an HTTP client has taken
+ * earlier bytes, but no longer than `deadline`: the session does not check
+ * its deadline while the sink runs. It must not use session `s`. A nonzero
+ * return stops the stream: the sink is not called again, the rest of the
+ * answer is read (the session stays usable) and that value is returned.
  *
  * Returns 0 once the whole section went to the sink; IMAP_ERR_NOT_FOUND
  * for an unknown folder or message (or a section the server answers with
  * NIL; the sink is then never called); IMAP_ERR_STALE when the folder's
  * UIDVALIDITY differs; IMAP_ERR_INVALID for a malformed section
- * (imap_body_section_valid); the
- * sink's error; or an error of imap_session_run. */
+ * (imap_body_section_valid); IMAP_ERR_PROTOCOL as above; the sink's
+ * error; or an error of imap_session_run. */
 int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uidvalidity,
                         uint32_t uid, const char *section, imap_literal_sink_fn *sink,
                         void *sink_ctx, int64_t deadline, struct imap_error *err);

@@ -9,16 +9,16 @@
  * that split itself, following RFC 5322 §3.4 where the input allows and
  * guessing the way mail clients do where it does not.
  */
-#include "envelope.h"
+#include "imap/envelope.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "date.h"
-#include "error.h"
-#include "rfc2047.h"
-#include "utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/date.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/utf7.h"
 
 /* ---- clean UTF-8 strings ---- */
 

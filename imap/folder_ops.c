@@ -20,7 +20,7 @@
 #include <strings.h>
 
 #include "imap/folders.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 /* ---- helpers ---- */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 
 struct collect {
 	struct imap_session *s;

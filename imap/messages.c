@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/date.h"
-#include "imap/rfc2047.h"
+#include "imap/mail/date.h"
+#include "imap/mail/rfc2047.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
 
@@ -150,51 +150,46 @@ static bool filter_needs_utf8(const struct imap_filter *f)
 	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text);
 }
 
-/* Append the SEARCH keys of f ("ALL" when there are none). */
+/* Append the SEARCH keys of f ("ALL" when there are none), in this order:
+ * flags, substrings (quoted or literal), dates (atoms), sizes. */
 static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 {
-	bool any = false;
-	static const struct { size_t off; const char *key; } strs[] = {
-		{offsetof(struct imap_filter, from), "FROM"},
-		{offsetof(struct imap_filter, to), "TO"},
-		{offsetof(struct imap_filter, subject), "SUBJECT"},
-		{offsetof(struct imap_filter, text), "TEXT"},
+	const struct { bool on; const char *key; } flags[] = {
+		{f->unseen, "UNSEEN"},
+		{f->flagged, "FLAGGED"},
 	};
-	if (f->unseen) {
-		imap_cmd_atom(c, "UNSEEN");
-		any = true;
-	}
-	if (f->flagged) {
-		imap_cmd_atom(c, "FLAGGED");
-		any = true;
-	}
-	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-		const char *v = *(const char *const *)((const char *)f + strs[i].off);
-		if (v) {
-			imap_cmd_atom(c, strs[i].key);
-			imap_cmd_string(c, v, strlen(v));
+	const struct { const char *key, *value; bool atom; } words[] = {
+		{"FROM", f->from, false},  {"TO", f->to, false},       {"SUBJECT", f->subject, false},
+		{"TEXT", f->text, false},  {"SINCE", f->since, true},  {"BEFORE", f->before, true},
+	};
+	const struct { bool on; const char *key; uint64_t value; } sizes[] = {
+		{f->has_larger, "LARGER", f->larger},
+		{f->has_smaller, "SMALLER", f->smaller},
+	};
+	bool any = false;
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+		if (flags[i].on) {
+			imap_cmd_atom(c, flags[i].key);
 			any = true;
 		}
 	}
-	if (f->since) {
-		imap_cmd_atom(c, "SINCE");
-		imap_cmd_atom(c, f->since);
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		const char *v = words[i].value;
+		if (!v)
+			continue;
+		imap_cmd_atom(c, words[i].key);
+		if (words[i].atom)
+			imap_cmd_atom(c, v);
+		else
+			imap_cmd_string(c, v, strlen(v));
 		any = true;
 	}
-	if (f->before) {
-		imap_cmd_atom(c, "BEFORE");
-		imap_cmd_atom(c, f->before);
-		any = true;
-	}
-	if (f->has_larger) {
-		imap_cmd_atom(c, "LARGER");
-		imap_cmd_number(c, f->larger);
-		any = true;
-	}
-	if (f->has_smaller) {
-		imap_cmd_atom(c, "SMALLER");
-		imap_cmd_number(c, f->smaller);
-		any = true;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		if (sizes[i].on) {
+			imap_cmd_atom(c, sizes[i].key);
+			imap_cmd_number(c, sizes[i].value);
+			any = true;
+		}
 	}
 	if (f->has_unsubscribe) {
 		imap_cmd_raw(c, "HEADER List-Unsubscribe \"\"");

@@ -19,7 +19,7 @@
 #include "imap/bodystructure.h" /* imap_bodystructure_attachments */
 #include "imap/client.h"
 #include "imap/envelope.h"
-#include "imap/unsubscribe.h"
+#include "imap/mail/unsubscribe.h"
 
 enum imap_sort_key {
 	IMAP_SORT_ARRIVAL,  /* UID */

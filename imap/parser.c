@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/error.h"
+#include "imap/base/error.h"
 
 enum state {
 	ST_START,        /* first byte of a response */
@@ -73,6 +73,7 @@ struct imap_parser {
 
 	/* where untagged literals go instead of storage (NULL: stored) */
 	imap_literal_sink_fn *sink;
+	imap_literal_want_fn *want;  /* which of them (NULL: all) */
 	void *sink_ctx;
 	int sink_rc;              /* the sink's first nonzero return */
 
@@ -98,6 +99,7 @@ void imap_parser_limits_default(struct imap_parser_limits *l)
 	l->literal_max = IMAP_PARSER_LITERAL_MAX_DEFAULT;
 	l->response_max = IMAP_PARSER_RESPONSE_MAX_DEFAULT;
 	l->depth_max = IMAP_PARSER_DEPTH_MAX_DEFAULT;
+	l->budget = NULL;
 }
 
 /* ---- character classes ---- */
@@ -204,17 +206,93 @@ static int fail(struct imap_parser *p, int code, const char *why)
 
 /* ---- storage ---- */
 
-/* True when the literal being read goes to the sink rather than storage. */
-static bool sinking(const struct imap_parser *p)
+/* The digits of atom v as a number (1 .. UINT32_MAX), or 0. */
+static uint32_t atom_number(const struct imap_parser *p, const struct imap_value *v)
 {
-	return p->sink && p->kind == IMAP_RESPONSE_UNTAGGED;
+	if (v->kind != IMAP_VALUE_ATOM || v->len == 0 || v->len > 10)
+		return 0;
+	const char *s = p->bytes.data + v->off_;
+	uint64_t n = 0;
+	for (size_t i = 0; i < v->len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	return n <= UINT32_MAX ? (uint32_t)n : 0;
+}
+
+/*
+ * Where the literal whose header starts now stands, from the values read
+ * so far. Only "* n FETCH (... name {" at list depth 1, with the literal in
+ * a value position of the attribute list, is a FETCH item; anything else
+ * leaves *o zeroed with an empty item name.
+ */
+static void literal_origin(const struct imap_parser *p, struct imap_literal_origin *o)
+{
+	memset(o, 0, sizeof *o);
+	o->item = "";
+	if (p->depth != 1 || p->nvals < 4 || p->vals[0].count != 3 || p->stack[1] != 3)
+		return;
+	const struct imap_value *fetch = &p->vals[2];
+	if (fetch->kind != IMAP_VALUE_ATOM || fetch->len != 5 ||
+	    strncasecmp(p->bytes.data + fetch->off_, "FETCH", 5) != 0)
+		return;
+	uint32_t number = atom_number(p, &p->vals[1]);
+	const struct imap_value *att = &p->vals[3];
+	if (!number || att->count % 2 == 0)
+		return;  /* the literal would be an item name, not its value */
+	/* Walk the name-value pairs before it: the last name is the item's, and
+	 * a UID pair may have come earlier. */
+	size_t i = 4;
+	const struct imap_value *name = NULL;
+	for (uint32_t k = 0; k < att->count; k++) {
+		const struct imap_value *v = &p->vals[i];
+		if (k % 2 == 0) {
+			name = v;
+		} else if (name->kind == IMAP_VALUE_ATOM && name->len == 3 &&
+		           strncasecmp(p->bytes.data + name->off_, "UID", 3) == 0) {
+			o->uid = atom_number(p, v);
+		}
+		i += 1 + (v->kind == IMAP_VALUE_LIST ? v->span : 0);
+	}
+	if (name->kind != IMAP_VALUE_ATOM)
+		return;
+	o->number = number;
+	o->item = p->bytes.data + name->off_;
+	o->item_len = name->len;
+}
+
+/* A literal header starts ("{" or "~{"): decide now, before its size is
+ * read, whether its data will go to the sink (the size limit depends on
+ * it). */
+static void begin_literal(struct imap_parser *p)
+{
+	p->lit_len = 0;
+	p->lit_has_digit = false;
+	p->lit_sunk = false;
+	p->state = ST_LIT_NUM;
+	if (!p->sink || p->kind != IMAP_RESPONSE_UNTAGGED)
+		return;
+	if (p->want) {
+		struct imap_literal_origin o;
+		literal_origin(p, &o);
+		p->lit_sunk = p->want(p->sink_ctx, &o);
+	} else {
+		p->lit_sunk = true;
+	}
 }
 
 void imap_parser_set_literal_sink(struct imap_parser *p, imap_literal_sink_fn *fn, void *ctx)
 {
 	p->sink = fn;
+	p->want = NULL;
 	p->sink_ctx = ctx;
 	p->sink_rc = 0;
+}
+
+void imap_parser_set_literal_filter(struct imap_parser *p, imap_literal_want_fn *want)
+{
+	p->want = want;
 }
 
 int imap_parser_sink_result(const struct imap_parser *p)
@@ -552,9 +630,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 			p->state = ST_QUOTED;
 			return 1;
 		case '{':
-			p->lit_len = 0;
-			p->lit_has_digit = false;
-			p->state = ST_LIT_NUM;
+			begin_literal(p);
 			return 1;
 		case '~':
 			p->state = ST_TILDE;
@@ -587,9 +663,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 			if (p->first_token && p->kind == IMAP_RESPONSE_TAGGED)
 				return fail(p, IMAP_ERR_PROTOCOL, "tagged response without OK/NO/BAD");
 			p->first_token = false;
-			p->lit_len = 0;
-			p->lit_has_digit = false;
-			p->state = ST_LIT_NUM;
+			begin_literal(p);
 			return 1;
 		}
 		/* An atom that starts with "~", e.g. an unquoted "~peter/mail". */
@@ -658,7 +732,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		if (c >= '0' && c <= '9') {
 			/* A streamed literal is never stored: only the format's
 			 * own bound applies to it. */
-			uint64_t max = sinking(p) ? IMAP_PARSER_STREAM_MAX : p->lim.literal_max;
+			uint64_t max = p->lit_sunk ? IMAP_PARSER_STREAM_MAX : p->lim.literal_max;
 			uint64_t d = (uint64_t)(c - '0');
 			if (d > max || p->lit_len > (max - d) / 10)
 				return fail(p, IMAP_ERR_LIMIT, "literal larger than the literal limit");
@@ -676,7 +750,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 	case ST_LIT_CLOSE:
 		if (c != '}')
 			return fail(p, IMAP_ERR_PROTOCOL, "malformed literal header");
-		if (!sinking(p) && p->lit_len > p->lim.response_max - p->resp_len)
+		if (!p->lit_sunk && p->lit_len > p->lim.response_max - p->resp_len)
 			return fail(p, IMAP_ERR_LIMIT, "response larger than the response limit");
 		p->state = ST_LIT_CR;
 		return 1;
@@ -691,7 +765,6 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 	case ST_LIT_LF:
 		if (c != '\n')
 			return fail(p, IMAP_ERR_PROTOCOL, "literal header not followed by CRLF");
-		p->lit_sunk = sinking(p);
 		p->lit_total = p->lit_len;
 		if (p->lit_sunk) {
 			if (p->sink_rc == 0)

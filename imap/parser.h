@@ -43,7 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 /*
  * A budget of bytes that many parsers (every session's) hold at once for
@@ -183,24 +183,66 @@ int imap_response_format(const struct imap_response *r, struct imap_buf *b, bool
 /*
  * Where literal data goes instead of storage, for messages and parts too
  * large to hold (e.g. a 50 MB attachment). While a sink is set, the data
- * of every literal in an untagged response is handed to fn as it arrives:
- * first one call with data NULL and len 0 when the literal's header has
- * been read, then calls with successive pieces; `total` is always the
- * literal's declared size. Such a literal becomes an empty string value in
- * the response, and neither literal_max nor response_max applies to it
- * (IMAP_PARSER_STREAM_MAX does). Literals of tagged and continuation
- * responses are stored as usual.
+ * of every literal in an untagged response (or, with a filter, of those
+ * the filter picks) is handed to fn as it arrives: first one call with
+ * data NULL and len 0 when the literal's header has been read, then calls
+ * with successive pieces (never empty) until `total` bytes have been
+ * handed over; `total` is always the literal's declared size. Such a
+ * literal becomes an empty string value in the response, and neither
+ * literal_max nor response_max applies to it (IMAP_PARSER_STREAM_MAX
+ * does). Literals of tagged and continuation responses, and those the
+ * filter leaves, are stored as usual, under the usual limits.
  *
- * A nonzero return from fn is kept (imap_parser_sink_result) and no more
- * data is handed over until the sink is set again; parsing goes on, so the
- * stream stays in sync. fn runs inside imap_parser_feed.
+ * What fn may do:
+ * - It runs inside imap_parser_feed, on the thread that called it (for a
+ *   session: inside imap_session_run_sink, on its caller's thread), once
+ *   per piece, synchronously. `data` is borrowed for the call only.
+ * - It may block: the parser has no clock, and bytes not yet fed simply
+ *   wait (in the socket's buffers, for a session). Nothing else bounds the
+ *   wait, so fn must bound it itself by the deadline of the command it
+ *   serves: a session checks its deadline only between reads.
+ * - It must not call into this parser (feed, set a sink, read a response)
+ *   nor into the session that owns it: both are in the middle of a
+ *   response. Other parsers and sessions are not affected.
+ * - Returning nonzero stops the stream: the first such value is kept
+ *   (imap_parser_sink_result) and fn gets no more calls until the sink is
+ *   set again. Parsing goes on regardless, the literal's remaining bytes
+ *   are skipped, so the connection stays in sync and the session usable.
  * Pass fn NULL to store literals again.
  */
 typedef int imap_literal_sink_fn(void *ctx, const char *data, size_t len, uint64_t total);
 
 #define IMAP_PARSER_STREAM_MAX (UINT64_C(1) << 40)
 
+/* Set (or with fn NULL clear) the sink and its ctx, clear the filter and
+ * the kept result. */
 void imap_parser_set_literal_sink(struct imap_parser *p, imap_literal_sink_fn *fn, void *ctx);
+
+/* Where a literal stands in its response, as a filter sees it. */
+struct imap_literal_origin {
+	/* For the value of a FETCH item, "* <number> FETCH (... <item> {n}":
+	 * the message sequence number, else 0. */
+	uint32_t number;
+	/* The item's name as the server spelled it ("BODY[2]", "BODY[]<0>",
+	 * "BODY[HEADER]"), NUL-terminated; "" when the literal is not the
+	 * value of a FETCH item (then number and uid are 0). */
+	const char *item;
+	size_t item_len;
+	/* The value of a UID item that came before it in the same FETCH; 0
+	 * when none did (a server may send UID after the body, or not at all
+	 * in an unsolicited FETCH). */
+	uint32_t uid;
+};
+
+/* Decides, when an untagged literal's header starts (before its size is
+ * read), whether its data goes to the sink (true) or is stored (false).
+ * Called with the sink's ctx, under the same rules as the sink; `o` and
+ * its strings are borrowed for the call only. */
+typedef bool imap_literal_want_fn(void *ctx, const struct imap_literal_origin *o);
+
+/* Hand only the literals `want` picks to the sink (NULL: all). Set it after
+ * imap_parser_set_literal_sink, which clears it. */
+void imap_parser_set_literal_filter(struct imap_parser *p, imap_literal_want_fn *want);
 
 /* The first nonzero value the sink returned since it was set, or 0. */
 int imap_parser_sink_result(const struct imap_parser *p);

@@ -37,8 +37,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "imap/base/error.h"
 #include "imap/client.h"
-#include "imap/error.h"
 
 /* Defaults used for fields of struct imap_pool_config left at 0. */
 #define IMAP_POOL_PER_USER_DEFAULT 4u

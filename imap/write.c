@@ -26,8 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/date.h"
 #include "imap/folders.h"
+#include "imap/mail/date.h"
 
 #define MESSAGE_ID_MAX 998  /* one header line (RFC 5322 §2.1.1) */
 

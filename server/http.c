@@ -33,7 +33,8 @@
 #include <microhttpd.h>
 
 #include "api/api.h"
-#include "imap/conn.h"
+#include "imap/base/clock.h"
+#include "imap/base/codec.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/workers.h"
@@ -513,17 +514,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	req_unref(q);
 }
 
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decoding of paths and query arguments, as libmicrohttpd's own
  * except that "%00" stays as it is: a NUL would silently cut the string
  * every later step reads ("folder=INBOX%00x" would name INBOX). */
@@ -534,8 +524,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 	size_t r = 0, w = 0;
 	while (s[r]) {
 		int hi, lo;
-		if (s[r] == '%' && (hi = hex(s[r + 1])) >= 0 && (lo = hex(s[r + 2])) >= 0 &&
-		    (hi | lo) != 0) {
+		if (s[r] == '%' && (hi = imap_hex_digit(s[r + 1])) >= 0 &&
+		    (lo = imap_hex_digit(s[r + 2])) >= 0 && (hi | lo) != 0) {
 			s[w++] = (char)(hi << 4 | lo);
 			r += 3;
 		} else {

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 static enum log_level min_level = LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error"};

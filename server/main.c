@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "imap/base/clock.h"
 #include "imap/pool.h"
 #include "server/config.h"
 #include "server/http.h"

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 #include "imap/pool.h"
 
 /* One finished HTTP request: route name (api_route_name), status, duration. */

@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/bodystructure.h"
-#include "imap/buf.h"
-#include "imap/error.h"
+#include "imap/mail/utf7.h"
 #include "imap/parser.h"
-#include "imap/utf7.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

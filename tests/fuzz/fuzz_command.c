@@ -12,11 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/command.h"
-#include "imap/error.h"
+#include "imap/mail/utf7.h"
 #include "imap/parser.h"
-#include "imap/utf7.h"
 
 static void check(const char *s, size_t len, unsigned flags, int kind)
 {

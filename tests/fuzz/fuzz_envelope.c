@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/date.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/envelope.h"
-#include "imap/error.h"
+#include "imap/mail/date.h"
+#include "imap/mail/utf7.h"
 #include "imap/parser.h"
-#include "imap/utf7.h"
 
 static void check_str(const char *s)
 {

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_mime.c — libFuzzer target for imap/cte and imap/mime.
+ * tests/fuzz/fuzz_mime.c — libFuzzer target for imap/mail/cte and imap/mail/mime.
  *
  * The first input byte picks split points (a seed for chunk sizes); the
  * rest is the payload, used as:
@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/cte.h"
-#include "imap/error.h"
-#include "imap/mime.h"
-#include "imap/utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/cte.h"
+#include "imap/mail/mime.h"
+#include "imap/mail/utf7.h"
 
 #define FUZZ_BUF_MAX ((size_t)1 << 24)
 

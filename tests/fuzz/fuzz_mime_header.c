@@ -1,6 +1,6 @@
 /*
  * tests/fuzz/fuzz_mime_header.c — libFuzzer target for the header decoders:
- * imap/rfc2047, imap/charset and imap/unsubscribe.
+ * imap/mail/rfc2047, imap/mail/charset and imap/mail/unsubscribe.
  *
  * Each input is used as:
  *   - a header value for imap_rfc2047_decode: rc 0, valid UTF-8, no NUL,
@@ -22,12 +22,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imap/buf.h"
-#include "imap/charset.h"
-#include "imap/error.h"
-#include "imap/rfc2047.h"
-#include "imap/unsubscribe.h"
-#include "imap/utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/unsubscribe.h"
+#include "imap/mail/utf7.h"
 
 #define FUZZ_BUF_MAX ((size_t)1 << 24)
 

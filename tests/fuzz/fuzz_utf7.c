@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_utf7.c — libFuzzer target for imap/utf7.
+ * tests/fuzz/fuzz_utf7.c — libFuzzer target for imap/mail/utf7.
  *
  * Each input is used twice:
  *   - as a modified UTF-7 name from a server: decoding must not crash; when
@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/error.h"
-#include "imap/utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/utf7.h"
 
 /* Bounds memory: far above what libFuzzer's input sizes need (encoding
  * grows a name at most about 5x), so LIMIT here would be a bug. */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "imap/client.h"
-#include "imap/utf7.h"
+#include "imap/mail/utf7.h"
 #include "tests/support/gateway.h"
 
 #define TIMEOUT_MS 10000

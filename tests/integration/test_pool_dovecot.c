@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 #include "imap/client.h"
 #include "imap/command.h"
 #include "imap/conn.h"

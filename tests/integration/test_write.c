@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "imap/client.h"
-#include "imap/date.h"
 #include "imap/folders.h"
+#include "imap/mail/date.h"
 #include "tests/support/gateway.h"
 
 #define ERIN "erin", "erin-secret"

@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 /* The path of the corpus subdirectory `sub` ("imap", "eml"), or NULL when
  * it does not exist. The path is kept until the next call. */

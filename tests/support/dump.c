@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 char *test_dump_response(const struct imap_response *r)
 {

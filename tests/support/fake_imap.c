@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 #define LINE_MAX_BYTES (1u << 20)
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 
 struct gw {
 	pid_t pid;

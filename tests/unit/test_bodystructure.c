@@ -20,11 +20,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/bodystructure.h"
-#include "imap/buf.h"
-#include "imap/error.h"
+#include "imap/mail/utf7.h"
 #include "imap/parser.h"
-#include "imap/utf7.h"
 #include "tests/support/corpus.h"
 
 /* ---- helpers ---- */

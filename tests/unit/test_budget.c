@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/error.h"
+#include "imap/base/error.h"
 #include "imap/parser.h"
 
 TestSuite(budget);

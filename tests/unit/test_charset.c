@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_charset.c — MIME charsets -> UTF-8 (imap/charset.h).
+ * tests/unit/test_charset.c — MIME charsets -> UTF-8 (imap/mail/charset.h).
  * Every expectation is exact bytes; every output is checked to be valid
  * UTF-8 without NUL.
  */
@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/charset.h"
-#include "imap/error.h"
-#include "imap/utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/utf7.h"
 
 /* A literal and its size (literals here may contain NUL). */
 #define L(s) (s), (sizeof(s) - 1)

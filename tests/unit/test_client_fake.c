@@ -21,11 +21,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/client.h"
 #include "imap/command.h"
 #include "imap/conn.h"
-#include "imap/error.h"
 #include "tests/support/dump.h"
 #include "tests/support/fake_imap.h"
 

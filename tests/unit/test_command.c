@@ -5,8 +5,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "imap/base/error.h"
 #include "imap/command.h"
-#include "imap/error.h"
 
 /* Build "T1 <astring>" and compare the wire bytes. */
 static void expect_astring(unsigned flags, const char *s, size_t len, const char *wire)

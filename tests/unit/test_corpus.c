@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/support/corpus.h"
-#include "imap/buf.h"
+#include "imap/base/buf.h"
 #include "imap/parser.h"
+#include "tests/support/corpus.h"
 #include "tests/support/dump.h"
 
 #define NEED_CORPUS(dir) TEST_NEED_CORPUS(dir, "imap")

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_date.c — Date headers, INTERNALDATE and RFC 3339
- * (imap/date.h). Expected instants were computed independently of the code
+ * (imap/mail/date.h). Expected instants were computed independently of the code
  * under test (Python's datetime) and are written out as numbers.
  */
 #include <criterion/criterion.h>
@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "imap/date.h"
-#include "imap/error.h"
+#include "imap/base/error.h"
+#include "imap/mail/date.h"
 
 /* Sentinels: a failed parse must leave the outputs alone. */
 #define EPOCH_UNSET INT64_C(0x5a5a5a5a5a)

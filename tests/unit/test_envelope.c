@@ -16,11 +16,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tests/support/corpus.h"
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/envelope.h"
-#include "imap/error.h"
 #include "imap/parser.h"
+#include "tests/support/corpus.h"
 
 /* ---- helpers ---- */
 

@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_mime.c — transfer decoders (imap/cte.h), body text to
- * UTF-8, header blocks and Content-Disposition (imap/mime.h).
+ * tests/unit/test_mime.c — transfer decoders (imap/mail/cte.h), body text to
+ * UTF-8, header blocks and Content-Disposition (imap/mail/mime.h).
  *
  * Every decoder case is run whole, one byte at a time, split at every
  * position and in random chunk sizes, and must give the same exact bytes
@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/cte.h"
+#include "imap/mail/mime.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/utf7.h"
 #include "tests/support/corpus.h"
-#include "imap/buf.h"
-#include "imap/cte.h"
-#include "imap/error.h"
-#include "imap/mime.h"
-#include "imap/rfc2047.h"
-#include "imap/utf7.h"
 
 /* A literal and its size (literals here may contain NUL). */
 #define L(s) (s), (sizeof(s) - 1)

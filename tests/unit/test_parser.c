@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imap/error.h"
+#include "imap/base/error.h"
 #include "imap/parser.h"
 #include "tests/support/dump.h"
 

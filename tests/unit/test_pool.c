@@ -25,10 +25,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "imap/buf.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
 #include "imap/client.h"
 #include "imap/conn.h"
-#include "imap/error.h"
 #include "imap/pool.h"
 #include "tests/support/fake_imap.h"
 

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_rfc2047.c — header values for display (imap/rfc2047.h):
+ * tests/unit/test_rfc2047.c — header values for display (imap/mail/rfc2047.h):
  * encoded words in many charsets, folding, the whitespace rule, malformed
  * words, raw 8-bit text; then real Subjects from ../shared/corpus/eml
  * (third-party material, never edited; skipped when absent). Every
@@ -15,11 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/utf7.h"
 #include "tests/support/corpus.h"
-#include "imap/buf.h"
-#include "imap/error.h"
-#include "imap/rfc2047.h"
-#include "imap/utf7.h"
 
 #define L(s) (s), (sizeof(s) - 1)
 #define FFFD "\xef\xbf\xbd"

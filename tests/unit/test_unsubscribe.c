@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_unsubscribe.c — List-Unsubscribe / List-Unsubscribe-Post
- * (imap/unsubscribe.h): our own table of header shapes, the Thunderbird
+ * (imap/mail/unsubscribe.h): our own table of header shapes, the Thunderbird
  * for Android vectors and the List-Unsubscribe headers of real messages in
  * ../shared/corpus/eml (third-party material, never edited; those tests
  * skip when it is absent).
@@ -14,11 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/unsubscribe.h"
+#include "imap/mail/utf7.h"
 #include "tests/support/corpus.h"
-#include "imap/buf.h"
-#include "imap/error.h"
-#include "imap/unsubscribe.h"
-#include "imap/utf7.h"
 
 #define L(s) (s), (sizeof(s) - 1)
 #define ONE_CLICK "List-Unsubscribe=One-Click"

@@ -1,14 +1,14 @@
 /*
  * tests/unit/test_utf7.c — modified UTF-7 mailbox names and UTF-8
- * validation (imap/utf7.h). Every expectation is exact bytes.
+ * validation (imap/mail/utf7.h). Every expectation is exact bytes.
  */
 #include <criterion/criterion.h>
 
 #include <string.h>
 
-#include "imap/buf.h"
-#include "imap/error.h"
-#include "imap/utf7.h"
+#include "imap/base/buf.h"
+#include "imap/base/error.h"
+#include "imap/mail/utf7.h"
 
 /* Sizes of literals that may contain NUL. */
 #define L(s) (s), (sizeof(s) - 1)

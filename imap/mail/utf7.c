@@ -1,5 +1,5 @@
 /*
- * imap/utf7.c — modified UTF-7 mailbox names and UTF-8 validation.
+ * imap/mail/utf7.c — modified UTF-7 mailbox names and UTF-8 validation.
  * See utf7.h for the contracts.
  *
  * RFC 3501 §5.1.3, in short (modified UTF-7 is RFC 2152 UTF-7 with changes):
@@ -17,42 +17,29 @@
  * Both directions append to an imap_buf and roll it back on failure, so no
  * half-converted name is ever visible to the caller.
  */
-#include "utf7.h"
+#include "imap/mail/utf7.h"
 
 #include <stdint.h>
 
-#include "error.h"
+#include "imap/base/codec.h"
+#include "imap/base/error.h"
 
 static const char b64_alphabet[64] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
-/* Value of a modified base64 character, or -1 when c is not one. */
+/* Value of a modified base64 character, or -1 when c is not one: the
+ * RFC 4648 alphabet with "," in place of "/" (RFC 3501 §5.1.3). */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
 	if (c == ',')
 		return 63;
-	return -1;
+	return c == '/' ? -1 : imap_base64_value(c);
 }
 
 /* Printable US-ASCII: the bytes that may appear directly in a name. */
 static int is_direct(unsigned char c)
 {
 	return c >= 0x20 && c <= 0x7e;
-}
-
-static void rollback(struct imap_buf *out, size_t len)
-{
-	out->len = len;
-	if (out->data)
-		out->data[len] = '\0';
 }
 
 /*
@@ -253,36 +240,8 @@ int imap_utf7_encode(const char *utf8, size_t len, struct imap_buf *out)
 	return 0;
 
 fail:
-	rollback(out, start);
+	imap_buf_truncate(out, start);
 	return rc;
-}
-
-/* Append code point cp (valid, not a surrogate) as UTF-8. */
-static int put_utf8(struct imap_buf *out, uint32_t cp)
-{
-	char u[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return imap_buf_append(out, u, n);
 }
 
 /*
@@ -329,7 +288,7 @@ static int decode_run(const unsigned char *p, size_t len, size_t *i,
 		} else {
 			cp = unit;
 		}
-		int rc = put_utf8(out, cp);
+		int rc = imap_utf8_put(out, cp);
 		if (rc)
 			return rc;
 	}
@@ -368,6 +327,6 @@ int imap_utf7_decode(const char *mutf7, size_t len, struct imap_buf *out)
 	return 0;
 
 fail:
-	rollback(out, start);
+	imap_buf_truncate(out, start);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * imap/unsubscribe.h — List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post
+ * imap/mail/unsubscribe.h — List-Unsubscribe (RFC 2369) and List-Unsubscribe-Post
  * (RFC 8058) header values -> the ways a user can leave a list.
  *
  * Pure parsing: no I/O, no shared state (thread-safe). Inputs are borrowed,
@@ -7,8 +7,8 @@
  * produced is valid UTF-8 without NUL, owned by the struct and released by
  * imap_unsubscribe_free.
  */
-#ifndef IMAPGW_IMAP_UNSUBSCRIBE_H
-#define IMAPGW_IMAP_UNSUBSCRIBE_H
+#ifndef IMAPGW_IMAP_MAIL_UNSUBSCRIBE_H
+#define IMAPGW_IMAP_MAIL_UNSUBSCRIBE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * imap/cte.h — Content-Transfer-Encoding (RFC 2045 §6): streaming decoders
+ * imap/mail/cte.h — Content-Transfer-Encoding (RFC 2045 §6): streaming decoders
  * for base64 and quoted-printable bodies.
  *
  * A body part fetched with BODY.PEEK[n] arrives as it was encoded; these
@@ -18,13 +18,13 @@
  * distinct decoders may be used from distinct threads. Inputs are
  * borrowed, never read past their lengths and need no NUL termination.
  */
-#ifndef IMAPGW_IMAP_CTE_H
-#define IMAPGW_IMAP_CTE_H
+#ifndef IMAPGW_IMAP_MAIL_CTE_H
+#define IMAPGW_IMAP_MAIL_CTE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "imap/base/buf.h"
 
 enum imap_cte {
 	IMAP_CTE_IDENTITY, /* 7bit, 8bit, binary, and anything unknown */

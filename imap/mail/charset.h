@@ -1,5 +1,5 @@
 /*
- * imap/charset.h — text in a MIME charset -> UTF-8.
+ * imap/mail/charset.h — text in a MIME charset -> UTF-8.
  *
  * Mail declares its charset in a Content-Type parameter or an RFC 2047
  * encoded word, and the declaration is often wrong, misspelt or absent.
@@ -14,12 +14,12 @@
  * their lengths and need no NUL termination. On failure the output buffer
  * is rolled back to its length on entry (NUL-terminated there).
  */
-#ifndef IMAPGW_IMAP_CHARSET_H
-#define IMAPGW_IMAP_CHARSET_H
+#ifndef IMAPGW_IMAP_MAIL_CHARSET_H
+#define IMAPGW_IMAP_MAIL_CHARSET_H
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "imap/base/buf.h"
 
 /* Append the UTF-8 form of in[0..len), text in the charset named by
  * charset[0..charset_len), to out.

@@ -1,5 +1,5 @@
 /*
- * imap/charset.c — MIME charsets -> UTF-8. See charset.h for the contracts.
+ * imap/mail/charset.c — MIME charsets -> UTF-8. See charset.h for the contracts.
  *
  * UTF-8, windows-1252 (which also serves ISO-8859-1, as in the WHATWG
  * Encoding Standard: the C1 bytes 0x80..0x9f in "Latin-1" mail are Windows
@@ -13,7 +13,7 @@
  * in a foreign charset. A descriptor is only ever used by the thread that
  * opened it.
  */
-#include "charset.h"
+#include "imap/mail/charset.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -24,8 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "utf7.h"
+#include "imap/base/codec.h"
+#include "imap/base/error.h"
+#include "imap/mail/utf7.h"
 
 /* Longest charset label we look at; real ones are under 30 characters. */
 #define LABEL_MAX 40
@@ -185,35 +186,6 @@ static const uint16_t cp1252_c1[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0xfffd, 0x017e, 0x0178,
 };
 
-static void rollback(struct imap_buf *out, size_t len)
-{
-	out->len = len;
-	if (out->data)
-		out->data[len] = '\0';
-}
-
-static int put_cp(struct imap_buf *out, uint32_t cp)
-{
-	char u[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else {
-		/* Only BMP code points are produced here (Latin-1, cp1252, U+FFFD). */
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	}
-	return imap_buf_append(out, u, n);
-}
-
 static uint32_t cp1252_char(unsigned char c)
 {
 	if (c == 0)
@@ -279,7 +251,7 @@ static int utf8_copy(const unsigned char *s, size_t len, struct imap_buf *out,
 		if ((rc = imap_buf_append(out, s + run, i - run)) != 0)
 			return rc;
 		if (c != 0 && mode == BAD_CP1252) {
-			rc = put_cp(out, cp1252_char(c));
+			rc = imap_utf8_put(out, cp1252_char(c));
 			bad = 1;
 		} else {
 			rc = imap_buf_append(out, replacement, sizeof replacement);
@@ -304,7 +276,7 @@ static int cp1252_copy(const unsigned char *s, size_t len, struct imap_buf *out)
 		}
 		if ((rc = imap_buf_append(out, s + run, i - run)) != 0)
 			return rc;
-		if ((rc = put_cp(out, cp1252_char(s[i]))) != 0)
+		if ((rc = imap_utf8_put(out, cp1252_char(s[i]))) != 0)
 			return rc;
 		run = ++i;
 	}
@@ -639,7 +611,7 @@ static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t l
 	if (!tmp)
 		return IMAP_ERR_NOMEM;
 	memcpy(tmp, r, n);
-	rollback(out, from);
+	imap_buf_truncate(out, from);
 	rc = utf8_copy(tmp, n, out, BAD_FFFD);
 	free(tmp);
 	return rc;
@@ -675,7 +647,7 @@ int imap_charset_to_utf8(const char *charset, size_t charset_len, const char *in
 		break;
 	}
 	if (rc)
-		rollback(out, start);
+		imap_buf_truncate(out, start);
 	return rc;
 }
 
@@ -684,7 +656,7 @@ int imap_utf8_sanitize(const char *in, size_t len, struct imap_buf *out)
 	size_t start = out->len;
 	int rc = utf8_copy((const unsigned char *)in, len, out, BAD_CP1252);
 	if (rc)
-		rollback(out, start);
+		imap_buf_truncate(out, start);
 	return rc;
 }
 

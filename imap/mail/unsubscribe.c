@@ -1,5 +1,5 @@
 /*
- * imap/unsubscribe.c — List-Unsubscribe / List-Unsubscribe-Post. See
+ * imap/mail/unsubscribe.c — List-Unsubscribe / List-Unsubscribe-Post. See
  * unsubscribe.h.
  *
  * RFC 2369 §2 (List-Unsubscribe is one of these):
@@ -20,15 +20,16 @@
  * decoder (only when it needs it), so nothing later has to think about
  * folding, control characters or invalid bytes.
  */
-#include "unsubscribe.h"
+#include "imap/mail/unsubscribe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "charset.h"
-#include "error.h"
-#include "rfc2047.h"
+#include "imap/base/buf.h"
+#include "imap/base/codec.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
 
 static const char one_click_value[] = "List-Unsubscribe=One-Click";
 
@@ -77,16 +78,6 @@ static size_t skip_comment(const char *s, size_t n, size_t i)
 	return n;
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 enum ctl_policy {
 	CTL_SPACE,      /* every control character -> space */
 	CTL_KEEP_LINES, /* keep CR, LF, TAB; others -> space */
@@ -104,10 +95,9 @@ static char *pct_decode(const char *s, size_t n, enum ctl_policy ctl)
 	if (!raw)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		int hi, lo;
-		if (s[i] == '%' && i + 2 < n &&
-		    (hi = hex_value(s[i + 1])) >= 0 && (lo = hex_value(s[i + 2])) >= 0) {
-			raw[w++] = (char)(hi << 4 | lo);
+		int octet;
+		if (s[i] == '%' && i + 2 < n && (octet = imap_hex_octet(s + i + 1)) >= 0) {
+			raw[w++] = (char)octet;
 			i += 2;
 		} else {
 			raw[w++] = s[i];

@@ -1,5 +1,5 @@
 /*
- * imap/rfc2047.h — header text for display: RFC 2047 encoded words,
+ * imap/mail/rfc2047.h — header text for display: RFC 2047 encoded words,
  * folding and raw 8-bit bytes -> one line of UTF-8.
  *
  * For unstructured header values (Subject, Comments) and the phrases of
@@ -8,12 +8,12 @@
  * borrowed, never read past their lengths and need no NUL termination.
  * On failure the output buffer is rolled back to its length on entry.
  */
-#ifndef IMAPGW_IMAP_RFC2047_H
-#define IMAPGW_IMAP_RFC2047_H
+#ifndef IMAPGW_IMAP_MAIL_RFC2047_H
+#define IMAPGW_IMAP_MAIL_RFC2047_H
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "imap/base/buf.h"
 
 /* Append the decoded form of the header value in[0..len) to out.
  *

@@ -1,5 +1,5 @@
 /*
- * imap/date.h — dates as mail carries them: RFC 5322 Date headers (and the
+ * imap/mail/date.h — dates as mail carries them: RFC 5322 Date headers (and the
  * garbage real mailers put there), IMAP INTERNALDATE, and RFC 3339 output.
  *
  * Pure functions: no I/O, no state, no dependence on the process's time
@@ -11,8 +11,8 @@
  * plus the writer's offset from UTC in minutes (east positive: "-0700" is
  * -420), so the original wall-clock time can be shown again.
  */
-#ifndef IMAPGW_IMAP_DATE_H
-#define IMAPGW_IMAP_DATE_H
+#ifndef IMAPGW_IMAP_MAIL_DATE_H
+#define IMAPGW_IMAP_MAIL_DATE_H
 
 #include <stddef.h>
 #include <stdint.h>

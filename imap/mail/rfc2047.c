@@ -1,5 +1,5 @@
 /*
- * imap/rfc2047.c — header values for display. See rfc2047.h.
+ * imap/mail/rfc2047.c — header values for display. See rfc2047.h.
  *
  * RFC 2047 §2:
  *   encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
@@ -14,14 +14,15 @@
  * input holds. Decoded bytes of adjacent words in one charset collect in
  * `pend` and are converted together when the run ends.
  */
-#include "rfc2047.h"
+#include "imap/mail/rfc2047.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "charset.h"
-#include "error.h"
+#include "imap/base/codec.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
 
 /* Longest charset name (with "*lang") accepted in an encoded word. */
 #define RFC2047_CHARSET_MAX 64
@@ -34,13 +35,6 @@ struct word {
 	size_t text_len;
 	size_t len; /* of the whole word, "=?" to "?=" */
 };
-
-static void rollback(struct imap_buf *out, size_t len)
-{
-	out->len = len;
-	if (out->data)
-		out->data[len] = '\0';
-}
 
 static bool is_blank(char c)
 {
@@ -121,70 +115,12 @@ static bool parse_word(const char *s, size_t n, struct word *w)
 	return true;
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Base64 (RFC 2045 §6.8), tolerating blanks and missing padding. Returns 0,
  * 1 when the text is not base64 (out unchanged), or a buffer error. */
 static int decode_b(const char *t, size_t n, struct imap_buf *out)
 {
-	int rc = imap_buf_reserve(out, n / 4 * 3 + 3);
-	if (rc)
-		return rc;
-	unsigned char *d = (unsigned char *)out->data + out->len;
-	size_t w = 0, q = 0;
-	unsigned pad = 0, bits = 0;
-	uint32_t acc = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)t[i];
-		if (is_blank((char)c))
-			continue;
-		if (c == '=') {
-			if (++pad > 2)
-				return 1;
-			continue;
-		}
-		int v = b64_value(c);
-		if (v < 0 || pad)
-			return 1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		q++;
-		if (bits >= 8) {
-			bits -= 8;
-			d[w++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (q % 4 == 1)
-		return 1; /* six bits cannot make a byte */
-	out->len += w;
-	out->data[out->len] = '\0';
-	return 0;
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	int rc = imap_base64_decode(t, n, IMAP_BASE64_LENIENT, out);
+	return rc == IMAP_ERR_INVALID ? 1 : rc;
 }
 
 /* The "Q" encoding (RFC 2047 §4.2). Never malformed: a "=" that does not
@@ -202,10 +138,9 @@ static int decode_q(const char *t, size_t n, struct imap_buf *out)
 		if (c == '_') {
 			c = ' ';
 		} else if (c == '=' && i + 2 < n) {
-			int hi = hex_value((unsigned char)t[i + 1]);
-			int lo = hex_value((unsigned char)t[i + 2]);
-			if (hi >= 0 && lo >= 0) {
-				c = (char)(hi << 4 | lo);
+			int octet = imap_hex_octet(t + i + 1);
+			if (octet >= 0) {
+				c = (char)octet;
 				i += 2;
 			}
 		}
@@ -352,7 +287,7 @@ int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out)
 	clean_controls(out, start);
 done:
 	if (rc)
-		rollback(out, start);
+		imap_buf_truncate(out, start);
 	imap_buf_free(&text);
 	imap_buf_free(&pend);
 	imap_buf_free(&word);

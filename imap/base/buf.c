@@ -1,14 +1,14 @@
 /*
- * imap/buf.c — growable byte buffer with a hard maximum. See buf.h.
+ * imap/base/buf.c — growable byte buffer with a hard maximum. See buf.h.
  */
-#include "buf.h"
+#include "imap/base/buf.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "imap/base/error.h"
 
 void imap_buf_init(struct imap_buf *b, size_t max)
 {
@@ -107,6 +107,13 @@ int imap_buf_printf(struct imap_buf *b, const char *fmt, ...)
 	int rc = imap_buf_vprintf(b, fmt, ap);
 	va_end(ap);
 	return rc;
+}
+
+void imap_buf_truncate(struct imap_buf *b, size_t len)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
 }
 
 void imap_buf_consume(struct imap_buf *b, size_t n)

@@ -1,5 +1,5 @@
 /*
- * imap/buf.h — a growable byte buffer with a hard maximum.
+ * imap/base/buf.h — a growable byte buffer with a hard maximum.
  *
  * Every buffer whose size a peer (IMAP server, HTTP client) can influence is
  * one of these, with `max` set from a named limit: growth past it fails with
@@ -7,8 +7,8 @@
  * a NUL byte (not counted in `len`) so text can be handed to C string
  * functions, but `len` is authoritative: data may contain NUL.
  */
-#ifndef IMAPGW_IMAP_BUF_H
-#define IMAPGW_IMAP_BUF_H
+#ifndef IMAPGW_IMAP_BASE_BUF_H
+#define IMAPGW_IMAP_BASE_BUF_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +44,10 @@ int imap_buf_printf(struct imap_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int imap_buf_vprintf(struct imap_buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+
+/* Shorten the contents to their first len bytes (len <= b->len), as when
+ * undoing appends made since b->len was len. The storage is kept. */
+void imap_buf_truncate(struct imap_buf *b, size_t len);
 
 /* Remove the first n bytes (n <= len), moving the rest to the front. */
 void imap_buf_consume(struct imap_buf *b, size_t n);

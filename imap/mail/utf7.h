@@ -1,5 +1,5 @@
 /*
- * imap/utf7.h — mailbox names: modified UTF-7 (RFC 3501 §5.1.3) <-> UTF-8,
+ * imap/mail/utf7.h — mailbox names: modified UTF-7 (RFC 3501 §5.1.3) <-> UTF-8,
  * and a strict UTF-8 validator.
  *
  * The HTTP side speaks UTF-8; IMAP4rev1 servers name mailboxes in modified
@@ -13,12 +13,12 @@
  * grown), so a caller can append several names to one buffer and lose
  * nothing but the name that failed.
  */
-#ifndef IMAPGW_IMAP_UTF7_H
-#define IMAPGW_IMAP_UTF7_H
+#ifndef IMAPGW_IMAP_MAIL_UTF7_H
+#define IMAPGW_IMAP_MAIL_UTF7_H
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "imap/base/buf.h"
 
 /* Check that s[0..len) is well-formed UTF-8 and contains no NUL byte.
  * Rejected: stray continuation bytes, truncated sequences, overlong forms

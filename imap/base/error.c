@@ -1,7 +1,7 @@
 /*
- * imap/error.c — error codes and the caller-owned error struct. See error.h.
+ * imap/base/error.c — error codes and the caller-owned error struct. See error.h.
  */
-#include "error.h"
+#include "imap/base/error.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,20 +1,20 @@
 /*
- * imap/mime.h — message parts for display and download: body text to
+ * imap/mail/mime.h — message parts for display and download: body text to
  * UTF-8, raw header blocks to decoded fields, and the Content-Disposition
- * of a download. (Transfer encodings are decoded by imap/cte.h.)
+ * of a download. (Transfer encodings are decoded by imap/mail/cte.h.)
  *
  * Pure functions: no I/O, no shared state, thread-safe. Inputs are
  * borrowed, never read past their lengths and need no NUL termination.
  * Functions that append to a caller's struct imap_buf roll it back to its
  * length on entry when they fail.
  */
-#ifndef IMAPGW_IMAP_MIME_H
-#define IMAPGW_IMAP_MIME_H
+#ifndef IMAPGW_IMAP_MAIL_MIME_H
+#define IMAPGW_IMAP_MAIL_MIME_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "buf.h"
+#include "imap/base/buf.h"
 
 /* ---- body text ---- */
 

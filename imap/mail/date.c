@@ -1,5 +1,5 @@
 /*
- * imap/date.c — Date headers, INTERNALDATE and RFC 3339. See date.h for the
+ * imap/mail/date.c — Date headers, INTERNALDATE and RFC 3339. See date.h for the
  * contracts and the accepted forms.
  *
  * RFC 5322 §3.3 (with the §4.3 obsolete forms folded in):
@@ -23,12 +23,12 @@
  * 400/100/4/1-year cycles, so nothing depends on the C library's idea of
  * time zones.
  */
-#include "date.h"
+#include "imap/mail/date.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "error.h"
+#include "imap/base/error.h"
 
 /* ---- calendar ---- */
 

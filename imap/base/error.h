@@ -1,13 +1,13 @@
 /*
- * imap/error.h — typed errors of the IMAP client library.
+ * imap/base/error.h — typed errors of the IMAP client library.
  *
  * Functions return 0 on success or a negative enum imap_err. Those that can
  * say more fill a caller-owned struct imap_error (fixed buffers, no
  * allocation on the failure path). Messages never contain credentials.
  * The API layer maps codes to HTTP statuses in one place.
  */
-#ifndef IMAPGW_IMAP_ERROR_H
-#define IMAPGW_IMAP_ERROR_H
+#ifndef IMAPGW_IMAP_BASE_ERROR_H
+#define IMAPGW_IMAP_BASE_ERROR_H
 
 enum imap_err {
 	IMAP_OK = 0,

@@ -1,5 +1,5 @@
 /*
- * imap/cte.c — base64 and quoted-printable decoders. See cte.h for the
+ * imap/mail/cte.c — base64 and quoted-printable decoders. See cte.h for the
  * contracts.
  *
  * Both decoders are byte-at-a-time state machines: every decision depends
@@ -8,12 +8,13 @@
  * same output. Output goes through a fixed buffer in the struct and reaches
  * the callback in batches.
  */
-#include "cte.h"
+#include "imap/mail/cte.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#include "error.h"
+#include "imap/base/codec.h"
+#include "imap/base/error.h"
 
 /* Quoted-printable states: where we are in an escape or a line end. */
 enum qp_state {
@@ -145,25 +146,13 @@ static int identity_feed(struct imap_cte_decoder *d, const char *in, size_t len)
 
 /* ---- base64 (RFC 2045 §6.8, RFC 4648 §4) ---- */
 
-/* 1 + the sextet of each alphabet byte; 0 for every other byte. */
-static const unsigned char b64_table[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7,
-	['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-	['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-	['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-	['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-	['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-	['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63,
-	['/'] = 64,
-};
-
-/* The sextet of an alphabet character, or -1. */
-static int b64_value(unsigned char c)
-{
-	return (int)b64_table[c] - 1;
-}
+/*
+ * A body arrives in pieces of any size, so this decoder keeps its own state
+ * (the sextets of an unfinished quantum) across calls, and it skips line
+ * breaks and stray bytes as RFC 2045 §6.8 asks, where the whole-buffer
+ * imap_base64_decode would refuse the text. The alphabet is the shared
+ * table, looked up with imap_base64_value.
+ */
 
 /* The whole bytes of a partial quantum: 2 sextets hold 1 byte and 4 spare
  * bits, 3 sextets hold 2 bytes and 2 spare bits, 1 sextet holds none. */
@@ -188,7 +177,7 @@ static int b64_feed(struct imap_cte_decoder *d, const char *in, size_t len)
 	int rc;
 
 	for (size_t i = 0; i < len; i++) {
-		int v = b64_value((unsigned char)in[i]);
+		int v = imap_base64_value((unsigned char)in[i]);
 		if (v < 0) {
 			/* "=" closes the quantum; the rest is noise. */
 			if (in[i] == '=' && (rc = b64_end_quantum(d)) != 0)
@@ -228,16 +217,6 @@ static int b64_feed(struct imap_cte_decoder *d, const char *in, size_t len)
  * Decoders in the wild also take lower-case hex and bare LF line breaks,
  * and keep an "=" that starts no escape; so do we.
  */
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* The held blanks were not trailing after all: emit them. */
 static int release_blanks(struct imap_cte_decoder *d)
@@ -294,7 +273,7 @@ static int qp_char(struct imap_cte_decoder *d, char c)
 			continue; /* c again, as text */
 
 		case QP_EQ:
-			if (hex_value(c) >= 0) {
+			if (imap_hex_digit(c) >= 0) {
 				d->hex = c;
 				d->state = QP_EQ_HEX;
 				return 0;
@@ -317,8 +296,8 @@ static int qp_char(struct imap_cte_decoder *d, char c)
 
 		case QP_EQ_HEX:
 			d->state = QP_TEXT;
-			if (hex_value(c) >= 0)
-				return put(d, (char)(hex_value(d->hex) << 4 | hex_value(c)));
+			if (imap_hex_digit(c) >= 0)
+				return put(d, (char)(imap_hex_digit(d->hex) << 4 | imap_hex_digit(c)));
 			if ((rc = put(d, '=')) != 0 || (rc = put(d, d->hex)) != 0)
 				return rc;
 			continue;

@@ -1,31 +1,24 @@
 /*
- * imap/mime.c — body text, header blocks and Content-Disposition. See
+ * imap/mail/mime.c — body text, header blocks and Content-Disposition. See
  * mime.h for the contracts.
  */
-#include "mime.h"
+#include "imap/mail/mime.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "charset.h"
-#include "error.h"
-#include "rfc2047.h"
-#include "utf7.h"
+#include "imap/base/error.h"
+#include "imap/mail/charset.h"
+#include "imap/mail/rfc2047.h"
+#include "imap/mail/utf7.h"
 
 static const char bom[3] = { '\xef', '\xbb', '\xbf' };
 
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static void rollback(struct imap_buf *out, size_t len)
-{
-	out->len = len;
-	if (out->data)
-		out->data[len] = '\0';
 }
 
 /* ---- body text ---- */
@@ -88,14 +81,14 @@ int imap_mime_text_to_utf8(const char *charset, size_t charset_len, const char *
 		}
 	}
 	if (rc) {
-		rollback(out, start);
+		imap_buf_truncate(out, start);
 		return rc;
 	}
 	/* A byte order mark in another encoding (UTF-16 with an explicit byte
 	 * order, UTF-7 "+/v8-") comes out as U+FEFF: drop it too. */
 	if (out->len - start >= 3 && memcmp(out->data + start, bom, 3) == 0) {
 		memmove(out->data + start, out->data + start + 3, out->len - start - 3);
-		rollback(out, out->len - 3);
+		imap_buf_truncate(out, out->len - 3);
 	}
 	return 0;
 }
@@ -502,6 +495,6 @@ int imap_mime_content_disposition(const char *filename, size_t len, bool as_inli
 done:
 	imap_buf_free(&clean);
 	if (rc)
-		rollback(out, start);
+		imap_buf_truncate(out, start);
 	return rc;
 }

@@ -1,0 +1,13 @@
+/*
+ * imap/base/clock.c — milliseconds on CLOCK_MONOTONIC. See clock.h.
+ */
+#include "imap/base/clock.h"
+
+#include <time.h>
+
+int64_t imap_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
