@@ -37,8 +37,6 @@
 #include "imap/pool.h"
 #include "tests/support/fake_imap.h"
 
-#define FAKE_NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Deadline of one client call in these tests. */
 #define FAKE_DEADLINE() (imap_now_ms() + 3000)
 

@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_client_fake.c — the IMAP client (imap/client.h) against a
- * scripted fake server (tests/support/fake_imap.h).
+ * tests/unit/test_client.c — the IMAP client (imap/client.h) against a
+ * scripted fake server (tests/support/fake_session.h).
  *
  * Every test states the whole conversation: what the server sends and the
  * exact lines the client must send, then checks the client's result and
@@ -9,17 +9,11 @@
  * they run in parallel.
  */
 #include <criterion/criterion.h>
-#include <criterion/redirect.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "imap/buf.h"
 #include "imap/client.h"
@@ -29,7 +23,7 @@
 #include "tests/support/dump.h"
 #include "tests/support/fake_session.h"
 
-TestSuite(client_fake, .timeout = 20);
+TestSuite(client, .timeout = 20);
 
 /* ---- helpers ---- */
 
@@ -132,7 +126,7 @@ static char *b64(const char *data, size_t len)
 	"eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZXhh" \
 	"bXBsZS5jb20vIn0="
 
-Test(client_fake, base64_helper_matches_reference_vectors)
+Test(client, base64_helper_matches_reference_vectors)
 {
 	char *a = b64("\0user\0pass", 10);
 	cr_expect_str_eq(a, B64_USER_PASS);
@@ -148,7 +142,7 @@ Test(client_fake, base64_helper_matches_reference_vectors)
 
 /* ---- greetings and capabilities ---- */
 
-Test(client_fake, greeting_capability_code_needs_no_command)
+Test(client, greeting_capability_code_needs_no_command)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LITERAL+ AUTH=PLAIN X-GM-EXT-1] ready\r\n"),
@@ -173,7 +167,7 @@ Test(client_fake, greeting_capability_code_needs_no_command)
 	fake_session_finish(&h, "A1 LOGIN alice secret\nA2 CAPABILITY");
 }
 
-Test(client_fake, greeting_without_code_asks_capability_when_needed)
+Test(client, greeting_without_code_asks_capability_when_needed)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK IMAP4rev1 Service Ready\r\n"),
@@ -190,7 +184,7 @@ Test(client_fake, greeting_without_code_asks_capability_when_needed)
 	fake_session_finish(&h, "A1 CAPABILITY\nA2 LOGIN alice secret");
 }
 
-Test(client_fake, capability_learnt_from_untagged_response_during_command)
+Test(client, capability_learnt_from_untagged_response_during_command)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH IMAP4rev1 logged in\r\n"),
@@ -210,7 +204,7 @@ Test(client_fake, capability_learnt_from_untagged_response_during_command)
 	fake_session_finish(&h, "A1 NOOP");
 }
 
-Test(client_fake, capability_from_login_ok_code_is_not_requested_again)
+Test(client, capability_from_login_ok_code_is_not_requested_again)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
@@ -231,7 +225,7 @@ Test(client_fake, capability_from_login_ok_code_is_not_requested_again)
 	fake_session_finish(&h, "A1 LOGIN alice secret\nA2 ENABLE CONDSTORE");
 }
 
-Test(client_fake, capability_forgotten_after_login_without_code)
+Test(client, capability_forgotten_after_login_without_code)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n"),
@@ -251,7 +245,7 @@ Test(client_fake, capability_forgotten_after_login_without_code)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN " B64_USER_PASS "\nA2 CAPABILITY");
 }
 
-Test(client_fake, greeting_preauth_is_authenticated)
+Test(client, greeting_preauth_is_authenticated)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] Logged in as alice\r\n"),
@@ -265,7 +259,7 @@ Test(client_fake, greeting_preauth_is_authenticated)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, greeting_bye)
+Test(client, greeting_bye)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* BYE [UNAVAILABLE] Too many connections\r\n"),
@@ -277,7 +271,7 @@ Test(client_fake, greeting_bye)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, greeting_garbage_is_protocol_error)
+Test(client, greeting_garbage_is_protocol_error)
 {
 	static const struct {
 		const char *bytes;
@@ -308,7 +302,7 @@ Test(client_fake, greeting_garbage_is_protocol_error)
 	}
 }
 
-Test(client_fake, greeting_never_comes_times_out)
+Test(client, greeting_never_comes_times_out)
 {
 	struct fake_session h;
 	fake_session_start(&h, NULL, 0, IMAP_TLS_NONE);
@@ -321,7 +315,7 @@ Test(client_fake, greeting_never_comes_times_out)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, greeting_cut_off_is_io_error)
+Test(client, greeting_cut_off_is_io_error)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PL"),
@@ -333,7 +327,7 @@ Test(client_fake, greeting_cut_off_is_io_error)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, greeting_split_across_reads)
+Test(client, greeting_split_across_reads)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPA"),
@@ -352,7 +346,7 @@ Test(client_fake, greeting_split_across_reads)
 
 /* ---- passwords ---- */
 
-Test(client_fake, login_refused_is_auth_error)
+Test(client, login_refused_is_auth_error)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
@@ -374,7 +368,7 @@ Test(client_fake, login_refused_is_auth_error)
 	fake_session_finish(&h, "A1 LOGIN alice wrong\nA2 LOGIN alice right");
 }
 
-Test(client_fake, login_disabled_sends_nothing)
+Test(client, login_disabled_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n"),
@@ -390,7 +384,7 @@ Test(client_fake, login_disabled_sends_nothing)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, plain_with_sasl_ir_is_one_line)
+Test(client, plain_with_sasl_ir_is_one_line)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"),
@@ -404,7 +398,7 @@ Test(client_fake, plain_with_sasl_ir_is_one_line)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN " B64_USER_PASS);
 }
 
-Test(client_fake, plain_without_sasl_ir_waits_for_continuation)
+Test(client, plain_without_sasl_ir_waits_for_continuation)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
@@ -421,7 +415,7 @@ Test(client_fake, plain_without_sasl_ir_waits_for_continuation)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN\n" B64_USER_PASS);
 }
 
-Test(client_fake, plain_refused_is_auth_error)
+Test(client, plain_refused_is_auth_error)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"),
@@ -437,7 +431,7 @@ Test(client_fake, plain_refused_is_auth_error)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN " B64_USER_PASS);
 }
 
-Test(client_fake, login_quotes_and_escapes_password)
+Test(client, login_quotes_and_escapes_password)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
@@ -451,7 +445,7 @@ Test(client_fake, login_quotes_and_escapes_password)
 	fake_session_finish(&h, "A1 LOGIN \"alice smith\" \"pa\\\"ss\\\\word\"");
 }
 
-Test(client_fake, login_non_ascii_password_as_literal_plus)
+Test(client, login_non_ascii_password_as_literal_plus)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
@@ -466,7 +460,7 @@ Test(client_fake, login_non_ascii_password_as_literal_plus)
 	fake_session_finish(&h, "A1 LOGIN alice {10+}\npässwörd\n");
 }
 
-Test(client_fake, login_sync_literal_waits_for_continuation)
+Test(client, login_sync_literal_waits_for_continuation)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
@@ -487,7 +481,7 @@ Test(client_fake, login_sync_literal_waits_for_continuation)
 	fake_session_finish(&h, "A1 LOGIN alice {10}\npässwörd\n");
 }
 
-Test(client_fake, login_sync_literal_refused_sends_no_data)
+Test(client, login_sync_literal_refused_sends_no_data)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
@@ -510,7 +504,7 @@ Test(client_fake, login_sync_literal_refused_sends_no_data)
 
 /* ---- STARTTLS ---- */
 
-Test(client_fake, starttls_not_offered_in_greeting)
+Test(client, starttls_not_offered_in_greeting)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
@@ -521,7 +515,7 @@ Test(client_fake, starttls_not_offered_in_greeting)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, starttls_not_offered_after_capability)
+Test(client, starttls_not_offered_after_capability)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK ready\r\n"),
@@ -534,7 +528,7 @@ Test(client_fake, starttls_not_offered_after_capability)
 	fake_session_finish(&h, "A1 CAPABILITY"); /* and never a credential */
 }
 
-Test(client_fake, starttls_refuses_preauth)
+Test(client, starttls_refuses_preauth)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] Logged in\r\n"),
@@ -545,7 +539,7 @@ Test(client_fake, starttls_refuses_preauth)
 	fake_session_finish(&h, "");
 }
 
-Test(client_fake, starttls_response_injection_is_refused)
+Test(client, starttls_response_injection_is_refused)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
@@ -559,7 +553,7 @@ Test(client_fake, starttls_response_injection_is_refused)
 	fake_session_finish(&h, "A1 STARTTLS"); /* no TLS handshake attempted either */
 }
 
-Test(client_fake, starttls_ok_starts_handshake_at_once)
+Test(client, starttls_ok_starts_handshake_at_once)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
@@ -577,7 +571,7 @@ Test(client_fake, starttls_ok_starts_handshake_at_once)
 	fake_session_finish(&h, "A1 STARTTLS\n\x16");
 }
 
-Test(client_fake, starttls_refused_by_server_fails)
+Test(client, starttls_refused_by_server_fails)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n"),
@@ -595,7 +589,7 @@ Test(client_fake, starttls_refused_by_server_fails)
 
 /* ---- OAuth 2.0 ---- */
 
-Test(client_fake, xoauth2_success_with_sasl_ir)
+Test(client, xoauth2_success_with_sasl_ir)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi\r\n"),
@@ -610,7 +604,7 @@ Test(client_fake, xoauth2_success_with_sasl_ir)
 	fake_session_finish(&h, "A1 AUTHENTICATE XOAUTH2 " B64_XOAUTH2);
 }
 
-Test(client_fake, xoauth2_failure_answers_error_challenge_with_empty_line)
+Test(client, xoauth2_failure_answers_error_challenge_with_empty_line)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n"),
@@ -642,7 +636,7 @@ static char *oauthbearer_b64(const struct fake_session *h, const char *authzid, 
 	return b64(gs2, (size_t)n);
 }
 
-Test(client_fake, oauthbearer_success_with_sasl_ir)
+Test(client, oauthbearer_success_with_sasl_ir)
 {
 	struct fake_session h;
 	/* The payload names the fake's port, known only once it runs: the
@@ -666,7 +660,7 @@ Test(client_fake, oauthbearer_success_with_sasl_ir)
 	free(payload);
 }
 
-Test(client_fake, oauthbearer_failure_answers_with_ctrl_a)
+Test(client, oauthbearer_failure_answers_with_ctrl_a)
 {
 	struct fake_session h;
 	static char initial[1024]; /* filled once the port is known */
@@ -699,7 +693,7 @@ Test(client_fake, oauthbearer_failure_answers_with_ctrl_a)
 	free(payload);
 }
 
-Test(client_fake, oauth_auto_prefers_oauthbearer)
+Test(client, oauth_auto_prefers_oauthbearer)
 {
 	struct fake_session h;
 	static char expect[1024]; /* filled once the port is known */
@@ -720,7 +714,7 @@ Test(client_fake, oauth_auto_prefers_oauthbearer)
 	free(payload);
 }
 
-Test(client_fake, oauth_auto_uses_xoauth2_when_only_offered)
+Test(client, oauth_auto_uses_xoauth2_when_only_offered)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 AUTH=PLAIN] hi\r\n"),
@@ -734,7 +728,7 @@ Test(client_fake, oauth_auto_uses_xoauth2_when_only_offered)
 	fake_session_finish(&h, "A1 AUTHENTICATE XOAUTH2 " B64_XOAUTH2);
 }
 
-Test(client_fake, oauth_not_offered_sends_nothing)
+Test(client, oauth_not_offered_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] hi\r\n"),
@@ -751,7 +745,7 @@ Test(client_fake, oauth_not_offered_sends_nothing)
 
 /* ---- ENABLE ---- */
 
-Test(client_fake, enable_condstore_and_utf8)
+Test(client, enable_condstore_and_utf8)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 ENABLE CONDSTORE UTF8=ACCEPT] hi\r\n"),
@@ -785,7 +779,7 @@ Test(client_fake, enable_condstore_and_utf8)
 	           "A3 SELECT \"Entwürfe\"");
 }
 
-Test(client_fake, enable_only_what_the_server_enabled)
+Test(client, enable_only_what_the_server_enabled)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 ENABLE CONDSTORE UTF8=ACCEPT] hi\r\n"),
@@ -800,7 +794,7 @@ Test(client_fake, enable_only_what_the_server_enabled)
 	fake_session_finish(&h, "A1 ENABLE CONDSTORE UTF8=ACCEPT");
 }
 
-Test(client_fake, enable_without_enable_capability_sends_nothing)
+Test(client, enable_without_enable_capability_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 CONDSTORE UTF8=ACCEPT] hi\r\n"),
@@ -817,7 +811,7 @@ Test(client_fake, enable_without_enable_capability_sends_nothing)
 
 #define PREAUTH_GREETING FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n")
 
-Test(client_fake, disconnect_mid_response_breaks_session)
+Test(client, disconnect_mid_response_breaks_session)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -840,7 +834,7 @@ Test(client_fake, disconnect_mid_response_breaks_session)
 	fake_session_finish(&h, "A1 NOOP");
 }
 
-Test(client_fake, bye_then_close_is_bye)
+Test(client, bye_then_close_is_bye)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -880,7 +874,7 @@ static int on_literal(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-Test(client_fake, literal_at_limit_is_accepted)
+Test(client, literal_at_limit_is_accepted)
 {
 	char *resp = fetch_response(1024);
 	const struct fake_step script[] = {
@@ -906,7 +900,7 @@ Test(client_fake, literal_at_limit_is_accepted)
 	free(resp);
 }
 
-Test(client_fake, literal_over_limit_breaks_session)
+Test(client, literal_over_limit_breaks_session)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -924,7 +918,7 @@ Test(client_fake, literal_over_limit_breaks_session)
 	fake_session_finish(&h, "A1 FETCH 1 BODY[]");
 }
 
-Test(client_fake, server_stalls_mid_response_times_out)
+Test(client, server_stalls_mid_response_times_out)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -942,7 +936,7 @@ Test(client_fake, server_stalls_mid_response_times_out)
 	fake_session_finish(&h, "A1 NOOP");
 }
 
-Test(client_fake, garbage_line_is_protocol_error)
+Test(client, garbage_line_is_protocol_error)
 {
 	static const struct {
 		const char *bytes;
@@ -970,7 +964,7 @@ Test(client_fake, garbage_line_is_protocol_error)
 	}
 }
 
-Test(client_fake, wrong_tag_is_protocol_error)
+Test(client, wrong_tag_is_protocol_error)
 {
 	static const char *const answers[] = {
 		"A2 OK NOOP completed\r\n",
@@ -992,7 +986,7 @@ Test(client_fake, wrong_tag_is_protocol_error)
 	}
 }
 
-Test(client_fake, tagged_no_and_bad_carry_text_and_code)
+Test(client, tagged_no_and_bad_carry_text_and_code)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1029,7 +1023,7 @@ Test(client_fake, tagged_no_and_bad_carry_text_and_code)
 	fake_session_finish(&h, "A1 SELECT Archive\nA2 FROB\nA3 SELECT Archive\nA4 NOOP");
 }
 
-Test(client_fake, untagged_responses_reach_handler_in_order)
+Test(client, untagged_responses_reach_handler_in_order)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1061,7 +1055,7 @@ Test(client_fake, untagged_responses_reach_handler_in_order)
 	fake_session_finish(&h, "A1 UID FETCH 1:* (UID FLAGS BODY.PEEK[])");
 }
 
-Test(client_fake, handler_error_returned_after_tagged_answer)
+Test(client, handler_error_returned_after_tagged_answer)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1082,7 +1076,7 @@ Test(client_fake, handler_error_returned_after_tagged_answer)
 	fake_session_finish(&h, "A1 SEARCH ALL\nA2 NOOP");
 }
 
-Test(client_fake, unexpected_continuation_is_protocol_error)
+Test(client, unexpected_continuation_is_protocol_error)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1096,7 +1090,7 @@ Test(client_fake, unexpected_continuation_is_protocol_error)
 	fake_session_finish(&h, "A1 NOOP");
 }
 
-Test(client_fake, invalid_argument_is_refused_before_sending)
+Test(client, invalid_argument_is_refused_before_sending)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1117,7 +1111,7 @@ Test(client_fake, invalid_argument_is_refused_before_sending)
 	fake_session_finish(&h, "A2 NOOP");
 }
 
-Test(client_fake, logout_sends_logout_and_frees)
+Test(client, logout_sends_logout_and_frees)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1131,7 +1125,7 @@ Test(client_fake, logout_sends_logout_and_frees)
 	fake_session_finish(&h, "A1 LOGOUT");
 }
 
-Test(client_fake, logout_of_broken_session_sends_nothing)
+Test(client, logout_of_broken_session_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1148,7 +1142,7 @@ Test(client_fake, logout_of_broken_session_sends_nothing)
 	fake_session_finish(&h, "A1 NOOP");
 }
 
-Test(client_fake, line_over_limit_breaks_session)
+Test(client, line_over_limit_breaks_session)
 {
 	char *line = malloc(3000);
 	cr_assert_not_null(line);
@@ -1175,7 +1169,7 @@ Test(client_fake, line_over_limit_breaks_session)
 
 /* ---- traces ---- */
 
-Test(client_fake, trace_hides_login_secrets)
+Test(client, trace_hides_login_secrets)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"),
@@ -1203,7 +1197,7 @@ Test(client_fake, trace_hides_login_secrets)
 	fake_session_finish(&h, "A1 LOGIN alice \"s3cr3t pass\"\nA2 LOGIN alice {10+}\npässwörd\n");
 }
 
-Test(client_fake, trace_hides_plain_with_sasl_ir)
+Test(client, trace_hides_plain_with_sasl_ir)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"),
@@ -1222,7 +1216,7 @@ Test(client_fake, trace_hides_plain_with_sasl_ir)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN " B64_USER_PASS);
 }
 
-Test(client_fake, trace_hides_plain_continuation)
+Test(client, trace_hides_plain_continuation)
 {
 	static const struct fake_step script[] = {
 		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
@@ -1245,7 +1239,7 @@ Test(client_fake, trace_hides_plain_continuation)
 	fake_session_finish(&h, "A1 AUTHENTICATE PLAIN\n" B64_USER_PASS);
 }
 
-Test(client_fake, trace_shows_literals_as_sizes)
+Test(client, trace_shows_literals_as_sizes)
 {
 	static const struct fake_step script[] = {
 		PREAUTH_GREETING,
@@ -1283,209 +1277,4 @@ Test(client_fake, trace_shows_literals_as_sizes)
 	                 "S: A2 OK Fetch completed\n");
 	cr_expect(!strstr(fake_session_trace_text(&h), "Subject"));
 	fake_session_finish(&h, "A1 APPEND INBOX {21}\nSubject: hi\r\n\r\nbody\r\n\n\nA2 FETCH 7 BODY[]");
-}
-
-/* ---- the fake itself: it must catch what it is there to catch ---- */
-
-/* A bare TCP client for the fake: connect, send `out`, read until the fake
- * closes or `read_ms` pass, into `in` (cap bytes), then close. */
-static void raw_client(const struct fake_imap *f, const char *out, char *in, size_t cap,
-                       int read_ms)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(fake_imap_port(f)),
-	                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	if (out && *out)
-		cr_assert_eq(send(fd, out, strlen(out), MSG_NOSIGNAL), (ssize_t)strlen(out));
-	size_t got = 0;
-	int64_t until = imap_now_ms() + read_ms;
-	while (got + 1 < cap) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int left = (int)(until - imap_now_ms());
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
-			break;
-		ssize_t n = recv(fd, in + got, cap - 1 - got, 0);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	in[got] = '\0';
-	close(fd);
-}
-
-static int raw_finish(struct fake_imap **f, const char *want_transcript)
-{
-	char *got = NULL;
-	int rc = fake_imap_finish(f, &got);
-	cr_assert_not_null(got);
-	cr_expect_str_eq(got, want_transcript);
-	free(got);
-	return rc;
-}
-
-Test(client_fake, fake_self_check_tag_prefix_and_bytes)
-{
-	static const struct fake_step script[] = {
-		FAKE_SEND("* OK hi\r\n"),
-		FAKE_EXPECT_PREFIX("APPEND INBOX"),
-		FAKE_READ_BYTES(3),
-		FAKE_EXPECT_RAW(""),
-		FAKE_SEND("$TAG OK done\r\n"),
-		FAKE_SHUTDOWN(),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, "X9 APPEND INBOX {3+}\r\nabc\r\n", in, sizeof in, 2000);
-	cr_expect_str_eq(in, "* OK hi\r\nX9 OK done\r\n");
-	cr_expect_eq(raw_finish(&f, "X9 APPEND INBOX {3+}\nabc\n"), 0);
-}
-
-Test(client_fake, fake_self_check_catches_mismatch, .init = cr_redirect_stderr)
-{
-	static const struct fake_step script[] = {
-		FAKE_SEND("* OK hi\r\n"),
-		FAKE_EXPECT("LOGIN alice secret"),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, "A1 LOGIN alice guess\r\n", in, sizeof in, 100);
-	cr_expect_neq(raw_finish(&f, "A1 LOGIN alice guess"), 0);
-	fflush(stderr);
-	cr_expect_stderr_eq_str("fake_imap: step 2 (EXPECT): expected \"<tag> LOGIN alice secret\", got \"A1 LOGIN alice guess\"\n");
-}
-
-Test(client_fake, fake_self_check_catches_extra_data, .init = cr_redirect_stderr)
-{
-	static const struct fake_step script[] = {
-		FAKE_SEND("* OK hi\r\n"),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, "A1 CAPABILITY\r\n", in, sizeof in, 100);
-	cr_expect_neq(raw_finish(&f, "A1 CAPABILITY"), 0);
-	fflush(stderr);
-	cr_expect_stderr_eq_str("fake_imap: after the script: client sent \"A1 CAPABILITY\"\n");
-}
-
-Test(client_fake, fake_self_check_catches_unplayed_steps, .init = cr_redirect_stderr)
-{
-	static const struct fake_step script[] = {
-		FAKE_SEND("* OK hi\r\n"),
-		FAKE_EXPECT("NOOP"),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, NULL, in, sizeof in, 50);
-	cr_expect_neq(raw_finish(&f, ""), 0);
-	fflush(stderr);
-	cr_expect_stderr_eq_str("fake_imap: step 2 (EXPECT): client closed the connection; expected NOOP\n");
-}
-
-Test(client_fake, fake_self_check_quiet_catches_early_bytes, .init = cr_redirect_stderr)
-{
-	static const struct fake_step script[] = {
-		FAKE_EXPECT("LOGIN alice {3}"),
-		FAKE_QUIET(300),
-		FAKE_SEND("+ go\r\n"),
-		FAKE_READ_BYTES(3),
-		FAKE_EXPECT_RAW(""),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, "A1 LOGIN alice {3}\r\nabc\r\n", in, sizeof in, 100);
-	cr_expect_neq(raw_finish(&f, "A1 LOGIN alice {3}"), 0);
-}
-
-Test(client_fake, fake_self_check_requires_crlf, .init = cr_redirect_stderr)
-{
-	static const struct fake_step script[] = {
-		FAKE_EXPECT("NOOP"),
-	};
-	struct fake_imap *f = fake_imap_start(script, FAKE_NSTEPS(script));
-	cr_assert_not_null(f);
-	char in[256];
-	raw_client(f, "A1 NOOP\n", in, sizeof in, 100);
-	cr_expect_neq(raw_finish(&f, ""), 0);
-	fflush(stderr);
-	cr_expect_stderr_eq_str("fake_imap: step 1 (EXPECT): line not ended by CRLF: \"A1 NOOP\"\n");
-}
-
-/* ---- folders on a Courier-style server ---- */
-
-#include "imap/folders.h"
-
-static const struct imap_folder *folder_at(const struct imap_folder_list *l, const char *path)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].path, path) == 0)
-			return &l->v[i];
-	cr_assert_fail("no folder %s", path);
-	return NULL;
-}
-
-Test(client_fake, courier_folders_special_use_by_name_and_pipelined_status)
-{
-	/* No LIST-EXTENDED, no SPECIAL-USE, everything under "INBOX." with "." */
-	static const struct fake_step script[] = {
-		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 CHILDREN NAMESPACE] Courier-IMAP ready\r\n"),
-		FAKE_EXPECT("LIST \"\" \"*\""),
-		FAKE_SEND("* LIST (\\HasChildren) \".\" \"INBOX\"\r\n"
-		          "* LIST (\\HasNoChildren) \".\" \"INBOX.Sent\"\r\n"
-		          "* LIST (\\HasNoChildren) \".\" \"INBOX.Trash\"\r\n"
-		          "* LIST (\\HasNoChildren) \".\" \"INBOX.Drafts\"\r\n"
-		          "* LIST (\\HasChildren) \".\" \"INBOX.Projects\"\r\n"
-		          "* LIST (\\HasNoChildren) \".\" \"INBOX.Projects.Sent\"\r\n"
-		          "* LIST (\\Noselect \\HasChildren) \".\" \"INBOX.Donn&AOk-es\"\r\n"
-		          "$TAG OK LIST completed\r\n"),
-		FAKE_EXPECT("LSUB \"\" \"*\""),
-		FAKE_SEND("* LSUB () \".\" \"INBOX.Sent\"\r\n$TAG OK LSUB completed\r\n"),
-		/* one STATUS per selectable folder, sent back to back */
-		FAKE_EXPECT("STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		FAKE_EXPECT("STATUS INBOX.Sent (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		FAKE_EXPECT("STATUS INBOX.Trash (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		FAKE_EXPECT("STATUS INBOX.Drafts (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		FAKE_EXPECT("STATUS INBOX.Projects (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		FAKE_EXPECT("STATUS INBOX.Projects.Sent (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"),
-		/* answers in the server's own order: matched by tag and name */
-		FAKE_SEND("* STATUS INBOX.Trash (MESSAGES 2 UNSEEN 2 UIDNEXT 3 UIDVALIDITY 82)\r\nA5 OK\r\n"
-		          "* STATUS INBOX (MESSAGES 3 UNSEEN 1 UIDNEXT 4 UIDVALIDITY 77)\r\nA3 OK\r\n"
-		          "* STATUS INBOX.Sent (MESSAGES 9 UNSEEN 0 UIDNEXT 10 UIDVALIDITY 81)\r\nA4 OK\r\n"
-		          "* STATUS INBOX.Drafts (MESSAGES 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY 78)\r\nA6 OK\r\n"
-		          "* STATUS INBOX.Projects (MESSAGES 0 UNSEEN 0 UIDNEXT 1 UIDVALIDITY 79)\r\nA7 OK\r\n"
-		          "* STATUS INBOX.Projects.Sent (MESSAGES 1 UNSEEN 0 UIDNEXT 2 UIDVALIDITY 80)\r\nA8 OK\r\n"),
-	};
-	struct fake_session h;
-	FAKE_SESSION_OPEN(&h, script);
-	struct imap_folder_list l;
-	cr_assert_eq(imap_folders_list(h.s, NULL, true, FAKE_DEADLINE(), &l, &h.err), 0, "%s", h.err.msg);
-	cr_assert_eq(l.n, 7);
-	const struct imap_folder *sent = folder_at(&l, "INBOX.Sent");
-	cr_assert_str_eq(sent->special_use, "\\Sent");
-	cr_assert(sent->subscribed);
-	cr_assert_eq(sent->delimiter, '.');
-	cr_assert_str_eq(imap_folder_name(sent), "Sent");
-	cr_assert_eq(sent->messages, 9);
-	cr_assert_str_eq(folder_at(&l, "INBOX.Trash")->special_use, "\\Trash");
-	cr_assert_str_eq(folder_at(&l, "INBOX.Drafts")->special_use, "\\Drafts");
-	cr_assert_null(folder_at(&l, "INBOX.Projects.Sent")->special_use, "only at the top");
-	cr_assert_eq(folder_at(&l, "INBOX.Projects.Sent")->uidvalidity, 80);
-	const struct imap_folder *d = folder_at(&l, "INBOX.Donn\u00e9es");
-	cr_assert(!d->selectable);
-	cr_assert(!d->has_status, "no STATUS for a \\Noselect folder");
-	cr_assert_eq(folder_at(&l, "INBOX")->unseen, 1);
-	imap_folder_list_free(&l);
-	fake_session_finish(&h, "A1 LIST \"\" \"*\"\nA2 LSUB \"\" \"*\"\n"
-	           "A3 STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\n"
-	           "A4 STATUS INBOX.Sent (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\n"
-	           "A5 STATUS INBOX.Trash (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\n"
-	           "A6 STATUS INBOX.Drafts (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\n"
-	           "A7 STATUS INBOX.Projects (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)\n"
-	           "A8 STATUS INBOX.Projects.Sent (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)");
 }

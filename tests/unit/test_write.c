@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_write_fake.c — imap/write.h and imap/folder_ops.h against
- * the scripted fake server (tests/support/fake_imap.h): the exact commands
+ * tests/unit/test_write.c — imap/write.h and imap/folder_ops.h against
+ * the scripted fake server (tests/support/fake_session.h): the exact commands
  * each write sends, on servers with and without MOVE, UIDPLUS and LITERAL+.
  *
  * The fake fails a run when the client sends a byte the script does not
@@ -19,7 +19,7 @@
 #include "imap/write.h"
 #include "tests/support/fake_session.h"
 
-TestSuite(write_fake, .timeout = 20);
+TestSuite(write, .timeout = 20);
 
 /* Every capability a write may look at, and subsets of them. */
 #define CAPS_ALL "IMAP4rev1 LITERAL+ UIDPLUS MOVE"
@@ -41,7 +41,7 @@ static void finish(struct fake_session *h, const char *want)
 
 /* ---- flag names ---- */
 
-Test(write_fake, flag_names)
+Test(write, flag_names)
 {
 	const char *canon = NULL;
 	cr_assert_eq(imap_flag_check("\\seen", &canon), 0);
@@ -67,7 +67,7 @@ Test(write_fake, flag_names)
 	cr_assert_eq(imap_flag_check(NULL, NULL), IMAP_ERR_INVALID);
 }
 
-Test(write_fake, internaldate_format)
+Test(write, internaldate_format)
 {
 	char out[IMAP_INTERNALDATE_MAX];
 	/* 1996-07-17T09:44:25Z shown at -07:00 */
@@ -83,7 +83,7 @@ Test(write_fake, internaldate_format)
 
 /* ---- flags ---- */
 
-Test(write_fake, store_adds_and_removes_then_reads_back)
+Test(write, store_adds_and_removes_then_reads_back)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -123,7 +123,7 @@ Test(write_fake, store_adds_and_removes_then_reads_back)
 	           "A4 UID FETCH 4:5,9 (UID FLAGS)");
 }
 
-Test(write_fake, replace_with_empty_list_clears)
+Test(write, replace_with_empty_list_clears)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -147,7 +147,7 @@ Test(write_fake, replace_with_empty_list_clears)
 	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 FLAGS.SILENT ()\nA3 UID FETCH 3 (UID FLAGS)");
 }
 
-Test(write_fake, bad_flag_or_stale_uidvalidity_changes_nothing)
+Test(write, bad_flag_or_stale_uidvalidity_changes_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -183,7 +183,7 @@ Test(write_fake, bad_flag_or_stale_uidvalidity_changes_nothing)
 	FAKE_EXPECT("UID FETCH " set " (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"), \
 	FAKE_SEND(answer "$TAG OK Fetch completed\r\n")
 
-Test(write_fake, move_with_move_takes_copyuid_from_untagged_ok)
+Test(write, move_with_move_takes_copyuid_from_untagged_ok)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -214,7 +214,7 @@ Test(write_fake, move_with_move_takes_copyuid_from_untagged_ok)
 	           "A3 UID MOVE 5:6 Archive");
 }
 
-Test(write_fake, move_without_move_copies_then_expunges_exactly_those)
+Test(write, move_without_move_copies_then_expunges_exactly_those)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+ UIDPLUS"),
@@ -245,7 +245,7 @@ Test(write_fake, move_without_move_copies_then_expunges_exactly_those)
 	           "A5 UID EXPUNGE 5");
 }
 
-Test(write_fake, move_without_move_or_uidplus_is_refused_before_anything)
+Test(write, move_without_move_or_uidplus_is_refused_before_anything)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
@@ -269,7 +269,7 @@ Test(write_fake, move_without_move_or_uidplus_is_refused_before_anything)
 	finish(&h, "");
 }
 
-Test(write_fake, permanent_delete_without_uidplus_sends_nothing)
+Test(write, permanent_delete_without_uidplus_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 MOVE"),
@@ -284,7 +284,7 @@ Test(write_fake, permanent_delete_without_uidplus_sends_nothing)
 	finish(&h, "");
 }
 
-Test(write_fake, copy_without_uidplus_finds_the_copy_by_message_id)
+Test(write, copy_without_uidplus_finds_the_copy_by_message_id)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
@@ -320,7 +320,7 @@ Test(write_fake, copy_without_uidplus_finds_the_copy_by_message_id)
 	           "A6 UID SEARCH UID 20:* HEADER Message-ID \"<a@b.c>\"");
 }
 
-Test(write_fake, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
+Test(write, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+ UIDPLUS"),
@@ -343,7 +343,7 @@ Test(write_fake, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 	           "A3 UID COPY 5 Nope");
 }
 
-Test(write_fake, move_without_copyuid_keeps_an_unconfirmed_original)
+Test(write, move_without_copyuid_keeps_an_unconfirmed_original)
 {
 	/* UIDPLUS, no MOVE, and the server gives no COPYUID (UIDNOTSTICKY), nor
 	 * can the copy be found: the original must stay. */
@@ -375,7 +375,7 @@ Test(write_fake, move_without_copyuid_keeps_an_unconfirmed_original)
 	           "A5 UID SEARCH HEADER Message-ID \"<a@b>\"");
 }
 
-Test(write_fake, permanent_delete_expunges_that_uid_only)
+Test(write, permanent_delete_expunges_that_uid_only)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -407,7 +407,7 @@ Test(write_fake, permanent_delete_expunges_that_uid_only)
 	           "A4 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA5 UID EXPUNGE 6");
 }
 
-Test(write_fake, delete_moves_to_trash_found_by_name)
+Test(write, delete_moves_to_trash_found_by_name)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -439,7 +439,7 @@ Test(write_fake, delete_moves_to_trash_found_by_name)
 
 /* ---- append ---- */
 
-Test(write_fake, append_waits_for_continuation_without_literal_plus)
+Test(write, append_waits_for_continuation_without_literal_plus)
 {
 	static const char msg[] = "Subject: hi\r\n\r\nbody\r\n";
 	static const struct fake_step script[] = {
@@ -465,7 +465,7 @@ Test(write_fake, append_waits_for_continuation_without_literal_plus)
 	           "Subject: hi\r\n\r\nbody\r\n\n");
 }
 
-Test(write_fake, append_without_appenduid_searches_by_message_id)
+Test(write, append_without_appenduid_searches_by_message_id)
 {
 	static const char msg[] = "Message-ID: <m1@x>\r\n\r\nhi\r\n";
 	static const struct fake_step script[] = {
@@ -494,7 +494,7 @@ Test(write_fake, append_without_appenduid_searches_by_message_id)
 	           "A4 UID SEARCH UID 12:* HEADER Message-ID \"<m1@x>\"");
 }
 
-Test(write_fake, append_refusals_send_nothing)
+Test(write, append_refusals_send_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -524,7 +524,7 @@ Test(write_fake, append_refusals_send_nothing)
 
 /* ---- folders ---- */
 
-Test(write_fake, create_makes_missing_ancestors_on_a_server_that_does_not)
+Test(write, create_makes_missing_ancestors_on_a_server_that_does_not)
 {
 	/* Courier-like: "." delimiter, no LIST-EXTENDED. */
 	static const struct fake_step script[] = {
@@ -560,7 +560,7 @@ Test(write_fake, create_makes_missing_ancestors_on_a_server_that_does_not)
 	           "A10 SUBSCRIBE INBOX.A.B");
 }
 
-Test(write_fake, folder_names_are_checked_before_anything_changes)
+Test(write, folder_names_are_checked_before_anything_changes)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
@@ -584,7 +584,7 @@ Test(write_fake, folder_names_are_checked_before_anything_changes)
 	finish(&h, "A1 LIST \"\" \"\"\nA2 LIST \"\" \"\"\nA3 LIST \"\" \"\"");
 }
 
-Test(write_fake, delete_refuses_children_unless_forced_then_goes_deepest_first)
+Test(write, delete_refuses_children_unless_forced_then_goes_deepest_first)
 {
 #define LISTING                                                                       \
 	FAKE_EXPECT("LIST \"\" \"\""),                                                    \
