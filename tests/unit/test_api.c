@@ -188,6 +188,17 @@ static void expect_all(const struct call *calls, size_t n, int status)
 		expect_call_problem(&calls[i], status);
 }
 
+/* Each of calls[0..n) must be a problem with this status, and none may send
+ * anything to the server. */
+static void expect_refused(const struct call *calls, size_t n, int status)
+{
+	struct gateway g;
+	gateway_start_warm(&g);
+	expect_all(calls, n, status);
+	gateway_finish(&g, LOGIN_ONLY);
+}
+#define EXPECT_REFUSED(calls, status) expect_refused((calls), FAKE_NSTEPS(calls), (status))
+
 /* ---- routing ---- */
 
 Test(api, unknown_routes_are_404)
@@ -205,10 +216,7 @@ Test(api, unknown_routes_are_404)
 		CALL("POST", "/nope"),
 		CALL("DELETE", "/"),
 	};
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 404);
-	gateway_finish(&g, LOGIN_ONLY);
+	EXPECT_REFUSED(calls, 404);
 }
 
 Test(api, wrong_method_is_405_with_the_allowed_ones)
@@ -343,10 +351,7 @@ Test(api, unknown_query_parameter_is_400)
 		CALL("POST", "/folders", .query = "path=x", JSON("{\"path\":\"x\"}")),
 		CALL("POST", "/messages", .query = "bogus=1", MESSAGE("Subject: hi\r\n\r\nhi\r\n")),
 	};
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 400);
-	gateway_finish(&g, LOGIN_ONLY);
+	EXPECT_REFUSED(calls, 400);
 }
 
 Test(api, bad_paging_sorting_and_filters_are_400)
@@ -437,10 +442,7 @@ Test(api, json_body_of_the_wrong_type_is_415)
 		CALL("POST", "/messages", JSON("{}")),
 		CALL("POST", "/messages", .body = "Subject: hi\r\n\r\nhi\r\n"),
 	};
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 415);
-	gateway_finish(&g, LOGIN_ONLY);
+	EXPECT_REFUSED(calls, 415);
 }
 
 Test(api, bad_json_bodies_are_400_and_nothing_is_sent)
@@ -499,10 +501,7 @@ Test(api, bad_json_bodies_are_400_and_nothing_is_sent)
 	};
 #undef FLAGS_PATCH
 #undef BULK_PATCH
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 400);
-	gateway_finish(&g, LOGIN_ONLY);
+	EXPECT_REFUSED(calls, 400);
 }
 
 Test(api, bulk_uids_up_to_the_limit)
@@ -519,21 +518,19 @@ Test(api, bulk_uids_up_to_the_limit)
 Test(api, bad_appended_messages_are_400)
 {
 	static const char with_nul[] = "Subject: a\r\n\r\nnul \0 here\r\n";
+#define APPEND(query_) CALL("POST", "/messages", .query = (query_), MESSAGE("Subject: a\r\n\r\n"))
 	static const struct call calls[] = {
 		CALL("POST", "/messages", MESSAGE("")),
 		CALL("POST", "/messages", MESSAGE(with_nul), .body_len = sizeof with_nul - 1),
-		CALL("POST", "/messages", .query = "flags=\\Recent", MESSAGE("Subject: a\r\n\r\n")),
-		CALL("POST", "/messages", .query = "flags=a(b", MESSAGE("Subject: a\r\n\r\n")),
-		CALL("POST", "/messages", .query = "received=yesterday", MESSAGE("Subject: a\r\n\r\n")),
-		CALL("POST", "/messages", .query = "received=2024-02-30T10:00:00Z",
-		     MESSAGE("Subject: a\r\n\r\n")),
-		CALL("POST", "/messages", .query = "received=2024-02-05T10:00:00", MESSAGE("Subject: a\r\n\r\n")),
-		CALL("POST", "/messages", .query = "uidvalidity=0", MESSAGE("Subject: a\r\n\r\n")),
+		APPEND("flags=\\Recent"),
+		APPEND("flags=a(b"),
+		APPEND("received=yesterday"),
+		APPEND("received=2024-02-30T10:00:00Z"),
+		APPEND("received=2024-02-05T10:00:00"),
+		APPEND("uidvalidity=0"),
 	};
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 400);
-	gateway_finish(&g, LOGIN_ONLY);
+#undef APPEND
+	EXPECT_REFUSED(calls, 400);
 }
 
 /* ---- credentials ---- */
@@ -583,10 +580,7 @@ Test(api, bearer_without_imap_user_is_400)
 		CALL("GET", "/messages/5/flags", .auth = "bearer ya29.token"),
 		CALL("PATCH", "/messages/5/flags", JSON(ADD_SEEN), .auth = "Bearer ya29.token"),
 	};
-	struct gateway g;
-	gateway_start_warm(&g);
-	expect_all(calls, FAKE_NSTEPS(calls), 400);
-	gateway_finish(&g, LOGIN_ONLY);
+	EXPECT_REFUSED(calls, 400);
 }
 
 /* ---- through the fake server ---- */

@@ -50,6 +50,23 @@ static struct imap_pool *pool_new(const struct imap_pool_config *cfg, struct tes
 	return p;
 }
 
+/* Start the harness serving scripts[0..n), one a connection, and a pool on
+ * it with the limits given in `limits` (0: the pool's defaults) and, unless
+ * NULL, the test's clock. */
+static struct imap_pool *pool_start(struct fake_session *h, const struct fake_script *scripts,
+                                    size_t n, struct imap_pool_config limits,
+                                    struct test_clock *clock)
+{
+	fake_session_start_many(h, scripts, n);
+	struct imap_pool_config server = fake_session_pool_config(h);
+	limits.client = server.client;
+	limits.connect_timeout_ms = server.connect_timeout_ms;
+	return pool_new(&limits, clock);
+}
+#define POOL_START(h, scripts, clock, ...) \
+	pool_start((h), (scripts), FAKE_NSTEPS(scripts), \
+	           (struct imap_pool_config){__VA_ARGS__}, (clock))
+
 static struct imap_credentials password(const char *user, const char *secret)
 {
 	return (struct imap_credentials){.kind = IMAP_CRED_PASSWORD, .user = user, .secret = secret};
@@ -106,9 +123,7 @@ Test(pool, new_session_is_fresh_then_reused)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	cr_expect(a.fresh);
@@ -137,10 +152,7 @@ Test(pool, busy_when_every_session_of_the_key_is_borrowed)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.per_user = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .per_user = 1);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	int64_t t0 = imap_now_ms();
@@ -176,6 +188,16 @@ static void *waiter_thread(void *arg)
 	return NULL;
 }
 
+/* Start a thread acquiring a session for cred (deadline in 3 s) into *w. */
+static pthread_t waiter_start(struct waiter_arg *w, struct imap_pool *p,
+                              struct imap_credentials cred)
+{
+	*w = (struct waiter_arg){.p = p, .cred = cred, .deadline = imap_now_ms() + 3000};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, waiter_thread, w), 0);
+	return t;
+}
+
 static void wait_for_waiters(struct imap_pool *p, unsigned n)
 {
 	int64_t until = imap_now_ms() + 2000;
@@ -189,16 +211,11 @@ Test(pool, waiter_gets_the_released_session)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.per_user = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .per_user = 1);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
-	struct waiter_arg w = {.p = p, .cred = password("alice", "secret"),
-	                       .deadline = imap_now_ms() + 3000};
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, waiter_thread, &w), 0);
+	struct waiter_arg w;
+	pthread_t t = waiter_start(&w, p, password("alice", "secret"));
 	wait_for_waiters(p, 1);
 	int64_t released_at = imap_now_ms();
 	imap_pool_release(p, a.s);
@@ -221,9 +238,7 @@ Test(pool, broken_session_is_discarded_on_release)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(dies), FAKE_SCRIPT(alice_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	struct imap_cmd c;
@@ -256,11 +271,8 @@ Test(pool, idle_session_expires_on_reap)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.idle_s = 30;
 	struct test_clock clock = {0};
-	struct imap_pool *p = pool_new(&cfg, &clock);
+	struct imap_pool *p = POOL_START(&h, scripts, &clock, .idle_s = 30);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	imap_pool_release(p, a.s);
@@ -287,9 +299,7 @@ Test(pool, wrong_password_never_rides_on_a_pooled_session)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session), FAKE_SCRIPT(alice_wrong)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	imap_pool_release(p, a.s);
@@ -312,11 +322,8 @@ Test(pool, throttled_after_failures_without_contacting_the_server)
 		FAKE_SCRIPT(alice_wrong), FAKE_SCRIPT(alice_wrong), FAKE_SCRIPT(alice_wrong),
 	};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.login_fail_max = 3;
-	cfg.login_fail_window_s = 60;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 3,
+	                                 .login_fail_window_s = 60);
 
 	for (int i = 0; i < 3; i++) {
 		struct got g = acquire(p, password("alice", "wrong"), FAKE_DEADLINE());
@@ -356,12 +363,9 @@ Test(pool, throttle_ends_with_the_window_and_success_clears_the_count)
 		FAKE_SCRIPT(alice_wrong), FAKE_SCRIPT(bob_session),
 	};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.login_fail_max = 1;
-	cfg.login_fail_window_s = 10;
 	struct test_clock clock = {0};
-	struct imap_pool *p = pool_new(&cfg, &clock);
+	struct imap_pool *p = POOL_START(&h, scripts, &clock, .login_fail_max = 1,
+	                                 .login_fail_window_s = 10);
 
 	cr_assert_eq(acquire(p, password("alice", "wrong"), FAKE_DEADLINE()).rc, IMAP_ERR_AUTH);
 	struct got g = acquire(p, password("alice", "secret"), FAKE_DEADLINE());
@@ -394,10 +398,7 @@ Test(pool, throttle_is_not_bypassed_by_a_matching_idle_session)
 		FAKE_SCRIPT(alice_session), FAKE_SCRIPT(alice_wrong), FAKE_SCRIPT(alice_wrong),
 	};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.login_fail_max = 2;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 2);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	imap_pool_release(p, a.s);
@@ -423,21 +424,14 @@ Test(pool, concurrent_logins_cannot_race_past_the_limit)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(slow_no)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.login_fail_max = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 1);
 
-	struct waiter_arg w1 = {.p = p, .cred = password("alice", "wrong"),
-	                        .deadline = imap_now_ms() + 3000};
-	struct waiter_arg w2 = {.p = p, .cred = password("alice", "guess2"),
-	                        .deadline = imap_now_ms() + 3000};
-	pthread_t t1, t2;
-	cr_assert_eq(pthread_create(&t1, NULL, waiter_thread, &w1), 0);
+	struct waiter_arg w1, w2;
+	pthread_t t1 = waiter_start(&w1, p, password("alice", "wrong"));
 	int64_t until = imap_now_ms() + 2000;
 	while (stats(p).connecting < 1 && imap_now_ms() < until)
 		usleep(1000);
-	cr_assert_eq(pthread_create(&t2, NULL, waiter_thread, &w2), 0);
+	pthread_t t2 = waiter_start(&w2, p, password("alice", "guess2"));
 	wait_for_waiters(p, 1);
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);
@@ -456,10 +450,7 @@ Test(pool, token_without_oauth_mechanism_is_unsupported_and_not_counted)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(no_oauth), FAKE_SCRIPT(no_oauth)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.login_fail_max = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 1);
 	struct imap_credentials tok = {.kind = IMAP_CRED_TOKEN, .user = "alice", .secret = "ya29.x"};
 	for (int i = 0; i < 2; i++) {
 		struct got g = acquire(p, tok, FAKE_DEADLINE());
@@ -480,9 +471,7 @@ Test(pool, preauth_greeting_is_refused)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(preauth)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL);
 	struct got g = acquire(p, password("alice", "anything"), FAKE_DEADLINE());
 	cr_expect_eq(g.rc, IMAP_ERR_UNSUPPORTED, "%s", imap_strerror(g.rc));
 	cr_expect_eq(stats(p).idle + stats(p).busy, 0);
@@ -526,10 +515,7 @@ Test(pool, users_do_not_block_each_other)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session), FAKE_SCRIPT(bob_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.per_user = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .per_user = 1);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	int64_t t0 = imap_now_ms();
@@ -555,10 +541,7 @@ Test(pool, full_pool_evicts_the_least_recently_used_idle_session_of_another_key)
 		FAKE_SCRIPT(alice_session), FAKE_SCRIPT(bob_session), FAKE_SCRIPT(carol_session),
 	};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.max_sessions = 2;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .max_sessions = 2);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
 	imap_pool_release(p, a.s);
@@ -595,16 +578,11 @@ Test(pool, freed_slot_wakes_a_waiter_of_another_user)
 	};
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(dies), FAKE_SCRIPT(bob_session)};
 	struct fake_session h;
-	FAKE_SESSION_START_MANY(&h, scripts);
-	struct imap_pool_config cfg = fake_session_pool_config(&h);
-	cfg.max_sessions = 1;
-	struct imap_pool *p = pool_new(&cfg, NULL);
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .max_sessions = 1);
 
 	struct got a = acquire_ok(p, password("alice", "secret"));
-	struct waiter_arg w = {.p = p, .cred = password("bob", "secret"),
-	                       .deadline = imap_now_ms() + 3000};
-	pthread_t t;
-	cr_assert_eq(pthread_create(&t, NULL, waiter_thread, &w), 0);
+	struct waiter_arg w;
+	pthread_t t = waiter_start(&w, p, password("bob", "secret"));
 	wait_for_waiters(p, 1);
 	/* use the session: the server has hung up, so it breaks */
 	struct imap_cmd c;

@@ -179,6 +179,14 @@ Test(write, bad_flag_or_stale_uidvalidity_changes_nothing)
 
 /* ---- move, copy, delete ---- */
 
+/* Move (or copy) message `uid` of INBOX, UIDVALIDITY not checked, to `to`. */
+static int transfer_one(struct fake_session *h, uint32_t uid, const char *to, bool move,
+                        struct imap_transfer_result *r)
+{
+	const struct imap_ref ref = {"INBOX", 0};
+	return imap_messages_transfer(h->s, &ref, &uid, 1, to, move, FAKE_DEADLINE(), r, &h->err);
+}
+
 #define PREFETCH(set, answer)                                                     \
 	FAKE_EXPECT("UID FETCH " set " (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"), \
 	FAKE_SEND(answer "$TAG OK Fetch completed\r\n")
@@ -229,11 +237,8 @@ Test(write, move_without_move_copies_then_expunges_exactly_those)
 	};
 	struct fake_session h;
 	FAKE_SESSION_OPEN(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, FAKE_DEADLINE(), &r,
-	                                    &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), 0, "%s", h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].new_uid, 12);
 	cr_assert_eq(r.uidvalidity, 42);
@@ -252,18 +257,16 @@ Test(write, move_without_move_or_uidplus_is_refused_before_anything)
 	};
 	struct fake_session h;
 	FAKE_SESSION_OPEN(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, FAKE_DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_REFUSED);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), IMAP_ERR_REFUSED);
 	cr_assert(strstr(h.err.msg, "MOVE") && strstr(h.err.msg, "UIDPLUS"), "%s", h.err.msg);
 	imap_transfer_result_free(&r);
+	struct imap_ref ref = {"INBOX", 0};
 	struct imap_delete_result d;
-	cr_assert_eq(imap_message_delete(h.s, &ref, uid, true, FAKE_DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED, "no UID EXPUNGE: no permanent delete");
 	imap_delete_result_free(&d);
-	cr_assert_eq(imap_message_delete(h.s, &ref, uid, false, FAKE_DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, false, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED, "no MOVE, no UID EXPUNGE: not even to the Trash");
 	imap_delete_result_free(&d);
 	finish(&h, "");
@@ -303,11 +306,8 @@ Test(write, copy_without_uidplus_finds_the_copy_by_message_id)
 	};
 	struct fake_session h;
 	FAKE_SESSION_OPEN(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", false, FAKE_DEADLINE(), &r,
-	                                    &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", false, &r), 0, "%s", h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].new_uid, 21);
 	cr_assert_eq(r.uidvalidity, 42);
@@ -331,11 +331,8 @@ Test(write, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 	};
 	struct fake_session h;
 	FAKE_SESSION_OPEN(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Nope", true, FAKE_DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_NOT_FOUND);
+	cr_assert_eq(transfer_one(&h, 5, "Nope", true, &r), IMAP_ERR_NOT_FOUND);
 	cr_assert_str_eq(h.err.imap_code, "TRYCREATE");
 	imap_transfer_result_free(&r);
 	finish(&h, "A1 SELECT INBOX\n"
@@ -361,11 +358,8 @@ Test(write, move_without_copyuid_keeps_an_unconfirmed_original)
 	};
 	struct fake_session h;
 	FAKE_SESSION_OPEN(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, FAKE_DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_REFUSED);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), IMAP_ERR_REFUSED);
 	cr_assert(strstr(h.err.msg, "left in place"), "%s", h.err.msg);
 	imap_transfer_result_free(&r);
 	finish(&h, "A1 SELECT INBOX\n"
