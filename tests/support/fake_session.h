@@ -105,8 +105,8 @@ void fake_session_finish(struct fake_session *h, const char *want);
 
 /* For fake_session_start_many: wait for every conversation to end, then
  * expect exactly `connections` of them, each script played whole, none
- * beyond; want[i] (when want and want[i] are not NULL) is what the client
- * must have sent on the i-th. */
+ * beyond. want is NULL, or holds `connections` entries: want[i], unless
+ * NULL, is what the client must have sent on the i-th. */
 void fake_session_finish_many(struct fake_session *h, size_t connections,
                               const char *const *want);
 

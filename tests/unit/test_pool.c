@@ -563,7 +563,8 @@ Test(pool, full_pool_evicts_the_least_recently_used_idle_session_of_another_key)
 	imap_pool_release(p, c.s);
 	imap_pool_free(&p, FAKE_DEADLINE());
 
-	fake_session_finish_many(&h, 3, (const char *const[]){"A1 LOGIN alice secret\nA2 LOGOUT"});
+	fake_session_finish_many(&h, 3, (const char *const[]){"A1 LOGIN alice secret\nA2 LOGOUT",
+	                                                      NULL, NULL});
 }
 
 Test(pool, freed_slot_wakes_a_waiter_of_another_user)
