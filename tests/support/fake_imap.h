@@ -63,6 +63,9 @@ struct fake_step {
 	size_t n;         /* SEND_BYTES / READ_BYTES: bytes; QUIET / DELAY: ms */
 };
 
+/* The number of steps in a script array. */
+#define FAKE_NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
+
 /* The steps, as initializers of a struct fake_step array. */
 
 /* Write `text` in one write, with every "$TAG" replaced by the tag of the

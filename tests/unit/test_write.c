@@ -1,6 +1,6 @@
 /*
- * tests/unit/test_write_fake.c — imap/write.h and imap/folder_ops.h against
- * the scripted fake server (tests/support/fake_imap.h): the exact commands
+ * tests/unit/test_write.c — imap/write.h and imap/folder_ops.h against
+ * the scripted fake server (tests/support/fake_session.h): the exact commands
  * each write sends, on servers with and without MOVE, UIDPLUS and LITERAL+.
  *
  * The fake fails a run when the client sends a byte the script does not
@@ -17,12 +17,9 @@
 #include "imap/client.h"
 #include "imap/folder_ops.h"
 #include "imap/write.h"
-#include "tests/support/fake_imap.h"
+#include "tests/support/fake_session.h"
 
-TestSuite(write_fake, .timeout = 20);
-
-#define DEADLINE() (imap_now_ms() + 3000)
-#define NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
+TestSuite(write, .timeout = 20);
 
 /* Every capability a write may look at, and subsets of them. */
 #define CAPS_ALL "IMAP4rev1 LITERAL+ UIDPLUS MOVE"
@@ -32,47 +29,19 @@ TestSuite(write_fake, .timeout = 20);
 	FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY " uv "] UIDs valid\r\n"           \
 	          "* OK [UIDNEXT 9] next\r\n$TAG OK [READ-WRITE] Select completed\r\n")
 
-struct harness {
-	struct fake_imap *fake;
-	struct imap_session *s;
-	struct imap_error err;
-};
-
-static void start(struct harness *h, const struct fake_step *script, size_t n)
+/* The client must have sent exactly `want`; and whatever the test, never a
+ * plain EXPUNGE (checked on `want`, which the transcript must equal). */
+static void finish(struct fake_session *h, const char *want)
 {
-	memset(h, 0, sizeof *h);
-	h->fake = fake_imap_start(script, n);
-	cr_assert_not_null(h->fake, "fake server did not start");
-	struct imap_client_config cfg;
-	imap_client_config_default(&cfg);
-	cfg.host = "127.0.0.1";
-	cfg.port = fake_imap_port(h->fake);
-	cfg.tls_mode = IMAP_TLS_NONE;
-	int rc = imap_session_connect(&h->s, &cfg, DEADLINE(), &h->err);
-	cr_assert_eq(rc, 0, "connect: %s", h->err.msg);
-}
-
-#define START(h, script) start((h), (script), NSTEPS(script))
-
-/* The client must have sent exactly `want` (lines joined by "\n"). */
-static void finish(struct harness *h, const char *want)
-{
-	imap_session_free(&h->s);
-	char *got = NULL;
-	int rc = fake_imap_finish(&h->fake, &got);
-	cr_assert_not_null(got);
-	cr_expect_str_eq(got, want, "transcript:\n%s\n--- want:\n%s", got, want);
-	cr_expect_eq(rc, 0, "the fake's script failed (reason on stderr); transcript:\n%s", got);
-	/* Whatever the test: never a plain EXPUNGE. */
-	for (const char *p = got; (p = strstr(p, "EXPUNGE")); p++)
-		cr_expect(p - got >= 4 && strncmp(p - 4, "UID ", 4) == 0, "plain EXPUNGE sent:\n%s",
-		          got);
-	free(got);
+	for (const char *p = want; (p = strstr(p, "EXPUNGE")); p++)
+		cr_expect(p - want >= 4 && strncmp(p - 4, "UID ", 4) == 0, "plain EXPUNGE sent:\n%s",
+		          want);
+	fake_session_finish(h, want);
 }
 
 /* ---- flag names ---- */
 
-Test(write_fake, flag_names)
+Test(write, flag_names)
 {
 	const char *canon = NULL;
 	cr_assert_eq(imap_flag_check("\\seen", &canon), 0);
@@ -98,7 +67,7 @@ Test(write_fake, flag_names)
 	cr_assert_eq(imap_flag_check(NULL, NULL), IMAP_ERR_INVALID);
 }
 
-Test(write_fake, internaldate_format)
+Test(write, internaldate_format)
 {
 	char out[IMAP_INTERNALDATE_MAX];
 	/* 1996-07-17T09:44:25Z shown at -07:00 */
@@ -114,7 +83,7 @@ Test(write_fake, internaldate_format)
 
 /* ---- flags ---- */
 
-Test(write_fake, store_adds_and_removes_then_reads_back)
+Test(write, store_adds_and_removes_then_reads_back)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -128,15 +97,15 @@ Test(write_fake, store_adds_and_removes_then_reads_back)
 		          "* 1 FETCH (FLAGS (\\Seen $Work) UID 4)\r\n"
 		          "$TAG OK Fetch completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const uint32_t uids[] = {5, 9, 4, 5};
 	const char *add[] = {"\\seen", "$Work"};
 	const char *rem[] = {"\\Flagged"};
 	struct imap_store st = {.add = add, .nadd = 2, .remove = rem, .nremove = 1};
 	struct imap_ref ref = {"INBOX", 7};
 	struct imap_flags_result r;
-	cr_assert_eq(imap_flags_store(h.s, &ref, uids, 4, &st, DEADLINE(), &r, &h.err), 0, "%s",
+	cr_assert_eq(imap_flags_store(h.s, &ref, uids, 4, &st, FAKE_DEADLINE(), &r, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert_eq(r.n, 3);
 	cr_assert_eq(r.uidvalidity, 7);
@@ -154,7 +123,7 @@ Test(write_fake, store_adds_and_removes_then_reads_back)
 	           "A4 UID FETCH 4:5,9 (UID FLAGS)");
 }
 
-Test(write_fake, replace_with_empty_list_clears)
+Test(write, replace_with_empty_list_clears)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -164,13 +133,13 @@ Test(write_fake, replace_with_empty_list_clears)
 		FAKE_EXPECT("UID FETCH 3 (UID FLAGS)"),
 		FAKE_SEND("* 1 FETCH (UID 3 FLAGS ())\r\n$TAG OK Fetch completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const uint32_t uid = 3;
 	struct imap_store st = {.replace = true};
 	struct imap_ref ref = {"INBOX", 0};
 	struct imap_flags_result r;
-	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, DEADLINE(), &r, &h.err), 0, "%s",
+	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].nflags, 0);
@@ -178,30 +147,30 @@ Test(write_fake, replace_with_empty_list_clears)
 	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 FLAGS.SILENT ()\nA3 UID FETCH 3 (UID FLAGS)");
 }
 
-Test(write_fake, bad_flag_or_stale_uidvalidity_changes_nothing)
+Test(write, bad_flag_or_stale_uidvalidity_changes_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
 		SELECT_INBOX("7"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const uint32_t uid = 3;
 	const char *bad[] = {"\\Seen", "two words"};
 	struct imap_store st = {.add = bad, .nadd = 2};
 	struct imap_ref ref = {"INBOX", 7};
 	struct imap_flags_result r;
-	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, DEADLINE(), &r, &h.err),
+	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, FAKE_DEADLINE(), &r, &h.err),
 	             IMAP_ERR_INVALID);
 	imap_flags_result_free(&r);
 	const char *both[] = {"\\Seen"};
 	st = (struct imap_store){.add = both, .nadd = 1, .remove = both, .nremove = 1};
-	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, DEADLINE(), &r, &h.err),
+	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, FAKE_DEADLINE(), &r, &h.err),
 	             IMAP_ERR_INVALID, "added and removed at once");
 	imap_flags_result_free(&r);
 	ref.uidvalidity = 8;
 	st = (struct imap_store){.add = both, .nadd = 1};
-	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, DEADLINE(), &r, &h.err),
+	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, FAKE_DEADLINE(), &r, &h.err),
 	             IMAP_ERR_STALE);
 	cr_assert(strstr(h.err.msg, "7") && strstr(h.err.msg, "8"), "%s", h.err.msg);
 	imap_flags_result_free(&r);
@@ -210,11 +179,19 @@ Test(write_fake, bad_flag_or_stale_uidvalidity_changes_nothing)
 
 /* ---- move, copy, delete ---- */
 
+/* Move (or copy) message `uid` of INBOX, UIDVALIDITY not checked, to `to`. */
+static int transfer_one(struct fake_session *h, uint32_t uid, const char *to, bool move,
+                        struct imap_transfer_result *r)
+{
+	const struct imap_ref ref = {"INBOX", 0};
+	return imap_messages_transfer(h->s, &ref, &uid, 1, to, move, FAKE_DEADLINE(), r, &h->err);
+}
+
 #define PREFETCH(set, answer)                                                     \
 	FAKE_EXPECT("UID FETCH " set " (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"), \
 	FAKE_SEND(answer "$TAG OK Fetch completed\r\n")
 
-Test(write_fake, move_with_move_takes_copyuid_from_untagged_ok)
+Test(write, move_with_move_takes_copyuid_from_untagged_ok)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -226,12 +203,12 @@ Test(write_fake, move_with_move_takes_copyuid_from_untagged_ok)
 		FAKE_SEND("* OK [COPYUID 42 5:6 100:101] Moved\r\n* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n"
 		          "$TAG OK Move completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const uint32_t uids[] = {6, 5, 7};
 	struct imap_ref ref = {"INBOX", 7};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, uids, 3, "Archive", true, DEADLINE(), &r,
+	cr_assert_eq(imap_messages_transfer(h.s, &ref, uids, 3, "Archive", true, FAKE_DEADLINE(), &r,
 	                                    &h.err), 0, "%s", h.err.msg);
 	cr_assert_eq(r.uidvalidity, 42);
 	cr_assert_eq(r.n, 3);
@@ -245,7 +222,7 @@ Test(write_fake, move_with_move_takes_copyuid_from_untagged_ok)
 	           "A3 UID MOVE 5:6 Archive");
 }
 
-Test(write_fake, move_without_move_copies_then_expunges_exactly_those)
+Test(write, move_without_move_copies_then_expunges_exactly_those)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+ UIDPLUS"),
@@ -258,13 +235,10 @@ Test(write_fake, move_without_move_copies_then_expunges_exactly_those)
 		FAKE_EXPECT("UID EXPUNGE 5"),
 		FAKE_SEND("* 1 EXPUNGE\r\n$TAG OK Expunge completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, DEADLINE(), &r,
-	                                    &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), 0, "%s", h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].new_uid, 12);
 	cr_assert_eq(r.uidvalidity, 42);
@@ -276,46 +250,44 @@ Test(write_fake, move_without_move_copies_then_expunges_exactly_those)
 	           "A5 UID EXPUNGE 5");
 }
 
-Test(write_fake, move_without_move_or_uidplus_is_refused_before_anything)
+Test(write, move_without_move_or_uidplus_is_refused_before_anything)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
 	};
-	struct harness h;
-	START(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_REFUSED);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), IMAP_ERR_REFUSED);
 	cr_assert(strstr(h.err.msg, "MOVE") && strstr(h.err.msg, "UIDPLUS"), "%s", h.err.msg);
 	imap_transfer_result_free(&r);
+	struct imap_ref ref = {"INBOX", 0};
 	struct imap_delete_result d;
-	cr_assert_eq(imap_message_delete(h.s, &ref, uid, true, DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED, "no UID EXPUNGE: no permanent delete");
 	imap_delete_result_free(&d);
-	cr_assert_eq(imap_message_delete(h.s, &ref, uid, false, DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, false, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED, "no MOVE, no UID EXPUNGE: not even to the Trash");
 	imap_delete_result_free(&d);
 	finish(&h, "");
 }
 
-Test(write_fake, permanent_delete_without_uidplus_sends_nothing)
+Test(write, permanent_delete_without_uidplus_sends_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 MOVE"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_ref ref = {"INBOX", 0};
 	struct imap_delete_result d;
-	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED);
 	imap_delete_result_free(&d);
 	finish(&h, "");
 }
 
-Test(write_fake, copy_without_uidplus_finds_the_copy_by_message_id)
+Test(write, copy_without_uidplus_finds_the_copy_by_message_id)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
@@ -332,13 +304,10 @@ Test(write_fake, copy_without_uidplus_finds_the_copy_by_message_id)
 		FAKE_EXPECT("UID SEARCH UID 20:* HEADER Message-ID \"<a@b.c>\""),
 		FAKE_SEND("* SEARCH 3 21\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", false, DEADLINE(), &r,
-	                                    &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", false, &r), 0, "%s", h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].new_uid, 21);
 	cr_assert_eq(r.uidvalidity, 42);
@@ -351,7 +320,7 @@ Test(write_fake, copy_without_uidplus_finds_the_copy_by_message_id)
 	           "A6 UID SEARCH UID 20:* HEADER Message-ID \"<a@b.c>\"");
 }
 
-Test(write_fake, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
+Test(write, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+ UIDPLUS"),
@@ -360,13 +329,10 @@ Test(write_fake, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 		FAKE_EXPECT("UID COPY 5 Nope"),
 		FAKE_SEND("$TAG NO [TRYCREATE] Mailbox doesn't exist: Nope\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Nope", true, DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_NOT_FOUND);
+	cr_assert_eq(transfer_one(&h, 5, "Nope", true, &r), IMAP_ERR_NOT_FOUND);
 	cr_assert_str_eq(h.err.imap_code, "TRYCREATE");
 	imap_transfer_result_free(&r);
 	finish(&h, "A1 SELECT INBOX\n"
@@ -374,7 +340,7 @@ Test(write_fake, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 	           "A3 UID COPY 5 Nope");
 }
 
-Test(write_fake, move_without_copyuid_keeps_an_unconfirmed_original)
+Test(write, move_without_copyuid_keeps_an_unconfirmed_original)
 {
 	/* UIDPLUS, no MOVE, and the server gives no COPYUID (UIDNOTSTICKY), nor
 	 * can the copy be found: the original must stay. */
@@ -390,13 +356,10 @@ Test(write_fake, move_without_copyuid_keeps_an_unconfirmed_original)
 		FAKE_EXPECT("UID SEARCH HEADER Message-ID \"<a@b>\""),
 		FAKE_SEND("* SEARCH\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	const uint32_t uid = 5;
-	struct imap_ref ref = {"INBOX", 0};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, DEADLINE(), &r,
-	                                    &h.err), IMAP_ERR_REFUSED);
+	cr_assert_eq(transfer_one(&h, 5, "Archive", true, &r), IMAP_ERR_REFUSED);
 	cr_assert(strstr(h.err.msg, "left in place"), "%s", h.err.msg);
 	imap_transfer_result_free(&r);
 	finish(&h, "A1 SELECT INBOX\n"
@@ -406,7 +369,7 @@ Test(write_fake, move_without_copyuid_keeps_an_unconfirmed_original)
 	           "A5 UID SEARCH HEADER Message-ID \"<a@b>\"");
 }
 
-Test(write_fake, permanent_delete_expunges_that_uid_only)
+Test(write, permanent_delete_expunges_that_uid_only)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -421,15 +384,15 @@ Test(write_fake, permanent_delete_expunges_that_uid_only)
 		FAKE_EXPECT("UID EXPUNGE 6"),
 		FAKE_SEND("$TAG OK Expunge completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_ref ref = {"INBOX", 7};
 	struct imap_delete_result d;
-	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, DEADLINE(), &d, &h.err), 0, "%s",
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, true, FAKE_DEADLINE(), &d, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert(d.found && !d.moved);
 	imap_delete_result_free(&d);
-	cr_assert_eq(imap_message_delete(h.s, &ref, 6, true, DEADLINE(), &d, &h.err), 0, "%s",
+	cr_assert_eq(imap_message_delete(h.s, &ref, 6, true, FAKE_DEADLINE(), &d, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert(!d.found);
 	imap_delete_result_free(&d);
@@ -438,7 +401,7 @@ Test(write_fake, permanent_delete_expunges_that_uid_only)
 	           "A4 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA5 UID EXPUNGE 6");
 }
 
-Test(write_fake, delete_moves_to_trash_found_by_name)
+Test(write, delete_moves_to_trash_found_by_name)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -452,11 +415,11 @@ Test(write_fake, delete_moves_to_trash_found_by_name)
 		FAKE_EXPECT("UID MOVE 5 \"Deleted Items\""),
 		FAKE_SEND("* OK [COPYUID 9 5 33] Moved\r\n* 1 EXPUNGE\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_ref ref = {"INBOX", 0};
 	struct imap_delete_result d;
-	cr_assert_eq(imap_message_delete(h.s, &ref, 5, false, DEADLINE(), &d, &h.err), 0, "%s",
+	cr_assert_eq(imap_message_delete(h.s, &ref, 5, false, FAKE_DEADLINE(), &d, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert(d.found && d.moved);
 	cr_assert_str_eq(d.trash, "Deleted Items");
@@ -470,7 +433,7 @@ Test(write_fake, delete_moves_to_trash_found_by_name)
 
 /* ---- append ---- */
 
-Test(write_fake, append_waits_for_continuation_without_literal_plus)
+Test(write, append_waits_for_continuation_without_literal_plus)
 {
 	static const char msg[] = "Subject: hi\r\n\r\nbody\r\n";
 	static const struct fake_step script[] = {
@@ -482,21 +445,21 @@ Test(write_fake, append_waits_for_continuation_without_literal_plus)
 		FAKE_EXPECT_RAW(""),
 		FAKE_SEND("$TAG OK [APPENDUID 77 4] Append completed\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const char *flags[] = {"\\SEEN", "$Work"};
 	struct imap_append a = {.folder = "Donn\u00e9es", .data = msg, .len = sizeof msg - 1,
 	                        .flags = flags, .nflags = 2,
 	                        .internaldate = "05-Feb-2024 10:00:00 +0100"};
 	struct imap_appended out;
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), 0, "%s", h.err.msg);
 	cr_assert_eq(out.uidvalidity, 77);
 	cr_assert_eq(out.uid, 4);
 	finish(&h, "A1 APPEND Donn&AOk-es (\\Seen $Work) \"05-Feb-2024 10:00:00 +0100\" {21}\n"
 	           "Subject: hi\r\n\r\nbody\r\n\n");
 }
 
-Test(write_fake, append_without_appenduid_searches_by_message_id)
+Test(write, append_without_appenduid_searches_by_message_id)
 {
 	static const char msg[] = "Message-ID: <m1@x>\r\n\r\nhi\r\n";
 	static const struct fake_step script[] = {
@@ -512,11 +475,11 @@ Test(write_fake, append_without_appenduid_searches_by_message_id)
 		FAKE_EXPECT("UID SEARCH UID 12:* HEADER Message-ID \"<m1@x>\""),
 		FAKE_SEND("* SEARCH 12\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_append a = {.folder = "INBOX", .data = msg, .len = sizeof msg - 1};
 	struct imap_appended out;
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), 0, "%s", h.err.msg);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), 0, "%s", h.err.msg);
 	cr_assert_eq(out.uidvalidity, 3);
 	cr_assert_eq(out.uid, 12);
 	finish(&h, "A1 STATUS INBOX (UIDNEXT UIDVALIDITY)\n"
@@ -525,7 +488,7 @@ Test(write_fake, append_without_appenduid_searches_by_message_id)
 	           "A4 UID SEARCH UID 12:* HEADER Message-ID \"<m1@x>\"");
 }
 
-Test(write_fake, append_refusals_send_nothing)
+Test(write, append_refusals_send_nothing)
 {
 	static const struct fake_step script[] = {
 		GREETING(CAPS_ALL),
@@ -536,26 +499,26 @@ Test(write_fake, append_refusals_send_nothing)
 		FAKE_EXPECT_RAW(""),
 		FAKE_SEND("$TAG NO [TRYCREATE] Mailbox doesn't exist: Nope\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	static const char nul[] = "a\0b";
 	struct imap_append a = {.folder = "INBOX", .data = nul, .len = 3};
 	struct imap_appended out;
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), IMAP_ERR_INVALID);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), IMAP_ERR_INVALID);
 	const char *bad[] = {"\\Recent"};
 	a = (struct imap_append){.folder = "INBOX", .data = "x: y", .len = 4, .flags = bad,
 	                         .nflags = 1};
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), IMAP_ERR_INVALID);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), IMAP_ERR_INVALID);
 	a = (struct imap_append){.folder = "INBOX", .uidvalidity = 4, .data = "x: y", .len = 4};
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), IMAP_ERR_STALE);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), IMAP_ERR_STALE);
 	a = (struct imap_append){.folder = "Nope", .data = "x: y", .len = 4};
-	cr_assert_eq(imap_message_append(h.s, &a, DEADLINE(), &out, &h.err), IMAP_ERR_NOT_FOUND);
+	cr_assert_eq(imap_message_append(h.s, &a, FAKE_DEADLINE(), &out, &h.err), IMAP_ERR_NOT_FOUND);
 	finish(&h, "A1 STATUS INBOX (UIDNEXT UIDVALIDITY)\nA2 APPEND Nope {4+}\nx: y\n");
 }
 
 /* ---- folders ---- */
 
-Test(write_fake, create_makes_missing_ancestors_on_a_server_that_does_not)
+Test(write, create_makes_missing_ancestors_on_a_server_that_does_not)
 {
 	/* Courier-like: "." delimiter, no LIST-EXTENDED. */
 	static const struct fake_step script[] = {
@@ -581,9 +544,9 @@ Test(write_fake, create_makes_missing_ancestors_on_a_server_that_does_not)
 		FAKE_EXPECT("SUBSCRIBE INBOX.A.B"),
 		FAKE_SEND("$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	cr_assert_eq(imap_folder_create(h.s, "INBOX.A.B", true, DEADLINE(), &h.err), 0, "%s",
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	cr_assert_eq(imap_folder_create(h.s, "INBOX.A.B", true, FAKE_DEADLINE(), &h.err), 0, "%s",
 	             h.err.msg);
 	finish(&h, "A1 LIST \"\" \"\"\nA2 LIST \"\" INBOX.A.B\nA3 LSUB \"\" INBOX.A.B\n"
 	           "A4 LIST \"\" INBOX\nA5 LSUB \"\" INBOX\nA6 LIST \"\" INBOX.A\n"
@@ -591,7 +554,7 @@ Test(write_fake, create_makes_missing_ancestors_on_a_server_that_does_not)
 	           "A10 SUBSCRIBE INBOX.A.B");
 }
 
-Test(write_fake, folder_names_are_checked_before_anything_changes)
+Test(write, folder_names_are_checked_before_anything_changes)
 {
 	static const struct fake_step script[] = {
 		GREETING("IMAP4rev1 LITERAL+"),
@@ -602,20 +565,20 @@ Test(write_fake, folder_names_are_checked_before_anything_changes)
 		FAKE_EXPECT("LIST \"\" \"\""),
 		FAKE_SEND("* LIST (\\Noselect) \"/\" \"\"\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
-	cr_assert_eq(imap_folder_create(h.s, "a//b", true, DEADLINE(), &h.err), IMAP_ERR_INVALID);
-	cr_assert_eq(imap_folder_create(h.s, "a/", true, DEADLINE(), &h.err), IMAP_ERR_INVALID);
-	cr_assert_eq(imap_folder_create(h.s, "50%", true, DEADLINE(), &h.err), IMAP_ERR_INVALID);
-	cr_assert_eq(imap_folder_rename(h.s, "INBOX", "x", 0, DEADLINE(), &h.err), IMAP_ERR_REFUSED);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	cr_assert_eq(imap_folder_create(h.s, "a//b", true, FAKE_DEADLINE(), &h.err), IMAP_ERR_INVALID);
+	cr_assert_eq(imap_folder_create(h.s, "a/", true, FAKE_DEADLINE(), &h.err), IMAP_ERR_INVALID);
+	cr_assert_eq(imap_folder_create(h.s, "50%", true, FAKE_DEADLINE(), &h.err), IMAP_ERR_INVALID);
+	cr_assert_eq(imap_folder_rename(h.s, "INBOX", "x", 0, FAKE_DEADLINE(), &h.err), IMAP_ERR_REFUSED);
 	struct imap_folder_deleted d;
-	cr_assert_eq(imap_folder_delete(h.s, "inbox", true, 0, DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_folder_delete(h.s, "inbox", true, 0, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED);
 	imap_folder_deleted_free(&d);
 	finish(&h, "A1 LIST \"\" \"\"\nA2 LIST \"\" \"\"\nA3 LIST \"\" \"\"");
 }
 
-Test(write_fake, delete_refuses_children_unless_forced_then_goes_deepest_first)
+Test(write, delete_refuses_children_unless_forced_then_goes_deepest_first)
 {
 #define LISTING                                                                       \
 	FAKE_EXPECT("LIST \"\" \"\""),                                                    \
@@ -644,15 +607,15 @@ Test(write_fake, delete_refuses_children_unless_forced_then_goes_deepest_first)
 		FAKE_SEND("$TAG OK done\r\n"),
 	};
 #undef LISTING
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_folder_deleted d;
-	cr_assert_eq(imap_folder_delete(h.s, "P", false, 0, DEADLINE(), &d, &h.err),
+	cr_assert_eq(imap_folder_delete(h.s, "P", false, 0, FAKE_DEADLINE(), &d, &h.err),
 	             IMAP_ERR_REFUSED);
 	cr_assert(strstr(h.err.msg, "3 sub-folders"), "%s", h.err.msg);
 	cr_assert_eq(d.n, 0);
 	imap_folder_deleted_free(&d);
-	cr_assert_eq(imap_folder_delete(h.s, "P", true, 0, DEADLINE(), &d, &h.err), 0, "%s",
+	cr_assert_eq(imap_folder_delete(h.s, "P", true, 0, FAKE_DEADLINE(), &d, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert_eq(d.n, 4);
 	cr_assert_str_eq(d.paths[0], "P/a/x");

@@ -1,5 +1,6 @@
 /*
- * The parser against real server output from ../shared/corpus/imap (third
+ * tests/unit/test_parser_corpus.c — the parser (suite parser, tests named
+ * corpus_*) against real server output from ../shared/corpus/imap (third
  * party material, never edited): every transcript must tokenize without
  * error; malformed fragments must end in a result or a clean error. Skips
  * with a message when the corpus is absent, so the project's own tests
@@ -94,7 +95,7 @@ static void expect_clean(const char *name, const char *data, size_t len, size_t 
 	free(got);
 }
 
-Test(corpus, server_transcripts_tokenize)
+Test(parser, corpus_server_transcripts_tokenize)
 {
 	NEED_CORPUS(dir);
 	DIR *d = opendir(dir);
@@ -131,7 +132,7 @@ Test(corpus, server_transcripts_tokenize)
 /* Real-world malformed ENVELOPE / BODYSTRUCTURE / flag lists, wrapped in a
  * FETCH response: they must parse (they are odd, not broken framing), and
  * the same way byte by byte. */
-Test(corpus, malformed_fragments)
+Test(parser, corpus_malformed_fragments)
 {
 	NEED_CORPUS(dir);
 	DIR *d = opendir(dir);
@@ -167,7 +168,7 @@ Test(corpus, malformed_fragments)
 }
 
 /* Dovecot's expected BODYSTRUCTURE / BODY / ENVELOPE strings. */
-Test(corpus, dovecot_expected_structures)
+Test(parser, corpus_dovecot_expected_structures)
 {
 	NEED_CORPUS(dir);
 	DIR *d = opendir(dir);
@@ -207,7 +208,7 @@ Test(corpus, dovecot_expected_structures)
 /* tokio-imap's response-line vectors: incomplete ones need more input,
  * the ones that source calls errors may be accepted leniently or refused,
  * everything else parses into exactly one response. */
-Test(corpus, response_line_vectors)
+Test(parser, corpus_response_line_vectors)
 {
 	NEED_CORPUS(dir);
 	char path[8192];
