@@ -39,6 +39,7 @@
 # LOGIN without TLS. Reaching 127.0.0.2 it still comes from 127.0.0.1, so there the
 # plain port says STARTTLS LOGINDISABLED and refuses LOGIN before STARTTLS.
 
+_dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
 _dovecot_users=(alice bob carol dave erin frank)
@@ -85,24 +86,7 @@ _dovecot_pick_port() {
 _dovecot_pki() {
 	local pki=$1/pki
 	mkdir -p "$pki" && chmod 0755 "$pki" || return 1
-	cat >"$pki/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-EOF
+	cp "$_dovecot_lib_dir/pki.cnf" "$pki/openssl.cnf" || return 1
 	local ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
 	local serial
 	serial=$(printf '0x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM")
@@ -110,6 +94,7 @@ EOF
 		set -e
 		cd "$pki"
 		umask 077
+		export PKI_SAN="DNS:localhost, IP:127.0.0.1"
 		openssl req -x509 -config openssl.cnf -extensions ca_ext "${ec[@]}" -days 3650 \
 			-subj '/O=imapgw tests/CN=imapgw test CA' -keyout ca.key -out ca.crt
 		openssl req -x509 -config openssl.cnf -extensions ca_ext "${ec[@]}" -days 3650 \
