@@ -6,6 +6,12 @@
  * once). A worker takes the oldest job whose key is under its limit, so
  * the scan is bounded by the queue length (--queue-max) and costs nothing
  * when no key is at its limit.
+ *
+ * Wake-ups: a submit signals one idle worker; a worker that finishes a job
+ * looks for the next one itself; a worker that takes a job while others
+ * still wait in the queue signals one more. So a startable job never waits
+ * while a worker sleeps, and no completion wakes every thread to fight
+ * over the lock.
  */
 #include "server/workers.h"
 
@@ -84,6 +90,11 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&w->ready, &w->lock);
 		if (!j)
 			break;
+		/* Pass the wake-up on: more may be startable than this one job
+		 * (several submitted at once, or one freed by a completion). The
+		 * next worker stops the chain when it finds nothing to start. */
+		if (w->queued)
+			pthread_cond_signal(&w->ready);
 		struct running *r = slot_of(w, j->key, true);
 		r->count++;
 		w->running_total++;
@@ -99,8 +110,10 @@ static void *worker_main(void *arg)
 		if (r)
 			r->count--;
 		w->running_total--;
-		/* A job of this key may now start: wake everyone waiting. */
-		pthread_cond_broadcast(&w->ready);
+		/* No wake-up here: this worker loops and takes the next job itself
+		 * (the one that may have become startable included). */
+		if (w->stopping && w->queued == 0)
+			pthread_cond_broadcast(&w->ready);  /* let the others see the end */
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;

@@ -92,3 +92,55 @@ Test(workers, full_queue_refuses)
 	pthread_mutex_unlock(&g.lock);
 	workers_stop(&w);  /* runs what is queued, then joins */
 }
+
+/* Jobs that only finish once `want` of them run at the same time. */
+struct meet {
+	pthread_mutex_t lock;
+	pthread_cond_t all_here;
+	int here, want, met;
+};
+
+static void job_meet(void *arg)
+{
+	struct meet *mt = arg;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&mt->lock);
+	mt->here++;
+	pthread_cond_broadcast(&mt->all_here);
+	while (mt->here < mt->want &&
+	       pthread_cond_timedwait(&mt->all_here, &mt->lock, &until) == 0)
+		;
+	if (mt->here >= mt->want)
+		mt->met++;
+	pthread_mutex_unlock(&mt->lock);
+}
+
+/* A burst of startable jobs wakes as many workers as it needs, also when
+ * jobs held back by their key's limit sit in front of them in the queue,
+ * and when only completions let the next ones start. */
+Test(workers, no_startable_job_waits_for_a_sleeping_worker)
+{
+	for (int round = 0; round < 50; round++) {
+		struct workers *w = workers_start(4, 64, 1);
+		cr_assert_not_null(w);
+		struct meet first = {.lock = PTHREAD_MUTEX_INITIALIZER,
+		                     .all_here = PTHREAD_COND_INITIALIZER, .want = 4};
+		struct meet second = first;
+		/* key 1's later jobs must wait for its first: they are skipped,
+		 * and 2, 3, 4 still find a worker each */
+		cr_assert_eq(workers_submit(w, 1, job_meet, &first), 0);
+		cr_assert_eq(workers_submit(w, 1, job_meet, &second), 0);
+		cr_assert_eq(workers_submit(w, 2, job_meet, &first), 0);
+		cr_assert_eq(workers_submit(w, 3, job_meet, &first), 0);
+		cr_assert_eq(workers_submit(w, 2, job_meet, &second), 0);
+		cr_assert_eq(workers_submit(w, 4, job_meet, &first), 0);
+		/* the second four can start only as the first four end */
+		cr_assert_eq(workers_submit(w, 3, job_meet, &second), 0);
+		cr_assert_eq(workers_submit(w, 4, job_meet, &second), 0);
+		workers_stop(&w);
+		cr_assert_eq(first.met, 4, "round %d: %d of 4 first jobs met", round, first.met);
+		cr_assert_eq(second.met, 4, "round %d: %d of 4 second jobs met", round, second.met);
+	}
+}
