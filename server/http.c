@@ -337,17 +337,9 @@ static uint64_t fairness_key(const struct api_request *r)
 	return h;
 }
 
-static void run_job(void *arg)
+/* Hand the finished answer back to the event thread. */
+static void job_done(struct req *q)
 {
-	struct req *q = arg;
-	unsigned wait = q->srv->cfg->pool_wait_ms;
-	if (wait && imap_now_ms() - q->queued_ms > wait) {
-		/* Waited for a free worker (or for this user's sessions) longer
-		 * than --pool-wait: the same answer as a pool that has no session. */
-		api_fail(&q->resp, API_ERR_BUSY, "too many requests in progress for these credentials");
-	} else {
-		api_handle(&q->api, &q->resp);
-	}
 	if (q->stream) {
 		/* The body went out through the stream: the connection is no
 		 * longer ours to resume, nor q->state ours to change. */
@@ -358,6 +350,28 @@ static void run_job(void *arg)
 	q->state = REQ_DONE;
 	MHD_resume_connection(q->conn);
 	req_unref(q);
+}
+
+/* The job waited for a free worker (or for this user's sessions) longer
+ * than --pool-wait: the same answer as a pool that has no session.
+ * Called by the workers' watchdog instead of run_job. */
+static void job_expired(void *arg)
+{
+	struct req *q = arg;
+	api_fail(&q->resp, API_ERR_BUSY, "too many requests in progress for these credentials");
+	job_done(q);
+}
+
+static void run_job(void *arg)
+{
+	struct req *q = arg;
+	unsigned wait = q->srv->cfg->pool_wait_ms;
+	if (wait && imap_now_ms() - q->queued_ms > wait) {
+		job_expired(q);  /* started just as the watchdog would have */
+		return;
+	}
+	api_handle(&q->api, &q->resp);
+	job_done(q);
 }
 
 /* The request context, made as soon as the request line is in (before
@@ -473,7 +487,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			q->api.stream_ctx = q;
 			atomic_fetch_add(&q->refs, 1);
 			MHD_suspend_connection(conn);
-			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, q) == 0)
+			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, job_expired, q) == 0)
 				return MHD_YES;
 			atomic_fetch_sub(&q->refs, 1);
 			MHD_resume_connection(conn);
@@ -588,7 +602,8 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 		fclose(ur);
 	}
 	s->id_salt = salt;
-	s->workers = workers_start(cfg->workers, cfg->queue_max, cfg->pool_per_user);
+	s->workers = workers_start(cfg->workers, cfg->queue_max, cfg->pool_per_user,
+	                           cfg->pool_wait_ms);
 	if (!s->workers) {
 		free(s);
 		return NULL;

@@ -19,12 +19,19 @@ typedef void workers_job_fn(void *arg);
 struct workers;
 
 /* Start n threads with room for queue_max waiting jobs, running at most
- * per_key jobs of one key at a time. NULL on failure. */
-struct workers *workers_start(unsigned n, unsigned queue_max, unsigned per_key);
+ * per_key jobs of one key at a time. A job still waiting to start
+ * max_wait_ms after it was queued (0: no limit) is not run: its `expired`
+ * function is called instead, on the pool's watchdog thread, at most a few
+ * milliseconds late. NULL on failure. */
+struct workers *workers_start(unsigned n, unsigned queue_max, unsigned per_key,
+                              unsigned max_wait_ms);
 
-/* Queue fn(arg) under key. Returns 0, or -1 when the queue is full or
+/* Queue fn(arg) under key; expired(arg) runs instead of fn when the job
+ * waited too long (NULL: it waits however long it takes). Exactly one of
+ * the two runs, once. Returns 0, or -1 when the queue is full or
  * stopping. */
-int workers_submit(struct workers *w, uint64_t key, workers_job_fn *fn, void *arg);
+int workers_submit(struct workers *w, uint64_t key, workers_job_fn *fn, workers_job_fn *expired,
+                   void *arg);
 
 /* Jobs queued or running right now. */
 unsigned workers_busy(struct workers *w);
