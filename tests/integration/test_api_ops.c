@@ -324,6 +324,7 @@ Test(api_ops, thousands_of_idle_connections_are_held)
 Test(api_ops, folders_without_list_extensions)
 {
 	struct gw plain, ext;
+	test_user_lock("alice");  /* other tests add and remove alice's folders */
 	gw_start(&ext, NULL);
 	gw_start(&plain, "--imap-ignore-caps", "LIST-EXTENDED,LIST-STATUS", NULL);
 	struct gw_reply a, b;
@@ -341,6 +342,7 @@ Test(api_ops, folders_without_list_extensions)
 	cr_assert_gt(gw_count_sent(&plain, "STATUS "), 10, "one STATUS per folder");
 	gw_stop(&plain);
 	gw_stop(&ext);
+	test_user_unlock();
 }
 
 /* ---- OAuth bearer tokens ---- */
