@@ -42,16 +42,20 @@ struct stream_ctx {
 	imap_literal_sink_fn *sink;
 	void *sink_ctx;
 	bool found;
+	bool message_seen;  /* a FETCH for the UID came, with or without the body */
 	int rc;
 };
 
 /* The FETCH of our message: literals already went to the sink; a quoted
- * string is handed over here; NIL means there is no such section. */
+ * string is handed over here; NIL (or no BODY[...] item: Yandex) means the
+ * server would not give the section. */
 static int on_fetch(void *ctx, const struct imap_response *r)
 {
 	struct stream_ctx *c = ctx;
 	const struct imap_value *att;
 	uint32_t uid = imap_fetch_attributes(r, &att);
+	if (uid == c->uid)
+		c->message_seen = true;
 	const struct imap_value *body = uid == c->uid ? imap_fetch_item(att, "BODY[", true) : NULL;
 	if (!body || c->found)
 		return 0;
@@ -86,7 +90,11 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 	imap_cmd_free(&c);
 	if (!rc && sc.rc)
 		rc = imap_error_set(err, sc.rc, "body consumer failed: %s", imap_strerror(sc.rc));
-	if (!rc && !sc.found)
+	if (!rc && !sc.found && sc.message_seen)
+		rc = imap_error_set(err, IMAP_ERR_PROTOCOL,
+		                    "the server sent no data for section \"%.40s\" of UID %u", section,
+		                    uid);
+	else if (!rc && !sc.found)
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
 		                    uid);
 	return rc;
