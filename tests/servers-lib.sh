@@ -10,9 +10,13 @@
 #   servers_wait DIR      # wait for that, export the settings
 #   servers_stop DIR      # stop them again (down scripts, by recorded PID)
 #
-# IMAPGW_TEST_SERVERS (default "cyrus courier") says which to start. For each
-# server X (CYRUS, COURIER) servers_wait exports IMAPGW_TEST_X_IMAPS_PORT and
-# IMAPGW_TEST_X_CA (its self-signed certificate), also written to DIR/servers.env.
+# IMAPGW_TEST_SERVERS (default "cyrus courier") says which to start. When all
+# are up and seeded, DIR/servers.env holds, for each server X (CYRUS, COURIER),
+# export lines of IMAPGW_TEST_X_IMAPS_PORT, IMAPGW_TEST_X_IMAP_PORT and
+# IMAPGW_TEST_X_CA (its self-signed certificate), and DIR/servers.done the
+# status (0: ready). servers_wait exports them; the test programs may instead
+# wait for the files themselves (tests/support/gateway.c does), so the tests
+# that need only Dovecot run meanwhile.
 #
 # Users on every server (Dovecot's are in tests/dovecot-lib.sh): grace /
 # grace-secret, whose mailbox ../shared/servers/seed_any.py fills (the same
@@ -82,8 +86,13 @@ servers_start() {
 		pids+=($!)
 	done
 	for s in "${pids[@]}"; do wait "$s" || rc=1; done
+	: >"$d/servers.env.tmp"
+	for s in ${IMAPGW_TEST_SERVERS-cyrus courier}; do
+		cat "$d/$s.env" >>"$d/servers.env.tmp" 2>/dev/null || rc=1
+	done
+	mv "$d/servers.env.tmp" "$d/servers.env"
 	(( rc == 0 )) && _servers_err "${IMAPGW_TEST_SERVERS-cyrus courier} ready and seeded in $(( SECONDS - t0 )) s"
-	echo "$rc" >"$d/servers.done"
+	echo "$rc" >"$d/servers.done.tmp" && mv "$d/servers.done.tmp" "$d/servers.done"
 	return "$rc"
 }
 
@@ -96,10 +105,6 @@ servers_wait() {
 		sleep 0.1
 	done
 	[[ $(cat "$d/servers.done" 2>/dev/null) == 0 ]] || { _servers_err "the other servers are not ready"; return 1; }
-	: >"$d/servers.env"
-	for s in ${IMAPGW_TEST_SERVERS-cyrus courier}; do
-		cat "$d/$s.env" >>"$d/servers.env"
-	done
 	# shellcheck disable=SC1091
 	. "$d/servers.env"
 	export IMAPGW_TEST_SERVERS=${IMAPGW_TEST_SERVERS-cyrus courier}

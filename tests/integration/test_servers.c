@@ -29,7 +29,8 @@ static void setup(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-TestSuite(servers, .init = setup, .timeout = 180);
+/* long: a test on Cyrus or Courier first waits for them (a first run installs them) */
+TestSuite(servers, .init = setup, .timeout = 600);
 
 #define GRACE "grace", "grace-secret"
 #define HEIDI "heidi", "heidi-secret"

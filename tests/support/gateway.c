@@ -126,11 +126,52 @@ bool test_server_running(const struct test_server *s)
 	return false;
 }
 
+/* Wait until tests/servers-lib.sh has the other servers up and seeded
+ * ($IMAPGW_TEST_DIR/servers.done), then take their settings from
+ * servers.env ("export NAME=VALUE" lines) into this process's environment. */
+static void others_ready(void)
+{
+	static bool loaded;
+	if (loaded)
+		return;
+	const char *dir = getenv("IMAPGW_TEST_DIR");
+	char done[512], env[512], line[1024];
+	snprintf(done, sizeof done, "%s/servers.done", dir);
+	snprintf(env, sizeof env, "%s/servers.env", dir);
+	FILE *f = NULL;
+	for (int i = 0; i < 6000 && !(f = fopen(done, "r")); i++)  /* a first run installs */
+		sleep_ms(100);
+	cr_assert_not_null(f, "Cyrus and Courier did not come up (see %s/*-up.log)", dir);
+	int rc = fgetc(f);
+	fclose(f);
+	cr_assert_eq(rc, '0', "Cyrus or Courier failed to start (see %s/*-up.log)", dir);
+	f = fopen(env, "r");
+	cr_assert_not_null(f, "no %s", env);
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *name = strncmp(line, "export ", 7) == 0 ? line + 7 : line;
+		char *eq = strchr(name, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		/* printf %q of a plain path: drop the backslashes it may add */
+		char *w = eq + 1;
+		for (char *r = eq + 1; *r; r++)
+			if (*r != '\\' || (r[1] == '\\' && r++))
+				*w++ = *r;
+		*w = '\0';
+		setenv(name, eq + 1, 1);
+	}
+	fclose(f);
+	loaded = true;
+}
+
 void gw_start_on(struct gw *g, const struct test_server *s, ...)
 {
 	char port_var[64], ca_var[64];
 	const char *port = getenv("IMAPGW_TEST_IMAPS_PORT"), *ca = getenv("IMAPGW_TEST_CA");
 	if (strcmp(s->name, "dovecot") != 0) {
+		others_ready();
 		char up[16];
 		size_t i = 0;
 		for (; s->name[i] && i < sizeof up - 1; i++)
