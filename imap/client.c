@@ -153,6 +153,23 @@ static void set_caps(struct imap_session *s, const struct imap_value *list, size
 	s->caps_gen++;
 }
 
+/* What a greeting says about the server beyond its capabilities.
+ *
+ * Courier-IMAP ("* OK [CAPABILITY ...] Courier-IMAP ready. ...") offers SORT
+ * but does not sort as RFC 5256 says: equal keys come in descending
+ * sequence order, a message without a Date header sorts first instead of by
+ * INTERNALDATE, and its base subject differs. The API promises ties on UID
+ * and one order on every server, so its SORT is not used (the local sort of
+ * imap/messages.c serves, as on a server without SORT). */
+static void dialect_from_greeting(struct imap_session *s, const struct imap_response *r)
+{
+	static const char courier[] = "Courier-IMAP";
+	if (r->text && memmem(r->text, r->text_len, courier, sizeof courier - 1)) {
+		s->cfg.ignore_caps |= IMAP_CAP_SORT;
+		s->caps &= ~(uint32_t)IMAP_CAP_SORT;
+	}
+}
+
 static void forget_caps(struct imap_session *s)
 {
 	s->caps = 0;
@@ -526,6 +543,7 @@ int imap_session_connect(struct imap_session **out, const struct imap_client_con
 		goto fail;
 	}
 	bool preauth = r->status == IMAP_STATUS_PREAUTH;
+	dialect_from_greeting(s, r);
 
 	if (cfg->tls_mode == IMAP_TLS_STARTTLS) {
 		uint32_t caps = 0;

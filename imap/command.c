@@ -186,7 +186,10 @@ void imap_cmd_raw(struct imap_cmd *c, const char *text)
 		if (ch < 0x20 || ch >= 0x7f || ch == '{')
 			set_err(c, IMAP_ERR_INVALID);
 	}
-	separate(c);
+	/* A closing parenthesis ends a list: no space before it (RFC 3501 §9
+	 * lists have none; Cyrus answers BAD to "( ... )" with one). */
+	if (text[0] != ')')
+		separate(c);
 	emit(c, text, len, NULL, 0);
 }
 

@@ -68,7 +68,8 @@ void imap_cmd_free(struct imap_cmd *c);
 void imap_cmd_atom(struct imap_cmd *c, const char *word);
 
 /* Trusted protocol text such as "(UID FLAGS)": refused when it holds CR,
- * LF, NUL, "{" or 8-bit bytes. */
+ * LF, NUL, "{" or 8-bit bytes. Text that starts with ")" closes a list and
+ * gets no space before it. */
 void imap_cmd_raw(struct imap_cmd *c, const char *text);
 
 /* A decimal number. */

@@ -45,6 +45,7 @@ struct stream_ctx {
 	bool streaming;  /* a literal went to the sink; its FETCH is not yet complete */
 	bool found;      /* the section went to the sink */
 	bool other_uid;  /* ... and its FETCH named another message */
+	bool message_seen;  /* a FETCH for the UID came, with or without the body */
 	int rc;
 };
 
@@ -111,13 +112,16 @@ static int stream_sink(void *ctx, const char *data, size_t len, uint64_t total)
 
 /* Every untagged response of the command. The first one to complete after
  * stream_want picked a literal is the FETCH holding it: it must be our
- * UID's. Otherwise, a quoted string is handed over here, and NIL means
- * there is no such section. */
+ * UID's. Otherwise, a quoted string is handed over here, and NIL (or no
+ * BODY[...] item at all: Yandex) means the server would not give the
+ * section. */
 static int on_fetch(void *ctx, const struct imap_response *r)
 {
 	struct stream_ctx *c = ctx;
 	const struct imap_value *att;
 	uint32_t uid = imap_fetch_attributes(r, &att);
+	if (uid == c->uid)
+		c->message_seen = true;
 	if (c->streaming) {
 		c->streaming = false;
 		c->found = true;
@@ -163,7 +167,11 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 		rc = imap_error_set(err, IMAP_ERR_PROTOCOL, "the server sent the body of another message");
 	else if (!rc && sc.rc)
 		rc = imap_error_set(err, sc.rc, "body consumer failed: %s", imap_strerror(sc.rc));
-	if (!rc && !sc.found)
+	if (!rc && !sc.found && sc.message_seen)
+		rc = imap_error_set(err, IMAP_ERR_PROTOCOL,
+		                    "the server sent no data for section \"%.40s\" of UID %u", section,
+		                    uid);
+	else if (!rc && !sc.found)
 		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no message with UID %u in this folder",
 		                    uid);
 	return rc;

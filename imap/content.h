@@ -44,8 +44,9 @@
  * answer is read (the session stays usable) and that value is returned.
  *
  * Returns 0 once the whole section went to the sink; IMAP_ERR_NOT_FOUND
- * for an unknown folder or message (or a section the server answers with
- * NIL; the sink is then never called); IMAP_ERR_STALE when the folder's
+ * for an unknown folder or message; IMAP_ERR_PROTOCOL when the server
+ * answers for the message but gives the section as NIL or not at all (the
+ * sink is then never called; Yandex does so); IMAP_ERR_STALE when the folder's
  * UIDVALIDITY differs; IMAP_ERR_INVALID for a malformed section
  * (imap_body_section_valid); IMAP_ERR_PROTOCOL as above; the sink's
  * error; or an error of imap_session_run. */

@@ -315,6 +315,14 @@ int imap_envelope_parse(const struct imap_value *env, struct imap_envelope *out)
 	memset(out, 0, sizeof *out);
 	if (!env || env->kind != IMAP_VALUE_LIST)
 		return IMAP_ERR_PROTOCOL;
+	/* Domino wraps the ten fields in one more pair of parentheses:
+	 * ENVELOPE (("date" "subject" ...)). A list whose only item is a
+	 * list of several items is that; a real envelope's first field (the
+	 * date) is never a list. */
+	for (const struct imap_value *inner = imap_value_first(env);
+	     env->count == 1 && inner && inner->kind == IMAP_VALUE_LIST && inner->count > 1;
+	     inner = imap_value_first(env))
+		env = inner;
 	IMAP_LIST_FOREACH(env, v, i) {
 		if (i >= ENV_FIELDS)
 			break;

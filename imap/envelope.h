@@ -76,7 +76,9 @@ struct imap_envelope {
  * Lenient, as real servers require: NIL or a list wherever a string is
  * expected counts as NIL; strings may be quoted, literals or bare atoms;
  * fewer than 10 fields fill what is there (the rest stay NULL/empty), more
- * are ignored; an address list that is NIL, "()" or not a list is empty;
+ * are ignored; fields wrapped in one more pair of parentheses (Domino)
+ * are read as if they were not; an address list that is NIL, "()" or not
+ * a list is empty;
  * an item of it that is not a list is skipped; an address with fewer than
  * four fields uses what it has. Empty strings count as NIL in addresses.
  *

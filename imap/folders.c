@@ -137,6 +137,13 @@ static int add_folder(struct collect *c, const struct imap_value *args)
 			f->subscribed = true;
 			continue;
 		}
+		if ((a->len == 7 && strncasecmp(a->str, "\\Marked", 7) == 0) ||
+		    (a->len == 9 && strncasecmp(a->str, "\\Unmarked", 9) == 0)) {
+			/* RFC 3501 §7.2.2 hints ("new mail since last selected") that
+			 * differ between two identical LISTs and between servers: not
+			 * a property of the folder, left out */
+			continue;
+		}
 		f->attrs[f->nattrs] = strndup(a->str, a->len);
 		if (!f->attrs[f->nattrs])
 			return IMAP_ERR_NOMEM;
@@ -242,12 +249,18 @@ int imap_folders_list(struct imap_session *s, const char *name, bool counts, int
 		imap_cmd_atom(&cmd, "LIST");
 		imap_cmd_string(&cmd, "", 0);
 		add_pattern(&cmd, name);
-		imap_cmd_raw(&cmd, "RETURN (SUBSCRIBED CHILDREN");
+		/* return-option list, RFC 5258 §3 (no space after "(" or before ")";
+		 * Cyrus refuses the command otherwise):
+		 *   list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")" */
+		imap_cmd_atom(&cmd, "RETURN");
+		imap_cmd_open(&cmd);
+		imap_cmd_atom(&cmd, "SUBSCRIBED");
+		imap_cmd_atom(&cmd, "CHILDREN");
 		if (caps & IMAP_CAP_SPECIAL_USE)
-			imap_cmd_raw(&cmd, "SPECIAL-USE");
+			imap_cmd_atom(&cmd, "SPECIAL-USE");
 		if (counts && (caps & IMAP_CAP_LIST_STATUS))
 			imap_cmd_raw(&cmd, "STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)");
-		imap_cmd_raw(&cmd, ")");
+		imap_cmd_close(&cmd);
 		rc = imap_session_run(s, &cmd, on_list, &c, deadline, err);
 		imap_cmd_free(&cmd);
 	} else {

@@ -15,7 +15,8 @@ struct imap_folder {
 	char *raw;               /* the name as the server spells it on the wire */
 	char delimiter;          /* hierarchy delimiter, '\0' when the server has none */
 	char **attrs;            /* LIST attributes as sent, e.g. "\\HasNoChildren"
-	                            (\\Subscribed is in `subscribed` instead) */
+	                            (\\Subscribed is in `subscribed` instead;
+	                            \\Marked and \\Unmarked are left out) */
 	size_t nattrs;
 	const char *special_use; /* "\\Sent", "\\Trash", ... (static) or NULL */
 	bool subscribed;

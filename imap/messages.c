@@ -695,6 +695,110 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
 	return 0;
 }
 
+/* has_unsubscribe: SEARCH HEADER List-Unsubscribe "" matches every message
+ * that has the header, also one that parses to nothing usable (no mailto
+ * address, no http URI), whose summary then shows unsubscribe null. The
+ * filter means the latter: the candidates' headers are fetched (one UID
+ * FETCH) and those without a usable URI are dropped, order kept. */
+struct unsub_check {
+	uint32_t *ok;     /* UIDs with a usable List-Unsubscribe, unordered */
+	size_t n, cap;
+	int err;
+};
+
+static int on_unsub_header(void *ctx, const struct imap_response *r)
+{
+	struct unsub_check *c = ctx;
+	if (!imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
+		return 0;
+	const struct imap_value *att = imap_value_at(r->args, 2);
+	if (!att || att->kind != IMAP_VALUE_LIST)
+		return 0;
+	uint32_t uid = 0;
+	bool usable = false;
+	const struct imap_value *v;
+	size_t i;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 >= att->count)
+			break;
+		const struct imap_value *val = imap_value_next(v);
+		uint64_t n;
+		if (att_is(v, "UID") && imap_value_u64(val, UINT32_MAX, &n) == 0) {
+			uid = (uint32_t)n;
+		} else if (v->kind == IMAP_VALUE_ATOM && v->len > 18 &&
+		           strncasecmp(v->str, "BODY[HEADER.FIELDS", 18) == 0 &&
+		           imap_value_is_string(val)) {
+			struct imap_buf h;
+			imap_buf_init(&h, 64 * 1024);
+			if (header_value(val->str, val->len, "List-Unsubscribe", &h)) {
+				struct imap_unsubscribe u;
+				if (imap_unsubscribe_parse(h.data, h.len, NULL, 0, &u) == 0) {
+					usable = u.n_mailto || u.n_http;
+					imap_unsubscribe_free(&u);
+				} else if (!c->err) {
+					c->err = IMAP_ERR_NOMEM;
+				}
+			}
+			imap_buf_free(&h);
+		}
+		v = val;
+		i++;
+	}
+	if (uid && usable) {
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 64;
+			uint32_t *ok = realloc(c->ok, cap * sizeof *ok);
+			if (!ok) {
+				c->err = IMAP_ERR_NOMEM;
+				return 0;
+			}
+			c->ok = ok;
+			c->cap = cap;
+		}
+		c->ok[c->n++] = uid;
+	}
+	return 0;
+}
+
+static int keep_usable_unsubscribe(struct imap_session *s, struct uids *u, int64_t deadline,
+                                   struct imap_error *err)
+{
+	if (u->n == 0)
+		return 0;
+	uint32_t *sorted = malloc(u->n * sizeof *sorted);
+	if (!sorted)
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	memcpy(sorted, u->v, u->n * sizeof *sorted);
+	qsort(sorted, u->n, sizeof *sorted, cmp_u32);
+	struct imap_buf set;
+	imap_buf_init(&set, 0);
+	uid_set(sorted, u->n, &set);
+	free(sorted);
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "UID");
+	imap_cmd_atom(&c, "FETCH");
+	imap_cmd_atom(&c, set.data);
+	imap_cmd_raw(&c, "(UID BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE)])");
+	imap_buf_free(&set);
+	struct unsub_check k = {0};
+	int rc = imap_session_run(s, &c, on_unsub_header, &k, deadline, err);
+	imap_cmd_free(&c);
+	if (!rc && k.err)
+		rc = imap_error_set(err, k.err, "out of memory");
+	if (!rc) {
+		if (k.n > 1)
+			qsort(k.ok, k.n, sizeof *k.ok, cmp_u32);
+		size_t w = 0;
+		for (size_t i = 0; i < u->n; i++)
+			if (k.n && bsearch(&u->v[i], k.ok, k.n, sizeof *k.ok, cmp_u32))
+				u->v[w++] = u->v[i];
+		u->n = w;
+	}
+	free(k.ok);
+	return rc;
+}
+
 /*
  * A numbered page of a server-sorted order with RETURN (COUNT PARTIAL a:b)
  * (ESORT, RFC 5267 / 9394): the server sends the page's UIDs and the count,
@@ -719,6 +823,7 @@ static int partial_sort_page(struct imap_session *s, const struct imap_page_requ
 	const struct imap_mailbox *m = imap_session_mailbox(s);
 	bool known_total = filter_empty(&req->filter) && m;
 	if (req->sort == IMAP_SORT_ARRIVAL || req->has_cursor || !(caps & IMAP_CAP_SORT) ||
+	    req->filter.has_unsubscribe ||
 	    !(caps & IMAP_CAP_ESORT) || imap_session_learned(s, IMAP_LEARNED_NO_PARTIAL_SORT) ||
 	    (req->desc && !known_total))
 		return 1;
@@ -928,6 +1033,8 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 
 	struct uids u = {0};
 	rc = ordered_uids(s, req, deadline, &u, err);
+	if (!rc && req->filter.has_unsubscribe)
+		rc = keep_usable_unsubscribe(s, &u, deadline, err);
 	if (rc) {
 		free(u.v);
 		return rc;

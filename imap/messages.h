@@ -7,7 +7,10 @@
  *   - arrival, no filter, no cursor: one FETCH by sequence range on the
  *     (usually already) selected mailbox;
  *   - filters or a cursor: one UID SEARCH, then one UID FETCH;
- *   - other keys: one UID SORT, then one UID FETCH.
+ *   - other keys: one UID SORT, then one UID FETCH;
+ *   - has_unsubscribe: one more UID FETCH of the candidates' List-Unsubscribe
+ *     headers, so that exactly the messages whose `unsub` is usable match
+ *     (SEARCH alone matches any such header, also one that parses to nothing).
  */
 #ifndef IMAPGW_IMAP_MESSAGES_H
 #define IMAPGW_IMAP_MESSAGES_H

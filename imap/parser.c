@@ -42,6 +42,7 @@ enum state {
 	ST_CR,           /* after CR: expect LF */
 	ST_SLACK_LF,     /* miscounted literal: after its stray CR, expect LF */
 	ST_SLACK_PAREN,  /* miscounted literal: after its stray line break, expect ")" */
+	ST_LIT_CHARS,    /* literal counted in characters: read the ones still missing */
 	ST_FAILED,       /* an error happened; only reset helps */
 };
 
@@ -68,8 +69,10 @@ struct imap_parser {
 	uint64_t lit_len;         /* literal size, then bytes still to copy */
 	bool lit_has_digit;
 	bool after_literal;       /* the last byte ended a literal's data */
+	bool lit_end;             /* ... and no byte came since (short_literal) */
 	bool lit_sunk;            /* this literal's data goes to the sink */
 	uint64_t lit_total;       /* its declared size */
+	uint64_t lit_chars;       /* ST_LIT_CHARS: characters still to read */
 
 	/* where untagged literals go instead of storage (NULL: stored) */
 	imap_literal_sink_fn *sink;
@@ -193,6 +196,7 @@ static void begin_response(struct imap_parser *p)
 	p->has_text = false;
 	p->bracket = 0;
 	p->after_literal = false;
+	p->lit_end = false;
 	memset(&p->resp, 0, sizeof p->resp);
 }
 
@@ -504,6 +508,33 @@ static int end_line(struct imap_parser *p)
 	return 0;
 }
 
+/* A literal's data ended where a delimiter must follow, but something else
+ * does. Some servers announce a length in characters, not bytes, for
+ * non-ASCII text ("{6}" before the 8 bytes of "Résumé"): when the data holds
+ * fewer characters than the length says, the missing characters are read
+ * into the same literal (ST_LIT_CHARS) instead of becoming the next field.
+ * Returns true when that applies (the state is set), false otherwise. */
+static bool short_literal(struct imap_parser *p)
+{
+	if (p->nvals == 0)
+		return false;
+	struct imap_value *v = &p->vals[p->nvals - 1];
+	if (v->kind != IMAP_VALUE_LITERAL || v->off_ + v->len + 1 != p->bytes.len)
+		return false;
+	const unsigned char *d = (const unsigned char *)p->bytes.data + v->off_;
+	uint64_t chars = 0;
+	for (size_t i = 0; i < v->len; i++)
+		chars += (d[i] & 0xc0) != 0x80;
+	if (chars >= v->len && !(v->len && (d[v->len - 1] & 0x80)))
+		return false;  /* all ASCII: a plain syntax error, not this */
+	p->lit_chars = v->len - chars;
+	p->bytes.len--;  /* the NUL terminator goes; it is written again at the end */
+	p->after_literal = false;
+	p->lit_end = false;
+	p->state = ST_LIT_CHARS;
+	return true;
+}
+
 /* ---- the state machine ---- */
 
 /* Count n more bytes of line (not literal data) against the limits.
@@ -598,6 +629,10 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		return 0;
 
 	case ST_BETWEEN:
+		if (p->lit_end && !p->lit_sunk && c != ' ' && c != ')' && c != '\r' && c != '\n' &&
+		    short_literal(p))
+			return 0;  /* ST_LIT_CHARS reads the rest of it */
+		p->lit_end = false;
 		if (p->after_literal && p->depth > 0) {
 			/* Lenient: a server that counted a literal short (CRLF vs LF)
 			 * leaves a line break between the data and ")". Accepted only
@@ -610,6 +645,16 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 			}
 		}
 		p->after_literal = false;
+		if (p->first_token && c == '[' && p->kind != IMAP_RESPONSE_CONTINUATION) {
+			/* A response code with no condition before it ("* [COPYUID 8
+			 * 3 10]", "A4 [COPYUID ...] done": Exchange after UID MOVE).
+			 * Only codes of completed commands are seen so: read as OK. */
+			p->first_token = false;
+			p->status = IMAP_STATUS_OK;
+			p->nvals = 0;  /* the root is re-opened for the code */
+			p->state = ST_CODE_OPEN;
+			return 0;
+		}
 		if (p->first_token && c != ' ' && c != '~' && (c == '(' || c == ')' || c == '"' ||
 		                                              c == '{' || c == '\r' || c == '\n')) {
 			/* Only an atom can be a status word. */
@@ -657,6 +702,22 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		p->bracket = 0;
 		p->state = ST_ATOM;
 		return 0;
+
+	case ST_LIT_CHARS:
+		/* a continuation byte belongs to the character before it; a lead
+		 * byte starts one of the characters still missing */
+		if ((c & 0xc0) != 0x80) {
+			if (p->lit_chars == 0 || c == ' ' || c == ')' || c == '\r' || c == '\n') {
+				if (store(p, "", 1))
+					return -1;
+				p->vals[p->nvals - 1].len = p->bytes.len - 1 - p->vals[p->nvals - 1].off_;
+				p->state = ST_BETWEEN;
+				return 0;
+			}
+			p->lit_chars--;
+		}
+		p->resp_len++;
+		return store(p, (const char *)s, 1) ? -1 : 1;
 
 	case ST_TILDE:
 		if (c == '{') {
@@ -800,6 +861,7 @@ static long step(struct imap_parser *p, const unsigned char *s, size_t n)
 		if (p->lit_len == 0) {
 			p->state = ST_BETWEEN;
 			p->after_literal = true;
+			p->lit_end = true;
 			if (end_string(p, IMAP_VALUE_LITERAL))
 				return -1;
 		}

@@ -2,9 +2,11 @@
 # with-dovecot.sh SEEDGEN -- COMMAND [ARGS...]
 #
 # Starts a private Dovecot on loopback (127.0.0.1 and 127.0.0.2, random free ports),
-# seeds alice's mailbox with SEEDGEN's messages, runs COMMAND with IMAPGW_TEST_*
-# describing it (see tests/dovecot-lib.sh), then stops Dovecot and removes the
-# temporary directory (kept when IMAPGW_TEST_KEEP=1). Exits with COMMAND's status.
+# seeds alice's mailbox with SEEDGEN's messages, and beside it a private Cyrus and
+# Courier (tests/servers-lib.sh; grace's mailbox seeded on all three), runs COMMAND
+# with IMAPGW_TEST_* describing them (see both libraries), then stops the servers
+# and removes the temporary directory (kept when IMAPGW_TEST_KEEP=1). Exits with
+# COMMAND's status.
 #
 # Cleanup runs on normal exit, on failure and on SIGINT/SIGTERM/SIGHUP. COMMAND runs
 # in the foreground, so Ctrl-C reaches it directly; a signal sent to this script alone
@@ -25,6 +27,8 @@ seedgen=$(cd "$(dirname "$seedgen")" && pwd)/$(basename "$seedgen")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/dovecot-lib.sh
 . "$here/dovecot-lib.sh"
+# shellcheck source=SCRIPTDIR/servers-lib.sh
+. "$here/servers-lib.sh"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/imapgw-test.XXXXXX") || exit 1
 
@@ -33,6 +37,10 @@ cleanup() {
 	# finish the teardown even if more signals arrive (a second Ctrl-C, a group TERM)
 	trap '' INT TERM HUP
 	trap - EXIT
+	# let a start still under way finish (it may be installing packages), then
+	# stop what it started
+	[[ -n ${servers_pid:-} ]] && wait "$servers_pid" 2>/dev/null
+	servers_stop "$dir"
 	dovecot_stop "$dir"
 	if [[ ${IMAPGW_TEST_KEEP:-0} == 1 ]]; then
 		echo "with-dovecot: kept $dir (Dovecot is stopped; $dir/env has the settings it ran with)" >&2
@@ -45,8 +53,21 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# Cyrus and Courier start meanwhile, in the background (IMAPGW_TEST_SERVERS= for none)
+chmod 0755 "$dir"
+servers_start "$dir" &
+servers_pid=$!
 dovecot_start "$dir" || exit 1
 dovecot_seed "$dir" "$seedgen" || exit 1
+if ! "${PYTHON:-python3}" "$here/../../shared/servers/seed_any.py" --port "$IMAPGW_TEST_IMAP_PORT" \
+	--user grace --password grace-secret >"$dir/dovecot-seed-grace.log" 2>&1; then
+	echo "with-dovecot: seeding grace failed:" >&2
+	tail -n 20 "$dir/dovecot-seed-grace.log" >&2
+	exit 1
+fi
+# The tests that need Cyrus or Courier wait for them (tests/support/gateway.c
+# reads $dir/servers.done and $dir/servers.env); the others need not.
+export IMAPGW_TEST_SERVERS=${IMAPGW_TEST_SERVERS-cyrus courier}
 
 "$@"
 exit $?

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/base/codec.h"
 #include "imap/base/error.h"
@@ -453,7 +454,7 @@ static int make_room(struct imap_buf *out, size_t hint)
  * character): U+FFFD and stop. Then flush, so stateful encodings
  * (ISO-2022-JP) emit what they still hold.
  */
-static int convert(iconv_t cd, const char *in, size_t len, struct imap_buf *out)
+static int convert(iconv_t cd, const char *in, size_t len, struct imap_buf *out, size_t *bad)
 {
 	char *ip = (char *)(uintptr_t)in; /* iconv(3) takes char ** but does not write */
 	size_t il = len;
@@ -489,6 +490,7 @@ static int convert(iconv_t cd, const char *in, size_t len, struct imap_buf *out)
 			return 0;
 		if ((rc = imap_buf_append(out, replacement, sizeof replacement)) != 0)
 			return rc;
+		(*bad)++;
 		if (err == EILSEQ && il > 0) {
 			ip++;
 			il--;
@@ -576,6 +578,87 @@ static iconv_t cd_get(const char *name, bool *owned)
 	return cd;
 }
 
+/* Charsets that text labelled with the first one often really is in, when
+ * the bytes are not valid in the label (mailers that label by locale, or
+ * convert the body and not the header): tried after UTF-8, in this order. */
+static const struct {
+	const char *label;        /* the iconv name the label resolved to */
+	const char *likely[3];
+} likely_charsets[] = {
+	{ "ISO-2022-JP-2", { "EUC-JP", "CP932", NULL } },
+	{ "EUC-JP", { "CP932", "ISO-2022-JP-2", NULL } },
+	{ "CP932", { "EUC-JP", "ISO-2022-JP-2", NULL } },
+	{ "BIG5-HKSCS", { "GB18030", NULL, NULL } },
+	{ "CP949", { "ISO-2022-KR", NULL, NULL } },
+};
+
+/* Convert with the iconv charset `name` and report whether every byte was
+ * valid in it (out gets the text either way, or nothing on an error). */
+static int convert_named(const char *name, const unsigned char *s, size_t len,
+			 struct imap_buf *out, bool *clean)
+{
+	bool owned = false;
+	iconv_t cd = cd_get(name, &owned);
+	*clean = false;
+	if (cd == (iconv_t)-1)
+		return errno == EINVAL ? 0 : IMAP_ERR_NOMEM;
+	size_t bad = 0, from = out->len;
+	int rc = convert(cd, (const char *)s, len, out, &bad);
+	if (owned)
+		iconv_close(cd);
+	*clean = rc == 0 && bad == 0;
+	/* C1 controls (U+0080..U+009F) are how a wrong EUC table shows */
+	for (size_t i = from; *clean && i + 1 < out->len; i++)
+		if ((unsigned char)out->data[i] == 0xc2 && (unsigned char)out->data[i + 1] < 0xa0)
+			*clean = false;
+	return rc;
+}
+
+/* The bytes are not valid in the labelled charset (out holds that
+ * conversion from `from` on, with U+FFFD): keep UTF-8 when the bytes are
+ * UTF-8, else the first likely charset for the label they are valid in,
+ * else what the label gave. */
+static int second_guess(const struct cs_spec *sp, const unsigned char *s, size_t len,
+			struct imap_buf *out, size_t from)
+{
+	/* Not for labels whose text is not ASCII-based (UTF-16, UTF-32 ...):
+	 * their NULs and halves say nothing about another charset. */
+	if (memchr(s, 0, len) || strncasecmp(sp->name, "UTF-", 4) == 0 ||
+	    strncasecmp(sp->name, "UCS-", 4) == 0)
+		return 0;
+	if (is_utf8(s, len)) {
+		imap_buf_truncate(out, from);
+		return utf8_copy(s, len, out, BAD_FFFD);
+	}
+	/* Another charset only on some evidence: a stray byte or two is a
+	 * damaged text, not a mislabelled one. */
+	size_t eight = 0;
+	for (size_t i = 0; i < len; i++)
+		eight += s[i] >= 0x80;
+	if (eight < 4)
+		return 0;
+	for (size_t i = 0; i < sizeof likely_charsets / sizeof likely_charsets[0]; i++) {
+		if (strcasecmp(likely_charsets[i].label, sp->name) != 0)
+			continue;
+		for (size_t k = 0; k < 3 && likely_charsets[i].likely[k]; k++) {
+			struct imap_buf trial;
+			imap_buf_init(&trial, out->max ? out->max : 0);
+			bool clean = false;
+			int rc = convert_named(likely_charsets[i].likely[k], s, len, &trial, &clean);
+			if (rc == 0 && clean) {
+				imap_buf_truncate(out, from);
+				rc = imap_buf_append(out, trial.data, trial.len);
+				imap_buf_free(&trial);
+				return rc;
+			}
+			imap_buf_free(&trial);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t len,
 		      struct imap_buf *out)
 {
@@ -595,10 +678,12 @@ static int iconv_copy(const struct cs_spec *sp, const unsigned char *s, size_t l
 	if (cd == (iconv_t)-1)
 		return guess_copy(s, len, out);
 
-	size_t from = out->len;
-	int rc = convert(cd, (const char *)s, len, out);
+	size_t from = out->len, bad = 0;
+	int rc = convert(cd, (const char *)s, len, out, &bad);
 	if (owned)
 		iconv_close(cd);
+	if (!rc && bad)
+		rc = second_guess(sp, s, len, out, from);
 	if (rc)
 		return rc;
 	/* iconv writes valid UTF-8, but a NUL in the input survives as NUL;

@@ -41,8 +41,13 @@
  *   unicode-1-1-utf-7, utf-7      -> UTF-7
  * any other name that iconv knows is used as it is.
  *
- * Invalid or truncated sequences become U+FFFD and conversion goes on with
- * the next byte, so the rest of the text is never lost.
+ * When the bytes are not valid in the named charset (a label that lies:
+ * iso-2022-jp over UTF-8 or EUC-JP bytes), they are read as UTF-8 when they
+ * are valid UTF-8, else in the first of a few charsets likely for that label
+ * (Japanese: EUC-JP, CP932, ISO-2022-JP-2; Big5 -> GB18030; CP949 ->
+ * ISO-2022-KR) in which they are valid. Only when none fits, invalid or
+ * truncated sequences become U+FFFD and conversion goes on with the next
+ * byte, so the rest of the text is never lost.
  *
  * Unknown charsets (x-user-defined, unknown-8bit, a name iconv lacks, an
  * empty or absurd name) and US-ASCII (which is routinely a lie): when the

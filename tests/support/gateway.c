@@ -42,11 +42,12 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-void gw_start(struct gw *g, ...)
+static void start_v(struct gw *g, const char *imaps_port, const char *ca, va_list ap)
 {
 	const char *bin = getenv("IMAPGW_BIN") ? getenv("IMAPGW_BIN") : "build/imapgw";
 	const char *dir = getenv("IMAPGW_TEST_DIR");
 	cr_assert(dir, "run under tests/with-dovecot.sh");
+	cr_assert(imaps_port && ca, "the server's port and CA are not set");
 	memset(g, 0, sizeof *g);
 	g->port = free_port();
 	snprintf(g->base, sizeof g->base, "http://127.0.0.1:%u", g->port);
@@ -55,15 +56,11 @@ void gw_start(struct gw *g, ...)
 	char listen[32];
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", g->port);
 	const char *argv[64] = {bin, "--listen", listen, "--imap-host", "127.0.0.1", "--imap-port",
-	                        getenv("IMAPGW_TEST_IMAPS_PORT"), "--imap-ca",
-	                        getenv("IMAPGW_TEST_CA"), "--imap-trace", "--log-level", "debug"};
+	                        imaps_port, "--imap-ca", ca, "--imap-trace", "--log-level", "debug"};
 	size_t n = 12;
-	va_list ap;
-	va_start(ap, g);
 	const char *a;
 	while ((a = va_arg(ap, const char *)) && n < 62)
 		argv[n++] = a;
-	va_end(ap);
 	argv[n] = NULL;
 
 	pid_t pid = fork();
@@ -101,6 +98,102 @@ void gw_start(struct gw *g, ...)
 		sleep_ms(20);
 	}
 	cr_assert_fail("imapgw did not answer /healthz (see %s)", g->log);
+}
+
+void gw_start(struct gw *g, ...)
+{
+	va_list ap;
+	va_start(ap, g);
+	start_v(g, getenv("IMAPGW_TEST_IMAPS_PORT"), getenv("IMAPGW_TEST_CA"), ap);
+	va_end(ap);
+}
+
+const struct test_server test_servers[TEST_SERVERS] = {
+	{"dovecot", "", '/'},
+	{"cyrus", "", '/'},
+	{"courier", "INBOX.", '.'},
+};
+
+bool test_server_running(const struct test_server *s)
+{
+	if (strcmp(s->name, "dovecot") == 0)
+		return true;
+	const char *list = getenv("IMAPGW_TEST_SERVERS");
+	size_t n = strlen(s->name);
+	for (const char *p = list ? list : ""; (p = strstr(p, s->name)); p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+/* Wait until tests/servers-lib.sh has the other servers up and seeded
+ * ($IMAPGW_TEST_DIR/servers.done), then take their settings from
+ * servers.env ("export NAME=VALUE" lines) into this process's environment. */
+static void others_ready(void)
+{
+	static bool loaded;
+	if (loaded)
+		return;
+	const char *dir = getenv("IMAPGW_TEST_DIR");
+	char done[512], env[512], line[1024];
+	snprintf(done, sizeof done, "%s/servers.done", dir);
+	snprintf(env, sizeof env, "%s/servers.env", dir);
+	FILE *f = NULL;
+	for (int i = 0; i < 6000 && !(f = fopen(done, "r")); i++)  /* a first run installs */
+		sleep_ms(100);
+	cr_assert_not_null(f, "Cyrus and Courier did not come up (see %s/*-up.log)", dir);
+	int rc = fgetc(f);
+	fclose(f);
+	cr_assert_eq(rc, '0', "Cyrus or Courier failed to start (see %s/*-up.log)", dir);
+	f = fopen(env, "r");
+	cr_assert_not_null(f, "no %s", env);
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *name = strncmp(line, "export ", 7) == 0 ? line + 7 : line;
+		char *eq = strchr(name, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		/* printf %q of a plain path: drop the backslashes it may add */
+		char *w = eq + 1;
+		for (char *r = eq + 1; *r; r++)
+			if (*r != '\\' || (r[1] == '\\' && r++))
+				*w++ = *r;
+		*w = '\0';
+		setenv(name, eq + 1, 1);
+	}
+	fclose(f);
+	loaded = true;
+}
+
+void gw_start_on(struct gw *g, const struct test_server *s, ...)
+{
+	char port_var[64], ca_var[64];
+	const char *port = getenv("IMAPGW_TEST_IMAPS_PORT"), *ca = getenv("IMAPGW_TEST_CA");
+	if (strcmp(s->name, "dovecot") != 0) {
+		others_ready();
+		char up[16];
+		size_t i = 0;
+		for (; s->name[i] && i < sizeof up - 1; i++)
+			up[i] = (char)toupper((unsigned char)s->name[i]);
+		up[i] = '\0';
+		snprintf(port_var, sizeof port_var, "IMAPGW_TEST_%s_IMAPS_PORT", up);
+		snprintf(ca_var, sizeof ca_var, "IMAPGW_TEST_%s_CA", up);
+		port = getenv(port_var);
+		ca = getenv(ca_var);
+	}
+	va_list ap;
+	va_start(ap, s);
+	start_v(g, port, ca, ap);
+	va_end(ap);
+}
+
+void test_server_path(const struct test_server *s, const char *logical, char *out, size_t cap)
+{
+	size_t k = (size_t)snprintf(out, cap, "%s", strcmp(logical, "INBOX") == 0 ? "" : s->prefix);
+	for (const char *p = logical; *p && k + 1 < cap; p++)
+		out[k++] = *p == '/' ? s->delimiter : *p;
+	out[k < cap ? k : cap - 1] = '\0';
 }
 
 void gw_stop(struct gw *g)

@@ -9,6 +9,7 @@
 #ifndef IMAPGW_TESTS_GATEWAY_H
 #define IMAPGW_TESTS_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +26,28 @@ struct gw {
  * the test CA, plus extra flags (NULL-terminated). Waits until /healthz
  * answers; fails the test otherwise. */
 void gw_start(struct gw *g, ...) __attribute__((sentinel));
+
+/* The IMAP servers the tests that are not about one server run against
+ * (tests/with-dovecot.sh starts all of them, tests/servers-lib.sh says
+ * how): the name, the personal namespace prefix and the hierarchy delimiter
+ * of the test users' folders there. */
+#define TEST_SERVERS 3
+struct test_server {
+	char name[16];      /* "dovecot", "cyrus", "courier" */
+	char prefix[16];    /* "" or "INBOX." */
+	char delimiter;
+};
+extern const struct test_server test_servers[TEST_SERVERS];
+
+/* Whether the test run started server s (IMAPGW_TEST_SERVERS). */
+bool test_server_running(const struct test_server *s);
+
+/* As gw_start, in front of server s (its implicit-TLS port and certificate). */
+void gw_start_on(struct gw *g, const struct test_server *s, ...) __attribute__((sentinel));
+
+/* The folder path on server s of a logical path ("Archive/2023" is
+ * "INBOX.Archive.2023" on Courier); INBOX stays INBOX. */
+void test_server_path(const struct test_server *s, const char *logical, char *out, size_t cap);
 
 /* SIGTERM and wait; fails the test when the daemon does not exit cleanly. */
 void gw_stop(struct gw *g);

@@ -1,0 +1,639 @@
+/*
+ * The API on every server: the same tests, parameterised by server, against
+ * the private Dovecot, Cyrus and Courier that tests/with-dovecot.sh starts
+ * (tests/servers-lib.sh). grace's mailbox holds the same set on each
+ * (../shared/servers/seed_any.py: 50 INBOX messages, nested and non-ASCII
+ * folders, special-use folders), under each server's own namespace; heidi is
+ * for the tests that write.
+ *
+ * Expectations come from the seed where it is fixed (counts, folder names)
+ * and otherwise from the gateway's own unfiltered answer (a filter must
+ * select exactly the messages whose fields say so), never from one server's
+ * habits. Where a server lacks an extension (Courier: MOVE, ESEARCH,
+ * CONDSTORE, LIST-EXTENDED) the same assertions check the fallback.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tests/support/gateway.h"
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* long: a test on Cyrus or Courier first waits for them (a first run installs them) */
+TestSuite(servers, .init = setup, .timeout = 600);
+
+#define GRACE "grace", "grace-secret"
+#define HEIDI "heidi", "heidi-secret"
+#define INBOX_COUNT 50
+
+#define PARAMS(name)                                                                   \
+	ParameterizedTestParameters(servers, name)                                     \
+	{                                                                              \
+		static struct test_server p[TEST_SERVERS];                               \
+		memcpy(p, test_servers, sizeof p);                                       \
+		return cr_make_param_array(struct test_server, p, TEST_SERVERS);         \
+	}                                                                              \
+	ParameterizedTest(const struct test_server *srv, servers, name)
+
+static void need(const struct test_server *srv)
+{
+	if (!test_server_running(srv))
+		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", srv->name);
+}
+
+/* "%XX" for everything but letters and digits. */
+static void esc(const char *s, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+			out[k++] = (char)*p;
+		else
+			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
+	}
+	out[k] = '\0';
+}
+
+static json_t *call(const struct gw *g, const char *method, const char *path, const char *user,
+                    const char *pw, const char *body, long want)
+{
+	struct gw_reply r;
+	if (body)
+		gw_request_body(g, method, path, user, pw, "application/json", body, strlen(body), &r);
+	else
+		gw_request(g, method, path, user, pw, NULL, &r);
+	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
+	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
+	cr_assert_not_null(j, "%s %s: not JSON: %.300s", method, path, r.body.data);
+	gw_reply_free(&r);
+	return j;
+}
+
+static json_t *get(const struct gw *g, const char *path)
+{
+	return call(g, "GET", path, GRACE, NULL, 200);
+}
+
+static json_t *folder_by_path(json_t *arr, const char *path)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(arr, i, f)
+		if (strcmp(json_string_value(json_object_get(f, "path")), path) == 0)
+			return f;
+	return NULL;
+}
+
+/* ---- folders and counts ---- */
+
+PARAMS(folders_and_counts)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_t *j = get(&g, "/folders?counts=true");
+	json_t *arr = json_object_get(j, "folders");
+	static const struct {
+		const char *logical;
+		int messages, unseen;
+		const char *special_use;
+	} want[] = {
+		{"INBOX", INBOX_COUNT, 17, NULL},       {"Archive/2023", 6, 3, NULL},
+		{"Archive/2024", 6, 3, NULL},           {"Projects/Alpha/Specs", 4, 2, NULL},
+		{"Projects/\u65e5\u672c\u8a9e", 2, 1, NULL}, {"Travel Plans", 3, 1, NULL},
+		{"Donn\u00e9es", 3, 1, NULL},           {"Receipts & Bills", 4, 2, NULL},
+		{"Sent", 3, 0, "\\Sent"},               {"Drafts", 1, 0, "\\Drafts"},
+		{"Junk", 2, 1, "\\Junk"},               {"Trash", 1, 0, "\\Trash"},
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		char path[256];
+		test_server_path(srv, want[i].logical, path, sizeof path);
+		json_t *f = folder_by_path(arr, path);
+		cr_assert_not_null(f, "%s: no folder %s", srv->name, path);
+		cr_expect_eq(json_integer_value(json_object_get(f, "messages")), want[i].messages,
+		             "%s messages", path);
+		cr_expect_eq(json_integer_value(json_object_get(f, "unseen")), want[i].unseen,
+		             "%s unseen", path);
+		cr_expect(json_integer_value(json_object_get(f, "uidvalidity")) > 0);
+		if (want[i].special_use)
+			cr_expect_str_eq(json_string_value(json_object_get(f, "special_use")),
+			                 want[i].special_use, "%s special use", path);
+		/* \Marked and \Unmarked are hints that change from one LIST to the next */
+		json_t *fl;
+		size_t k;
+		json_array_foreach(json_object_get(f, "flags"), k, fl) {
+			cr_expect(strcasecmp(json_string_value(fl), "\\Marked") != 0 &&
+			          strcasecmp(json_string_value(fl), "\\Unmarked") != 0,
+			          "%s: %s in flags", path, json_string_value(fl));
+		}
+		/* GET /folders/{path}: the same counts */
+		char e[512], one[600];
+		esc(path, e, sizeof e);
+		snprintf(one, sizeof one, "/folders/%s", e);
+		json_t *o = get(&g, one);
+		cr_expect_eq(json_integer_value(json_object_get(o, "messages")), want[i].messages);
+		cr_expect_eq(json_integer_value(json_object_get(o, "uidvalidity")),
+		             json_integer_value(json_object_get(f, "uidvalidity")));
+		json_decref(o);
+	}
+	/* parent, name and delimiter */
+	char specs[256], alpha[256];
+	test_server_path(srv, "Projects/Alpha/Specs", specs, sizeof specs);
+	test_server_path(srv, "Projects/Alpha", alpha, sizeof alpha);
+	json_t *f = folder_by_path(arr, specs);
+	cr_assert_not_null(f);
+	cr_expect_str_eq(json_string_value(json_object_get(f, "name")), "Specs");
+	cr_expect_str_eq(json_string_value(json_object_get(f, "parent")), alpha);
+	char d[2] = {srv->delimiter, '\0'};
+	cr_expect_str_eq(json_string_value(json_object_get(f, "delimiter")), d);
+
+	/* the same answer twice in a row */
+	json_t *again = get(&g, "/folders?counts=true");
+	cr_expect(json_equal(j, again), "%s: two identical listings differ", srv->name);
+	json_decref(again);
+	/* a tree holds every folder once */
+	json_t *tree = get(&g, "/folders?tree=true");
+	cr_expect_not_null(json_object_get(tree, "folders"));
+	json_decref(tree);
+	json_decref(j);
+	gw_stop(&g);
+}
+
+/* ---- paging and every sort ---- */
+
+static const char *const sorts[] = {"arrival", "received", "date", "from",
+                                    "to",      "subject",  "size"};
+
+/* The UIDs of a whole listing, page by page (per_page), and the messages. */
+static size_t walk(const struct gw *g, const char *query, unsigned per_page, json_int_t *uids,
+                   size_t cap, json_t *all)
+{
+	size_t n = 0;
+	for (unsigned page = 1; page < 200; page++) {
+		char path[512];
+		snprintf(path, sizeof path, "/messages?%s&per_page=%u&page=%u", query, per_page, page);
+		json_t *j = get(g, path);
+		json_t *msgs = json_object_get(j, "messages");
+		size_t i;
+		json_t *m;
+		json_array_foreach(msgs, i, m) {
+			cr_assert_lt(n, cap);
+			uids[n++] = json_integer_value(json_object_get(m, "uid"));
+			if (all)
+				json_array_append(all, m);
+		}
+		bool last = json_array_size(msgs) < per_page ||
+		            page >= json_integer_value(json_object_get(j, "pages"));
+		json_decref(j);
+		if (last)
+			break;
+	}
+	return n;
+}
+
+static json_int_t field_int(json_t *m, const char *k)
+{
+	return json_integer_value(json_object_get(m, k));
+}
+
+PARAMS(paging_and_every_sort)
+{
+	need(srv);
+	struct gw g, local;
+	gw_start_on(&g, srv, NULL);
+	/* the same server as if it had no SORT: the gateway sorts the keys itself */
+	gw_start_on(&local, srv, "--imap-ignore-caps", "SORT", NULL);
+	json_int_t one[INBOX_COUNT + 1], paged[INBOX_COUNT + 1], rev[INBOX_COUNT + 1];
+	json_int_t mine[INBOX_COUNT + 1];
+	for (size_t s = 0; s < sizeof sorts / sizeof sorts[0]; s++) {
+		char q[128];
+		snprintf(q, sizeof q, "folder=INBOX&sort=%s&order=asc", sorts[s]);
+		json_t *all = json_array();
+		size_t n1 = walk(&g, q, 500, one, INBOX_COUNT + 1, all);
+		cr_assert_eq(n1, INBOX_COUNT, "%s sort=%s: %zu messages", srv->name, sorts[s], n1);
+		size_t n2 = walk(&g, q, 7, paged, INBOX_COUNT + 1, NULL);
+		cr_assert_eq(n2, INBOX_COUNT);
+		for (size_t i = 0; i < n1; i++) {
+			cr_assert_eq(one[i], paged[i], "%s sort=%s: pages differ from one page at %zu",
+			             srv->name, sorts[s], i);
+			for (size_t k = 0; k < i; k++)
+				cr_assert_neq(one[i], one[k], "%s sort=%s: uid %lld twice", srv->name,
+				              sorts[s], (long long)one[i]);
+		}
+		cr_assert_eq(walk(&local, q, 500, mine, INBOX_COUNT + 1, NULL), INBOX_COUNT);
+		for (size_t i = 0; i < n1; i++)
+			cr_expect_eq(mine[i], one[i], "%s sort=%s: the local sort differs at %zu",
+			             srv->name, sorts[s], i);
+		snprintf(q, sizeof q, "folder=INBOX&sort=%s&order=desc", sorts[s]);
+		cr_assert_eq(walk(&g, q, 9, rev, INBOX_COUNT + 1, NULL), INBOX_COUNT);
+		for (size_t i = 0; i < n1; i++)
+			cr_assert_eq(rev[i], one[n1 - 1 - i], "%s sort=%s: desc is not asc reversed",
+			             srv->name, sorts[s]);
+		/* the keys the API shows are in order (ties on UID) */
+		for (size_t i = 1; i < n1; i++) {
+			json_t *a = json_array_get(all, i - 1), *b = json_array_get(all, i);
+			if (strcmp(sorts[s], "received") == 0) {
+				const char *ra = json_string_value(json_object_get(a, "received_at"));
+				const char *rb = json_string_value(json_object_get(b, "received_at"));
+				int c = ra && rb ? strcmp(ra, rb) : 0;  /* all in UTC ("Z") */
+				cr_expect(c < 0 || (c == 0 && field_int(a, "uid") < field_int(b, "uid")),
+				          "%s: received order at %zu", srv->name, i);
+			} else if (strcmp(sorts[s], "arrival") == 0) {
+				cr_expect_lt(field_int(a, "uid"), field_int(b, "uid"));
+			} else if (strcmp(sorts[s], "size") == 0) {
+				cr_expect(field_int(a, "size") < field_int(b, "size") ||
+				          (field_int(a, "size") == field_int(b, "size") &&
+				           field_int(a, "uid") < field_int(b, "uid")),
+				          "%s: size order at %zu", srv->name, i);
+			}
+		}
+		json_decref(all);
+	}
+	/* a cursor walk gives the same sequence as pages */
+	json_int_t cur[INBOX_COUNT + 1];
+	size_t n = 0;
+	char path[512] = "/messages?folder=INBOX&sort=date&per_page=11";
+	for (int guard = 0; guard < 20; guard++) {
+		json_t *j = get(&g, path);
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(j, "messages"), i, m) {
+			cr_assert_lt(n, INBOX_COUNT + 1);
+			cur[n++] = field_int(m, "uid");
+		}
+		const char *next = json_string_value(json_object_get(j, "next_cursor"));
+		bool more = next != NULL;
+		if (more)
+			snprintf(path, sizeof path, "/messages?folder=INBOX&sort=date&per_page=11&cursor=%s",
+			         next);
+		json_decref(j);
+		if (!more)
+			break;
+	}
+	cr_assert_eq(n, INBOX_COUNT);
+	cr_assert_eq(walk(&g, "folder=INBOX&sort=date", 500, one, INBOX_COUNT + 1, NULL),
+	             INBOX_COUNT);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(cur[i], one[i], "%s: cursor walk differs at %zu", srv->name, i);
+	gw_stop(&local);
+	gw_stop(&g);
+}
+
+/* ---- filters ---- */
+
+static bool contains_ci(const char *hay, const char *needle)
+{
+	return hay && strcasestr(hay, needle) != NULL;
+}
+
+static bool addr_has(json_t *a, const char *needle)
+{
+	if (json_is_array(a)) {
+		size_t i;
+		json_t *x;
+		json_array_foreach(a, i, x)
+			if (addr_has(x, needle))
+				return true;
+		return false;
+	}
+	return contains_ci(json_string_value(json_object_get(a, "address")), needle) ||
+	       contains_ci(json_string_value(json_object_get(a, "name")), needle);
+}
+
+enum filter { F_UNSEEN, F_FLAGGED, F_UNSUB, F_FROM, F_TO, F_SUBJECT, F_LARGER, F_SMALLER };
+
+static bool matches(json_t *m, enum filter f)
+{
+	switch (f) {
+	case F_UNSEEN: return !json_is_true(json_object_get(m, "seen"));
+	case F_FLAGGED: return json_is_true(json_object_get(m, "flagged"));
+	case F_UNSUB: return !json_is_null(json_object_get(m, "unsubscribe"));
+	case F_FROM: return addr_has(json_object_get(m, "from"), "gitlab");
+	case F_TO: return addr_has(json_object_get(m, "to"), "team@example.test");
+	case F_SUBJECT: return contains_ci(json_string_value(json_object_get(m, "subject")),
+		                               "Quarterly");
+	case F_LARGER: return field_int(m, "size") > 100000;
+	case F_SMALLER: return field_int(m, "size") < 2000;
+	}
+	return false;
+}
+
+PARAMS(filters_select_exactly_what_the_fields_say)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_int_t uids[INBOX_COUNT + 1], got[INBOX_COUNT + 1];
+	json_t *all = json_array();
+	cr_assert_eq(walk(&g, "folder=INBOX&sort=arrival&order=asc", 500, uids, INBOX_COUNT + 1, all),
+	             INBOX_COUNT);
+	static const struct { enum filter f; const char *q; size_t at_least; } cases[] = {
+		{F_UNSEEN, "unseen=true", 17},   {F_FLAGGED, "flagged=true", 8},
+		{F_UNSUB, "has_unsubscribe=true", 9}, {F_FROM, "from=gitlab", 1},
+		{F_TO, "to=team%40example.test", 1}, {F_SUBJECT, "subject=quarterly", 1},
+		{F_LARGER, "larger=100000", 1},  {F_SMALLER, "smaller=2000", 1},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		char q[256];
+		snprintf(q, sizeof q, "folder=INBOX&sort=arrival&order=asc&%s", cases[c].q);
+		json_t *sel = json_array();
+		size_t n = walk(&g, q, 500, got, INBOX_COUNT + 1, sel);
+		size_t want = 0, k = 0;
+		size_t i;
+		json_t *m;
+		json_array_foreach(all, i, m) {
+			if (!matches(m, cases[c].f))
+				continue;
+			want++;
+			cr_expect(k < n && got[k] == field_int(m, "uid"), "%s %s: uid %lld missing",
+			          srv->name, cases[c].q, (long long)field_int(m, "uid"));
+			if (k < n && got[k] == field_int(m, "uid"))
+				k++;
+		}
+		cr_expect_eq(n, want, "%s %s: %zu messages, the fields say %zu", srv->name,
+		             cases[c].q, n, want);
+		cr_expect_geq(want, cases[c].at_least, "%s %s", srv->name, cases[c].q);
+		json_array_foreach(sel, i, m)
+			cr_expect(matches(m, cases[c].f), "%s %s: uid %lld does not match", srv->name,
+			          cases[c].q, (long long)field_int(m, "uid"));
+		json_decref(sel);
+	}
+	json_decref(all);
+	gw_stop(&g);
+}
+
+/* ---- content and downloads ---- */
+
+/* The UID of the INBOX message whose attachment list has `filename`. */
+static json_int_t find_attachment(const struct gw *g, json_t *all, const char *filename,
+                                  json_t **att_out)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(all, i, m) {
+		if (!json_is_true(json_object_get(m, "has_attachments")))
+			continue;
+		char path[128];
+		snprintf(path, sizeof path, "/messages/%lld/attachments?folder=INBOX",
+		         (long long)field_int(m, "uid"));
+		json_t *j = get(g, path);
+		size_t k;
+		json_t *a;
+		json_array_foreach(json_object_get(j, "attachments"), k, a) {
+			const char *fn = json_string_value(json_object_get(a, "filename"));
+			if (fn && strcmp(fn, filename) == 0) {
+				*att_out = json_deep_copy(a);
+				json_decref(j);
+				return field_int(m, "uid");
+			}
+		}
+		json_decref(j);
+	}
+	return 0;
+}
+
+PARAMS(content_and_downloads)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_int_t uids[INBOX_COUNT + 1];
+	json_t *all = json_array();
+	cr_assert_eq(walk(&g, "folder=INBOX&sort=arrival&order=asc", 500, uids, INBOX_COUNT + 1, all),
+	             INBOX_COUNT);
+	/* seed message #2 (arrival order): text and a PDF attachment */
+	json_t *m = json_array_get(all, 2);
+	char path[256];
+	snprintf(path, sizeof path, "/messages/%lld?folder=INBOX", (long long)field_int(m, "uid"));
+	json_t *full = get(&g, path);
+	cr_expect(contains_ci(json_string_value(json_object_get(full, "text")),
+	                      "this is seeded message #2."),
+	          "%s: text %s", srv->name, json_string_value(json_object_get(full, "text")));
+	cr_expect(contains_ci(json_string_value(json_object_get(full, "text")), "\u65e5\u672c\u8a9e"));
+	json_decref(full);
+
+	const char *const names[] = {"report-2.pdf", "notes \u00e9 \u00fc.txt", "pixel.png",
+	                             "\u00dcbersicht_Q3.docx", "big.bin"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		json_t *att = NULL;
+		json_int_t uid = find_attachment(&g, all, names[i], &att);
+		cr_assert(uid > 0, "%s: no attachment named %s", srv->name, names[i]);
+		snprintf(path, sizeof path, "/messages/%lld/attachments/%s?folder=INBOX",
+		         (long long)uid, json_string_value(json_object_get(att, "part")));
+		struct gw_reply r;
+		gw_request(&g, "GET", path, GRACE, NULL, &r);
+		cr_expect_eq(r.status, 200, "%s %s: %ld", srv->name, path, r.status);
+		/* decoded_size is an estimate from the structure (base64 padding and
+		 * the last line's CRLF are not known there) */
+		json_int_t diff = (json_int_t)r.body.len - field_int(att, "decoded_size");
+		cr_expect(r.body.len > 0 && diff >= -3 && diff <= 3,
+		          "%s %s: %zu bytes, decoded_size %lld", srv->name, names[i], r.body.len,
+		          (long long)field_int(att, "decoded_size"));
+		gw_reply_free(&r);
+		json_decref(att);
+	}
+	/* /raw is the message as stored, its size RFC822.SIZE */
+	snprintf(path, sizeof path, "/messages/%lld/raw?folder=INBOX", (long long)field_int(m, "uid"));
+	struct gw_reply r;
+	gw_request(&g, "GET", path, GRACE, NULL, &r);
+	cr_expect_eq(r.status, 200);
+	cr_expect_eq((json_int_t)r.body.len, field_int(m, "size"));
+	cr_expect(strstr(r.body.data, "X-Seed: seed_any.py/1\r\n") != NULL);
+	gw_reply_free(&r);
+	/* a message that is not there, a part that is not there */
+	json_decref(call(&g, "GET", "/messages/999999?folder=INBOX", GRACE, NULL, 404));
+	snprintf(path, sizeof path, "/messages/%lld/attachments/9?folder=INBOX",
+	         (long long)field_int(m, "uid"));
+	json_decref(call(&g, "GET", path, GRACE, NULL, 404));
+	json_decref(all);
+	gw_stop(&g);
+}
+
+/* ---- writes: heidi's own folders ---- */
+
+static void heidi_folder(const struct gw *g, const struct test_server *srv, const char *logical,
+                         char *path, size_t cap)
+{
+	test_server_path(srv, logical, path, cap);
+	char body[512];
+	snprintf(body, sizeof body, "{\"path\":\"%s\"}", path);
+	struct gw_reply r;
+	gw_request_body(g, "POST", "/folders", HEIDI, "application/json", body, strlen(body), &r);
+	cr_assert(r.status == 201 || r.status == 409, "%s: create %s: %ld %s", srv->name, path,
+	          r.status, r.body.data);
+	gw_reply_free(&r);
+}
+
+static json_int_t append(const struct gw *g, const char *folder, const char *subject)
+{
+	char msg[512], e[256], path[512];
+	snprintf(msg, sizeof msg,
+	         "From: Heidi <heidi@example.test>\r\nTo: x@example.test\r\nSubject: %s\r\n"
+	         "Message-ID: <%s.%d@example.test>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
+	         "Body of %s.\r\n",
+	         subject, subject, (int)getpid(), subject);
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/messages?folder=%s", e);
+	struct gw_reply r;
+	gw_request_body(g, "POST", path, HEIDI, "message/rfc822", msg, strlen(msg), &r);
+	cr_assert_eq(r.status, 201, "append to %s: %ld %s", folder, r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	json_int_t uid = field_int(j, "uid");
+	cr_assert(uid > 0, "append gives the new UID: %s", r.body.data);
+	json_decref(j);
+	gw_reply_free(&r);
+	return uid;
+}
+
+static json_int_t count(const struct gw *g, const char *folder)
+{
+	char e[256], path[512];
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s", e);
+	json_t *j = call(g, "GET", path, HEIDI, NULL, 200);
+	json_int_t n = field_int(j, "messages");
+	json_decref(j);
+	return n;
+}
+
+PARAMS(flags_move_copy_delete_append)
+{
+	need(srv);
+	char lock[64];
+	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
+	test_user_lock(lock);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char src[256], dst[256], trash[256], e[256], path[640], body[512];
+	heidi_folder(&g, srv, "Work", src, sizeof src);
+	heidi_folder(&g, srv, "Work/Done", dst, sizeof dst);
+	heidi_folder(&g, srv, "Trash", trash, sizeof trash);
+	json_int_t before_src = count(&g, src), before_dst = count(&g, dst);
+	json_int_t before_trash = count(&g, trash);
+	json_int_t a = append(&g, src, "first"), b = append(&g, src, "second");
+	json_int_t c = append(&g, src, "third");
+	cr_assert_eq(count(&g, src), before_src + 3);
+	esc(src, e, sizeof e);
+
+	/* flags: add, remove, replace, read back */
+	snprintf(path, sizeof path, "/messages/%lld/flags?folder=%s", (long long)a, e);
+	json_t *j = call(&g, "PATCH", path, HEIDI, "{\"add\":[\"\\\\Flagged\",\"\\\\Seen\"]}", 200);
+	json_decref(j);
+	j = call(&g, "GET", path, HEIDI, NULL, 200);
+	char *dump = json_dumps(j, JSON_COMPACT);
+	cr_expect(strstr(dump, "\\\\Flagged") && strstr(dump, "\\\\Seen"), "%s: %s", srv->name, dump);
+	free(dump);
+	json_decref(j);
+	j = call(&g, "PUT", path, HEIDI, "{\"flags\":[\"\\\\Answered\"]}", 200);
+	json_decref(j);
+	j = call(&g, "GET", path, HEIDI, NULL, 200);
+	dump = json_dumps(j, JSON_COMPACT);
+	cr_expect(strstr(dump, "\\\\Answered") && !strstr(dump, "\\\\Flagged"), "%s: %s", srv->name,
+	          dump);
+	free(dump);
+	json_decref(j);
+
+	/* copy: the source keeps it; the copy's UID is reported */
+	snprintf(path, sizeof path, "/messages/%lld/copy?folder=%s", (long long)b, e);
+	snprintf(body, sizeof body, "{\"to\":\"%s\"}", dst);
+	j = call(&g, "POST", path, HEIDI, body, 200);
+	dump = json_dumps(j, JSON_COMPACT);
+	cr_expect(strstr(dump, "uid"), "%s: copy answer %s", srv->name, dump);
+	free(dump);
+	json_decref(j);
+	cr_expect_eq(count(&g, src), before_src + 3);
+	cr_expect_eq(count(&g, dst), before_dst + 1);
+
+	/* move (Courier has no MOVE: COPY + \Deleted + UID EXPUNGE of that UID) */
+	snprintf(path, sizeof path, "/messages/%lld/move?folder=%s", (long long)c, e);
+	j = call(&g, "POST", path, HEIDI, body, 200);
+	json_decref(j);
+	cr_expect_eq(count(&g, src), before_src + 2, "%s: moved away", srv->name);
+	cr_expect_eq(count(&g, dst), before_dst + 2);
+	snprintf(path, sizeof path, "/messages/%lld?folder=%s", (long long)c, e);
+	json_decref(call(&g, "GET", path, HEIDI, NULL, 404));
+
+	/* delete: to Trash, then for good */
+	snprintf(path, sizeof path, "/messages/%lld?folder=%s", (long long)b, e);
+	struct gw_reply r;
+	gw_request(&g, "DELETE", path, HEIDI, NULL, &r);
+	cr_expect(r.status == 200 || r.status == 204, "%s: delete %ld %s", srv->name, r.status,
+	          r.body.data);
+	gw_reply_free(&r);
+	cr_expect_eq(count(&g, trash), before_trash + 1, "%s: in the Trash", srv->name);
+	snprintf(path, sizeof path, "/messages/%lld?folder=%s&permanent=true", (long long)a, e);
+	gw_request(&g, "DELETE", path, HEIDI, NULL, &r);
+	cr_expect(r.status == 200 || r.status == 204, "%s: permanent delete %ld %s", srv->name,
+	          r.status, r.body.data);
+	gw_reply_free(&r);
+	cr_expect_eq(count(&g, src), before_src, "%s: both gone", srv->name);
+	gw_stop(&g);
+	test_user_unlock();
+}
+
+PARAMS(folder_writes_with_non_ascii_names)
+{
+	need(srv);
+	char lock[64];
+	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
+	test_user_lock(lock);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char p1[256], p2[256], child[256], body[600], e[256], path[600];
+	test_server_path(srv, "Caf\u00e9 & Co/\u65e5\u672c", p1, sizeof p1);
+	test_server_path(srv, "Caf\u00e9 & Co", p2, sizeof p2);
+	/* leftovers of an earlier run of this test */
+	esc(p2, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s?force=true", e);
+	struct gw_reply r;
+	gw_request(&g, "DELETE", path, HEIDI, NULL, &r);
+	gw_reply_free(&r);
+
+	snprintf(body, sizeof body, "{\"path\":\"%s\"}", p1);
+	json_decref(call(&g, "POST", "/folders", HEIDI, body, 201));
+	json_decref(call(&g, "POST", "/folders", HEIDI, body, 409));
+	json_t *j = call(&g, "GET", "/folders", HEIDI, NULL, 200);
+	json_t *f = folder_by_path(json_object_get(j, "folders"), p1);
+	cr_assert_not_null(f, "%s: %s not listed", srv->name, p1);
+	cr_expect(json_is_true(json_object_get(f, "subscribed")));
+	cr_expect_str_eq(json_string_value(json_object_get(f, "parent")), p2);
+	json_decref(j);
+
+	/* rename the child, unsubscribe it */
+	test_server_path(srv, "Caf\u00e9 & Co/Tokyo", child, sizeof child);
+	esc(p1, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s", e);
+	snprintf(body, sizeof body, "{\"path\":\"%s\",\"subscribed\":false}", child);
+	json_decref(call(&g, "PATCH", path, HEIDI, body, 200));
+	j = call(&g, "GET", "/folders", HEIDI, NULL, 200);
+	cr_expect_null(folder_by_path(json_object_get(j, "folders"), p1));
+	f = folder_by_path(json_object_get(j, "folders"), child);
+	cr_assert_not_null(f, "%s: %s not listed after the rename", srv->name, child);
+	cr_expect(json_is_false(json_object_get(f, "subscribed")));
+	json_decref(j);
+
+	/* a folder with sub-folders goes only with force */
+	esc(p2, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s", e);
+	json_decref(call(&g, "DELETE", path, HEIDI, NULL, 409));
+	snprintf(path, sizeof path, "/folders/%s?force=true", e);
+	gw_request(&g, "DELETE", path, HEIDI, NULL, &r);
+	cr_expect(r.status == 200 || r.status == 204, "%s: %ld %s", srv->name, r.status, r.body.data);
+	gw_reply_free(&r);
+	j = call(&g, "GET", "/folders", HEIDI, NULL, 200);
+	cr_expect_null(folder_by_path(json_object_get(j, "folders"), p2));
+	cr_expect_null(folder_by_path(json_object_get(j, "folders"), child));
+	json_decref(j);
+	gw_stop(&g);
+	test_user_unlock();
+}
