@@ -263,8 +263,9 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
                     struct imap_buf *storage, struct api_response *resp);
 
 /* Run fn on a pooled session for the request's credentials. When fn fails
- * because a reused session turned out dead and `idempotent` is set, it runs
- * once more on a fresh session. Returns fn's result (0 or an imap_err);
+ * because a reused session turned out dead, it runs once more on a fresh
+ * session if `idempotent` is set or no byte of its commands had been sent
+ * (imap_session_bytes_sent unchanged: the server cannot have acted). Returns fn's result (0 or an imap_err);
  * on failure *err says why (pool errors included) and *retry_after_s is set
  * for throttling. */
 typedef int api_session_fn(struct imap_session *s, void *ctx, struct imap_error *err);
@@ -273,7 +274,8 @@ int api_with_session(const struct api_request *req, const struct imap_credential
                      unsigned *retry_after_s);
 
 /* The whole round: the request's credentials, fn on a pooled session
- * (retried as above when the matched route is API_ROUTE_IDEMPOTENT).
+ * (retried as above; idempotent when the matched route is
+ * API_ROUTE_IDEMPOTENT).
  * Returns true, or false after filling resp with the problem. */
 bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
              void *ctx, struct api_response *resp);

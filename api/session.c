@@ -107,11 +107,16 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 		                           err);
 		if (rc)
 			return rc;
+		uint64_t sent_before = imap_session_bytes_sent(s);
 		rc = fn(s, ctx, err);
 		bool dead = imap_session_state(s) == IMAP_SESSION_BROKEN;
+		/* Nothing of the request's commands left this process: the
+		 * server cannot have acted on any of them, so even a write may
+		 * run again. */
+		bool unsent = imap_session_bytes_sent(s) == sent_before;
 		imap_pool_release(config.pool, s);
-		if (rc && dead && !fresh && idempotent && attempt == 0 && transport_failure(rc) &&
-		    imap_now_ms() < req->deadline)
+		if (rc && dead && !fresh && (idempotent || unsent) && attempt == 0 &&
+		    transport_failure(rc) && imap_now_ms() < req->deadline)
 			continue;  /* a pooled session had died while idle: once more, fresh */
 		return rc;
 	}

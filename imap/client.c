@@ -40,6 +40,7 @@ struct imap_session {
 	bool utf8, condstore, sync_literals;
 	bool bye;
 	char bye_text[160];
+	uint64_t bytes_sent;       /* handed to the connection, ever */
 	void *owner;
 	unsigned learned;          /* enum imap_learned bits */
 	bool selected;             /* mbox describes a selected mailbox */
@@ -273,8 +274,58 @@ static int read_response(struct imap_session *s, const struct imap_response **ou
 static int write_all(struct imap_session *s, const char *data, size_t len, int64_t deadline,
                      struct imap_error *err)
 {
-	int rc = imap_conn_write(s->conn, data, len, deadline, err);
+	size_t written = 0;
+	int rc = imap_conn_write(s->conn, data, len, deadline, &written, err);
+	s->bytes_sent += written;
 	return rc ? broken(s, err, rc) : 0;
+}
+
+/* Take in, without waiting, what the server sent while nobody asked: on
+ * an idle session that is an untagged BYE before the server closes
+ * (autologout, shutdown, a kick) or the close itself, possibly an EXISTS.
+ * Called before every command, so a session the server has left is found
+ * broken before a byte of the command is written, and the caller knows
+ * for certain that the command never reached the server. */
+static int take_unsolicited(struct imap_session *s, struct imap_error *err)
+{
+	for (;;) {
+		if (s->bye) {
+			imap_error_set(err, IMAP_ERR_BYE, "server said BYE: %s", s->bye_text);
+			return broken(s, err, IMAP_ERR_BYE);
+		}
+		if (s->in_pos < s->in_len) {
+			size_t used = 0;
+			enum imap_parse_result pr = imap_parser_feed(
+				s->parser, s->in + s->in_pos, s->in_len - s->in_pos, &used);
+			s->in_pos += used;
+			if (pr == IMAP_PARSE_ERROR) {
+				int code = imap_parser_error_code(s->parser);
+				imap_error_set(err, code ? code : IMAP_ERR_PROTOCOL,
+				               "bad response from the server: %s",
+				               imap_parser_error(s->parser));
+				return broken(s, err, code ? code : IMAP_ERR_PROTOCOL);
+			}
+			if (pr == IMAP_PARSE_DONE) {
+				const struct imap_response *r = imap_parser_response(s->parser);
+				trace_response(s, r);
+				track(s, r);
+				if (r->kind != IMAP_RESPONSE_UNTAGGED) {
+					imap_error_set(err, IMAP_ERR_PROTOCOL,
+					               "the server answered a command nobody sent");
+					return broken(s, err, IMAP_ERR_PROTOCOL);
+				}
+				continue;
+			}
+			continue;  /* NEED_MORE: all of it is in the parser now */
+		}
+		s->in_pos = s->in_len = 0;
+		long n = imap_conn_read_ready(s->conn, s->in, sizeof s->in, err);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return broken(s, err, (int)n);
+		s->in_len = (size_t)n;
+	}
 }
 
 /* ---- running commands ---- */
@@ -359,6 +410,8 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
 	if (rc)
 		return imap_error_set(err, rc, "command cannot be sent safely: %s",
 		                      imap_strerror(rc));
+	if ((rc = take_unsolicited(s, err)))
+		return rc;
 
 	const char *tag = c->wire.data;
 	size_t tag_len = strcspn(tag, " ");
@@ -577,6 +630,18 @@ void imap_session_logout(struct imap_session **sp, int64_t deadline)
 enum imap_session_state imap_session_state(const struct imap_session *s)
 {
 	return s->state;
+}
+
+int imap_session_check(struct imap_session *s, struct imap_error *err)
+{
+	if (s->state == IMAP_SESSION_BROKEN)
+		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
+	return take_unsolicited(s, err);
+}
+
+uint64_t imap_session_bytes_sent(const struct imap_session *s)
+{
+	return s->bytes_sent;
 }
 
 /* ---- authentication ---- */
@@ -938,6 +1003,10 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 	if (rc) {
 		imap_buf_free(&out);
 		return imap_error_set(err, rc, "commands cannot be pipelined: %s", imap_strerror(rc));
+	}
+	if ((rc = take_unsolicited(s, err))) {
+		imap_buf_free(&out);
+		return rc;
 	}
 	for (size_t i = 0; i < n; i++)
 		trace(s, 'C', cmds[i].trace.data, cmds[i].trace.len);

@@ -133,6 +133,21 @@ void imap_session_logout(struct imap_session **s, int64_t deadline);
 
 enum imap_session_state imap_session_state(const struct imap_session *s);
 
+/* Is the session still usable, as far as can be known without asking the
+ * server? Takes in what the server sent unasked (every command does this
+ * first, too), without waiting: 0 when nothing says otherwise; IMAP_ERR_BYE
+ * when the server said BYE, IMAP_ERR_IO when it closed the connection,
+ * IMAP_ERR_PROTOCOL for garbage; the session is then broken. One poll()
+ * when nothing has arrived. Sends nothing. */
+int imap_session_check(struct imap_session *s, struct imap_error *err);
+
+/* Bytes of commands handed to the connection since the session opened.
+ * Unchanged across a failed call: nothing of what that call meant to send
+ * left this process, so the server cannot have acted on it (a write may
+ * then be retried elsewhere). A command whose bytes went out may or may
+ * not have been carried out, whatever came back. */
+uint64_t imap_session_bytes_sent(const struct imap_session *s);
+
 enum imap_mech {
 	IMAP_MECH_AUTO,        /* password: PLAIN when offered, else LOGIN;
 	                          token: OAUTHBEARER when offered, else XOAUTH2 */

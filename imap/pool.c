@@ -626,6 +626,7 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 	 * the whole deadline. */
 	int64_t wait_deadline = p->wait_ms ? min64(deadline, imap_now_ms() + p->wait_ms) : deadline;
 
+again:;
 	struct link closing;
 	list_init(&closing);
 	struct pool_waiter w = {.g = NULL};
@@ -719,6 +720,13 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 
 	close_entries(&closing, deadline);
 	if (rc == 0 && !reserved) {
+		/* An idle session the server has left (BYE, closed) is never
+		 * handed out: dropped, and the next one tried, or a new one. */
+		struct imap_error why;
+		if (imap_session_check(e->s, &why) != 0) {
+			imap_pool_release(p, e->s);
+			goto again;
+		}
 		*out = e->s;
 		return 0;
 	}

@@ -105,7 +105,9 @@ void imap_pool_free(struct imap_pool **p, int64_t deadline);
  *   1. the user is throttled: IMAP_ERR_THROTTLED at once (err->msg says for
  *      how many more seconds; also in *retry_after_s when non-NULL);
  *   2. an idle session of the same key, the most recently used first
- *      (*fresh = false);
+ *      (*fresh = false), once imap_session_check (no waiting, nothing
+ *      sent) finds nothing wrong with it; one the server has left (BYE
+ *      or EOF read) is dropped (counted as discarded) and the next tried;
  *   3. room for a new session of this key (fewer than per_user sessions and
  *      login budget left for the user; the pool below max_sessions, or an
  *      idle session of another key to evict, least recently used first):
@@ -114,8 +116,10 @@ void imap_pool_free(struct imap_pool **p, int64_t deadline);
  *      (*fresh = true);
  *   4. otherwise wait until a session of this key is released or a slot
  *      frees, then try again; when the deadline passes, IMAP_ERR_BUSY.
- * Callers retry an idempotent request once on a fresh session when a reused
- * one turned out to be dead.
+ * A reused session can still turn out dead (the server left it after the
+ * check): callers retry an idempotent request once on a fresh session, and
+ * any request whose commands never left this process (see
+ * imap_session_bytes_sent).
  *
  * Returns 0 and sets *out (borrowed until imap_pool_release; do not free
  * it, and do not change its owner pointer) and *fresh; or IMAP_ERR_AUTH

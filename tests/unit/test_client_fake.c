@@ -974,6 +974,58 @@ Test(client_fake, bye_then_close_is_bye)
 	finish(&h, "A1 NOOP");
 }
 
+/* The server said BYE while the session was idle (autologout, a kick, a
+ * restart) and closed: the next command must fail before a byte of it is
+ * written, so that its caller knows the server never saw it. */
+Test(client_fake, bye_while_idle_fails_before_the_command_is_sent)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n"
+		          "* BYE Disconnected for inactivity.\r\n"),
+		FAKE_SHUTDOWN(),
+	};
+	struct harness h;
+	START(&h, script, IMAP_TLS_NONE);
+	connect_ok(&h);
+	uint64_t sent = imap_session_bytes_sent(h.s);
+	cr_expect_eq(run_words(&h, NULL, DEADLINE(), "CREATE", "K1", NULL), IMAP_ERR_BYE, "%s",
+	             h.err.msg);
+	cr_expect(strstr(h.err.msg, "Disconnected for inactivity"), "msg: %s", h.err.msg);
+	cr_expect_eq(imap_session_state(h.s), IMAP_SESSION_BROKEN);
+	cr_expect_eq(imap_session_bytes_sent(h.s), sent, "nothing of the command was written");
+	finish(&h, "");
+}
+
+/* The same when the BYE and the close come while the session waits: the
+ * check finds them on the socket, again before anything is written. */
+Test(client_fake, close_while_idle_is_found_by_the_check)
+{
+	static const struct fake_step script[] = {
+		PREAUTH_GREETING,
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK done\r\n"),
+		FAKE_SEND("* BYE Server shutting down.\r\n"),
+		FAKE_SHUTDOWN(),
+	};
+	struct harness h;
+	START(&h, script, IMAP_TLS_NONE);
+	connect_ok(&h);
+	cr_assert_eq(run_words(&h, NULL, DEADLINE(), "NOOP", NULL), 0, "%s", h.err.msg);
+	/* Wait (bounded) for the server's close to arrive, without reading it. */
+	struct imap_error e;
+	int rc = 0;
+	for (int64_t end = DEADLINE(); rc == 0 && imap_now_ms() < end;) {
+		rc = imap_session_check(h.s, &e);
+		if (rc == 0)
+			poll(NULL, 0, 5);
+	}
+	cr_expect(rc == IMAP_ERR_BYE, "check: %d (%s)", rc, e.msg);
+	uint64_t sent = imap_session_bytes_sent(h.s);
+	cr_expect_eq(run_words(&h, NULL, DEADLINE(), "CREATE", "K1", NULL), IMAP_ERR_IO);
+	cr_expect_eq(imap_session_bytes_sent(h.s), sent);
+	finish(&h, "A1 NOOP");
+}
+
 /* "* 1 FETCH (BODY[] {n}" CRLF n bytes ")" CRLF, tagged OK. Caller frees. */
 static char *fetch_response(size_t n)
 {

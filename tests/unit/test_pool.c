@@ -336,6 +336,42 @@ Test(pool, new_session_is_fresh_then_reused)
 	front_result_free(&res);
 }
 
+/* The server said BYE to an idle pooled session and closed it (autologout,
+ * a kick, a restart): the session is never handed out again, and nothing
+ * is sent on it; the next acquire logs in anew. */
+static const struct fake_step alice_then_bye[] = {
+	GREET, FAKE_EXPECT("LOGIN alice secret"),
+	FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+	          "* BYE Disconnected for inactivity.\r\n"),
+	FAKE_SHUTDOWN(),
+};
+
+Test(pool, idle_session_the_server_left_is_never_handed_out)
+{
+	static const struct script scripts[] = {SCRIPT(alice_then_bye), SCRIPT(alice_session)};
+	struct front *f = front_start(scripts, 2);
+	struct imap_pool_config cfg = config(f->port);
+	struct imap_pool *p = pool_new(&cfg, NULL);
+
+	struct got a = acquire_ok(p, password("alice", "secret"));
+	imap_pool_release(p, a.s);
+	struct got b = acquire_ok(p, password("alice", "secret"));
+	cr_expect(b.fresh, "a new session, not the one the server left");
+	struct imap_pool_stats st = stats(p);
+	cr_expect_eq(st.discarded, 1);
+	cr_expect_eq(st.created, 2);
+	cr_expect_eq(st.busy, 1);
+	cr_expect_eq(st.idle, 0);
+	imap_pool_release(p, b.s);
+	imap_pool_free(&p, DEADLINE());
+
+	struct front_result res;
+	front_check(&f, 2, &res);
+	cr_expect_str_eq(transcript(&res, 0), "A1 LOGIN alice secret", "nothing sent after the BYE");
+	cr_expect_str_eq(transcript(&res, 1), "A1 LOGIN alice secret\nA2 LOGOUT");
+	front_result_free(&res);
+}
+
 Test(pool, busy_when_every_session_of_the_key_is_borrowed)
 {
 	static const struct script scripts[] = {SCRIPT(alice_session)};
