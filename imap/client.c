@@ -1058,6 +1058,22 @@ const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s)
 	return s->selected ? &s->mbox : NULL;
 }
 
+int imap_session_name_refused(int rc, struct imap_error *err, const char *name)
+{
+	if (rc != IMAP_ERR_NO || !err)
+		return rc;
+	if (strcmp(err->imap_code, "CANNOT") != 0 && !strcasestr(err->msg, "invalid mailbox name") &&
+	    !strcasestr(err->msg, "name too long") && !strcasestr(err->msg, "invalid folder name"))
+		return rc;
+	char code[IMAP_ERROR_CODE_MAX], text[IMAP_ERROR_MSG_MAX];
+	snprintf(code, sizeof code, "%s", err->imap_code);
+	snprintf(text, sizeof text, "%s", err->msg);
+	imap_error_set(err, IMAP_ERR_INVALID, "the server refuses '%.80s' as a folder name: %.150s",
+	               name, text);
+	snprintf(err->imap_code, sizeof err->imap_code, "%s", code);
+	return IMAP_ERR_INVALID;
+}
+
 int imap_session_select(struct imap_session *s, const char *name, bool readonly,
                         int64_t deadline, struct imap_error *err)
 {
@@ -1076,7 +1092,8 @@ int imap_session_select(struct imap_session *s, const char *name, bool readonly,
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, readonly ? "EXAMINE" : "SELECT");
 	imap_cmd_mailbox(&c, name, strlen(name));
-	int rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
+	int rc = imap_session_name_refused(run(s, &c, NULL, NULL, NULL, NULL, deadline, err), err,
+	                                   name);
 	imap_cmd_free(&c);
 	if (rc == IMAP_ERR_NO) {
 		if (err)

@@ -264,11 +264,20 @@ const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s);
 /* Make `name` (UTF-8) the selected mailbox: SELECT, or EXAMINE when
  * readonly. Sends nothing when it is already selected (a read-write
  * selection serves read-only use too), so repeated requests on one folder
- * cost no round trip. Returns 0; IMAP_ERR_NOT_FOUND when the server refuses
- * (no such mailbox, or not selectable: err has its text and code); other
- * errors as imap_session_run. After a failure no mailbox is selected. */
+ * cost no round trip. Returns 0; IMAP_ERR_INVALID when the server refuses
+ * the name as a name (imap_session_name_refused); IMAP_ERR_NOT_FOUND when it
+ * refuses otherwise (no such mailbox, or not selectable: err has its text
+ * and code); other errors as imap_session_run. After a failure no mailbox is selected. */
 int imap_session_select(struct imap_session *s, const char *name, bool readonly,
                         int64_t deadline, struct imap_error *err);
+
+/* rc, unless it is a tagged NO refusing `name` as a mailbox name (an RFC
+ * 5530 [CANNOT] code, or the wording servers without codes use: "invalid
+ * mailbox name", "name too long"): then IMAP_ERR_INVALID, err->msg saying
+ * that the server refuses the name and why (its own text), and err's
+ * imap_code kept. So a name no folder can have is the caller's error, not
+ * a failing server. */
+int imap_session_name_refused(int rc, struct imap_error *err, const char *name);
 
 /* Decode a mailbox name as the server sent it (modified UTF-7, or UTF-8
  * once UTF8=ACCEPT is enabled) into UTF-8 appended to out. Returns 0 or
