@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "imap/buf.h"
 #include "imap/client.h"
@@ -66,6 +67,7 @@ struct api_request {
 	const char *imap_user;     /* X-Imap-User header or NULL */
 	const char *if_none_match; /* If-None-Match header or NULL */
 	const char *content_type;  /* Content-Type header or NULL */
+	const struct sockaddr *client_addr; /* the HTTP client's address, or NULL */
 	const char *body;
 	size_t body_len;
 	int64_t deadline;          /* imap_now_ms() based */
@@ -262,7 +264,8 @@ bool api_known_params(const struct api_request *req, const char *const *keys,
 int api_credentials(const struct api_request *req, struct imap_credentials *cred,
                     struct imap_buf *storage, struct api_response *resp);
 
-/* Run fn on a pooled session for the request's credentials. When fn fails
+/* Run fn on a pooled session for the request's credentials (a login on
+ * the way names req->client_addr to the server). When fn fails
  * because a reused session turned out dead, it runs once more on a fresh
  * session if `idempotent` is set or no byte of its commands had been sent
  * (imap_session_bytes_sent unchanged: the server cannot have acted). Returns fn's result (0 or an imap_err);

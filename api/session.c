@@ -2,6 +2,8 @@
  * api/session.c — credentials from the request, and borrowing a pooled
  * IMAP session for the shortest possible time.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <strings.h>
 
@@ -96,14 +98,29 @@ static bool transport_failure(int rc)
 	return rc == IMAP_ERR_IO || rc == IMAP_ERR_BYE || rc == IMAP_ERR_TLS;
 }
 
+/* The request's client address as an IP literal in buf, or NULL. */
+static const char *client_addr(const struct api_request *req, char *buf, size_t cap)
+{
+	const struct sockaddr *sa = req->client_addr;
+	const void *ip = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	return ip && inet_ntop(sa->sa_family, ip, buf, (socklen_t)cap) ? buf : NULL;
+}
+
 int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
                      bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
                      unsigned *retry_after_s)
 {
+	char addr[INET6_ADDRSTRLEN];
+	struct imap_credentials who = *cred;
+	who.client_addr = client_addr(req, addr, sizeof addr);
 	for (int attempt = 0;; attempt++) {
 		struct imap_session *s = NULL;
 		bool fresh = false;
-		int rc = imap_pool_acquire(config.pool, cred, req->deadline, &s, &fresh, retry_after_s,
+		int rc = imap_pool_acquire(config.pool, &who, req->deadline, &s, &fresh, retry_after_s,
 		                           err);
 		if (rc)
 			return rc;

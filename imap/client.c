@@ -889,6 +889,33 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 	return rc;
 }
 
+/* ---- ID ---- */
+
+int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
+                           struct imap_error *err)
+{
+	uint32_t caps = 0;
+	int rc;
+	size_t len = strlen(addr);
+	if (len == 0 || len > 64 || strspn(addr, "0123456789abcdefABCDEF.:") != len)
+		return imap_error_set(err, IMAP_ERR_INVALID, "not an IP address");
+	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
+		return rc;
+	if (!imap_session_has_cap(s, "ID"))
+		return 0;
+	/* id = "ID" SP id-params-list; id-params-list = "(" string SP nstring ... ")" */
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "ID");
+	imap_cmd_open(&c);
+	imap_cmd_string(&c, "x-originating-ip", 16);
+	imap_cmd_string(&c, addr, len);
+	imap_cmd_close(&c);
+	rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	return rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD ? 0 : rc;
+}
+
 /* ---- ENABLE ---- */
 
 static int on_enabled(void *ctx, const struct imap_response *r)

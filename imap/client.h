@@ -173,6 +173,17 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
                                     const char *user, const char *token, int64_t deadline,
                                     struct imap_error *err);
 
+/* Before authenticating: tell the server the address of the client this
+ * login is made for, as RFC 2971 ID ("x-originating-ip" "<addr>"), when it
+ * offers ID (no command otherwise). Dovecot takes it from hosts in its
+ * login_trusted_networks, and then delays failed logins per that address
+ * instead of the gateway's, and logs it. addr is sent as a quoted string
+ * (IMAP_ERR_INVALID for anything but a short printable text). Returns 0
+ * (also when the server answers NO or BAD: the login goes on without it),
+ * or a transport error. */
+int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
+                           struct imap_error *err);
+
 /* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
  * command when it offers neither, or lacks ENABLE). Call once after
  * authentication (IMAP_ERR_INVALID before). Returns 0 or an error. */

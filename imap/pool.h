@@ -21,9 +21,13 @@
  * login_fail_window_s, during which every acquire for that user (even with
  * the right secret, even when a session of the right key is idle) fails with
  * IMAP_ERR_THROTTLED without contacting the server. A successful login
- * clears the count. So that concurrent requests cannot race past the limit,
- * at most (login_fail_max - failures so far) logins of one user are in
- * flight at once; further ones wait like callers of a full key. At most
+ * clears the count. A login that times out after the credentials were sent
+ * counts as a failure too when the user has failures in the window already
+ * (servers delay refusals more and more: the slow ones are refusals too).
+ * So that concurrent requests cannot race past the limit, at most
+ * (login_fail_max - failures so far) logins of one user are in flight at
+ * once, and only one once a login has failed; further ones wait like
+ * callers of a full key. Other users' logins never wait for them. At most
  * IMAP_POOL_USERS_MAX users are remembered (the oldest record is dropped).
  *
  * Threads: every function may be called from any thread, except that
@@ -84,6 +88,10 @@ struct imap_credentials {
 	enum imap_cred_kind kind;
 	const char *user;   /* borrowed for the call */
 	const char *secret; /* borrowed for the call; never kept */
+	/* The address of the client the credentials came from (an IP literal),
+	 * told to the server before a login (imap_session_id_origin); NULL:
+	 * none. Borrowed for the call; not part of the key. */
+	const char *client_addr;
 };
 
 struct imap_pool;

@@ -120,6 +120,7 @@ static void build_api_request(struct req *q, const char *method)
 	                                              MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->body = q->body.data;
 	r->body_len = q->body.len;
+	r->client_addr = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS)->client_addr;
 	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect_query, r);
 }
 

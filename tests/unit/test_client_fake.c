@@ -974,6 +974,41 @@ Test(client_fake, bye_then_close_is_bye)
 	finish(&h, "A1 NOOP");
 }
 
+/* The client's address goes to the server as ID x-originating-ip before
+ * the login, only when ID is offered; a refused ID does not stop the login. */
+Test(client_fake, id_names_the_client_before_login_when_offered)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 ID] ready\r\n"),
+		FAKE_EXPECT("ID (\"x-originating-ip\" \"192.0.2.7\")"),
+		FAKE_SEND("* ID NIL\r\n$TAG OK ID completed\r\n"),
+		FAKE_EXPECT("ID (\"x-originating-ip\" \"2001:db8::1\")"),
+		FAKE_SEND("$TAG BAD not now\r\n"),
+	};
+	struct harness h;
+	START(&h, script, IMAP_TLS_NONE);
+	connect_ok(&h);
+	cr_expect_eq(imap_session_id_origin(h.s, "192.0.2.7", DEADLINE(), &h.err), 0, "%s", h.err.msg);
+	cr_expect_eq(imap_session_id_origin(h.s, "2001:db8::1", DEADLINE(), &h.err), 0, "%s",
+	             h.err.msg);
+	cr_expect_eq(imap_session_id_origin(h.s, "1.2.3.4\") (\"x", DEADLINE(), &h.err),
+	             IMAP_ERR_INVALID, "only an address is sent");
+	finish(&h, "A1 ID (\"x-originating-ip\" \"192.0.2.7\")\n"
+	           "A2 ID (\"x-originating-ip\" \"2001:db8::1\")");
+}
+
+Test(client_fake, no_id_without_the_capability)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+	};
+	struct harness h;
+	START(&h, script, IMAP_TLS_NONE);
+	connect_ok(&h);
+	cr_expect_eq(imap_session_id_origin(h.s, "192.0.2.7", DEADLINE(), &h.err), 0, "%s", h.err.msg);
+	finish(&h, "");
+}
+
 /* The server said BYE while the session was idle (autologout, a kick, a
  * restart) and closed: the next command must fail before a byte of it is
  * written, so that its caller knows the server never saw it. */

@@ -698,6 +698,84 @@ Test(pool, concurrent_logins_cannot_race_past_the_limit)
 	front_result_free(&res);
 }
 
+/* A server that delays refusals (Dovecot: 2, 4, 8, 15 s per address) makes
+ * later wrong passwords time out instead of being refused: after a refusal,
+ * such a timeout counts as a failure too, so the throttle is reached. A
+ * timeout with no refusal before it is the server's trouble, not counted. */
+Test(pool, login_timeouts_after_a_refusal_count_as_failures)
+{
+	static const struct fake_step bob_silent[] = {GREET, FAKE_EXPECT("LOGIN bob wrong")};
+	static const struct fake_step bob_wrong[] = {GREET, FAKE_EXPECT("LOGIN bob wrong"), LOGIN_NO};
+	static const struct script scripts[] = {
+		SCRIPT(bob_silent), SCRIPT(bob_wrong), SCRIPT(bob_silent),
+	};
+	struct front *f = front_start(scripts, 3);
+	struct imap_pool_config cfg = config(f->port);
+	cfg.login_fail_max = 2;
+	struct imap_pool *p = pool_new(&cfg, NULL);
+
+	struct got g = acquire(p, password("bob", "wrong"), imap_now_ms() + 300);
+	cr_expect_eq(g.rc, IMAP_ERR_TIMEOUT, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	cr_expect_eq(stats(p).login_failures, 0, "a timeout alone is not a refusal");
+	g = acquire(p, password("bob", "wrong"), DEADLINE());
+	cr_expect_eq(g.rc, IMAP_ERR_AUTH, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	g = acquire(p, password("bob", "wrong"), imap_now_ms() + 300);
+	cr_expect_eq(g.rc, IMAP_ERR_TIMEOUT, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	cr_expect_eq(stats(p).login_failures, 2, "the slow refusal counted");
+	g = acquire(p, password("bob", "wrong"), DEADLINE());
+	cr_expect_eq(g.rc, IMAP_ERR_THROTTLED, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	imap_pool_free(&p, DEADLINE());
+
+	struct front_result res;
+	front_check(&f, 3, &res);
+	front_result_free(&res);
+}
+
+/* Once a user's login has been refused, the user's logins go one at a
+ * time; another user's login does not wait for them. */
+Test(pool, after_a_refusal_a_users_logins_go_one_at_a_time_and_others_do_not_wait)
+{
+	static const struct fake_step bob_wrong[] = {GREET, FAKE_EXPECT("LOGIN bob wrong"), LOGIN_NO};
+	static const struct fake_step bob_slow_no[] = {
+		GREET, FAKE_EXPECT("LOGIN bob wrong"), FAKE_DELAY(400), LOGIN_NO,
+	};
+	static const struct fake_step bob_guess[] = {GREET, FAKE_EXPECT("LOGIN bob guess"), LOGIN_NO};
+	static const struct script scripts[] = {
+		SCRIPT(bob_wrong), SCRIPT(bob_slow_no), SCRIPT(alice_session), SCRIPT(bob_guess),
+	};
+	struct front *f = front_start(scripts, 4);
+	struct imap_pool_config cfg = config(f->port);
+	cfg.login_fail_max = 5;
+	struct imap_pool *p = pool_new(&cfg, NULL);
+
+	cr_assert_eq(acquire(p, password("bob", "wrong"), DEADLINE()).rc, IMAP_ERR_AUTH);
+	struct waiter_arg w1 = {.p = p, .cred = password("bob", "wrong"),
+	                        .deadline = imap_now_ms() + 3000};
+	struct waiter_arg w2 = {.p = p, .cred = password("bob", "guess"),
+	                        .deadline = imap_now_ms() + 3000};
+	pthread_t t1, t2;
+	cr_assert_eq(pthread_create(&t1, NULL, waiter_thread, &w1), 0);
+	int64_t until = imap_now_ms() + 2000;
+	while (stats(p).connecting < 1 && imap_now_ms() < until)
+		usleep(1000);
+	cr_assert_eq(pthread_create(&t2, NULL, waiter_thread, &w2), 0);
+	wait_for_waiters(p, 1);  /* bob's second guess waits for his first */
+	struct got a = acquire_ok(p, password("alice", "secret"));  /* alice does not */
+	cr_expect(a.fresh);
+	cr_expect_eq(stats(p).connecting, 1, "bob's slow login is still under way");
+	imap_pool_release(p, a.s);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	cr_expect_eq(w1.got.rc, IMAP_ERR_AUTH, "%s", imap_strerror(w1.got.rc));
+	cr_expect_eq(w2.got.rc, IMAP_ERR_AUTH, "then the second: %s", imap_strerror(w2.got.rc));
+	cr_expect_geq(w2.done_at, w1.done_at);
+	imap_pool_free(&p, DEADLINE());
+
+	struct front_result res;
+	front_check(&f, 4, &res);
+	front_result_free(&res);
+}
+
 Test(pool, token_without_oauth_mechanism_is_unsupported_and_not_counted)
 {
 	static const struct fake_step no_oauth[] = {
