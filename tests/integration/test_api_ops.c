@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tests/support/gateway.h"
@@ -396,6 +397,24 @@ Test(api_ops, thousands_of_idle_connections_are_held)
 
 /* ---- folders on a server without LIST-EXTENDED / LIST-STATUS ---- */
 
+/* Drop \\Marked and \\UnMarked from every folder's flags: a plain LIST
+ * carries these hints (new mail since the folder was last looked at, RFC
+ * 3501), a LIST with RETURN options does not, and they change as other
+ * sessions open folders: they say nothing about which folders there are. */
+static void drop_marks(json_t *doc)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(doc, "folders"), i, f) {
+		json_t *flags = json_object_get(f, "flags");
+		for (size_t k = json_array_size(flags); k-- > 0;) {
+			const char *v = json_string_value(json_array_get(flags, k));
+			if (v && (strcasecmp(v, "\\Marked") == 0 || strcasecmp(v, "\\UnMarked") == 0))
+				json_array_remove(flags, k);
+		}
+	}
+}
+
 Test(api_ops, folders_without_list_extensions)
 {
 	struct gw plain, ext;
@@ -406,6 +425,8 @@ Test(api_ops, folders_without_list_extensions)
 	cr_assert_eq(get(&plain, "/folders?counts=true", &b), 200);
 	/* The same answer, by LIST + LSUB and pipelined STATUS. */
 	json_t *ja = json_loads(a.body.data, 0, NULL), *jb = json_loads(b.body.data, 0, NULL);
+	drop_marks(ja);
+	drop_marks(jb);
 	cr_assert(json_equal(ja, jb), "with extensions:\n%s\nwithout:\n%s", a.body.data, b.body.data);
 	json_decref(ja);
 	json_decref(jb);
