@@ -397,7 +397,7 @@ Test(api_ops, thousands_of_idle_connections_are_held)
 
 /* ---- folders on a server without LIST-EXTENDED / LIST-STATUS ---- */
 
-/* Drop \\Marked and \\UnMarked from every folder's flags: a plain LIST
+/* Drop \Marked and \UnMarked from every folder's flags: a plain LIST
  * carries these hints (new mail since the folder was last looked at, RFC
  * 3501), a LIST with RETURN options does not, and they change as other
  * sessions open folders: they say nothing about which folders there are. */
