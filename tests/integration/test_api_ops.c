@@ -221,7 +221,7 @@ Test(api_ops, exhausted_pool_answers_503_with_retry_after)
 	struct gw g;
 	gw_start(&g, "--pool-per-user", "1", "--pool-wait", "1", NULL);
 	struct gw_reply r;
-	cr_assert_eq(get(&g, "/folders", &r), 200);  /* the one session exists and is idle */
+	cr_assert_eq(get(&g, "/folders", &r), 200, "%s (%s)", r.body.data, g.log);  /* the one session exists and is idle */
 	gw_reply_free(&r);
 	pthread_t t[12];
 	struct par p[12];
