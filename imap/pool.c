@@ -564,8 +564,8 @@ void imap_pool_free(struct imap_pool **pp, int64_t deadline)
 /* ---- borrowing ---- */
 
 /* Connect, authenticate and ENABLE. Returns 0 and sets *out, or an error
- * (nothing to free then); *in_login tells whether the error came once the
- * credentials were on their way (ID and the login itself). */
+ * (nothing to free then); *in_login tells whether the error came while the
+ * credentials were being checked (ID and the login itself). */
 static int open_session(struct imap_pool *p, const struct imap_credentials *cred,
                         int64_t deadline, struct imap_session **out, bool *in_login,
                         struct imap_error *err)
@@ -594,6 +594,7 @@ static int open_session(struct imap_pool *p, const struct imap_credentials *cred
 		rc = imap_session_login(s, IMAP_MECH_AUTO, cred->user, cred->secret, deadline, err);
 	if (rc)
 		goto out;
+	*in_login = false;  /* accepted: what follows says nothing of the credentials */
 	rc = imap_session_enable(s, deadline, err);
 	if (rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD)
 		rc = 0;  /* usable, only without CONDSTORE / UTF8=ACCEPT */
