@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "imap/base/buf.h"
 #include "imap/base/clock.h"
@@ -67,6 +68,7 @@ struct api_request {
 	const char *imap_user;     /* X-Imap-User header or NULL */
 	const char *if_none_match; /* If-None-Match header or NULL */
 	const char *content_type;  /* Content-Type header or NULL */
+	const struct sockaddr *client_addr; /* the HTTP client's address, or NULL */
 	const char *body;
 	size_t body_len;
 	int64_t deadline;          /* imap_now_ms() based */
@@ -268,9 +270,11 @@ bool api_known_params(const struct api_request *req, const char *const *keys,
 int api_credentials(const struct api_request *req, struct imap_credentials *cred,
                     struct imap_buf *storage, struct api_response *resp);
 
-/* Run fn on a pooled session for the request's credentials. When fn fails
- * because a reused session turned out dead and `idempotent` is set, it runs
- * once more on a fresh session. Returns fn's result (0 or an imap_err);
+/* Run fn on a pooled session for the request's credentials (a login on
+ * the way names req->client_addr to the server). When fn fails
+ * because a reused session turned out dead, it runs once more on a fresh
+ * session if `idempotent` is set or no byte of its commands had been sent
+ * (imap_session_bytes_sent unchanged: the server cannot have acted). Returns fn's result (0 or an imap_err);
  * on failure *err says why (pool errors included) and *retry_after_s is set
  * for throttling. */
 typedef int api_session_fn(struct imap_session *s, void *ctx, struct imap_error *err);
@@ -279,7 +283,8 @@ int api_with_session(const struct api_request *req, const struct imap_credential
                      unsigned *retry_after_s);
 
 /* The whole round: the request's credentials, fn on a pooled session
- * (retried as above when the matched route is API_ROUTE_IDEMPOTENT).
+ * (retried as above; idempotent when the matched route is
+ * API_ROUTE_IDEMPOTENT).
  * Returns true, or false after filling resp with the problem. */
 bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
              void *ctx, struct api_response *resp);

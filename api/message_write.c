@@ -8,8 +8,9 @@
  *   POST     /messages                  append a message/rfc822 body
  *
  * No write route is API_ROUTE_IDEMPOTENT: a session that dies under it is
- * not retried, because the server may have done the work already (an
- * APPEND sent twice stores two messages).
+ * retried only when no byte of its commands had left the gateway, because
+ * otherwise the server may have done the work already (an APPEND sent
+ * twice stores two messages).
  */
 #include "api/body.h"
 #include "api/handlers.h"

@@ -2,6 +2,8 @@
  * api/session.c — credentials from the request, and borrowing a pooled
  * IMAP session for the shortest possible time.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -108,22 +110,42 @@ static bool transport_failure(int rc)
 	return rc == IMAP_ERR_IO || rc == IMAP_ERR_BYE || rc == IMAP_ERR_TLS;
 }
 
+/* The request's client address as an IP literal in buf, or NULL. */
+static const char *client_addr(const struct api_request *req, char *buf, size_t cap)
+{
+	const struct sockaddr *sa = req->client_addr;
+	const void *ip = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		ip = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	return ip && inet_ntop(sa->sa_family, ip, buf, (socklen_t)cap) ? buf : NULL;
+}
+
 int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
                      bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
                      unsigned *retry_after_s)
 {
+	char addr[INET6_ADDRSTRLEN];
+	struct imap_credentials who = *cred;
+	who.client_addr = client_addr(req, addr, sizeof addr);
 	for (int attempt = 0;; attempt++) {
 		struct imap_session *s = NULL;
 		bool fresh = false;
-		int rc = imap_pool_acquire(config.pool, cred, req->deadline, &s, &fresh, retry_after_s,
+		int rc = imap_pool_acquire(config.pool, &who, req->deadline, &s, &fresh, retry_after_s,
 		                           err);
 		if (rc)
 			return rc;
+		uint64_t sent_before = imap_session_bytes_sent(s);
 		rc = fn(s, ctx, err);
 		bool dead = imap_session_state(s) == IMAP_SESSION_BROKEN;
+		/* Nothing of the request's commands left this process: the
+		 * server cannot have acted on any of them, so even a write may
+		 * run again. */
+		bool unsent = imap_session_bytes_sent(s) == sent_before;
 		imap_pool_release(config.pool, s);
-		if (rc && dead && !fresh && idempotent && attempt == 0 && transport_failure(rc) &&
-		    imap_now_ms() < req->deadline)
+		if (rc && dead && !fresh && (idempotent || unsent) && attempt == 0 &&
+		    transport_failure(rc) && imap_now_ms() < req->deadline)
 			continue;  /* a pooled session had died while idle: once more, fresh */
 		return rc;
 	}

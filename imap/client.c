@@ -41,6 +41,7 @@ struct imap_session {
 	bool utf8, condstore, sync_literals;
 	bool bye;
 	char bye_text[160];
+	uint64_t bytes_sent;       /* handed to the connection, ever */
 	void *owner;
 	unsigned learned;          /* enum imap_learned bits */
 	bool selected;             /* mbox describes a selected mailbox */
@@ -301,8 +302,58 @@ static int read_response(struct imap_session *s, const struct imap_response **ou
 static int write_all(struct imap_session *s, const char *data, size_t len, int64_t deadline,
                      struct imap_error *err)
 {
-	int rc = imap_conn_write(s->conn, data, len, deadline, err);
+	size_t written = 0;
+	int rc = imap_conn_write(s->conn, data, len, deadline, &written, err);
+	s->bytes_sent += written;
 	return rc ? broken(s, err, rc) : 0;
+}
+
+/* Take in, without waiting, what the server sent while nobody asked: on
+ * an idle session that is an untagged BYE before the server closes
+ * (autologout, shutdown, a kick) or the close itself, possibly an EXISTS.
+ * Called before every command, so a session the server has left is found
+ * broken before a byte of the command is written, and the caller knows
+ * for certain that the command never reached the server. */
+static int take_unsolicited(struct imap_session *s, struct imap_error *err)
+{
+	for (;;) {
+		if (s->bye) {
+			imap_error_set(err, IMAP_ERR_BYE, "server said BYE: %s", s->bye_text);
+			return broken(s, err, IMAP_ERR_BYE);
+		}
+		if (s->in_pos < s->in_len) {
+			size_t used = 0;
+			enum imap_parse_result pr = imap_parser_feed(
+				s->parser, s->in + s->in_pos, s->in_len - s->in_pos, &used);
+			s->in_pos += used;
+			if (pr == IMAP_PARSE_ERROR) {
+				int code = imap_parser_error_code(s->parser);
+				imap_error_set(err, code ? code : IMAP_ERR_PROTOCOL,
+				               "bad response from the server: %s",
+				               imap_parser_error(s->parser));
+				return broken(s, err, code ? code : IMAP_ERR_PROTOCOL);
+			}
+			if (pr == IMAP_PARSE_DONE) {
+				const struct imap_response *r = imap_parser_response(s->parser);
+				trace_response(s, r);
+				track(s, r);
+				if (r->kind != IMAP_RESPONSE_UNTAGGED) {
+					imap_error_set(err, IMAP_ERR_PROTOCOL,
+					               "the server answered a command nobody sent");
+					return broken(s, err, IMAP_ERR_PROTOCOL);
+				}
+				continue;
+			}
+			continue;  /* NEED_MORE: all of it is in the parser now */
+		}
+		s->in_pos = s->in_len = 0;
+		long n = imap_conn_read_ready(s->conn, s->in, sizeof s->in, err);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return broken(s, err, (int)n);
+		s->in_len = (size_t)n;
+	}
 }
 
 /* ---- running commands ---- */
@@ -387,6 +438,8 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
 	if (rc)
 		return imap_error_set(err, rc, "command cannot be sent safely: %s",
 		                      imap_strerror(rc));
+	if ((rc = take_unsolicited(s, err)))
+		return rc;
 
 	const char *tag = c->wire.data;
 	size_t tag_len = strcspn(tag, " ");
@@ -607,6 +660,18 @@ void imap_session_logout(struct imap_session **sp, int64_t deadline)
 enum imap_session_state imap_session_state(const struct imap_session *s)
 {
 	return s->state;
+}
+
+int imap_session_check(struct imap_session *s, struct imap_error *err)
+{
+	if (s->state == IMAP_SESSION_BROKEN)
+		return imap_error_set(err, IMAP_ERR_IO, "session is no longer usable");
+	return take_unsolicited(s, err);
+}
+
+uint64_t imap_session_bytes_sent(const struct imap_session *s)
+{
+	return s->bytes_sent;
 }
 
 /* ---- authentication ---- */
@@ -847,6 +912,33 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 	return rc;
 }
 
+/* ---- ID ---- */
+
+int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
+                           struct imap_error *err)
+{
+	uint32_t caps = 0;
+	int rc;
+	size_t len = strlen(addr);
+	if (len == 0 || len > 64 || strspn(addr, "0123456789abcdefABCDEF.:") != len)
+		return imap_error_set(err, IMAP_ERR_INVALID, "not an IP address");
+	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
+		return rc;
+	if (!imap_session_has_cap(s, "ID"))
+		return 0;
+	/* id = "ID" SP id-params-list; id-params-list = "(" string SP nstring ... ")" */
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "ID");
+	imap_cmd_open(&c);
+	imap_cmd_string(&c, "x-originating-ip", 16);
+	imap_cmd_string(&c, addr, len);
+	imap_cmd_close(&c);
+	rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	return rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD ? 0 : rc;
+}
+
 /* ---- ENABLE ---- */
 
 static int on_enabled(void *ctx, const struct imap_response *r)
@@ -962,6 +1054,10 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 		imap_buf_free(&out);
 		return imap_error_set(err, rc, "commands cannot be pipelined: %s", imap_strerror(rc));
 	}
+	if ((rc = take_unsolicited(s, err))) {
+		imap_buf_free(&out);
+		return rc;
+	}
 	for (size_t i = 0; i < n; i++)
 		trace(s, 'C', cmds[i].trace.data, cmds[i].trace.len);
 	rc = write_all(s, out.data, out.len, deadline, err);
@@ -1012,6 +1108,22 @@ const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s)
 	return s->selected ? &s->mbox : NULL;
 }
 
+int imap_session_name_refused(int rc, struct imap_error *err, const char *name)
+{
+	if (rc != IMAP_ERR_NO || !err)
+		return rc;
+	if (strcmp(err->imap_code, "CANNOT") != 0 && !strcasestr(err->msg, "invalid mailbox name") &&
+	    !strcasestr(err->msg, "name too long") && !strcasestr(err->msg, "invalid folder name"))
+		return rc;
+	char code[IMAP_ERROR_CODE_MAX], text[IMAP_ERROR_MSG_MAX];
+	snprintf(code, sizeof code, "%s", err->imap_code);
+	snprintf(text, sizeof text, "%s", err->msg);
+	imap_error_set(err, IMAP_ERR_INVALID, "the server refuses '%.80s' as a folder name: %.150s",
+	               name, text);
+	snprintf(err->imap_code, sizeof err->imap_code, "%s", code);
+	return IMAP_ERR_INVALID;
+}
+
 int imap_session_select(struct imap_session *s, const char *name, bool readonly,
                         int64_t deadline, struct imap_error *err)
 {
@@ -1030,7 +1142,8 @@ int imap_session_select(struct imap_session *s, const char *name, bool readonly,
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, readonly ? "EXAMINE" : "SELECT");
 	imap_cmd_mailbox(&c, name, strlen(name));
-	int rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
+	int rc = imap_session_name_refused(run(s, &c, NULL, NULL, NULL, NULL, deadline, err), err,
+	                                   name);
 	imap_cmd_free(&c);
 	if (rc == IMAP_ERR_NO) {
 		if (err)

@@ -136,6 +136,21 @@ void imap_session_logout(struct imap_session **s, int64_t deadline);
 
 enum imap_session_state imap_session_state(const struct imap_session *s);
 
+/* Is the session still usable, as far as can be known without asking the
+ * server? Takes in what the server sent unasked (every command does this
+ * first, too), without waiting: 0 when nothing says otherwise; IMAP_ERR_BYE
+ * when the server said BYE, IMAP_ERR_IO when it closed the connection,
+ * IMAP_ERR_PROTOCOL for garbage; the session is then broken. One poll()
+ * when nothing has arrived. Sends nothing. */
+int imap_session_check(struct imap_session *s, struct imap_error *err);
+
+/* Bytes of commands handed to the connection since the session opened.
+ * Unchanged across a failed call: nothing of what that call meant to send
+ * left this process, so the server cannot have acted on it (a write may
+ * then be retried elsewhere). A command whose bytes went out may or may
+ * not have been carried out, whatever came back. */
+uint64_t imap_session_bytes_sent(const struct imap_session *s);
+
 enum imap_mech {
 	IMAP_MECH_AUTO,        /* password: PLAIN when offered, else LOGIN;
 	                          token: OAUTHBEARER when offered, else XOAUTH2 */
@@ -160,6 +175,17 @@ int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *
 int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
                                     const char *user, const char *token, int64_t deadline,
                                     struct imap_error *err);
+
+/* Before authenticating: tell the server the address of the client this
+ * login is made for, as RFC 2971 ID ("x-originating-ip" "<addr>"), when it
+ * offers ID (no command otherwise). Dovecot takes it from hosts in its
+ * login_trusted_networks, and then delays failed logins per that address
+ * instead of the gateway's, and logs it. addr is sent as a quoted string
+ * (IMAP_ERR_INVALID for anything but a short printable text). Returns 0
+ * (also when the server answers NO or BAD: the login goes on without it),
+ * or a transport error. */
+int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
+                           struct imap_error *err);
 
 /* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
  * command when it offers neither, or lacks ENABLE). Call once after
@@ -257,11 +283,20 @@ const struct imap_mailbox *imap_session_mailbox(const struct imap_session *s);
 /* Make `name` (UTF-8) the selected mailbox: SELECT, or EXAMINE when
  * readonly. Sends nothing when it is already selected (a read-write
  * selection serves read-only use too), so repeated requests on one folder
- * cost no round trip. Returns 0; IMAP_ERR_NOT_FOUND when the server refuses
- * (no such mailbox, or not selectable: err has its text and code); other
- * errors as imap_session_run. After a failure no mailbox is selected. */
+ * cost no round trip. Returns 0; IMAP_ERR_INVALID when the server refuses
+ * the name as a name (imap_session_name_refused); IMAP_ERR_NOT_FOUND when it
+ * refuses otherwise (no such mailbox, or not selectable: err has its text
+ * and code); other errors as imap_session_run. After a failure no mailbox is selected. */
 int imap_session_select(struct imap_session *s, const char *name, bool readonly,
                         int64_t deadline, struct imap_error *err);
+
+/* rc, unless it is a tagged NO refusing `name` as a mailbox name (an RFC
+ * 5530 [CANNOT] code, or the wording servers without codes use: "invalid
+ * mailbox name", "name too long"): then IMAP_ERR_INVALID, err->msg saying
+ * that the server refuses the name and why (its own text), and err's
+ * imap_code kept. So a name no folder can have is the caller's error, not
+ * a failing server. */
+int imap_session_name_refused(int rc, struct imap_error *err, const char *name);
 
 /* Decode a mailbox name as the server sent it (modified UTF-7, or UTF-8
  * once UTF8=ACCEPT is enabled) into UTF-8 appended to out. Returns 0 or

@@ -285,10 +285,33 @@ long imap_conn_read(struct imap_conn *c, char *buf, size_t cap, int64_t deadline
 	}
 }
 
+long imap_conn_read_ready(struct imap_conn *c, char *buf, size_t cap, struct imap_error *err)
+{
+	if (!c->ssl || SSL_pending(c->ssl) == 0) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		int n;
+		while ((n = poll(&pfd, 1, 0)) < 0 && errno == EINTR)
+			;
+		if (n == 0)
+			return 0;
+	}
+	/* Something is there (or an error the read reports): a deadline that
+	 * has passed already makes the read take only what needs no wait. */
+	struct imap_error why;
+	long n = imap_conn_read(c, buf, cap, imap_now_ms() - 1, &why);
+	if (n == IMAP_ERR_TIMEOUT)
+		return 0;
+	if (n < 0 && err)
+		*err = why;
+	return n;
+}
+
 int imap_conn_write(struct imap_conn *c, const char *buf, size_t len, int64_t deadline,
-                    struct imap_error *err)
+                    size_t *written, struct imap_error *err)
 {
 	char why[160];
+	if (written)
+		*written = 0;
 	while (len > 0) {
 		int w;
 		if (c->ssl) {
@@ -298,6 +321,8 @@ int imap_conn_write(struct imap_conn *c, const char *buf, size_t len, int64_t de
 			if (SSL_write_ex(c->ssl, buf, len, &put) == 1) {
 				buf += put;
 				len -= put;
+				if (written)
+					*written += put;
 				continue;
 			}
 			int e = SSL_get_error(c->ssl, 0);
@@ -316,6 +341,8 @@ int imap_conn_write(struct imap_conn *c, const char *buf, size_t len, int64_t de
 			if (n > 0) {
 				buf += n;
 				len -= (size_t)n;
+				if (written)
+					*written += (size_t)n;
 				continue;
 			}
 			if (n < 0 && errno == EINTR)

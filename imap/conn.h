@@ -59,9 +59,17 @@ int imap_conn_start_tls(struct imap_conn *c, struct imap_tls *tls, const char *n
 long imap_conn_read(struct imap_conn *c, char *buf, size_t cap, int64_t deadline,
                     struct imap_error *err);
 
-/* Write all of buf. Returns 0, or IMAP_ERR_IO / IMAP_ERR_TLS / IMAP_ERR_TIMEOUT. */
+/* Read what has arrived already, without waiting: the number of bytes
+ * (> 0), 0 when nothing is there now (TLS records without data, such as
+ * session tickets, are taken in and give 0), or IMAP_ERR_IO (EOF or error) /
+ * IMAP_ERR_TLS. One poll() when nothing has arrived. */
+long imap_conn_read_ready(struct imap_conn *c, char *buf, size_t cap, struct imap_error *err);
+
+/* Write all of buf. Returns 0, or IMAP_ERR_IO / IMAP_ERR_TLS / IMAP_ERR_TIMEOUT.
+ * *written (may be NULL) receives the bytes handed to the kernel, also on
+ * failure: 0 there means that nothing of buf left this process. */
 int imap_conn_write(struct imap_conn *c, const char *buf, size_t len, int64_t deadline,
-                    struct imap_error *err);
+                    size_t *written, struct imap_error *err);
 
 /* True when TLS is active on the connection. */
 int imap_conn_is_tls(const struct imap_conn *c);

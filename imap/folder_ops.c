@@ -155,9 +155,39 @@ static int deselect_under(struct imap_session *s, const char *path, char delim,
 	return imap_session_select(s, "INBOX", true, deadline, err);
 }
 
-/* CREATE each missing ancestor of path (not path itself). */
+/* The ancestors one call created, shallowest first: what it must remove
+ * again when the folder it created them for cannot be made. */
+struct made {
+	char **paths;
+	size_t n;
+};
+
+static void made_free(struct made *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->paths[i]);
+	free(m->paths);
+	memset(m, 0, sizeof *m);
+}
+
+/* DELETE what this call created, deepest first, so the hierarchy is left
+ * as the call found it; folders that were there before are never touched.
+ * Errors are ignored: a listing shows the truth, and a session that broke
+ * meanwhile sends nothing. */
+static void undo_made(struct imap_session *s, struct made *m, int64_t deadline)
+{
+	for (size_t i = m->n; i-- > 0 && imap_session_state(s) != IMAP_SESSION_BROKEN;) {
+		struct imap_error ignored;
+		mailbox_cmd(s, "DELETE", m->paths[i], NULL, deadline, &ignored);
+	}
+	made_free(m);
+}
+
+/* CREATE each missing ancestor of path (not path itself), noting in *made
+ * the ones created here. A name the server refuses as a name is
+ * IMAP_ERR_INVALID. */
 static int create_ancestors(struct imap_session *s, const char *path, char delim,
-                            int64_t deadline, struct imap_error *err)
+                            struct made *made, int64_t deadline, struct imap_error *err)
 {
 	if (!delim)
 		return 0;
@@ -170,8 +200,19 @@ static int create_ancestors(struct imap_session *s, const char *path, char delim
 		rc = probe(s, prefix, &pr, deadline, err);
 		if (!rc && !pr.exists) {
 			rc = mailbox_cmd(s, "CREATE", prefix, NULL, deadline, err);
-			if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "ALREADYEXISTS") == 0)
-				rc = 0;  /* made meanwhile: what we wanted */
+			if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "ALREADYEXISTS") == 0) {
+				rc = 0;  /* made meanwhile: what we wanted, but not ours */
+			} else if (rc == 0) {
+				char **grown = realloc(made->paths, (made->n + 1) * sizeof *grown);
+				if (!grown) {
+					rc = imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+				} else {
+					made->paths = grown;
+					made->paths[made->n++] = prefix;
+					prefix = NULL;
+				}
+			}
+			rc = imap_session_name_refused(rc, err, path);
 		}
 		free(prefix);
 	}
@@ -192,16 +233,21 @@ int imap_folder_create(struct imap_session *s, const char *path, bool subscribe,
 		rc = probe(s, path, &pr, deadline, err);
 	if (!rc && pr.exists)
 		return imap_error_set(err, IMAP_ERR_EXISTS, "the folder %.200s exists already", path);
+	struct made made = {0};
 	if (!rc)
-		rc = create_ancestors(s, path, delim, deadline, err);
+		rc = create_ancestors(s, path, delim, &made, deadline, err);
 	if (!rc) {
 		rc = mailbox_cmd(s, "CREATE", path, NULL, deadline, err);
 		if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "ALREADYEXISTS") == 0) {
 			imap_error_set(err, IMAP_ERR_EXISTS, "the folder %.200s exists already", path);
 			snprintf(err->imap_code, sizeof err->imap_code, "ALREADYEXISTS");
-			return IMAP_ERR_EXISTS;
+			rc = IMAP_ERR_EXISTS;
 		}
+		rc = imap_session_name_refused(rc, err, path);
 	}
+	if (rc)
+		undo_made(s, &made, deadline);
+	made_free(&made);
 	if (!rc && subscribe) {
 		struct imap_error ignored;
 		mailbox_cmd(s, "SUBSCRIBE", path, NULL, deadline, &ignored);
@@ -239,18 +285,23 @@ int imap_folder_rename(struct imap_session *s, const char *from, const char *to,
 		return rc;
 	if (pt.exists)
 		return imap_error_set(err, IMAP_ERR_EXISTS, "the folder %.200s exists already", to);
-	if ((rc = create_ancestors(s, to, delim, deadline, err)) ||
-	    (rc = deselect_under(s, from, delim, deadline, err)))
+	struct made made = {0};
+	if ((rc = create_ancestors(s, to, delim, &made, deadline, err)) ||
+	    (rc = deselect_under(s, from, delim, deadline, err))) {
+		undo_made(s, &made, deadline);
 		return rc;
+	}
 	rc = mailbox_cmd(s, "RENAME", from, to, deadline, err);
-	if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "ALREADYEXISTS") == 0) {
-		imap_error_set(err, IMAP_ERR_EXISTS, "the folder %.200s exists already", to);
-		return IMAP_ERR_EXISTS;
+	if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "ALREADYEXISTS") == 0)
+		rc = imap_error_set(err, IMAP_ERR_EXISTS, "the folder %.200s exists already", to);
+	else if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "NONEXISTENT") == 0)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", from);
+	rc = imap_session_name_refused(rc, err, to);
+	if (rc) {
+		undo_made(s, &made, deadline);
+		return rc;
 	}
-	if (rc == IMAP_ERR_NO && err && strcmp(err->imap_code, "NONEXISTENT") == 0) {
-		imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", from);
-		return IMAP_ERR_NOT_FOUND;
-	}
+	made_free(&made);
 	if (!rc && pf.subscribed) {
 		/* Servers differ in whether subscriptions follow a RENAME. */
 		struct imap_error ignored;

@@ -12,7 +12,12 @@
  * Servers differ in what they do with hierarchy; these functions give the
  * same result everywhere:
  *   - creating "a/b/c" CREATEs each missing ancestor first (Dovecot would
- *     make them itself; other servers refuse, or leave a gap);
+ *     make them itself; other servers refuse, or leave a gap); when the
+ *     folder then cannot be made (or renamed to), the ancestors this call
+ *     created are deleted again, deepest first, and only those;
+ *   - a name the server refuses as a name ("a/../b", a segment too long,
+ *     Dovecot's leading "~": see imap_session_name_refused) is
+ *     IMAP_ERR_INVALID with the server's reason, not a server failure;
  *   - DELETE of a folder with sub-folders is refused by some servers,
  *     silently destroys the children on others and leaves them orphaned on
  *     the rest (RFC 3501 §6.3.4). So a folder that has sub-folders or holds

@@ -364,7 +364,8 @@ int imap_folder_status(struct imap_session *s, const char *path, const char *ite
 	imap_cmd_atom(&c, "STATUS");
 	imap_cmd_mailbox(&c, path, strlen(path));
 	imap_cmd_raw(&c, items);
-	int rc = imap_session_run(s, &c, on_one_status, out, deadline, err);
+	int rc = imap_session_name_refused(imap_session_run(s, &c, on_one_status, out, deadline, err),
+	                                   err, path);
 	imap_cmd_free(&c);
 	if (rc == IMAP_ERR_NO)
 		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", path);

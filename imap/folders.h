@@ -54,8 +54,9 @@ void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *it
 /* STATUS of the folder `path` (UTF-8) asking for `items` (a parenthesised
  * list of the four above, e.g. "(UIDNEXT UIDVALIDITY)") into out's counts
  * (out is zeroed first; only the counts are set). Returns 0;
- * IMAP_ERR_NOT_FOUND when the server refuses (no such folder: err says so);
- * other errors as imap_session_run. */
+ * IMAP_ERR_INVALID when the server refuses the name as a name
+ * (imap_session_name_refused); IMAP_ERR_NOT_FOUND when it refuses otherwise
+ * (no such folder: err says so); other errors as imap_session_run. */
 int imap_folder_status(struct imap_session *s, const char *path, const char *items,
                        struct imap_folder *out, int64_t deadline, struct imap_error *err);
 

@@ -344,10 +344,17 @@ static void user_failed(struct imap_pool *p, struct pool_user *u, int64_t now)
 	list_push_back(&p->users_age, &u->age);
 }
 
-/* May a new login for this user start (u may be NULL)? */
+/* May a new login for this user start (u may be NULL)? Once the server
+ * has refused one, the user's logins go one at a time: a guesser's tries
+ * then cost one connection and one wait at the server each, and a burst of
+ * them cannot hold more of the pool than one login. */
 static bool user_budget_left(const struct imap_pool *p, const struct pool_user *u)
 {
-	return !u || u->fails + u->inflight < p->login_fail_max;
+	if (!u)
+		return true;
+	if (u->fails && u->inflight)
+		return false;
+	return u->fails + u->inflight < p->login_fail_max;
 }
 
 /* ---- waking waiters ---- */
@@ -557,11 +564,14 @@ void imap_pool_free(struct imap_pool **pp, int64_t deadline)
 /* ---- borrowing ---- */
 
 /* Connect, authenticate and ENABLE. Returns 0 and sets *out, or an error
- * (nothing to free then). */
+ * (nothing to free then); *in_login tells whether the error came while the
+ * credentials were being checked (ID and the login itself). */
 static int open_session(struct imap_pool *p, const struct imap_credentials *cred,
-                        int64_t deadline, struct imap_session **out, struct imap_error *err)
+                        int64_t deadline, struct imap_session **out, bool *in_login,
+                        struct imap_error *err)
 {
 	struct imap_session *s = NULL;
+	*in_login = false;
 	int rc = imap_session_connect(&s, &p->client, deadline, err);
 	if (rc)
 		goto out;
@@ -572,6 +582,11 @@ static int open_session(struct imap_pool *p, const struct imap_credentials *cred
 		                    "the connection: credentials cannot be checked");
 		goto out;
 	}
+	*in_login = true;
+	/* Who is logging in, so the server throttles failed logins per real
+	 * client rather than per gateway. */
+	if (cred->client_addr && (rc = imap_session_id_origin(s, cred->client_addr, deadline, err)))
+		goto out;
 	if (cred->kind == IMAP_CRED_TOKEN)
 		rc = imap_session_authenticate_oauth(s, IMAP_MECH_AUTO, cred->user, cred->secret,
 		                                     deadline, err);
@@ -579,6 +594,7 @@ static int open_session(struct imap_pool *p, const struct imap_credentials *cred
 		rc = imap_session_login(s, IMAP_MECH_AUTO, cred->user, cred->secret, deadline, err);
 	if (rc)
 		goto out;
+	*in_login = false;  /* accepted: what follows says nothing of the credentials */
 	rc = imap_session_enable(s, deadline, err);
 	if (rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD)
 		rc = 0;  /* usable, only without CONDSTORE / UTF8=ACCEPT */
@@ -626,6 +642,7 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 	 * the whole deadline. */
 	int64_t wait_deadline = p->wait_ms ? min64(deadline, imap_now_ms() + p->wait_ms) : deadline;
 
+again:;
 	struct link closing;
 	list_init(&closing);
 	struct pool_waiter w = {.g = NULL};
@@ -719,6 +736,13 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 
 	close_entries(&closing, deadline);
 	if (rc == 0 && !reserved) {
+		/* An idle session the server has left (BYE, closed) is never
+		 * handed out: dropped, and the next one tried, or a new one. */
+		struct imap_error why;
+		if (imap_session_check(e->s, &why) != 0) {
+			imap_pool_release(p, e->s);
+			goto again;
+		}
 		*out = e->s;
 		return 0;
 	}
@@ -734,7 +758,9 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 
 	/* The slot is ours: connect and log in without the lock. */
 	struct imap_session *s = NULL;
-	rc = open_session(p, cred, min64(deadline, imap_now_ms() + p->connect_ms), &s, err);
+	bool in_login = false;
+	rc = open_session(p, cred, min64(deadline, imap_now_ms() + p->connect_ms), &s, &in_login,
+	                  err);
 
 	pthread_mutex_lock(&p->lock);
 	int64_t now = pool_now(p);
@@ -754,7 +780,12 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
 		p->busy++;
 		p->st.created++;
 	} else {
-		if (rc == IMAP_ERR_AUTH) {
+		/* A server that answers refused logins ever more slowly (Dovecot's
+		 * per-address penalty: 2, 4, 8, 15 s) makes the next tries time
+		 * out instead: after a refusal, such a timeout counts as one too,
+		 * or the throttle would never be reached. */
+		user_refresh(p, u, now);
+		if (rc == IMAP_ERR_AUTH || (rc == IMAP_ERR_TIMEOUT && in_login && u->fails)) {
 			user_failed(p, u, now);
 			p->st.login_failures++;
 		}

@@ -21,9 +21,13 @@
  * login_fail_window_s, during which every acquire for that user (even with
  * the right secret, even when a session of the right key is idle) fails with
  * IMAP_ERR_THROTTLED without contacting the server. A successful login
- * clears the count. So that concurrent requests cannot race past the limit,
- * at most (login_fail_max - failures so far) logins of one user are in
- * flight at once; further ones wait like callers of a full key. At most
+ * clears the count. A login that times out after the credentials were sent
+ * counts as a failure too when the user has failures in the window already
+ * (servers delay refusals more and more: the slow ones are refusals too).
+ * So that concurrent requests cannot race past the limit, at most
+ * (login_fail_max - failures so far) logins of one user are in flight at
+ * once, and only one once a login has failed; further ones wait like
+ * callers of a full key. Other users' logins never wait for them. At most
  * IMAP_POOL_USERS_MAX users are remembered (the oldest record is dropped).
  *
  * Threads: every function may be called from any thread, except that
@@ -84,6 +88,10 @@ struct imap_credentials {
 	enum imap_cred_kind kind;
 	const char *user;   /* borrowed for the call */
 	const char *secret; /* borrowed for the call; never kept */
+	/* The address of the client the credentials came from (an IP literal),
+	 * told to the server before a login (imap_session_id_origin); NULL:
+	 * none. Borrowed for the call; not part of the key. */
+	const char *client_addr;
 };
 
 struct imap_pool;
@@ -105,7 +113,9 @@ void imap_pool_free(struct imap_pool **p, int64_t deadline);
  *   1. the user is throttled: IMAP_ERR_THROTTLED at once (err->msg says for
  *      how many more seconds; also in *retry_after_s when non-NULL);
  *   2. an idle session of the same key, the most recently used first
- *      (*fresh = false);
+ *      (*fresh = false), once imap_session_check (no waiting, nothing
+ *      sent) finds nothing wrong with it; one the server has left (BYE
+ *      or EOF read) is dropped (counted as discarded) and the next tried;
  *   3. room for a new session of this key (fewer than per_user sessions and
  *      login budget left for the user; the pool below max_sessions, or an
  *      idle session of another key to evict, least recently used first):
@@ -114,8 +124,10 @@ void imap_pool_free(struct imap_pool **p, int64_t deadline);
  *      (*fresh = true);
  *   4. otherwise wait until a session of this key is released or a slot
  *      frees, then try again; when the deadline passes, IMAP_ERR_BUSY.
- * Callers retry an idempotent request once on a fresh session when a reused
- * one turned out to be dead.
+ * A reused session can still turn out dead (the server left it after the
+ * check): callers retry an idempotent request once on a fresh session, and
+ * any request whose commands never left this process (see
+ * imap_session_bytes_sent).
  *
  * Returns 0 and sets *out (borrowed until imap_pool_release; do not free
  * it, and do not change its owner pointer) and *fresh; or IMAP_ERR_AUTH

@@ -125,6 +125,9 @@ static void build_api_request(struct req *q, const char *method)
 	                                              MHD_HTTP_HEADER_CONTENT_TYPE);
 	r->body = q->body.data;
 	r->body_len = q->body.len;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	r->client_addr = ci ? ci->client_addr : NULL;
 	MHD_get_connection_values(q->conn, MHD_GET_ARGUMENT_KIND, collect_query, r);
 }
 

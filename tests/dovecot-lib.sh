@@ -9,6 +9,10 @@
 #   ...                              # use IMAPGW_TEST_* (also written to $dir/env)
 #   dovecot_stop  "$dir"            # stop the master started above and wait until it is gone
 #
+# DOVECOT_LOGIN_PENALTY=1 in the environment of dovecot_start: Dovecot's delay of
+# failed logins is on, and loopback may name the real client (see
+# _dovecot_penalty_conf); only for the tests of that, with a Dovecot of their own.
+#
 # Everything lives under DIR: its own dovecot.conf (the system /etc/dovecot is never
 # read), base_dir, state_dir, log, mail, PKI. Only loopback addresses are used. The
 # functions do not rely on `set -e`; each returns non-zero on failure after printing
@@ -165,6 +169,23 @@ _dovecot_token() {
 }
 
 # _dovecot_conf DIR IMAP_PORT IMAPS_PORT
+# The authentication penalty part of the configuration. Normally off: Dovecot
+# delays every login from an IP by up to 15 s after failed ones, and tests fail
+# logins on purpose; the auth process cannot reach an anvil socket of mode 0,
+# which turns the penalty off. With DOVECOT_LOGIN_PENALTY=1 it is on, as in a
+# default installation, and loopback is trusted to name the real client
+# (ID "x-originating-ip"), so failed logins are delayed per named client. A
+# trusted client counts as secured: the plain port then offers LOGIN on
+# 127.0.0.2 too.
+_dovecot_penalty_conf() {
+	if [[ ${DOVECOT_LOGIN_PENALTY:-0} == 1 ]]; then
+		printf '%s\n' 'login_trusted_networks = 127.0.0.0/8'
+	else
+		printf '%s\n' 'service anvil {' '  unix_listener anvil-auth-penalty {' \
+			'    mode = 0' '  }' '}'
+	fi
+}
+
 _dovecot_conf() {
 	local d=$1
 	cat >"$d/dovecot.conf" <<EOF
@@ -237,14 +258,7 @@ namespace inbox {
   }
 }
 
-# No authentication penalty (Dovecot delays every login from an IP by up to 15 s
-# after failed ones; tests fail logins on purpose): the auth process cannot
-# reach this anvil socket, which turns the penalty off.
-service anvil {
-  unix_listener anvil-auth-penalty {
-    mode = 0
-  }
-}
+$(_dovecot_penalty_conf)
 
 # Login processes in "high-performance" mode (reused, started in advance): a new
 # connection never meets a login process that is still connecting to auth (which
@@ -342,7 +356,7 @@ dovecot_start() {
 		ready=1
 		for h in 127.0.0.1 127.0.0.2; do
 			logindisabled=0
-			[[ $h == 127.0.0.2 ]] && logindisabled=1
+			[[ $h == 127.0.0.2 && ${DOVECOT_LOGIN_PENALTY:-0} != 1 ]] && logindisabled=1
 			if ! _dovecot_probe_imap "$h" "$imap_port" "$logindisabled" ||
 				! _dovecot_probe_tcp "$h" "$imaps_port"; then
 				ready=0

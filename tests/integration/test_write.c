@@ -1085,6 +1085,61 @@ Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 	stop(&g);
 }
 
+/* The "detail" of a problem answer must hold `needle`. */
+static void expect_detail(const struct gw *g, const char *method, const char *path,
+                          const char *json, long want, const char *needle)
+{
+	json_t *j = call(g, method, path, json, want);
+	const char *detail = json_string_value(json_object_get(j, "detail"));
+	cr_expect(detail && strstr(detail, needle), "%s %s: detail %s lacks '%s'", method, path,
+	          detail ? detail : "(none)", needle);
+	json_decref(j);
+}
+
+/* Every folder erin has, one per line, as the server lists it. */
+static void folder_names(char *out, size_t cap)
+{
+	struct imap_folder_list l;
+	server_folders(&l);
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < l.n && used < cap; i++)
+		used += (size_t)snprintf(out + used, cap - used, "%s\n", l.v[i].path);
+	imap_folder_list_free(&l);
+}
+
+/* Names the server refuses as names are the client's error (400, with the
+ * server's reason), and a refused create leaves no folder behind: not the
+ * parents it made on the way, and never one that was there before. */
+Test(write, folder_names_the_server_refuses_are_400_and_leave_nothing)
+{
+	char seg[301], json[512], before[8192], after[8192];
+	memset(seg, 'y', 300);
+	seg[300] = '\0';
+	struct gw g;
+	gw_start(&g, NULL);
+	fresh_folder("Kept");
+	folder_names(before, sizeof before);
+
+	expect_detail(&g, "POST", "/folders", "{\"path\":\"a/../b\"}", 400, "'..'");
+	expect_detail(&g, "POST", "/folders", "{\"path\":\"~tilde\"}", 400, "'~'");
+	expect_detail(&g, "POST", "/folders", "{\"path\":\"n1/n2/../x\"}", 400, "'..'");
+	snprintf(json, sizeof json, "{\"path\":\"p/%s\"}", seg);
+	expect_detail(&g, "POST", "/folders", json, 400, "too long");
+	snprintf(json, sizeof json, "{\"path\":\"Kept/%s\"}", seg);
+	expect_detail(&g, "POST", "/folders", json, 400, "too long");
+	expect_detail(&g, "PATCH", "/folders/Kept", "{\"path\":\"r1/../r2\"}", 400, "'..'");
+	expect_detail(&g, "GET", "/messages?folder=..", NULL, 400, "'..'");
+
+	folder_names(after, sizeof after);
+	cr_expect_str_eq(after, before, "folders left behind (before, then after)");
+	/* and a good name still works, parents and all */
+	expect(&g, "POST", "/folders", "{\"path\":\"n1/n2/ok\"}", 201);
+	expect(&g, "DELETE", "/folders/n1?force=true", NULL, 200);
+	expect(&g, "DELETE", "/folders/Kept?force=true", NULL, 200);
+	stop(&g);
+}
+
 Test(write, methods_each_route_does_not_take_are_405)
 {
 	struct gw g;

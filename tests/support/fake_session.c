@@ -107,9 +107,14 @@ static void *front_thread(void *arg)
 			close(c);
 			break;
 		}
-		f->accepted++;
+		__atomic_add_fetch(&f->accepted, 1, __ATOMIC_SEQ_CST);
 	}
 	return NULL;
+}
+
+size_t fake_session_connections(const struct fake_session *h)
+{
+	return h->front ? __atomic_load_n(&h->front->accepted, __ATOMIC_SEQ_CST) : 0;
 }
 
 static struct fake_front *front_start(const struct fake_script *scripts, size_t n)

@@ -80,6 +80,11 @@ void fake_session_start_many(struct fake_session *h, const struct fake_script *s
 #define FAKE_SESSION_START_MANY(h, scripts) \
 	fake_session_start_many((h), (scripts), FAKE_NSTEPS(scripts))
 
+/* For fake_session_start_many: connections accepted so far (the n-th
+ * gets the n-th script, so a test can wait for one before opening the
+ * next). */
+size_t fake_session_connections(const struct fake_session *h);
+
 /* Collect the client's protocol trace in h->trace (call before connecting). */
 void fake_session_trace(struct fake_session *h);
 

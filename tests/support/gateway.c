@@ -326,6 +326,13 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+static __thread const char *source_addr;
+
+void gw_source_address(const char *addr)
+{
+	source_addr = addr;
+}
+
 static void request(const struct gw *g, const char *method, const char *path, const char *user,
                     const char *password, const char *extra_header, const char *content_type,
                     const char *body, size_t body_len, struct gw_reply *r)
@@ -348,6 +355,11 @@ static void request(const struct gw *g, const char *method, const char *path, co
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	char iface[80];
+	if (source_addr) {
+		snprintf(iface, sizeof iface, "host!%s", source_addr);
+		curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	}
 	if (user) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, user);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, password);

@@ -72,6 +72,11 @@ void gw_request_body(const struct gw *g, const char *method, const char *path,
 
 void gw_reply_free(struct gw_reply *r);
 
+/* Requests of the calling thread come from this loopback address (e.g.
+ * "127.0.0.3"; NULL: the system's choice, 127.0.0.1), so the gateway sees
+ * different clients. Borrowed until changed. */
+void gw_source_address(const char *addr);
+
 /* The value of a response header (case-insensitive), copied into out;
  * returns 0 when found. */
 int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap);

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -850,6 +851,93 @@ Test(client, bye_then_close_is_bye)
 	cr_expect(strstr(h.err.msg, "Server shutting down"), "msg: %s", h.err.msg);
 	cr_expect_eq(imap_session_state(h.s), IMAP_SESSION_BROKEN);
 	cr_expect_eq(sn.calls, 0, "BYE is the session's business, not the handler's");
+	fake_session_finish(&h, "A1 NOOP");
+}
+
+/* The client's address goes to the server as ID x-originating-ip before
+ * the login, only when ID is offered; a refused ID does not stop the login. */
+Test(client, id_names_the_client_before_login_when_offered)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 ID] ready\r\n"),
+		FAKE_EXPECT("ID (\"x-originating-ip\" \"192.0.2.7\")"),
+		FAKE_SEND("* ID NIL\r\n$TAG OK ID completed\r\n"),
+		FAKE_EXPECT("ID (\"x-originating-ip\" \"2001:db8::1\")"),
+		FAKE_SEND("$TAG BAD not now\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_START(&h, script, IMAP_TLS_NONE);
+	fake_session_connect(&h);
+	cr_expect_eq(imap_session_id_origin(h.s, "192.0.2.7", FAKE_DEADLINE(), &h.err), 0, "%s", h.err.msg);
+	cr_expect_eq(imap_session_id_origin(h.s, "2001:db8::1", FAKE_DEADLINE(), &h.err), 0, "%s",
+	             h.err.msg);
+	cr_expect_eq(imap_session_id_origin(h.s, "1.2.3.4\") (\"x", FAKE_DEADLINE(), &h.err),
+	             IMAP_ERR_INVALID, "only an address is sent");
+	fake_session_finish(&h, "A1 ID (\"x-originating-ip\" \"192.0.2.7\")\n"
+	           "A2 ID (\"x-originating-ip\" \"2001:db8::1\")");
+}
+
+Test(client, no_id_without_the_capability)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_START(&h, script, IMAP_TLS_NONE);
+	fake_session_connect(&h);
+	cr_expect_eq(imap_session_id_origin(h.s, "192.0.2.7", FAKE_DEADLINE(), &h.err), 0, "%s", h.err.msg);
+	fake_session_finish(&h, "");
+}
+
+/* The server said BYE while the session was idle (autologout, a kick, a
+ * restart) and closed: the next command must fail before a byte of it is
+ * written, so that its caller knows the server never saw it. */
+Test(client, bye_while_idle_fails_before_the_command_is_sent)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n"
+		          "* BYE Disconnected for inactivity.\r\n"),
+		FAKE_SHUTDOWN(),
+	};
+	struct fake_session h;
+	FAKE_SESSION_START(&h, script, IMAP_TLS_NONE);
+	fake_session_connect(&h);
+	uint64_t sent = imap_session_bytes_sent(h.s);
+	cr_expect_eq(run_words(&h, NULL, FAKE_DEADLINE(), "CREATE", "K1", NULL), IMAP_ERR_BYE, "%s",
+	             h.err.msg);
+	cr_expect(strstr(h.err.msg, "Disconnected for inactivity"), "msg: %s", h.err.msg);
+	cr_expect_eq(imap_session_state(h.s), IMAP_SESSION_BROKEN);
+	cr_expect_eq(imap_session_bytes_sent(h.s), sent, "nothing of the command was written");
+	fake_session_finish(&h, "");
+}
+
+/* The same when the BYE and the close come while the session waits: the
+ * check finds them on the socket, again before anything is written. */
+Test(client, close_while_idle_is_found_by_the_check)
+{
+	static const struct fake_step script[] = {
+		PREAUTH_GREETING,
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK done\r\n"),
+		FAKE_SEND("* BYE Server shutting down.\r\n"),
+		FAKE_SHUTDOWN(),
+	};
+	struct fake_session h;
+	FAKE_SESSION_START(&h, script, IMAP_TLS_NONE);
+	fake_session_connect(&h);
+	cr_assert_eq(run_words(&h, NULL, FAKE_DEADLINE(), "NOOP", NULL), 0, "%s", h.err.msg);
+	/* Wait (bounded) for the server's close to arrive, without reading it. */
+	struct imap_error e;
+	int rc = 0;
+	for (int64_t end = FAKE_DEADLINE(); rc == 0 && imap_now_ms() < end;) {
+		rc = imap_session_check(h.s, &e);
+		if (rc == 0)
+			poll(NULL, 0, 5);
+	}
+	cr_expect(rc == IMAP_ERR_BYE, "check: %d (%s)", rc, e.msg);
+	uint64_t sent = imap_session_bytes_sent(h.s);
+	cr_expect_eq(run_words(&h, NULL, FAKE_DEADLINE(), "CREATE", "K1", NULL), IMAP_ERR_IO);
+	cr_expect_eq(imap_session_bytes_sent(h.s), sent);
 	fake_session_finish(&h, "A1 NOOP");
 }
 

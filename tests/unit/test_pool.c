@@ -148,6 +148,40 @@ Test(pool, new_session_is_fresh_then_reused)
 	fake_session_finish_many(&h, 1, (const char *const[]){"A1 LOGIN alice secret\nA2 LOGOUT"});
 }
 
+/* The server said BYE to an idle pooled session and closed it (autologout,
+ * a kick, a restart): the session is never handed out again, and nothing
+ * is sent on it; the next acquire logs in anew. */
+static const struct fake_step alice_then_bye[] = {
+	GREET, FAKE_EXPECT("LOGIN alice secret"),
+	FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+	          "* BYE Disconnected for inactivity.\r\n"),
+	FAKE_SHUTDOWN(),
+};
+
+Test(pool, idle_session_the_server_left_is_never_handed_out)
+{
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_then_bye),
+	                                             FAKE_SCRIPT(alice_session)};
+	struct fake_session h;
+	struct imap_pool *p = POOL_START(&h, scripts, NULL);
+
+	struct got a = acquire_ok(p, password("alice", "secret"));
+	imap_pool_release(p, a.s);
+	struct got b = acquire_ok(p, password("alice", "secret"));
+	cr_expect(b.fresh, "a new session, not the one the server left");
+	struct imap_pool_stats st = stats(p);
+	cr_expect_eq(st.discarded, 1);
+	cr_expect_eq(st.created, 2);
+	cr_expect_eq(st.busy, 1);
+	cr_expect_eq(st.idle, 0);
+	imap_pool_release(p, b.s);
+	imap_pool_free(&p, FAKE_DEADLINE());
+
+	/* nothing sent after the BYE */
+	fake_session_finish_many(&h, 2, (const char *const[]){"A1 LOGIN alice secret",
+	                                                      "A1 LOGIN alice secret\nA2 LOGOUT"});
+}
+
 Test(pool, busy_when_every_session_of_the_key_is_borrowed)
 {
 	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
@@ -441,6 +475,76 @@ Test(pool, concurrent_logins_cannot_race_past_the_limit)
 	imap_pool_free(&p, FAKE_DEADLINE());
 
 	fake_session_finish_many(&h, 1, NULL);
+}
+
+/* A server that delays refusals (Dovecot: 2, 4, 8, 15 s per address) makes
+ * later wrong passwords time out instead of being refused: after a refusal,
+ * such a timeout counts as a failure too, so the throttle is reached. A
+ * timeout with no refusal before it is the server's trouble, not counted. */
+Test(pool, login_timeouts_after_a_refusal_count_as_failures)
+{
+	static const struct fake_step bob_silent[] = {GREET, FAKE_EXPECT("LOGIN bob wrong")};
+	static const struct fake_step bob_wrong[] = {GREET, FAKE_EXPECT("LOGIN bob wrong"), LOGIN_NO};
+	static const struct fake_script scripts[] = {
+		FAKE_SCRIPT(bob_silent), FAKE_SCRIPT(bob_wrong), FAKE_SCRIPT(bob_silent),
+	};
+	struct fake_session h;
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 2);
+
+	struct got g = acquire(p, password("bob", "wrong"), imap_now_ms() + 1500);
+	cr_expect_eq(g.rc, IMAP_ERR_TIMEOUT, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	cr_expect_eq(stats(p).login_failures, 0, "a timeout alone is not a refusal");
+	g = acquire(p, password("bob", "wrong"), FAKE_DEADLINE());
+	cr_expect_eq(g.rc, IMAP_ERR_AUTH, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	g = acquire(p, password("bob", "wrong"), imap_now_ms() + 1500);
+	cr_expect_eq(g.rc, IMAP_ERR_TIMEOUT, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	cr_expect_eq(stats(p).login_failures, 2, "the slow refusal counted");
+	g = acquire(p, password("bob", "wrong"), FAKE_DEADLINE());
+	cr_expect_eq(g.rc, IMAP_ERR_THROTTLED, "%s (%s)", imap_strerror(g.rc), g.err.msg);
+	imap_pool_free(&p, FAKE_DEADLINE());
+	fake_session_finish_many(&h, 3, NULL);
+}
+
+/* Once a user's login has been refused, the user's logins go one at a
+ * time; another user's login does not wait for them. */
+Test(pool, after_a_refusal_a_users_logins_go_one_at_a_time_and_others_do_not_wait)
+{
+	static const struct fake_step bob_wrong[] = {GREET, FAKE_EXPECT("LOGIN bob wrong"), LOGIN_NO};
+	static const struct fake_step bob_slow_no[] = {
+		GREET, FAKE_EXPECT("LOGIN bob wrong"), FAKE_DELAY(1000), LOGIN_NO,
+	};
+	static const struct fake_step bob_guess[] = {GREET, FAKE_EXPECT("LOGIN bob guess"), LOGIN_NO};
+	static const struct fake_script scripts[] = {
+		FAKE_SCRIPT(bob_wrong), FAKE_SCRIPT(bob_slow_no), FAKE_SCRIPT(alice_session),
+		FAKE_SCRIPT(bob_guess),
+	};
+	struct fake_session h;
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .login_fail_max = 5);
+
+	cr_assert_eq(acquire(p, password("bob", "wrong"), FAKE_DEADLINE()).rc, IMAP_ERR_AUTH);
+	struct waiter_arg w1 = {.p = p, .cred = password("bob", "wrong"),
+	                        .deadline = imap_now_ms() + 3000};
+	struct waiter_arg w2 = {.p = p, .cred = password("bob", "guess"),
+	                        .deadline = imap_now_ms() + 3000};
+	pthread_t t1, t2;
+	cr_assert_eq(pthread_create(&t1, NULL, waiter_thread, &w1), 0);
+	/* the scripts go to connections in the order they come: wait for the
+	 * second one (bob's slow login) to be there before alice connects */
+	int64_t until = imap_now_ms() + 3000;
+	while (fake_session_connections(&h) < 2 && imap_now_ms() < until)
+		usleep(1000);
+	cr_assert_eq(pthread_create(&t2, NULL, waiter_thread, &w2), 0);
+	wait_for_waiters(p, 1);  /* bob's second guess waits for his first */
+	struct got a = acquire_ok(p, password("alice", "secret"));  /* alice does not */
+	cr_expect(a.fresh);
+	imap_pool_release(p, a.s);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	cr_expect_eq(w1.got.rc, IMAP_ERR_AUTH, "%s", imap_strerror(w1.got.rc));
+	cr_expect_eq(w2.got.rc, IMAP_ERR_AUTH, "then the second: %s", imap_strerror(w2.got.rc));
+	cr_expect_geq(w2.done_at, w1.done_at);
+	imap_pool_free(&p, FAKE_DEADLINE());
+	fake_session_finish_many(&h, 4, NULL);
 }
 
 Test(pool, token_without_oauth_mechanism_is_unsupported_and_not_counted)
