@@ -321,6 +321,23 @@ Test(api_ops, thousands_of_idle_connections_are_held)
 
 /* ---- folders on a server without LIST-EXTENDED / LIST-STATUS ---- */
 
+/* Drop \Marked and \UnMarked: a plain LIST may carry them (new mail since
+ * the folder was last selected, RFC 3501 §7.2.2) where LIST ... RETURN
+ * does not, so they differ between the two ways by design. */
+static void drop_marks(json_t *j)
+{
+	json_t *folders = json_object_get(j, "folders"), *f;
+	size_t i;
+	json_array_foreach(folders, i, f) {
+		json_t *flags = json_object_get(f, "flags");
+		for (size_t k = json_array_size(flags); k-- > 0;) {
+			const char *v = json_string_value(json_array_get(flags, k));
+			if (v && (strcmp(v, "\\Marked") == 0 || strcmp(v, "\\UnMarked") == 0))
+				json_array_remove(flags, k);
+		}
+	}
+}
+
 Test(api_ops, folders_without_list_extensions)
 {
 	struct gw plain, ext;
@@ -331,6 +348,8 @@ Test(api_ops, folders_without_list_extensions)
 	cr_assert_eq(get(&plain, "/folders?counts=true", &b), 200);
 	/* The same answer, by LIST + LSUB and pipelined STATUS. */
 	json_t *ja = json_loads(a.body.data, 0, NULL), *jb = json_loads(b.body.data, 0, NULL);
+	drop_marks(ja);
+	drop_marks(jb);
 	cr_assert(json_equal(ja, jb), "with extensions:\n%s\nwithout:\n%s", a.body.data, b.body.data);
 	json_decref(ja);
 	json_decref(jb);
