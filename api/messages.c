@@ -18,6 +18,7 @@
 #include "api/handlers.h"
 #include "api/render.h"
 #include "imap/date.h"
+#include "imap/index.h"
 #include "imap/messages.h"
 #include "imap/utf7.h"
 
@@ -39,6 +40,8 @@ struct listing {
 	bool has_uidvalidity;       /* ?uidvalidity= the client holds */
 	uint32_t uidvalidity;
 	int64_t deadline;
+	bool has_key;               /* the index's key for these credentials */
+	unsigned char key[IMAP_INDEX_KEY_LEN];
 	struct imap_page page;
 };
 
@@ -218,7 +221,8 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 {
 	struct listing *l = ctx;
 	imap_page_free(&l->page);
-	int rc = imap_messages_page(s, l->folder, &l->req, l->deadline, &l->page, err);
+	struct imap_index *ix = l->has_key ? api_config()->index : NULL;
+	int rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->deadline, &l->page, err);
 	if (!rc && l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
 		imap_page_free(&l->page);
 		return imap_error_set(err, IMAP_ERR_STALE,
@@ -261,6 +265,7 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 	if (!parse_params(req, &l, resp))
 		return;
 	l.deadline = req->deadline;
+	l.has_key = api_config()->index && api_credentials_key(req, l.key);
 	if (!api_run(req, m, fetch_page, &l, resp))
 		return;
 
