@@ -258,6 +258,33 @@ static void link_for(const struct api_request *req, const char *page, const char
 		query_add(out, "cursor", cursor);
 }
 
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t page_hash(const struct api_request *req, const struct imap_page *p)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < req->nquery; i++) {
+		h = fnv(h, req->query[i].key, strlen(req->query[i].key) + 1);
+		const char *v = req->query[i].value ? req->query[i].value : "";
+		h = fnv(h, v, strlen(v) + 1);
+	}
+	uint32_t nums[3] = {p->uidvalidity, p->total, p->first_pos};
+	h = fnv(h, nums, sizeof nums);
+	for (size_t i = 0; i < p->n; i++) {
+		h = fnv(h, &p->msgs[i].uid, sizeof p->msgs[i].uid);
+		for (size_t k = 0; k < p->msgs[i].nflags; k++)
+			h = fnv(h, p->msgs[i].flags[k], strlen(p->msgs[i].flags[k]) + 1);
+		h = fnv(h, "", 1);
+	}
+	return h;
+}
+
 void api_messages_list(const struct api_request *req, struct api_response *resp,
                        const struct api_match *m)
 {
@@ -271,6 +298,19 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 
 	const struct imap_page *p = &l.page;
 	uint32_t per = l.req.per_page;
+	/* A weak validator: the summaries never change for a (uidvalidity,
+	 * uid), so the query, which messages are shown, where, their flags and
+	 * the total decide the whole answer. */
+	char etag[48];
+	snprintf(etag, sizeof etag, "W/\"%u.%016" PRIx64 "\"", p->uidvalidity, page_hash(req, p));
+	api_response_header(resp, "Cache-Control", "private, no-cache");
+	api_response_header(resp, "ETag", "%s", etag);
+	if (api_etag_matches(req->if_none_match, etag + 2)) {
+		resp->status = 304;
+		resp->content_type = "application/json";
+		imap_page_free(&l.page);
+		return;
+	}
 	uint32_t pages = p->total ? (p->total + per - 1) / per : 0;
 	uint32_t page = p->first_pos / per + 1;
 	char next_cursor[128] = "";

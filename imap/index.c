@@ -51,12 +51,16 @@ struct folder {
 	pthread_mutex_t lock;                /* everything below */
 	uint32_t uidvalidity, uidnext, loaded_seq;
 	uint64_t modseq;
+	uint64_t fresh_from;                 /* ticket taken as the last complete
+	                                        revalidation began (0: none) */
 	bool complete, unindexable;
+	atomic_bool loaded;                  /* complete, readable without the lock */
 	struct msg *v;
 	size_t n, cap;
 	char *keywords[KEYWORDS_MAX];
 	unsigned nkeywords;
 	uint32_t *order[NKEYS];              /* positions ascending by key; NULL: not built */
+	size_t order_n[NKEYS];               /* entries of each */
 	size_t bytes;                        /* estimate, also counted in the index */
 };
 
@@ -67,6 +71,7 @@ struct imap_index {
 	size_t max_bytes, bytes, folders, messages;
 	unsigned long long evicted, dropped;
 	atomic_ullong hits, misses;
+	atomic_ullong tickets;               /* the order requests and revalidations begin in */
 	atomic_ullong reval[IMAP_INDEX_REVAL_KINDS];
 };
 
@@ -102,6 +107,8 @@ static size_t msg_bytes(const struct msg *m)
 static void orders_drop(struct folder *f)
 {
 	for (size_t k = 0; k < NKEYS; k++) {
+		if (f->order[k])
+			f->bytes -= f->order_n[k] * sizeof *f->order[k];
 		free(f->order[k]);
 		f->order[k] = NULL;
 	}
@@ -121,7 +128,9 @@ static void folder_clear(struct folder *f)
 	orders_drop(f);
 	f->uidnext = f->loaded_seq = 0;
 	f->modseq = 0;
+	f->fresh_from = 0;
 	f->complete = false;
+	atomic_store(&f->loaded, false);
 	f->bytes = 0;
 }
 
@@ -296,7 +305,7 @@ static int cmp_uid(const void *a, const void *b)
 
 static struct msg *find(struct folder *f, uint32_t uid)
 {
-	return bsearch(&uid, f->v, f->n, sizeof *f->v, cmp_uid);
+	return f->n ? bsearch(&uid, f->v, f->n, sizeof *f->v, cmp_uid) : NULL;
 }
 
 /* Insert m (taken over) in UID order; an existing UID is replaced. */
@@ -579,7 +588,8 @@ static int load_batch(struct imap_index *ix, struct folder *f, struct imap_sessi
 		f->uidnext = st->uidnext;
 	}
 	int rc = 0;
-	if (f->loaded_seq < st->messages) {
+	int64_t until = imap_now_ms() + IMAP_INDEX_LOAD_MS;
+	while (f->loaded_seq < st->messages && imap_now_ms() < until) {
 		uint32_t lo = f->loaded_seq + 1;
 		uint32_t hi = st->messages - f->loaded_seq > IMAP_INDEX_LOAD_BATCH
 		                  ? lo + IMAP_INDEX_LOAD_BATCH - 1 : st->messages;
@@ -594,9 +604,9 @@ static int load_batch(struct imap_index *ix, struct folder *f, struct imap_sessi
 		if ((rc = run_load(ix, IMAP_INDEX_REVAL_LOAD, s, &c, &lc, deadline, err)))
 			return rc;
 		f->loaded_seq = hi;
-		if (hi < st->messages)
-			return 0;
 	}
+	if (f->loaded_seq < st->messages)
+		return 0;
 	/* Everything up to the count at the start was read: new mail after
 	 * the start, expunges and holes are settled as in any revalidation. */
 	struct status now = *st;
@@ -605,6 +615,7 @@ static int load_batch(struct imap_index *ix, struct folder *f, struct imap_sessi
 	rc = revalidate(ix, f, s, &now, false, deadline, err);
 	if (rc)
 		f->complete = false;
+	atomic_store(&f->loaded, f->complete);
 	return rc;
 }
 
@@ -664,6 +675,8 @@ static const uint32_t *order_of(struct folder *f, enum imap_sort_key key, bool *
 	qsort_r(o, f->n, sizeof *o, by_key, &c);
 	free(num);
 	f->order[key] = o;
+	f->order_n[key] = f->n;
+	f->bytes += f->n * sizeof *o;
 	return o;
 }
 
@@ -679,11 +692,11 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Build the page from f (locked, current). `matches` (ascending UIDs) is
- * the server's SEARCH answer, or NULL: all messages, less those the flag
- * filters drop. */
+/* Build the page from f (locked, current). When searched, `matches`
+ * (ascending UIDs, nmatches of them) is the server's SEARCH answer;
+ * otherwise all messages count, less those the flag filters drop. */
 static int build_page(struct imap_index *ix, struct folder *f, struct imap_session *s,
-                      const struct imap_page_request *req, bool condstore,
+                      const struct imap_page_request *req, bool condstore, bool searched,
                       const uint32_t *matches, size_t nmatches, int64_t deadline,
                       struct imap_page *out, struct imap_error *err)
 {
@@ -694,7 +707,7 @@ static int build_page(struct imap_index *ix, struct folder *f, struct imap_sessi
 	/* The matching positions in ascending key order. */
 	uint32_t *sel = NULL;
 	size_t nsel = f->n;
-	bool all = !matches && !req->filter.unseen && !req->filter.flagged;
+	bool all = !searched && !req->filter.unseen && !req->filter.flagged;
 	if (!all) {
 		sel = malloc((f->n ? f->n : 1) * sizeof *sel);
 		if (!sel)
@@ -703,7 +716,8 @@ static int build_page(struct imap_index *ix, struct folder *f, struct imap_sessi
 		for (size_t i = 0; i < f->n; i++) {
 			uint32_t p = order ? order[i] : (uint32_t)i;
 			const struct msg *m = &f->v[p];
-			if (matches ? !bsearch(&m->uid, matches, nmatches, sizeof *matches, cmp_u32)
+			if (searched ? !nmatches || !bsearch(&m->uid, matches, nmatches, sizeof *matches,
+			                                     cmp_u32)
 			            : (req->filter.unseen && (m->flags & FLAG_SEEN)) ||
 			              (req->filter.flagged && !(m->flags & FLAG_FLAGGED)))
 				continue;
@@ -786,6 +800,29 @@ static int build_page(struct imap_index *ix, struct folder *f, struct imap_sessi
 	return rc;
 }
 
+/* The page from f (locked, current), asking the server only for what the
+ * index cannot decide (text filters; without CONDSTORE, the page's flags
+ * and the flag filters). */
+static int serve(struct imap_index *ix, struct folder *f, struct imap_session *s,
+                 const struct imap_page_request *req, bool condstore, int64_t deadline,
+                 struct imap_page *out, struct imap_error *err)
+{
+	uint32_t *matches = NULL;
+	size_t nmatches = 0;
+	int rc = 0;
+	bool local = filter_local(&req->filter) &&
+	             (condstore || (!req->filter.unseen && !req->filter.flagged));
+	if (!local)
+		rc = imap_messages_search(s, &req->filter, deadline, &matches, &nmatches, err);
+	if (!rc)
+		rc = build_page(ix, f, s, req, condstore, !local, matches, nmatches, deadline, out,
+		                err);
+	free(matches);
+	if (rc)
+		imap_page_free(out);
+	return rc;
+}
+
 /* ---- the entry point ---- */
 
 static int lock_until(pthread_mutex_t *m, int64_t deadline)
@@ -815,11 +852,18 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	memset(out, 0, sizeof *out);
 	if (!ix)
 		return imap_messages_page(s, folder, req, deadline, out, err);
+	/* Taken before anything else: a revalidation that begins after this
+	 * point is as fresh as one this request would make itself. */
+	uint64_t arrived = atomic_fetch_add(&ix->tickets, 1) + 1;
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
 	struct folder *f = folder_get(ix, key, folder);
-	if (!f || lock_until(&f->lock, deadline) != 0) {
+	/* While a folder loads, one request at a time loads it; the others
+	 * do not wait for that, they are answered the way they would be
+	 * without the index. */
+	bool wait = f && atomic_load(&f->loaded);
+	if (!f || (wait ? lock_until(&f->lock, deadline) : pthread_mutex_trylock(&f->lock)) != 0) {
 		if (f)
 			folder_put(ix, f, 0, 0);
 		atomic_fetch_add(&ix->misses, 1);
@@ -827,6 +871,18 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	}
 	size_t old_bytes = f->bytes, old_n = f->n;
 	bool condstore = imap_session_condstore(s);
+	if (f->complete && f->fresh_from > arrived && !f->unindexable &&
+	    req->sort != IMAP_SORT_SUBJECT && condstore == (f->modseq != 0)) {
+		/* Another request revalidated the folder after this one arrived
+		 * (while this one waited for the lock): its answer is current. */
+		rc = serve(ix, f, s, req, condstore, deadline, out, err);
+		atomic_fetch_add(rc ? &ix->misses : &ix->hits, 1);
+		pthread_mutex_unlock(&f->lock);
+		folder_put(ix, f, (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes,
+		           (ptrdiff_t)f->n - (ptrdiff_t)old_n);
+		return rc;
+	}
+	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	struct status st;
 	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
 	if (rc == IMAP_ERR_NO)
@@ -853,22 +909,10 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	if (!rc && !f->unindexable && req->sort != IMAP_SORT_SUBJECT) {
 		if (f->complete) {
 			rc = revalidate(ix, f, s, &st, condstore, deadline, err);
-			if (!rc) {
-				uint32_t *matches = NULL;
-				size_t nmatches = 0;
-				bool local = filter_local(&req->filter) &&
-				             (condstore || (!req->filter.unseen && !req->filter.flagged));
-				if (!local)
-					rc = imap_messages_search(s, &req->filter, deadline, &matches, &nmatches,
-					                          err);
-				if (!rc)
-					rc = build_page(ix, f, s, req, condstore, local ? NULL : matches,
-					                nmatches, deadline, out, err);
-				free(matches);
-				if (rc)
-					imap_page_free(out);
-				served = true;
-			}
+			f->fresh_from = rc ? 0 : began;
+			if (!rc)
+				rc = serve(ix, f, s, req, condstore, deadline, out, err);
+			served = true;
 		} else {
 			rc = imap_messages_page(s, folder, req, deadline, out, err);
 			if (!rc) {

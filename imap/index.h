@@ -27,8 +27,9 @@
  *
  * Loading: a folder not yet held is answered as without the index
  * (imap_messages_page) and loaded in batches of IMAP_INDEX_LOAD_BATCH
- * summaries, one batch per request, so no request holds a session for a
- * whole large folder. Once loaded, every sort order but subject (left to
+ * summaries by one request at a time, for about IMAP_INDEX_LOAD_MS each,
+ * so no request holds a session for a whole large folder and no request
+ * waits for another's loading. Once loaded, every sort order but subject (left to
  * the server's SORT), both directions, the
  * cursor and the unseen/flagged filters are computed here; other filters
  * still use the server's SEARCH and take the summaries from the index.
@@ -39,7 +40,9 @@
  * Threads: every function may be called from any thread. One folder is
  * revalidated and read by one request at a time (a lock per folder, waited
  * for until the request's deadline; past it the request is answered
- * without the index); different folders and users go in parallel. No lock
+ * without the index); requests that waited while another revalidated
+ * use that revalidation when it began after they arrived. Different
+ * folders and users go in parallel. No lock
  * but the folder's is held while talking to the server.
  */
 #ifndef IMAPGW_IMAP_INDEX_H
@@ -52,8 +55,11 @@
 #include "imap/messages.h"
 
 #define IMAP_INDEX_KEY_LEN 32
-/* Summaries loaded per request while a folder is loading. */
+/* While a folder loads, one request at a time fetches batches of
+ * IMAP_INDEX_LOAD_BATCH summaries after its own page, starting batches for
+ * up to IMAP_INDEX_LOAD_MS. */
 #define IMAP_INDEX_LOAD_BATCH 1000u
+#define IMAP_INDEX_LOAD_MS 100
 
 struct imap_index;
 

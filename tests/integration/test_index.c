@@ -244,6 +244,11 @@ static void expect_state(const struct gw *g, const char *folder, const char *whe
 	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=keep", folder);
 	j = listing(g, ERIN, q);
 	json_decref(j);
+	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=nowhere-to-be-found", folder);
+	j = listing(g, ERIN, q);
+	cr_assert_eq(json_integer_value(json_object_get(j, "total")), 0, "%s: no match", when);
+	cr_assert_eq(json_array_size(json_object_get(j, "messages")), 0, "%s: no match", when);
+	json_decref(j);
 }
 
 static void changes_are_seen(const char *folder, const char *flag, const char *value)
@@ -444,6 +449,62 @@ Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 			cr_expect_eq(seen[i], 1, "%s: walk-%02d seen %d times", desc ? "desc" : "asc", i,
 			             seen[i]);
 	}
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
+
+/* ---- ETag and If-None-Match on listings ---- */
+
+static long conditional(const struct gw *g, const char *path, const char *etag, char *out,
+                        size_t cap)
+{
+	char header[160];
+	struct gw_reply r;
+	snprintf(header, sizeof header, "If-None-Match: %s", etag);
+	gw_request(g, "GET", path, ERIN, etag[0] ? header : NULL, &r);
+	long status = r.status;
+	if (status == 304)
+		cr_assert_eq(r.body.len, 0, "a 304 has no body");
+	cr_assert_eq(gw_header(&r, "ETag", out, cap), 0, "no ETag on %ld", status);
+	gw_reply_free(&r);
+	return status;
+}
+
+Test(index, unchanged_listing_is_304_and_a_change_is_not)
+{
+	const char *folder = "ix-etag";
+	struct imap_session *s = login(ERIN);
+	fresh_folder(s, folder);
+	for (int i = 0; i < 4; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "etag-%d", i);
+		append(s, folder, id, NULL, NULL);
+	}
+	struct gw g;
+	gw_start(&g, NULL);
+	char path[128], tag[128], again[128];
+	snprintf(path, sizeof path, "/messages?folder=%s&per_page=2", folder);
+	cr_assert_eq(conditional(&g, path, "", tag, sizeof tag), 200);
+	cr_assert(strncmp(tag, "W/\"", 3) == 0, "%s", tag);
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
+	cr_assert_str_eq(again, tag);
+	unsigned fetches = gw_count_sent(&g, " FETCH ");
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
+	cr_assert_eq(gw_count_sent(&g, " FETCH "), fetches, "a 304 of an unchanged folder: no FETCH");
+
+	/* a flag set elsewhere on a message of the page: a new page */
+	must_select(s, folder);
+	run(s, "UID STORE 4 +FLAGS (\\Flagged)", NULL, NULL);
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 200);
+	cr_assert_str_neq(again, tag);
+	/* another query is another tag */
+	char other[128], tag2[128];
+	snprintf(other, sizeof other, "/messages?folder=%s&per_page=3", folder);
+	cr_assert_eq(conditional(&g, other, again, tag2, sizeof tag2), 200);
+	/* new mail changes the total, so the first page too */
+	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 304);
+	append(s, folder, "etag-late", NULL, NULL);
+	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 200);
 	imap_session_logout(&s, deadline());
 	gw_stop(&g);
 }
