@@ -27,6 +27,7 @@
 #include "imap/client.h"
 #include "imap/pool.h"
 
+struct imap_index;
 struct api_response;
 
 /*
@@ -176,6 +177,7 @@ struct api_config {
 	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
 	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
 	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
+	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 };
 
 /* Remember the configuration for every later api_handle call. */
@@ -288,5 +290,12 @@ int api_with_session(const struct api_request *req, const struct imap_credential
  * Returns true, or false after filling resp with the problem. */
 bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
              void *ctx, struct api_response *resp);
+
+/* A fingerprint of the request's credentials (kind, user, secret) under a
+ * random key made once per process: HMAC-SHA256 into out. The secret
+ * cannot be recovered from it; equal credentials give equal fingerprints.
+ * Returns false (out zeroed) when the request has no usable credentials;
+ * api_run then answers the problem. */
+bool api_credentials_key(const struct api_request *req, unsigned char out[32]);
 
 #endif

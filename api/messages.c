@@ -20,6 +20,7 @@
 #include "imap/base/codec.h"
 #include "imap/mail/date.h"
 #include "imap/mail/utf7.h"
+#include "imap/index.h"
 #include "imap/messages.h"
 
 #define SEARCH_TEXT_MAX 1024
@@ -40,6 +41,8 @@ struct listing {
 	bool has_uidvalidity;       /* ?uidvalidity= the client holds */
 	uint32_t uidvalidity;
 	int64_t deadline;
+	bool has_key;               /* the index's key for these credentials */
+	unsigned char key[IMAP_INDEX_KEY_LEN];
 	struct imap_page page;
 };
 
@@ -220,7 +223,8 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 {
 	struct listing *l = ctx;
 	imap_page_free(&l->page);
-	int rc = imap_messages_page(s, l->folder, &l->req, l->deadline, &l->page, err);
+	struct imap_index *ix = l->has_key ? api_config()->index : NULL;
+	int rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->deadline, &l->page, err);
 	if (!rc && l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
 		imap_page_free(&l->page);
 		return imap_error_set(err, IMAP_ERR_STALE,
@@ -256,6 +260,33 @@ static void link_for(const struct api_request *req, const char *page, const char
 		query_add(out, "cursor", cursor);
 }
 
+static uint64_t fnv(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t page_hash(const struct api_request *req, const struct imap_page *p)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < req->nquery; i++) {
+		h = fnv(h, req->query[i].key, strlen(req->query[i].key) + 1);
+		const char *v = req->query[i].value ? req->query[i].value : "";
+		h = fnv(h, v, strlen(v) + 1);
+	}
+	uint32_t nums[3] = {p->uidvalidity, p->total, p->first_pos};
+	h = fnv(h, nums, sizeof nums);
+	for (size_t i = 0; i < p->n; i++) {
+		h = fnv(h, &p->msgs[i].uid, sizeof p->msgs[i].uid);
+		for (size_t k = 0; k < p->msgs[i].nflags; k++)
+			h = fnv(h, p->msgs[i].flags[k], strlen(p->msgs[i].flags[k]) + 1);
+		h = fnv(h, "", 1);
+	}
+	return h;
+}
+
 void api_messages_list(const struct api_request *req, struct api_response *resp,
                        const struct api_match *m)
 {
@@ -263,11 +294,25 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 	if (!parse_params(req, &l, resp))
 		return;
 	l.deadline = req->deadline;
+	l.has_key = api_config()->index && api_credentials_key(req, l.key);
 	if (!api_run(req, m, fetch_page, &l, resp))
 		return;
 
 	const struct imap_page *p = &l.page;
 	uint32_t per = l.req.per_page;
+	/* A weak validator: the summaries never change for a (uidvalidity,
+	 * uid), so the query, which messages are shown, where, their flags and
+	 * the total decide the whole answer. */
+	char etag[48];
+	snprintf(etag, sizeof etag, "W/\"%u.%016" PRIx64 "\"", p->uidvalidity, page_hash(req, p));
+	api_response_header(resp, "Cache-Control", "private, no-cache");
+	api_response_header(resp, "ETag", "%s", etag);
+	if (api_etag_matches(req->if_none_match, etag + 2)) {
+		resp->status = 304;
+		resp->content_type = "application/json";
+		imap_page_free(&l.page);
+		return;
+	}
 	uint32_t pages = p->total ? (p->total + per - 1) / per : 0;
 	uint32_t page = p->first_pos / per + 1;
 	char next_cursor[128] = "";

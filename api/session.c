@@ -8,6 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+
 #include "api/api.h"
 #include "imap/base/codec.h"
 #include "imap/mail/utf7.h"
@@ -170,4 +174,46 @@ bool api_run(const struct api_request *req, const struct api_match *m, api_sessi
 		return false;
 	}
 	return true;
+}
+
+static unsigned char key_secret[32];
+static bool key_ready;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void key_init(void)
+{
+	key_ready = RAND_bytes(key_secret, sizeof key_secret) == 1;
+}
+
+bool api_credentials_key(const struct api_request *req, unsigned char out[32])
+{
+	struct imap_credentials cred;
+	struct imap_buf store;
+	struct api_response scratch;
+	memset(out, 0, 32);
+	api_response_init(&scratch);
+	pthread_once(&key_once, key_init);
+	bool ok = key_ready && api_credentials(req, &cred, &store, &scratch) == 0;
+	if (ok) {
+		/* kind, user and secret, each length-prefixed: no two triples
+		 * give the same input */
+		struct imap_buf in;
+		imap_buf_init(&in, 0);
+		size_t ul = strlen(cred.user), sl = strlen(cred.secret);
+		imap_buf_printf(&in, "%d:%zu:", (int)cred.kind, ul);
+		imap_buf_append(&in, cred.user, ul);
+		imap_buf_printf(&in, ":%zu:", sl);
+		imap_buf_append(&in, cred.secret, sl);
+		unsigned len = 32;
+		ok = in.data && HMAC(EVP_sha256(), key_secret, sizeof key_secret,
+		                     (const unsigned char *)in.data, in.len, out, &len) != NULL;
+		if (in.data)
+			OPENSSL_cleanse(in.data, in.len);
+		imap_buf_free(&in);
+	}
+	if (store.data)
+		OPENSSL_cleanse(store.data, store.len);
+	imap_buf_free(&store);
+	api_response_free(&scratch);
+	return ok;
 }

@@ -54,8 +54,14 @@ struct imap_page_request {
 	uint32_t after_pos; /* 0-based position of after_uid in the last answer */
 };
 
+struct imap_summary_shared;
+
 struct imap_summary {
 	uint32_t uid;
+	/* Non-NULL: every field but uid and flags is borrowed from this shared
+	 * record (see imap_summary_share); imap_summary_free drops the
+	 * reference and frees only the flags. */
+	struct imap_summary_shared *shared;
 	uint64_t size;
 	bool has_internaldate;
 	int64_t internaldate;
@@ -95,6 +101,45 @@ void imap_page_free(struct imap_page *p);
  * IMAP_ERR_NOMEM. Free with imap_summary_free. */
 int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
 void imap_summary_free(struct imap_summary *m);
+
+/* Move the fields of *m that never change for a (uidvalidity, uid) (all
+ * but uid and flags) into a new shared record and return it with a
+ * reference for the caller; m keeps its uid and flags and borrows the rest
+ * with a reference of its own (m->shared is set; m must not hold a
+ * borrowed summary already). NULL when memory runs
+ * out (m unchanged). Thread-safe reference counting: a record may be
+ * borrowed and released on any thread. */
+struct imap_summary_shared *imap_summary_share(struct imap_summary *m);
+
+/* Fill dst (zeroed by the caller; its uid and flags are left alone) with
+ * the fields of sh, taking a reference that imap_summary_free drops. */
+void imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh);
+
+/* Drop one reference; the last frees the record. Sets *sh to NULL. */
+void imap_summary_shared_release(struct imap_summary_shared **sh);
+
+/* The shared fields, read-only (uid and flags are not set). */
+const struct imap_summary *imap_summary_shared_view(const struct imap_summary_shared *sh);
+
+/* An estimate of the bytes the record holds (allocations included). */
+size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh);
+
+/* The RFC 5256 comparison form of a string sort key (FROM, TO: the first
+ * address's mailbox from the ENVELOPE in `att`, a FETCH attribute list;
+ * SUBJECT: the base subject of m's decoded subject), the same the local
+ * sort compares. New string, or NULL for the other keys or no memory. */
+char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,
+                           const struct imap_summary *m);
+
+/* The number a numeric sort key compares (RECEIVED: INTERNALDATE; DATE:
+ * the Date header, else INTERNALDATE; SIZE), 0 for the other keys. */
+int64_t imap_sort_key_number(enum imap_sort_key key, const struct imap_summary *m);
+
+/* The UIDs matching f (UID SEARCH, with CHARSET UTF-8 when f needs it),
+ * ascending, into *uids (free()) and *n. The selected mailbox is searched.
+ * Returns 0 or an error as imap_session_run. */
+int imap_messages_search(struct imap_session *s, const struct imap_filter *f, int64_t deadline,
+                         uint32_t **uids, size_t *n, struct imap_error *err);
 
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \

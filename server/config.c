@@ -72,6 +72,8 @@ static const struct opt opts[] = {
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
+	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 
 	{"imap-host", OPT_STR, OFF(imap_host), "127.0.0.1", 0, 0, "IMAP server host name or address"},
 	{"imap-port", OPT_PORT, OFF(imap_port), "0", 0, 65535,

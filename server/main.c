@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "imap/base/clock.h"
+#include "imap/index.h"
 #include "imap/pool.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -86,7 +87,8 @@ int main(int argc, char **argv)
 		server_config_free(&cfg);
 		return 1;
 	}
-	api_init(&(struct api_config){.pool = pool, .client = &pc.client,
+	struct imap_index *index = imap_index_new((size_t)cfg.index_max_mb << 20);
+	api_init(&(struct api_config){.pool = pool, .client = &pc.client, .index = index,
 	                              .per_page_max = cfg.per_page_max,
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,
@@ -96,6 +98,7 @@ int main(int argc, char **argv)
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
 		imap_pool_free(&pool, imap_now_ms() + 1000);
+		imap_index_free(&index);
 		imap_tls_free(&tls);
 		server_config_free(&cfg);
 		return 1;
@@ -122,6 +125,7 @@ int main(int argc, char **argv)
 	          (const char *)NULL);
 	http_server_stop(&http);
 	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
+	imap_index_free(&index);
 	imap_tls_free(&tls);
 	server_config_free(&cfg);
 	log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api.h"
+#include "imap/index.h"
+
 static const char *const routes[] = {
 	"healthz", "readyz", "metrics", "openapi", "folders", "folder", "messages",
 	/* one message: read */
@@ -166,4 +169,33 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 	                "imapgw_workers_busy %u\n",
 	                st.idle, st.busy, st.connecting, st.waiting, st.created, st.reused, st.evicted,
 	                st.expired, st.discarded, st.login_failures, st.throttled, workers_busy);
+
+	struct imap_index_stats ix;
+	imap_index_stats(api_config()->index, &ix);
+	imap_buf_printf(out,
+	                "# HELP imapgw_index_pages_total Listings by whether the index served them.\n"
+	                "# TYPE imapgw_index_pages_total counter\n"
+	                "imapgw_index_pages_total{result=\"hit\"} %llu\n"
+	                "imapgw_index_pages_total{result=\"miss\"} %llu\n"
+	                "# HELP imapgw_index_folders Folders held in the index.\n"
+	                "# TYPE imapgw_index_folders gauge\n"
+	                "imapgw_index_folders %zu\n"
+	                "# HELP imapgw_index_messages Messages held in the index.\n"
+	                "# TYPE imapgw_index_messages gauge\n"
+	                "imapgw_index_messages %zu\n"
+	                "# HELP imapgw_index_bytes Bytes the index holds (estimate), and its limit.\n"
+	                "# TYPE imapgw_index_bytes gauge\n"
+	                "imapgw_index_bytes %zu\n"
+	                "imapgw_index_bytes_max %zu\n"
+	                "# HELP imapgw_index_folders_dropped_total Folders dropped by reason.\n"
+	                "# TYPE imapgw_index_folders_dropped_total counter\n"
+	                "imapgw_index_folders_dropped_total{reason=\"evicted\"} %llu\n"
+	                "imapgw_index_folders_dropped_total{reason=\"uidvalidity\"} %llu\n"
+	                "# HELP imapgw_index_revalidations_total IMAP commands the index sent, by kind.\n"
+	                "# TYPE imapgw_index_revalidations_total counter\n",
+	                ix.hits, ix.misses, ix.folders, ix.messages, ix.bytes, ix.max_bytes, ix.evicted,
+	                ix.dropped);
+	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
+		imap_buf_printf(out, "imapgw_index_revalidations_total{kind=\"%s\"} %llu\n",
+		                imap_index_reval_name((enum imap_index_reval)k), ix.reval[k]);
 }

@@ -12,7 +12,10 @@
 #      order (and, for reference, the full UID SORT (DATE)). Dovecot's CPU per page
 #      is read from /proc (the master and all its children, reaped ones included)
 #      around the page loop.
-#   3. imapgw (--log-level warn, otherwise defaults) on a loopback port; wrk for
+#   3. imapgw (--log-level warn, otherwise defaults) on a loopback port; its folder
+#      index is loaded with each mailbox first (page requests one after another until
+#      /metrics shows it held; the time, bytes per message and RSS go to the notes);
+#      wrk for
 #      IMAPGW_BENCH_DURATION seconds per case against
 #      GET /messages?per_page=50&sort=S&page=<uniform random> (tests/bench/pages.lua),
 #      at concurrency 1, 16 and 64, sort arrival and date, for both mailboxes.
@@ -245,6 +248,29 @@ run_wrk() {  # run_wrk LOGFILE THREADS CONNECTIONS SECONDS
 	wrk -t"$2" -c"$3" -d"$4"s --latency --timeout 15s -s "$lua" "$url" >"$1" 2>&1
 }
 
+# a value of /metrics (0 when absent)
+metric() { curl -s --max-time 5 "http://127.0.0.1:$port/metrics" | awk -v k="$1" '$1 == k { v = $2 } END { print v + 0 }'; }
+
+# Load the mailbox into imapgw's folder index before measuring (the cases are
+# then "warm"): plain page requests one after another until the index holds
+# the mailbox, at most 300 s. Skipped when the index is off.
+index_warm() {  # index_warm AUTH MESSAGES
+	local want=$(( $(metric imapgw_index_messages) + $2 )) t0 i=0 held
+	(( $(metric imapgw_index_bytes_max) > 0 )) || return 0
+	t0=$(_dovecot_now)
+	while :; do
+		curl -s -o /dev/null --max-time 30 -H "Authorization: Basic $1" "$url?per_page=$per_page" || break
+		i=$(( i + 1 ))
+		held=$(metric imapgw_index_messages)
+		(( held >= want )) && break
+		(( $(_dovecot_now) - t0 > 300000000 )) && break
+	done
+	local bytes msgs
+	bytes=$(metric imapgw_index_bytes) msgs=$(metric imapgw_index_messages)
+	notes+=("index warm-up $(label "$2"): $i requests, $(_dovecot_elapsed "$t0") s; index holds $msgs messages in $(( bytes / 1048576 )) MB ($(calc '(b > 0) ? a / b : 0' "$bytes" "$msgs" | cut -d. -f1) B per message), imapgw RSS $(( $(status_kb "$gw_pid" VmRSS) / 1024 )) MB")
+	say "bench: ${notes[-1]}"
+}
+
 rows=()
 notes=()
 for n in "${sizes[@]}"; do
@@ -252,6 +278,7 @@ for n in "${sizes[@]}"; do
 	export BENCH_AUTH
 	BENCH_AUTH=$(printf '%s:%s' "$u" "${pass_of[$n]}" | base64 -w0)
 	export BENCH_PAGES=$(( (n + per_page - 1) / per_page )) BENCH_PER_PAGE=$per_page
+	index_warm "$BENCH_AUTH" "$n"
 	for s in "${sorts[@]}"; do
 		export BENCH_SORT=$s
 		# fill the session pool and the caches on both sides; not measured

@@ -303,7 +303,8 @@ Test(api_read, cursor_walk_survives_new_mail)
 Test(api_read, second_request_sends_no_select)
 {
 	struct gw g;
-	gw_start(&g, NULL);
+	/* the path without the index (with it: test_index.c) */
+	gw_start(&g, "--index-max-mb", "0", NULL);
 	json_decref(get_json(&g, "/messages?per_page=5", 200));
 	json_decref(get_json(&g, "/messages?per_page=5&page=2", 200));
 	/* arrival order: one FETCH by sequence range per page, nothing else */

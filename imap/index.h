@@ -1,0 +1,110 @@
+/*
+ * imap/index.h — what the gateway keeps of a folder between requests, so a
+ * listing is computed here instead of re-asked of the server.
+ *
+ * Contents, per (pool key, folder): uidvalidity, highestmodseq, uidnext,
+ * the message count, and per UID the summary fields that never change for
+ * a (uidvalidity, uid) (envelope, size, INTERNALDATE, attachment count,
+ * List-Id, List-Unsubscribe; shared with the pages that show them, see
+ * imap_summary_share), the RFC 5256 comparison strings of the FROM, TO and
+ * SUBJECT keys, and the flags, which change. The key is the caller's
+ * fingerprint of the credentials (the pool's, or one made the same way):
+ * an entry is only ever read through a session the pool handed out for
+ * those credentials, so only after the server accepted them.
+ *
+ * Freshness: every page revalidates first, on the request's own session,
+ * with the cheapest commands the server offers:
+ *   - NOOP, then STATUS (MESSAGES UIDNEXT [HIGHESTMODSEQ]) of the folder:
+ *     two short commands whose cost does not grow with the folder;
+ *     when nothing moved that is all;
+ *   - with CONDSTORE: UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) for flag
+ *     changes; without it the flags of the page are fetched (UID FETCH
+ *     <page> (FLAGS)) and the flag filters go to the server's SEARCH;
+ *   - new UIDs: one UID FETCH uidnext:* of their summaries;
+ *   - expunges: UID SEARCH ALL, only when the count says some are missing.
+ * A new UIDVALIDITY drops what was held at once. No page is built from
+ * data older than its own revalidation.
+ *
+ * Loading: a folder not yet held is answered as without the index
+ * (imap_messages_page) and loaded in batches of IMAP_INDEX_LOAD_BATCH
+ * summaries by one request at a time, for about IMAP_INDEX_LOAD_MS each,
+ * so no request holds a session for a whole large folder and no request
+ * waits for another's loading. Once loaded, every sort order but subject (left to
+ * the server's SORT), both directions, the
+ * cursor and the unseen/flagged filters are computed here; other filters
+ * still use the server's SEARCH and take the summaries from the index.
+ *
+ * Memory: bounded by max_bytes (an estimate of what entries hold); past it,
+ * whole folders are dropped, least recently used first.
+ *
+ * Threads: every function may be called from any thread. One folder is
+ * revalidated and read by one request at a time (a lock per folder, waited
+ * for until the request's deadline; past it the request is answered
+ * without the index); requests that waited while another revalidated
+ * use that revalidation when it began after they arrived. Different
+ * folders and users go in parallel. No lock
+ * but the folder's is held while talking to the server.
+ */
+#ifndef IMAPGW_IMAP_INDEX_H
+#define IMAPGW_IMAP_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/client.h"
+#include "imap/messages.h"
+
+#define IMAP_INDEX_KEY_LEN 32
+/* While a folder loads, one request at a time fetches batches of
+ * IMAP_INDEX_LOAD_BATCH summaries after its own page, starting batches for
+ * up to IMAP_INDEX_LOAD_MS. */
+#define IMAP_INDEX_LOAD_BATCH 1000u
+#define IMAP_INDEX_LOAD_MS 100
+
+struct imap_index;
+
+/* A new, empty index holding up to max_bytes. NULL when max_bytes is 0 (no
+ * index: callers use imap_messages_page) or memory runs out. */
+struct imap_index *imap_index_new(size_t max_bytes);
+
+/* Free everything; no thread may be using the index. Sets *ix to NULL. */
+void imap_index_free(struct imap_index **ix);
+
+/*
+ * One page of folder, as imap_messages_page answers it (same arguments,
+ * same results, same errors), served from the index of (key, folder) once
+ * it is loaded and revalidated. ix may be NULL: then this is
+ * imap_messages_page. Blocks: for the folder's lock (until deadline) and
+ * for the server.
+ */
+int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                    struct imap_session *s, const char *folder,
+                    const struct imap_page_request *req, int64_t deadline,
+                    struct imap_page *out, struct imap_error *err);
+
+enum imap_index_reval {
+	IMAP_INDEX_REVAL_STATUS,       /* STATUS: the probe of every revalidation */
+	IMAP_INDEX_REVAL_CHANGEDSINCE, /* UID FETCH (FLAGS) (CHANGEDSINCE) */
+	IMAP_INDEX_REVAL_PAGE_FLAGS,   /* UID FETCH <page> (FLAGS), without CONDSTORE */
+	IMAP_INDEX_REVAL_NEW,          /* UID FETCH of new messages' summaries */
+	IMAP_INDEX_REVAL_EXPUNGE,      /* UID SEARCH ALL for expunges */
+	IMAP_INDEX_REVAL_LOAD,         /* a batch of a folder being loaded */
+	IMAP_INDEX_REVAL_KINDS
+};
+
+struct imap_index_stats {
+	unsigned long long hits;      /* pages served from the index */
+	unsigned long long misses;    /* pages answered without it (not loaded, busy) */
+	unsigned long long evicted;   /* folders dropped for room */
+	unsigned long long dropped;   /* folders dropped for a new UIDVALIDITY */
+	unsigned long long reval[IMAP_INDEX_REVAL_KINDS];
+	size_t folders, messages, bytes, max_bytes;
+};
+
+/* A snapshot of the counters (all zero for a NULL ix). */
+void imap_index_stats(struct imap_index *ix, struct imap_index_stats *out);
+
+/* The name of a revalidation kind for metrics ("status", "changedsince" ...). */
+const char *imap_index_reval_name(enum imap_index_reval kind);
+
+#endif

@@ -1,0 +1,510 @@
+/*
+ * Listings served from the folder index (imap/index.h), checked against
+ * what Dovecot itself says over a direct IMAP session:
+ *   - another client sets and clears flags, expunges, appends and moves
+ *     between two listings: the next listing shows exactly the server's
+ *     state, with CONDSTORE and without it, and with the index off;
+ *   - every sort key in both orders equals Dovecot's own SORT;
+ *   - a cursor walk with mail arriving between pages sees every message
+ *     that was there once.
+ * Works as erin, in folders "ix-*" of its own, holding the user lock like
+ * the other tests that change erin's folders; the sort test reads alice's
+ * INBOX, which no test changes.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/client.h"
+#include "tests/support/gateway.h"
+
+#define ERIN "erin", "erin-secret"
+
+static struct imap_tls *tls;
+
+static void setup(void)
+{
+	test_user_lock("erin");
+	signal(SIGPIPE, SIG_IGN);
+	struct imap_error err = {0};
+	tls = imap_tls_new(getenv("IMAPGW_TEST_CA"), &err);
+	cr_assert_not_null(tls, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+	imap_tls_free(&tls);
+	test_user_unlock();
+}
+
+TestSuite(index, .init = setup, .fini = teardown, .timeout = 120);
+
+static int64_t deadline(void)
+{
+	return imap_now_ms() + 15000;
+}
+
+static struct imap_session *login(const char *user, const char *password)
+{
+	struct imap_client_config cfg;
+	struct imap_error err = {0};
+	imap_client_config_default(&cfg);
+	cfg.host = getenv("IMAPGW_TEST_HOST");
+	cfg.port = (uint16_t)atoi(getenv("IMAPGW_TEST_IMAPS_PORT"));
+	cfg.tls = tls;
+	struct imap_session *s = NULL;
+	cr_assert_eq(imap_session_connect(&s, &cfg, deadline(), &err), 0, "%s", err.msg);
+	cr_assert_eq(imap_session_login(s, IMAP_MECH_AUTO, user, password, deadline(), &err), 0,
+	             "%s", err.msg);
+	cr_assert_eq(imap_session_enable(s, deadline(), &err), 0, "%s", err.msg);
+	return s;
+}
+
+/* Run a command given as text (no user input in it); 0 or the error. */
+static int run(struct imap_session *s, const char *text, imap_untagged_fn *fn, void *ctx)
+{
+	struct imap_cmd c;
+	struct imap_error err = {0};
+	imap_session_cmd(s, &c);
+	imap_cmd_raw(&c, text);
+	int rc = imap_session_run(s, &c, fn, ctx, deadline(), &err);
+	imap_cmd_free(&c);
+	cr_assert_eq(rc, 0, "%s: %s", text, err.msg);
+	return rc;
+}
+
+static void must_select(struct imap_session *s, const char *folder)
+{
+	struct imap_error err = {0};
+	cr_assert_eq(imap_session_select(s, folder, false, deadline(), &err), 0, "%s", err.msg);
+}
+
+static void append(struct imap_session *s, const char *folder, const char *id, const char *flags,
+                   const char *subject)
+{
+	char msg[1024];
+	snprintf(msg, sizeof msg,
+	         "Message-ID: <%s@test>\r\nFrom: Writer <w@example.com>\r\nTo: erin@example.com\r\n"
+	         "Subject: %s\r\nDate: Mon, 5 Feb 2024 10:00:00 +0100\r\n\r\nBody of %s.\r\n",
+	         id, subject ? subject : id, id);
+	struct imap_cmd c;
+	struct imap_error err = {0};
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "APPEND");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	if (flags)
+		imap_cmd_raw(&c, flags);
+	imap_cmd_literal(&c, msg, strlen(msg));
+	cr_assert_eq(imap_session_run(s, &c, NULL, NULL, deadline(), &err), 0, "APPEND: %s",
+	             err.msg);
+	imap_cmd_free(&c);
+}
+
+static void fresh_folder(struct imap_session *s, const char *name)
+{
+	struct imap_cmd c;
+	struct imap_error err = {0};
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "DELETE");
+	imap_cmd_mailbox(&c, name, strlen(name));
+	imap_session_run(s, &c, NULL, NULL, deadline(), &err);
+	imap_cmd_free(&c);
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "CREATE");
+	imap_cmd_mailbox(&c, name, strlen(name));
+	cr_assert_eq(imap_session_run(s, &c, NULL, NULL, deadline(), &err), 0, "%s", err.msg);
+	imap_cmd_free(&c);
+}
+
+/* ---- the server's truth ---- */
+
+struct truth {
+	uint32_t uid[512];
+	char flags[512][128];  /* sorted, space-separated, \Recent left out */
+	size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void flags_text(char *const *v, size_t n, char *out, size_t cap)
+{
+	const char *sorted[64];
+	size_t k = 0;
+	for (size_t i = 0; i < n && k < 64; i++)
+		if (strcmp(v[i], "\\Recent"))
+			sorted[k++] = v[i];
+	qsort(sorted, k, sizeof *sorted, cmp_str);
+	out[0] = '\0';
+	for (size_t i = 0; i < k; i++) {
+		strncat(out, sorted[i], cap - strlen(out) - 1);
+		strncat(out, " ", cap - strlen(out) - 1);
+	}
+}
+
+static int on_flags(void *ctx, const struct imap_response *r)
+{
+	struct truth *t = ctx;
+	const struct imap_value *att, *v;
+	uint32_t uid = imap_fetch_attributes(r, &att);
+	size_t i;
+	if (!uid || t->n == 512)
+		return 0;
+	IMAP_LIST_FOREACH(att, v, i) {
+		if (i + 1 < att->count && imap_value_is_atom(v, "FLAGS")) {
+			const struct imap_value *list = imap_value_next(v), *f;
+			char *names[64];
+			size_t n = 0, k;
+			IMAP_LIST_FOREACH(list, f, k) {
+				if (n < 64)
+					names[n++] = strndup(f->str, f->len);
+			}
+			t->uid[t->n] = uid;
+			flags_text(names, n, t->flags[t->n], sizeof t->flags[0]);
+			t->n++;
+			for (size_t j = 0; j < n; j++)
+				free(names[j]);
+		}
+	}
+	return 0;
+}
+
+static void server_state(const char *folder, struct truth *t)
+{
+	struct imap_session *s = login(ERIN);
+	memset(t, 0, sizeof *t);
+	must_select(s, folder);
+	run(s, "UID FETCH 1:* (UID FLAGS)", on_flags, t);
+	imap_session_logout(&s, deadline());
+	/* FETCH answers in sequence order: ascending UIDs */
+}
+
+/* ---- the gateway's listing ---- */
+
+static json_t *listing(const struct gw *g, const char *user, const char *password,
+                       const char *query)
+{
+	struct gw_reply r;
+	char path[512];
+	snprintf(path, sizeof path, "/messages?%s", query);
+	gw_request(g, "GET", path, user, password, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s: %ld %s", path, r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	cr_assert_not_null(j);
+	gw_reply_free(&r);
+	return j;
+}
+
+static void expect_state(const struct gw *g, const char *folder, const char *when)
+{
+	struct truth t;
+	server_state(folder, &t);
+	char q[256];
+	snprintf(q, sizeof q, "folder=%s&per_page=500&order=asc", folder);
+	json_t *j = listing(g, ERIN, q);
+	json_t *msgs = json_object_get(j, "messages");
+	cr_assert_eq(json_array_size(msgs), t.n, "%s: %zu listed, the server has %zu", when,
+	             json_array_size(msgs), t.n);
+	cr_assert_eq(json_integer_value(json_object_get(j, "total")), (json_int_t)t.n, "%s", when);
+	size_t unseen = 0, flagged = 0;
+	for (size_t i = 0; i < t.n; i++) {
+		json_t *m = json_array_get(msgs, i);
+		cr_assert_eq(json_integer_value(json_object_get(m, "uid")), t.uid[i], "%s: #%zu", when, i);
+		json_t *fl = json_object_get(m, "flags");
+		char *names[64];
+		size_t n = 0;
+		for (size_t k = 0; k < json_array_size(fl) && n < 64; k++)
+			names[n++] = strdup(json_string_value(json_array_get(fl, k)));
+		char text[128];
+		flags_text(names, n, text, sizeof text);
+		for (size_t k = 0; k < n; k++)
+			free(names[k]);
+		cr_assert_str_eq(text, t.flags[i], "%s: UID %u", when, t.uid[i]);
+		unseen += strstr(t.flags[i], "\\Seen") == NULL;
+		flagged += strstr(t.flags[i], "\\Flagged") != NULL;
+	}
+	json_decref(j);
+	/* the flag filters count exactly what the server holds */
+	snprintf(q, sizeof q, "folder=%s&per_page=500&unseen=true", folder);
+	j = listing(g, ERIN, q);
+	cr_assert_eq(json_integer_value(json_object_get(j, "total")), (json_int_t)unseen, "%s: unseen",
+	             when);
+	json_decref(j);
+	snprintf(q, sizeof q, "folder=%s&per_page=500&flagged=true", folder);
+	j = listing(g, ERIN, q);
+	cr_assert_eq(json_integer_value(json_object_get(j, "total")), (json_int_t)flagged,
+	             "%s: flagged", when);
+	json_decref(j);
+	/* and a text filter goes through SEARCH with the same summaries */
+	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=keep", folder);
+	j = listing(g, ERIN, q);
+	json_decref(j);
+	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=nowhere-to-be-found", folder);
+	j = listing(g, ERIN, q);
+	cr_assert_eq(json_integer_value(json_object_get(j, "total")), 0, "%s: no match", when);
+	cr_assert_eq(json_array_size(json_object_get(j, "messages")), 0, "%s: no match", when);
+	json_decref(j);
+}
+
+static void changes_are_seen(const char *folder, const char *flag, const char *value)
+{
+	char other[64];
+	snprintf(other, sizeof other, "%s-to", folder);
+	struct imap_session *s = login(ERIN);
+	fresh_folder(s, folder);
+	fresh_folder(s, other);
+	for (int i = 0; i < 8; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "%s-%d", folder, i);
+		append(s, folder, id, i % 2 ? "(\\Seen)" : NULL, i % 3 ? "keep" : "other");
+	}
+	struct gw g;
+	if (flag)
+		gw_start(&g, flag, value, NULL);
+	else
+		gw_start(&g, NULL);
+	expect_state(&g, folder, "first listing");
+	expect_state(&g, folder, "unchanged");
+
+	must_select(s, folder);
+	run(s, "UID STORE 1 +FLAGS (\\Flagged $Work)", NULL, NULL);
+	run(s, "UID STORE 2 -FLAGS (\\Seen)", NULL, NULL);
+	expect_state(&g, folder, "after flag changes");
+	if (flag && strcmp(flag, "--index-max-mb") == 0) {
+		/* Without the index an arrival page is a FETCH by sequence
+		 * numbers on a session that has not yet heard of expunges: only
+		 * flags are current at once. */
+		imap_session_logout(&s, deadline());
+		gw_stop(&g);
+		return;
+	}
+
+	run(s, "UID STORE 3 +FLAGS (\\Deleted)", NULL, NULL);
+	run(s, "UID EXPUNGE 3", NULL, NULL);
+	expect_state(&g, folder, "after an expunge");
+
+	append(s, folder, "late-1", NULL, "keep");
+	append(s, folder, "late-2", "(\\Flagged)", "keep");
+	expect_state(&g, folder, "after two appends");
+
+	char move[96];
+	snprintf(move, sizeof move, "UID MOVE 4:5 %s", other);
+	run(s, move, NULL, NULL);
+	run(s, "UID STORE 6 +FLAGS (\\Answered)", NULL, NULL);
+	expect_state(&g, folder, "after a move and a flag");
+	expect_state(&g, other, "the move's target");
+
+	/* expunge and append at once: the count stays, the UIDs do not */
+	run(s, "UID STORE 7 +FLAGS (\\Deleted)", NULL, NULL);
+	run(s, "UID EXPUNGE 7", NULL, NULL);
+	append(s, folder, "late-3", NULL, "keep");
+	expect_state(&g, folder, "after an expunge and an append");
+	imap_session_logout(&s, deadline());
+
+	if (!flag) {
+		struct gw_reply r;
+		gw_request(&g, "GET", "/metrics", NULL, NULL, NULL, &r);
+		cr_assert(strstr(r.body.data, "imapgw_index_pages_total{result=\"hit\"}"), "%s",
+		          r.body.data);
+		cr_assert_null(strstr(r.body.data, "imapgw_index_pages_total{result=\"hit\"} 0\n"),
+		               "the index served nothing:\n%s", r.body.data);
+		gw_reply_free(&r);
+	}
+	gw_stop(&g);
+}
+
+Test(index, another_clients_changes_show_in_the_next_listing)
+{
+	changes_are_seen("ix-cs", NULL, NULL);
+}
+
+Test(index, without_condstore_too)
+{
+	changes_are_seen("ix-plain", "--imap-ignore-caps", "CONDSTORE,QRESYNC");
+}
+
+Test(index, with_the_index_off)
+{
+	changes_are_seen("ix-off", "--index-max-mb", "0");
+}
+
+/* ---- sort orders against Dovecot's SORT ---- */
+
+struct uidlist {
+	uint32_t v[1024];
+	size_t n;
+};
+
+static int on_sort(void *ctx, const struct imap_response *r)
+{
+	struct uidlist *u = ctx;
+	const struct imap_value *v;
+	size_t i;
+	if (!imap_value_is_atom(imap_value_at(r->args, 0), "SORT") &&
+	    !imap_value_is_atom(imap_value_at(r->args, 0), "SEARCH"))
+		return 0;
+	IMAP_LIST_FOREACH(r->args, v, i) {
+		uint64_t n;
+		if (i > 0 && u->n < 1024 && imap_value_u64(v, UINT32_MAX, &n) == 0)
+			u->v[u->n++] = (uint32_t)n;
+	}
+	return 0;
+}
+
+Test(index, every_sort_key_both_orders_as_dovecot_sorts)
+{
+	static const struct {
+		const char *name, *imap;
+	} keys[] = {
+		{"arrival", NULL},          {"received", "ARRIVAL"}, {"date", "DATE"},
+		{"from", "FROM"},           {"to", "TO"},            {"subject", "SUBJECT"},
+		{"size", "SIZE"},
+	};
+	struct gw g;
+	gw_start(&g, NULL);
+	struct imap_session *s = login("alice", "alice-secret");
+	must_select(s, "INBOX");
+	/* a first listing loads the index; the ones below are served from it */
+	json_decref(listing(&g, "alice", "alice-secret", "per_page=1"));
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		struct uidlist want = {0};
+		char cmd[96];
+		if (keys[k].imap)
+			snprintf(cmd, sizeof cmd, "UID SORT (%s) UTF-8 ALL", keys[k].imap);
+		else
+			snprintf(cmd, sizeof cmd, "UID SEARCH ALL");
+		run(s, cmd, on_sort, &want);
+		cr_assert_gt(want.n, 10);
+		for (int desc = 0; desc < 2; desc++) {
+			char q[96];
+			snprintf(q, sizeof q, "per_page=500&sort=%s&order=%s", keys[k].name,
+			         desc ? "desc" : "asc");
+			json_t *j = listing(&g, "alice", "alice-secret", q);
+			json_t *msgs = json_object_get(j, "messages");
+			cr_assert_eq(json_array_size(msgs), want.n, "%s", q);
+			for (size_t i = 0; i < want.n; i++) {
+				uint32_t w = want.v[desc ? want.n - 1 - i : i];
+				json_int_t got = json_integer_value(json_object_get(json_array_get(msgs, i), "uid"));
+				cr_assert_eq(got, (json_int_t)w, "%s: #%zu is UID %lld, Dovecot says %u", q, i,
+				             (long long)got, w);
+			}
+			json_decref(j);
+		}
+	}
+	imap_session_logout(&s, deadline());
+	static const char *const local[] = {"SORT (ARRIVAL)", "SORT (DATE)", "SORT (FROM)",
+	                                    "SORT (TO)", "SORT (SIZE)"};
+	for (size_t k = 0; k < sizeof local / sizeof local[0]; k++)
+		cr_assert_eq(gw_count_sent(&g, local[k]), 0, "%s: the index sorts, not the server",
+		             local[k]);
+	gw_stop(&g);
+}
+
+/* ---- a cursor walk while mail arrives ---- */
+
+Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
+{
+	const char *folder = "ix-walk";
+	struct imap_session *s = login(ERIN);
+	fresh_folder(s, folder);
+	for (int i = 0; i < 20; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "walk-%02d", i);
+		append(s, folder, id, NULL, NULL);
+	}
+	struct gw g;
+	gw_start(&g, NULL);
+	for (int desc = 0; desc < 2; desc++) {
+		int seen[20] = {0};
+		char cursor[256] = "";
+		int late = 0;
+		for (int pages = 0; pages < 40; pages++) {
+			char q[512];
+			snprintf(q, sizeof q, "folder=%s&per_page=3&order=%s%s%s", folder,
+			         desc ? "desc" : "asc", cursor[0] ? "&cursor=" : "", cursor);
+			json_t *j = listing(&g, ERIN, q);
+			json_t *msgs = json_object_get(j, "messages");
+			for (size_t i = 0; i < json_array_size(msgs); i++) {
+				const char *id = json_string_value(
+					json_object_get(json_array_get(msgs, i), "message_id"));
+				int n;
+				if (id && sscanf(id, "<walk-%d@", &n) == 1 && n >= 0 && n < 20)
+					seen[n]++;
+			}
+			const char *next = json_string_value(json_object_get(j, "next_cursor"));
+			snprintf(cursor, sizeof cursor, "%s", next ? next : "");
+			json_decref(j);
+			char id[32];
+			snprintf(id, sizeof id, "late-%d-%d", desc, late++);
+			append(s, folder, id, NULL, NULL);  /* mail arrives between pages */
+			if (!cursor[0])
+				break;
+		}
+		for (int i = 0; i < 20; i++)
+			cr_expect_eq(seen[i], 1, "%s: walk-%02d seen %d times", desc ? "desc" : "asc", i,
+			             seen[i]);
+	}
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
+
+/* ---- ETag and If-None-Match on listings ---- */
+
+static long conditional(const struct gw *g, const char *path, const char *etag, char *out,
+                        size_t cap)
+{
+	char header[160];
+	struct gw_reply r;
+	snprintf(header, sizeof header, "If-None-Match: %s", etag);
+	gw_request(g, "GET", path, ERIN, etag[0] ? header : NULL, &r);
+	long status = r.status;
+	if (status == 304)
+		cr_assert_eq(r.body.len, 0, "a 304 has no body");
+	cr_assert_eq(gw_header(&r, "ETag", out, cap), 0, "no ETag on %ld", status);
+	gw_reply_free(&r);
+	return status;
+}
+
+Test(index, unchanged_listing_is_304_and_a_change_is_not)
+{
+	const char *folder = "ix-etag";
+	struct imap_session *s = login(ERIN);
+	fresh_folder(s, folder);
+	for (int i = 0; i < 4; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "etag-%d", i);
+		append(s, folder, id, NULL, NULL);
+	}
+	struct gw g;
+	gw_start(&g, NULL);
+	char path[128], tag[128], again[128];
+	snprintf(path, sizeof path, "/messages?folder=%s&per_page=2", folder);
+	cr_assert_eq(conditional(&g, path, "", tag, sizeof tag), 200);
+	cr_assert(strncmp(tag, "W/\"", 3) == 0, "%s", tag);
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
+	cr_assert_str_eq(again, tag);
+	unsigned fetches = gw_count_sent(&g, " FETCH ");
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
+	cr_assert_eq(gw_count_sent(&g, " FETCH "), fetches, "a 304 of an unchanged folder: no FETCH");
+
+	/* a flag set elsewhere on a message of the page: a new page */
+	must_select(s, folder);
+	run(s, "UID STORE 4 +FLAGS (\\Flagged)", NULL, NULL);
+	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 200);
+	cr_assert_str_neq(again, tag);
+	/* another query is another tag */
+	char other[128], tag2[128];
+	snprintf(other, sizeof other, "/messages?folder=%s&per_page=3", folder);
+	cr_assert_eq(conditional(&g, other, again, tag2, sizeof tag2), 200);
+	/* new mail changes the total, so the first page too */
+	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 304);
+	append(s, folder, "etag-late", NULL, NULL);
+	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 200);
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
