@@ -159,11 +159,26 @@ FUZZ_DIR  := build/fuzz
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 FUZZ_FLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+comma := ,
 
-$(FUZZ_DIR)/%: tests/fuzz/%.c $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c \
-		$(wildcard imap/base/*.h imap/mail/*.h imap/*.h api/*.h)
+# The library is compiled once for all targets (coverage without libFuzzer's
+# main), then each target links it.
+FUZZ_OBJ_FLAGS := $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_FLAGS))
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/openapi_json.o
+
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_DIR)/gen/openapi_json.c
+
+$(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(FUZZ_DIR)/gen/openapi_json.c $(LDLIBS)
+	clang $(FUZZ_OBJ_FLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/obj/gen/openapi_json.o: $(FUZZ_DIR)/gen/openapi_json.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_OBJ_FLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
@@ -197,3 +212,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(SERVER_OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(INTEG_OBJS:.o=.d) $(SUPPORT_OBJS:.o=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d)

@@ -233,23 +233,31 @@ Test(api_ops, exhausted_pool_answers_503_with_retry_after)
 			usleep(100 * 1000);
 	}
 	cr_assert_eq(st, 200);
-	pthread_t t[12];
-	struct par p[12];
-	for (int i = 0; i < 12; i++) {
-		p[i] = (struct par){.g = &g};
-		pthread_create(&t[i], NULL, one, &p[i]);
-	}
+	/* 12 at once: some wait too long (503), the one with the session
+	 * answers. On a busy machine even that one may outlast --pool-wait in
+	 * a round, so a few rounds may be needed to see both. */
 	int ok = 0, busy = 0;
-	for (int i = 0; i < 12; i++) {
-		pthread_join(t[i], NULL);
-		if (p[i].status == 200)
-			ok++;
-		if (p[i].status == 503) {
-			busy++;
-			cr_assert_gt(atoi(p[i].retry_after), 0);
+	for (int round = 0; round < 5 && (ok == 0 || busy == 0); round++) {
+		pthread_t t[12];
+		struct par p[12];
+		for (int i = 0; i < 12; i++) {
+			p[i] = (struct par){.g = &g};
+			pthread_create(&t[i], NULL, one, &p[i]);
 		}
+		int round_ok = 0, round_busy = 0;
+		for (int i = 0; i < 12; i++) {
+			pthread_join(t[i], NULL);
+			if (p[i].status == 200)
+				round_ok++;
+			if (p[i].status == 503) {
+				round_busy++;
+				cr_assert_gt(atoi(p[i].retry_after), 0);
+			}
+		}
+		cr_assert_eq(round_ok + round_busy, 12, "only 200 or 503");
+		ok += round_ok;
+		busy += round_busy;
 	}
-	cr_assert_eq(ok + busy, 12, "only 200 or 503");
 	cr_assert_geq(ok, 1);
 	cr_assert_geq(busy, 1, "one session cannot serve 12 requests at once without waiting");
 	gw_stop(&g);
