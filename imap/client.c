@@ -252,6 +252,30 @@ static void trace_response(struct imap_session *s, const struct imap_response *r
 	imap_buf_free(&b);
 }
 
+/* Feed the parser what is buffered: 1 with *out when a response is
+ * complete (traced and tracked), 0 when all of it went in without
+ * completing one, or an error (the session is then broken). */
+static int feed_buffered(struct imap_session *s, const struct imap_response **out,
+                         struct imap_error *err)
+{
+	size_t used = 0;
+	enum imap_parse_result pr =
+		imap_parser_feed(s->parser, s->in + s->in_pos, s->in_len - s->in_pos, &used);
+	s->in_pos += used;
+	if (pr == IMAP_PARSE_ERROR) {
+		int code = imap_parser_error_code(s->parser);
+		imap_error_set(err, code ? code : IMAP_ERR_PROTOCOL, "bad response from the server: %s",
+		               imap_parser_error(s->parser));
+		return broken(s, err, code ? code : IMAP_ERR_PROTOCOL);
+	}
+	if (pr != IMAP_PARSE_DONE)
+		return 0;
+	*out = imap_parser_response(s->parser);
+	trace_response(s, *out);
+	track(s, *out);
+	return 1;
+}
+
 /* Read the next complete response. The result is borrowed until the next
  * read. Any failure breaks the session. */
 static int read_response(struct imap_session *s, const struct imap_response **out,
@@ -259,23 +283,11 @@ static int read_response(struct imap_session *s, const struct imap_response **ou
 {
 	for (;;) {
 		if (s->in_pos < s->in_len) {
-			size_t used = 0;
-			enum imap_parse_result pr = imap_parser_feed(
-				s->parser, s->in + s->in_pos, s->in_len - s->in_pos, &used);
-			s->in_pos += used;
-			if (pr == IMAP_PARSE_DONE) {
-				*out = imap_parser_response(s->parser);
-				trace_response(s, *out);
-				track(s, *out);
+			int rc = feed_buffered(s, out, err);
+			if (rc < 0)
+				return rc;
+			if (rc == 1)
 				return 0;
-			}
-			if (pr == IMAP_PARSE_ERROR) {
-				int code = imap_parser_error_code(s->parser);
-				imap_error_set(err, code ? code : IMAP_ERR_PROTOCOL,
-				               "bad response from the server: %s",
-				               imap_parser_error(s->parser));
-				return broken(s, err, code ? code : IMAP_ERR_PROTOCOL);
-			}
 		}
 		s->in_pos = s->in_len = 0;
 		/* A server that goes silent mid-response (a literal announced
@@ -322,29 +334,16 @@ static int take_unsolicited(struct imap_session *s, struct imap_error *err)
 			return broken(s, err, IMAP_ERR_BYE);
 		}
 		if (s->in_pos < s->in_len) {
-			size_t used = 0;
-			enum imap_parse_result pr = imap_parser_feed(
-				s->parser, s->in + s->in_pos, s->in_len - s->in_pos, &used);
-			s->in_pos += used;
-			if (pr == IMAP_PARSE_ERROR) {
-				int code = imap_parser_error_code(s->parser);
-				imap_error_set(err, code ? code : IMAP_ERR_PROTOCOL,
-				               "bad response from the server: %s",
-				               imap_parser_error(s->parser));
-				return broken(s, err, code ? code : IMAP_ERR_PROTOCOL);
+			const struct imap_response *r;
+			int rc = feed_buffered(s, &r, err);
+			if (rc < 0)
+				return rc;
+			if (rc == 1 && r->kind != IMAP_RESPONSE_UNTAGGED) {
+				imap_error_set(err, IMAP_ERR_PROTOCOL,
+				               "the server answered a command nobody sent");
+				return broken(s, err, IMAP_ERR_PROTOCOL);
 			}
-			if (pr == IMAP_PARSE_DONE) {
-				const struct imap_response *r = imap_parser_response(s->parser);
-				trace_response(s, r);
-				track(s, r);
-				if (r->kind != IMAP_RESPONSE_UNTAGGED) {
-					imap_error_set(err, IMAP_ERR_PROTOCOL,
-					               "the server answered a command nobody sent");
-					return broken(s, err, IMAP_ERR_PROTOCOL);
-				}
-				continue;
-			}
-			continue;  /* NEED_MORE: all of it is in the parser now */
+			continue;  /* a response taken in, or all of it in the parser */
 		}
 		s->in_pos = s->in_len = 0;
 		long n = imap_conn_read_ready(s->conn, s->in, sizeof s->in, err);

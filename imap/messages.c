@@ -442,6 +442,23 @@ static char *sort_fold(char *s)
 	return imap_buf_steal(&b);
 }
 
+/* After a subj-blob ("[" *BLOBCHAR "]", RFC 5256) at s[p] and the blanks
+ * after it: where the subject goes on; p itself when no blob is at p. */
+static size_t after_blob(const char *s, size_t len, size_t p)
+{
+	if (p >= len || s[p] != '[')
+		return p;
+	size_t e = p + 1;
+	while (e < len && s[e] != '[' && s[e] != ']')
+		e++;
+	if (e >= len || s[e] != ']')
+		return p;
+	e++;
+	while (e < len && s[e] == ' ')
+		e++;
+	return e;
+}
+
 /* RFC 5256 §2.1 base subject (matched in lower case; folded by the caller). */
 static char *base_subject(const char *subject)
 {
@@ -475,17 +492,9 @@ static char *base_subject(const char *subject)
 			size_t p = start;
 			while (p < len && s[p] == ' ')
 				p++;
-			size_t q = p;
-			while (q < len && s[q] == '[') {  /* subj-blob */
-				size_t r = q + 1;
-				while (r < len && s[r] != '[' && s[r] != ']')
-					r++;
-				if (r >= len || s[r] != ']')
-					break;
-				q = r + 1;
-				while (q < len && s[q] == ' ')
-					q++;
-			}
+			size_t q = p, next;
+			while ((next = after_blob(s, len, q)) != q)  /* subj-blob */
+				q = next;
 			size_t w = 0;
 			if (len - q >= 3 && memcmp(s + q, "fwd", 3) == 0)
 				w = 3;
@@ -496,16 +505,7 @@ static char *base_subject(const char *subject)
 			size_t r = q + w;
 			while (r < len && s[r] == ' ')
 				r++;
-			if (r < len && s[r] == '[') {
-				size_t e = r + 1;
-				while (e < len && s[e] != '[' && s[e] != ']')
-					e++;
-				if (e < len && s[e] == ']') {
-					r = e + 1;
-					while (r < len && s[r] == ' ')
-						r++;
-				}
-			}
+			r = after_blob(s, len, r);
 			if (r < len && s[r] == ':') {
 				start = r + 1;
 				changed = again = true;
@@ -515,19 +515,10 @@ static char *base_subject(const char *subject)
 		size_t p = start;
 		while (p < len && s[p] == ' ')
 			p++;
-		if (p < len && s[p] == '[') {
-			size_t e = p + 1;
-			while (e < len && s[e] != '[' && s[e] != ']')
-				e++;
-			if (e < len && s[e] == ']') {
-				size_t rest = e + 1;
-				while (rest < len && s[rest] == ' ')
-					rest++;
-				if (rest < len) {
-					start = rest;
-					changed = true;
-				}
-			}
+		size_t rest = after_blob(s, len, p);
+		if (rest != p && rest < len) {
+			start = rest;
+			changed = true;
 		}
 		/* (6) "[fwd:" ... "]" */
 		while (start < len && s[start] == ' ')
@@ -664,15 +655,17 @@ static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct u
 	return rc;
 }
 
+/* The SORT criterion of each order (RFC 5256; ARRIVAL is INTERNALDATE). */
+static const char *const sort_keys[] = {
+	[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
+	[IMAP_SORT_FROM] = "(FROM)",        [IMAP_SORT_TO] = "(TO)",
+	[IMAP_SORT_SUBJECT] = "(SUBJECT)",  [IMAP_SORT_SIZE] = "(SIZE)",
+};
+
 /* The matching UIDs in ascending order of the key (ties: UID). */
 static int ordered_uids(struct imap_session *s, const struct imap_page_request *req,
                         int64_t deadline, struct uids *u, struct imap_error *err)
 {
-	static const char *const keys[] = {
-		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
-		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
-		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
-	};
 	uint32_t caps = 0;
 	int rc = imap_session_caps(s, &caps, deadline, err);
 	if (rc)
@@ -689,7 +682,7 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
 			imap_cmd_raw(&c, "CHARSET UTF-8");
 	} else {
 		imap_cmd_atom(&c, "SORT");
-		imap_cmd_raw(&c, keys[req->sort]);
+		imap_cmd_raw(&c, sort_keys[req->sort]);
 		imap_cmd_atom(&c, "UTF-8");
 	}
 	add_criteria(&c, &req->filter);
@@ -711,6 +704,30 @@ static int ordered_uids(struct imap_session *s, const struct imap_page_request *
  * address, no http URI), whose summary then shows unsubscribe null. The
  * filter means the latter: the candidates' headers are fetched (one UID
  * FETCH) and those without a usable URI are dropped, order kept. */
+/* Build "UID FETCH <set> <items>" into c for uids[0..n) in any order
+ * (the set is made from a sorted copy). Returns 0, or -1 out of memory
+ * (c is then not started). */
+static int uid_fetch_cmd(struct imap_session *s, const uint32_t *uids, size_t n,
+                         const char *items, struct imap_cmd *c)
+{
+	uint32_t *sorted = malloc(n * sizeof *sorted);
+	if (!sorted)
+		return -1;
+	memcpy(sorted, uids, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, cmp_u32);
+	struct imap_buf set;
+	imap_buf_init(&set, 0);
+	uid_set(sorted, n, &set);
+	free(sorted);
+	imap_session_cmd(s, c);
+	imap_cmd_atom(c, "UID");
+	imap_cmd_atom(c, "FETCH");
+	imap_cmd_atom(c, set.data);
+	imap_cmd_raw(c, items);
+	imap_buf_free(&set);
+	return 0;
+}
+
 struct unsub_check {
 	uint32_t *ok;     /* UIDs with a usable List-Unsubscribe, unordered */
 	size_t n, cap;
@@ -720,40 +737,23 @@ struct unsub_check {
 static int on_unsub_header(void *ctx, const struct imap_response *r)
 {
 	struct unsub_check *c = ctx;
-	if (!imap_value_is_atom(imap_value_at(r->args, 1), "FETCH"))
-		return 0;
-	const struct imap_value *att = imap_value_at(r->args, 2);
-	if (!att || att->kind != IMAP_VALUE_LIST)
-		return 0;
-	uint32_t uid = 0;
+	const struct imap_value *att;
+	uint32_t uid = imap_fetch_attributes(r, &att);
+	const struct imap_value *val = att ? imap_fetch_item(att, "BODY[HEADER.FIELDS", true) : NULL;
 	bool usable = false;
-	const struct imap_value *v;
-	size_t i;
-	IMAP_LIST_FOREACH(att, v, i) {
-		if (i + 1 >= att->count)
-			break;
-		const struct imap_value *val = imap_value_next(v);
-		uint64_t n;
-		if (att_is(v, "UID") && imap_value_u64(val, UINT32_MAX, &n) == 0) {
-			uid = (uint32_t)n;
-		} else if (v->kind == IMAP_VALUE_ATOM && v->len > 18 &&
-		           strncasecmp(v->str, "BODY[HEADER.FIELDS", 18) == 0 &&
-		           imap_value_is_string(val)) {
-			struct imap_buf h;
-			imap_buf_init(&h, 64 * 1024);
-			if (header_value(val->str, val->len, "List-Unsubscribe", &h)) {
-				struct imap_unsubscribe u;
-				if (imap_unsubscribe_parse(h.data, h.len, NULL, 0, &u) == 0) {
-					usable = u.n_mailto || u.n_http;
-					imap_unsubscribe_free(&u);
-				} else if (!c->err) {
-					c->err = IMAP_ERR_NOMEM;
-				}
+	if (val && imap_value_is_string(val)) {
+		struct imap_buf h;
+		imap_buf_init(&h, 64 * 1024);
+		if (header_value(val->str, val->len, "List-Unsubscribe", &h)) {
+			struct imap_unsubscribe u;
+			if (imap_unsubscribe_parse(h.data, h.len, NULL, 0, &u) == 0) {
+				usable = u.n_mailto || u.n_http;
+				imap_unsubscribe_free(&u);
+			} else if (!c->err) {
+				c->err = IMAP_ERR_NOMEM;
 			}
-			imap_buf_free(&h);
 		}
-		v = val;
-		i++;
+		imap_buf_free(&h);
 	}
 	if (uid && usable) {
 		if (c->n == c->cap) {
@@ -776,22 +776,9 @@ static int keep_usable_unsubscribe(struct imap_session *s, struct uids *u, int64
 {
 	if (u->n == 0)
 		return 0;
-	uint32_t *sorted = malloc(u->n * sizeof *sorted);
-	if (!sorted)
-		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
-	memcpy(sorted, u->v, u->n * sizeof *sorted);
-	qsort(sorted, u->n, sizeof *sorted, cmp_u32);
-	struct imap_buf set;
-	imap_buf_init(&set, 0);
-	uid_set(sorted, u->n, &set);
-	free(sorted);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, set.data);
-	imap_cmd_raw(&c, "(UID BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE)])");
-	imap_buf_free(&set);
+	if (uid_fetch_cmd(s, u->v, u->n, "(UID BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE)])", &c))
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	struct unsub_check k = {0};
 	int rc = imap_session_run(s, &c, on_unsub_header, &k, deadline, err);
 	imap_cmd_free(&c);
@@ -822,11 +809,6 @@ static int partial_sort_page(struct imap_session *s, const struct imap_page_requ
                              uint32_t *page, size_t *count, uint32_t *total, int64_t deadline,
                              struct imap_error *err)
 {
-	static const char *const keys[] = {
-		[IMAP_SORT_RECEIVED] = "(ARRIVAL)", [IMAP_SORT_DATE] = "(DATE)",
-		[IMAP_SORT_FROM] = "(FROM)", [IMAP_SORT_TO] = "(TO)",
-		[IMAP_SORT_SUBJECT] = "(SUBJECT)", [IMAP_SORT_SIZE] = "(SIZE)",
-	};
 	uint32_t caps = 0;
 	int rc = imap_session_caps(s, &caps, deadline, err);
 	if (rc)
@@ -860,7 +842,7 @@ static int partial_sort_page(struct imap_session *s, const struct imap_page_requ
 	imap_cmd_atom(&c, "SORT");
 	imap_cmd_atom(&c, "RETURN");
 	imap_cmd_raw(&c, range);
-	imap_cmd_raw(&c, keys[req->sort]);
+	imap_cmd_raw(&c, sort_keys[req->sort]);
 	imap_cmd_atom(&c, "UTF-8");
 	add_criteria(&c, &req->filter);
 	struct uids u = {0};
@@ -906,22 +888,9 @@ static int fetch_uids(struct imap_session *s, const uint32_t *uids, size_t n, in
 	out->n = n;
 	if (n == 0)
 		return 0;
-	struct imap_buf set;
-	imap_buf_init(&set, 0);
-	uint32_t *sorted = malloc(n * sizeof *sorted);
-	if (!sorted)
-		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
-	memcpy(sorted, uids, n * sizeof *sorted);
-	qsort(sorted, n, sizeof *sorted, cmp_u32);
-	uid_set(sorted, n, &set);
-	free(sorted);
 	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "UID");
-	imap_cmd_atom(&c, "FETCH");
-	imap_cmd_atom(&c, set.data);
-	imap_cmd_raw(&c, SUMMARY_ITEMS);
-	imap_buf_free(&set);
+	if (uid_fetch_cmd(s, uids, n, SUMMARY_ITEMS, &c))
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	struct fetch_ctx f = {.page = out, .cap = n};
 	int rc = imap_session_run(s, &c, on_fetch, &f, deadline, err);
 	imap_cmd_free(&c);
