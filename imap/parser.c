@@ -249,18 +249,20 @@ static void literal_origin(const struct imap_parser *p, struct imap_literal_orig
 	 * a UID pair may have come earlier. */
 	size_t i = 4;
 	const struct imap_value *name = NULL;
+	uint32_t uid = 0;
 	for (uint32_t k = 0; k < att->count; k++) {
 		const struct imap_value *v = &p->vals[i];
 		if (k % 2 == 0) {
 			name = v;
 		} else if (name->kind == IMAP_VALUE_ATOM && name->len == 3 &&
 		           strncasecmp(p->bytes.data + name->off_, "UID", 3) == 0) {
-			o->uid = atom_number(p, v);
+			uid = atom_number(p, v);
 		}
 		i += 1 + (v->kind == IMAP_VALUE_LIST ? v->span : 0);
 	}
 	if (name->kind != IMAP_VALUE_ATOM)
-		return;
+		return;  /* not an item's value: nothing of it is told */
+	o->uid = uid;
 	o->number = number;
 	o->item = p->bytes.data + name->off_;
 	o->item_len = name->len;

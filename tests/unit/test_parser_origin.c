@@ -88,8 +88,11 @@ Test(parser_origin, not_fetch_items)
 	run("* 1 FETCH (X (a {1}\r\nb))\r\n"
 	    "* 1 FETCH ({1}\r\nc d)\r\n"
 	    "* LIST () \"/\" {3}\r\nabc\r\n"
-	    "* x FETCH (BODY[] {1}\r\ne)\r\n",
+	    "* x FETCH (BODY[] {1}\r\ne)\r\n"
+	    /* the value of a name that is no atom: not an item, and the UID
+	     * read before it is not told either */
+	    "* 1 FETCH (UID 7 (A) {1}\r\nf)\r\n",
 	    &k, dump, sizeof dump);
-	cr_expect_str_eq(k.origins, "0  0;0  0;0  0;0  0;");
-	cr_expect_eq(k.sunk_len, 6, "the filter picked every one");
+	cr_expect_str_eq(k.origins, "0  0;0  0;0  0;0  0;0  0;");
+	cr_expect_eq(k.sunk_len, 7, "the filter picked every one");
 }
