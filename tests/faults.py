@@ -322,6 +322,14 @@ def run_crafted(gw):
 
 # ---- the fault proxy ----
 
+def hang_up(*socks):
+    for x in socks:
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class Proxy:
     """Loopback TCP proxy to Dovecot's plain port, with a fault mode applied
     to what the server sends:
@@ -351,11 +359,7 @@ class Proxy:
             self.mode = mode
             if mode == "drop":
                 for c, s in self.conns:
-                    for x in (c, s):
-                        try:
-                            x.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
+                    hang_up(c, s)
                 self.conns = []
 
     def accept_loop(self):
@@ -393,11 +397,7 @@ class Proxy:
         except OSError:
             pass
         finally:
-            for x in (c, s):
-                try:
-                    x.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            hang_up(c, s)
 
     def fake_literal(self, c, tag, mode):
         try:
@@ -432,11 +432,7 @@ class Proxy:
         except OSError:
             pass
         finally:
-            for x in (c, s):
-                try:
-                    x.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            hang_up(c, s)
 
     def close(self):
         self.stopping = True

@@ -9,23 +9,18 @@
 
 #include "imap/client.h"
 #include "imap/command.h"
-#include "tests/support/fake_imap.h"
+#include "tests/support/fake_session.h"
 
 TestSuite(stall, .timeout = 30);
 
 static int run_fetch(unsigned stall_ms, const struct fake_step *script, size_t n,
                      int64_t *took_ms, struct imap_error *err)
 {
-	struct fake_imap *fake = fake_imap_start(script, n);
-	cr_assert_not_null(fake);
-	struct imap_client_config cfg;
-	imap_client_config_default(&cfg);
-	cfg.host = "127.0.0.1";
-	cfg.port = fake_imap_port(fake);
-	cfg.tls_mode = IMAP_TLS_NONE;
-	cfg.stall_ms = stall_ms;
-	struct imap_session *s = NULL;
-	cr_assert_eq(imap_session_connect(&s, &cfg, imap_now_ms() + 5000, err), 0, "%s", err->msg);
+	struct fake_session h;
+	fake_session_start(&h, script, n, IMAP_TLS_NONE);
+	h.cfg.stall_ms = stall_ms;
+	fake_session_connect(&h);
+	struct imap_session *s = h.s;
 	struct imap_cmd c;
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, "UID");
@@ -36,10 +31,7 @@ static int run_fetch(unsigned stall_ms, const struct fake_step *script, size_t n
 	int rc = imap_session_run(s, &c, NULL, NULL, imap_now_ms() + 20000, err);
 	*took_ms = imap_now_ms() - t0;
 	imap_cmd_free(&c);
-	imap_session_free(&s);
-	char *transcript = NULL;
-	fake_imap_finish(&fake, &transcript);
-	free(transcript);
+	fake_session_finish(&h, "A1 UID FETCH 1 BODY.PEEK[]");
 	return rc;
 }
 
