@@ -344,6 +344,7 @@ class Proxy:
 
     def __init__(self):
         self.mode = "pass"
+        self.faked = 0  # FETCHes answered with a fake literal
         self.lock = threading.Lock()
         self.conns = []
         self.sock = socket.socket()
@@ -400,6 +401,8 @@ class Proxy:
             hang_up(c, s)
 
     def fake_literal(self, c, tag, mode):
+        with self.lock:
+            self.faked += 1
         try:
             if mode == "huge":
                 c.sendall(b"* 1 FETCH (UID 1 BODY[] {1073741824}\r\n" + b"x" * 1024)
@@ -491,12 +494,15 @@ def run_proxy_faults():
     gw.recovers("after garbage", tries=2)
 
     proxy.set_mode("huge")
+    faked = proxy.faked
     t0 = time.monotonic()
     s = get("huge literal", path="/messages/1/raw", want={502, 504}, cut_ok=True)
     took = time.monotonic() - t0
     figures["1 GiB literal announced, then silence"] = f"{s} after {took:.1f} s (stall timeout 2 s)"
     if took > 12:
         fail(f"huge literal: held the client {took:.1f} s, beyond the stall timeout")
+    if proxy.faked == faked:
+        fail("huge literal: no FETCH reached the proxy, the fault was never played")
     gw.check_alive("huge literal")
     proxy.set_mode("pass")
     gw.recovers("after huge literal", tries=2)
@@ -505,14 +511,20 @@ def run_proxy_faults():
     rss = []
 
     def flood(i):
-        r = get(f"flood {i}", path=f"/messages?per_page=5&page={i + 1}", want={200, 502, 503, 504})
+        # a message's content is always fetched (a listing may come from the index);
+        # the fake answers for UID 1 only, so the others are 404s
+        r = get(f"flood {i}", path=f"/messages/{i + 1}", want={200, 404, 502, 503, 504})
         rss.append(gw.rss_mb())
         return r
 
+    faked = proxy.faked
     statuses = parallel(16, flood)
+    if proxy.faked - faked < 8:
+        fail(f"flood: only {proxy.faked - faked} FETCHes met the flood, the fault was barely played")
     gw.check_alive("60 MB literal flood")
     figures["60 MB literal into 16 sessions"] = (
-        f"{sorted(set(statuses))}, peak RSS {max(rss + [gw.peak_rss]):.0f} MB")
+        f"{proxy.faked - faked} floods, answers {sorted(set(statuses), key=str)}, "
+        f"peak RSS {max(rss + [gw.peak_rss]):.0f} MB")
     proxy.set_mode("pass")
     gw.recovers("after flood", tries=2)
     gw.check_alive("proxy")
