@@ -1797,3 +1797,28 @@ Test(bodystructure, summary_count)
 	imap_parser_free(&p);
 	imap_buf_free(&in);
 }
+
+/* Servers that write strings as atoms (types, charsets, encodings unquoted)
+ * and message/rfc822 parts whose envelope or body is NIL, or whose body is
+ * left out: each field is read where it is, or left empty, never taken
+ * from the next one. */
+Test(bodystructure, unquoted_strings_and_odd_message_parts)
+{
+	struct imap_bodystructure *bs =
+		BS("(TEXT PLAIN (CHARSET US-ASCII NAME note.txt) NIL NIL 7BIT 12 1)");
+	expect_outline(bs, "1:text/plain");
+	expect_params(bs->root.params, bs->root.nparams, "charset=US-ASCII;name=note.txt", "params");
+	imap_bodystructure_free(&bs);
+
+	/* an envelope of NIL, then a body of NIL */
+	bs = BS("(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 900 NIL NIL 12) \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822");
+	expect_attachments(bs, "2|-|message/rfc822|-|a|-|900|900");
+	imap_bodystructure_free(&bs);
+
+	/* a message/rfc822 part that stops after its size (no envelope, body
+	 * or lines at all) */
+	bs = BS("(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 900) \"mixed\")");
+	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822");
+	imap_bodystructure_free(&bs);
+}
