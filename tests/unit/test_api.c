@@ -664,3 +664,60 @@ Test(api, refused_login_is_401)
 	api_response_free(&r);
 	gateway_finish(&g, "A1 LOGIN alice secret");
 }
+
+/* ---- dialects of real servers, through the API ---- */
+
+/* Yandex answers BODY[] with NIL: the message is there and the server
+ * would not give it. A 502 saying so, never "no such message". */
+Test(api, a_body_the_server_will_not_give_is_502_not_404)
+{
+	static const struct fake_step script[] = {
+		GREET, LOGIN, EXAMINE_INBOX,
+		FAKE_EXPECT("UID FETCH 3 (UID BODY.PEEK[])"),
+		FAKE_SEND("* 1 FETCH (UID 3 BODY[] NIL)\r\n$TAG OK FETCH Completed.\r\n"),
+		LOGOUT,
+	};
+	struct gateway g;
+	GATEWAY_START(&g, script);
+	struct api_response r;
+	run(&(struct call)CALL("GET", "/messages/3/raw"), &r);
+	expect_problem(&r, 502, "GET /messages/3/raw");
+	cr_expect(strstr(body_text(&r), "no data") != NULL, "%s", body_text(&r));
+	api_response_free(&r);
+	gateway_finish(&g, "A1 LOGIN alice secret\nA2 EXAMINE INBOX\n"
+	                   "A3 UID FETCH 3 (UID BODY.PEEK[])\nA4 LOGOUT");
+}
+
+/* Exchange answers UID MOVE with its COPYUID code alone on a line: the
+ * move is done and its new UID known, not a 502. */
+Test(api, exchange_move_with_a_bare_copyuid_is_done)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* OK The Microsoft Exchange IMAP4 service is ready.\r\n"),
+		FAKE_EXPECT("CAPABILITY"),
+		FAKE_SEND("* CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID "
+		          "UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\r\n$TAG OK CAPABILITY completed.\r\n"),
+		FAKE_EXPECT("AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
+		FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1 UIDPLUS MOVE ID UNSELECT CHILDREN IDLE] "
+		          "LOGIN completed.\r\n"),
+		FAKE_EXPECT_PREFIX("SELECT INBOX"),
+		FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		          "* OK [UIDNEXT 9] next\r\n$TAG OK [READ-WRITE] Select completed\r\n"),
+		FAKE_EXPECT("UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"),
+		FAKE_SEND("* 1 FETCH (UID 5 BODY[HEADER.FIELDS (MESSAGE-ID)] {21}\r\n"
+		          "Message-ID: <a@b>\r\n\r\n)\r\n$TAG OK FETCH completed.\r\n"),
+		FAKE_EXPECT("UID MOVE 5 Archive"),
+		FAKE_SEND("* [COPYUID 42 5 100]\r\n* 1 EXPUNGE\r\n$TAG OK MOVE completed.\r\n"),
+		LOGOUT,
+	};
+	struct gateway g;
+	GATEWAY_START(&g, script);
+	struct api_response r;
+	run(&(struct call)CALL("POST", "/messages/5/move", JSON("{\"to\":\"Archive\"}")), &r);
+	cr_expect_eq(r.status, 200, "%d: %s", r.status, body_text(&r));
+	cr_expect_str_eq(body_text(&r), "{\"folder\":\"Archive\",\"uidvalidity\":42,\"uid\":100}");
+	api_response_free(&r);
+	gateway_finish(&g, "A1 CAPABILITY\nA2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\nA3 SELECT INBOX\n"
+	                   "A4 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
+	                   "A5 UID MOVE 5 Archive\nA6 LOGOUT");
+}
