@@ -18,9 +18,7 @@ static struct imap_tls *tls;
 static void setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	struct imap_error err = {0};
-	tls = imap_tls_new(getenv("IMAPGW_TEST_CA"), &err);
-	cr_assert_not_null(tls, "%s", err.msg);
+	tls = test_tls_open();
 }
 
 static void teardown(void)

@@ -34,9 +34,7 @@ static void setup(void)
 {
 	test_user_lock("erin");  /* every test here changes erin's folders */
 	signal(SIGPIPE, SIG_IGN);
-	struct imap_error err = {0};
-	tls = imap_tls_new(getenv("IMAPGW_TEST_CA"), &err);
-	cr_assert_not_null(tls, "%s", err.msg);
+	tls = test_tls_open();
 }
 
 static void teardown(void)
@@ -56,18 +54,7 @@ static int64_t deadline(void)
 
 static struct imap_session *erin(void)
 {
-	struct imap_client_config cfg;
-	struct imap_error err = {0};
-	imap_client_config_default(&cfg);
-	cfg.host = getenv("IMAPGW_TEST_HOST");
-	cfg.port = (uint16_t)atoi(getenv("IMAPGW_TEST_IMAPS_PORT"));
-	cfg.tls = tls;
-	struct imap_session *s = NULL;
-	cr_assert_eq(imap_session_connect(&s, &cfg, deadline(), &err), 0, "%s", err.msg);
-	cr_assert_eq(imap_session_login(s, IMAP_MECH_AUTO, ERIN, deadline(), &err), 0, "%s",
-	             err.msg);
-	cr_assert_eq(imap_session_enable(s, deadline(), &err), 0, "%s", err.msg);
-	return s;
+	return test_imap_login(tls, ERIN);
 }
 
 /* verb mailbox (CREATE, DELETE, SUBSCRIBE ...); returns the result code,

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "imap/client.h"
+
 #include "imap/folders.h"
 
 static unsigned free_port(void)
@@ -493,4 +495,30 @@ const struct imap_folder *test_folder_must(const struct imap_folder_list *l, con
 	if (!f)
 		cr_assert_fail("folder %s is not listed", path);
 	return f ? f : &none;
+}
+
+struct imap_tls *test_tls_open(void)
+{
+	struct imap_error err = {0};
+	struct imap_tls *tls = imap_tls_new(getenv("IMAPGW_TEST_CA"), &err);
+	cr_assert_not_null(tls, "test CA: %s", err.msg);
+	return tls;
+}
+
+struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
+                                     const char *password)
+{
+	struct imap_client_config cfg;
+	struct imap_error err = {0};
+	imap_client_config_default(&cfg);
+	cfg.host = getenv("IMAPGW_TEST_HOST");
+	cfg.port = (uint16_t)atoi(getenv("IMAPGW_TEST_IMAPS_PORT"));
+	cfg.tls = tls;
+	struct imap_session *s = NULL;
+	int64_t deadline = imap_now_ms() + 15000;
+	cr_assert_eq(imap_session_connect(&s, &cfg, deadline, &err), 0, "%s", err.msg);
+	cr_assert_eq(imap_session_login(s, IMAP_MECH_AUTO, user, password, deadline, &err), 0,
+	             "%s: %s", user, err.msg);
+	cr_assert_eq(imap_session_enable(s, deadline, &err), 0, "%s", err.msg);
+	return s;
 }

@@ -98,6 +98,21 @@ unsigned gw_count_sent(const struct gw *g, const char *needle);
 void test_user_lock(const char *user);
 void test_user_unlock(void);
 
+/* ---- the private Dovecot reached directly, without the gateway ---- */
+
+struct imap_tls;
+struct imap_session;
+
+/* The test CA ($IMAPGW_TEST_CA) as a TLS context; fails the test when it
+ * cannot be loaded. Free with imap_tls_free. */
+struct imap_tls *test_tls_open(void);
+
+/* A session on the private Dovecot's implicit-TLS port, verified with tls,
+ * logged in as user and ENABLEd (CONDSTORE, UTF8=ACCEPT); fails the test
+ * otherwise. Deadlines of 15 s. */
+struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
+                                     const char *password);
+
 struct imap_folder;
 struct imap_folder_list;
 
