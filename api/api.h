@@ -213,17 +213,15 @@ enum api_err {
 	API_ERR_TIMEOUT,       /* 504: an IMAP deadline passed */
 };
 
-/* Fill resp with the problem e and a formatted detail (headers set so far
- * are dropped). Returns false, for `return api_fail(…)`. */
+/* Fill resp with the problem e and a formatted detail. Headers set so far
+ * (a download's Content-Disposition, ETag …) are dropped, here and in
+ * api_imap_problem. Returns false, for `return api_fail(…)`. */
 bool api_fail(struct api_response *resp, enum api_err e, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* api_fail(resp, API_ERR_BAD_REQUEST, …): the most common failure. */
 bool api_bad(struct api_response *resp, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-
-/* The HTTP status of e (for callers that must know it, e.g. logs). */
-int api_err_status(enum api_err e);
 
 /* Fill resp with the problem matching an IMAP-side error code (rc) and its
  * detail (err may be NULL): 401 refused login, 404 not found, 409 stale

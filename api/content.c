@@ -515,7 +515,6 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 			resp->status = 304;
 			resp->content_type = resp->content_type_buf;
 		} else {
-			resp->nheaders = 0;  /* no Content-Disposition on a problem */
 			api_imap_problem(resp, rc, &err, retry);
 		}
 	}

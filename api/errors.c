@@ -41,11 +41,6 @@ static const struct {
 	[API_ERR_TIMEOUT] = {504, "gateway-timeout", "Gateway Timeout", 0},
 };
 
-int api_err_status(enum api_err e)
-{
-	return problems[e].status;
-}
-
 /* The problem body: type, title, status, detail, and imap_code when the
  * server gave one. */
 static void problem(struct api_response *resp, enum api_err e, const char *detail,

@@ -69,7 +69,7 @@ int imap_base64_decode_to(const char *in, size_t len, enum imap_base64_mode mode
 			continue;
 		if (c == '=') {
 			/* Strict: "=" only in the last quantum, after two or
-			 * three sextets ("xx==", "xxx="). */
+			 * three sextets ("QQ==", "QUI="). */
 			if (++pad > 2 || (strict && (len - i > 2 || q % 4 < 2)))
 				return IMAP_ERR_INVALID;
 			continue;

@@ -46,7 +46,7 @@ enum imap_base64_mode {
 	/*
 	 * RFC 4648 §4 exactly, for text a client sends us (Authorization:
 	 * Basic): the length is a multiple of 4; "=" appears only as the
-	 * last one or two characters of the last quantum ("xx==", "xxx=");
+	 * last one or two characters of the last quantum ("QQ==", "QUI=");
 	 * no whitespace or other byte outside the alphabet; and the unused
 	 * bits of a padded quantum are zero (RFC 4648 §3.5), so every byte
 	 * string has exactly one accepted spelling.
