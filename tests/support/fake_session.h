@@ -105,7 +105,8 @@ void fake_session_connect_fails(struct fake_session *h, int want);
 struct imap_pool_config fake_session_pool_config(const struct fake_session *h);
 
 /* Free h->s, stop the fake, and expect the whole script to have been played
- * and the client to have sent exactly `want` (lines joined by "\n"). */
+ * and the client to have sent exactly `want` (lines joined by "\n"; NULL:
+ * whatever the script accepted). */
 void fake_session_finish(struct fake_session *h, const char *want);
 
 /* For fake_session_start_many: wait for every conversation to end, then

@@ -14,50 +14,15 @@
 #include "imap/client.h"
 #include "imap/command.h"
 #include "imap/content.h"
-#include "tests/support/fake_imap.h"
+#include "tests/support/fake_session.h"
 
 TestSuite(content_fake, .timeout = 20);
 
-#define DEADLINE() (imap_now_ms() + 3000)
-#define NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
 
 #define GREETING FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n")
 #define EXAMINE_INBOX                                                                 \
 	FAKE_EXPECT("EXAMINE INBOX"),                                                   \
 	FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n$TAG OK [READ-ONLY] done\r\n")
-
-struct harness {
-	struct fake_imap *fake;
-	struct imap_session *s;
-	struct imap_error err;
-};
-
-static void start(struct harness *h, const struct fake_step *script, size_t n)
-{
-	memset(h, 0, sizeof *h);
-	h->fake = fake_imap_start(script, n);
-	cr_assert_not_null(h->fake, "fake server did not start");
-	struct imap_client_config cfg;
-	imap_client_config_default(&cfg);
-	cfg.host = "127.0.0.1";
-	cfg.port = fake_imap_port(h->fake);
-	cfg.tls_mode = IMAP_TLS_NONE;
-	int rc = imap_session_connect(&h->s, &cfg, DEADLINE(), &h->err);
-	cr_assert_eq(rc, 0, "connect: %s", h->err.msg);
-}
-
-#define START(h, script) start((h), (script), NSTEPS(script))
-
-static void finish(struct harness *h, const char *want)
-{
-	imap_session_free(&h->s);
-	char *got = NULL;
-	int rc = fake_imap_finish(&h->fake, &got);
-	cr_assert_not_null(got);
-	cr_expect_str_eq(got, want, "transcript:\n%s\n--- want:\n%s", got, want);
-	cr_expect_eq(rc, 0, "the fake's script failed (reason on stderr); transcript:\n%s", got);
-	free(got);
-}
 
 /* What the sink was given: start calls, the last total, the bytes. */
 struct sunk {
@@ -78,11 +43,11 @@ static int collect(void *ctx, const char *data, size_t len, uint64_t total)
 	return imap_buf_append(&k->bytes, data, len);
 }
 
-static int stream(struct harness *h, uint32_t uid, const char *section, struct sunk *k)
+static int stream(struct fake_session *h, uint32_t uid, const char *section, struct sunk *k)
 {
 	memset(k, 0, sizeof *k);
 	imap_buf_init(&k->bytes, 0);
-	return imap_content_stream(h->s, "INBOX", 7, uid, section, collect, k, DEADLINE(), &h->err);
+	return imap_content_stream(h->s, "INBOX", 7, uid, section, collect, k, FAKE_DEADLINE(), &h->err);
 }
 
 static void expect_streamed(const struct sunk *k, const char *want)
@@ -108,14 +73,14 @@ Test(content_fake, header_literal_before_the_wanted_section)
 		          "* 2 FETCH (UID 5 BODY[2] {5}\r\nagain)\r\n"
 		          "$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct sunk k;
 	int rc = stream(&h, 5, "2", &k);
 	cr_expect_eq(rc, 0, "rc %d: %s", rc, h.err.msg);
 	expect_streamed(&k, "right bytes");
 	imap_buf_free(&k.bytes);
-	finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[2])");
+	fake_session_finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[2])");
 }
 
 Test(content_fake, uid_after_the_body_and_similar_sections)
@@ -130,14 +95,14 @@ Test(content_fake, uid_after_the_body_and_similar_sections)
 		          " BODY[1]<0> {4}\r\npart UID 9)\r\n"
 		          "$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct sunk k;
 	int rc = stream(&h, 9, "1", &k);
 	cr_expect_eq(rc, 0, "rc %d: %s", rc, h.err.msg);
 	expect_streamed(&k, "part");
 	imap_buf_free(&k.bytes);
-	finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 9 (UID BODY.PEEK[1])");
+	fake_session_finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 9 (UID BODY.PEEK[1])");
 }
 
 Test(content_fake, whole_message_after_other_items)
@@ -150,14 +115,14 @@ Test(content_fake, whole_message_after_other_items)
 		          "A: b\r\n\r\n)\r\n"
 		          "$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct sunk k;
 	int rc = stream(&h, 5, "", &k);
 	cr_expect_eq(rc, 0, "rc %d: %s", rc, h.err.msg);
 	expect_streamed(&k, "A: b\r\n\r\n");
 	imap_buf_free(&k.bytes);
-	finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[])");
+	fake_session_finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[])");
 }
 
 Test(content_fake, body_later_found_to_be_another_message)
@@ -175,8 +140,8 @@ Test(content_fake, body_later_found_to_be_another_message)
 		FAKE_EXPECT("NOOP"),
 		FAKE_SEND("$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct sunk k;
 	int rc = stream(&h, 5, "2", &k);
 	cr_expect_eq(rc, IMAP_ERR_PROTOCOL, "rc %d: %s", rc, h.err.msg);
@@ -185,9 +150,9 @@ Test(content_fake, body_later_found_to_be_another_message)
 	struct imap_cmd c;
 	imap_session_cmd(h.s, &c);
 	imap_cmd_atom(&c, "NOOP");
-	cr_expect_eq(imap_session_run(h.s, &c, NULL, NULL, DEADLINE(), &h.err), 0, "%s", h.err.msg);
+	cr_expect_eq(imap_session_run(h.s, &c, NULL, NULL, FAKE_DEADLINE(), &h.err), 0, "%s", h.err.msg);
 	imap_cmd_free(&c);
-	finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[2])\nA3 NOOP");
+	fake_session_finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[2])\nA3 NOOP");
 }
 
 Test(content_fake, no_such_section)
@@ -199,8 +164,8 @@ Test(content_fake, no_such_section)
 		FAKE_SEND("* 2 FETCH (UID 5 BODY[3] NIL BODY[HEADER] {4}\r\nx\r\n\r\n)\r\n"
 		          "$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct sunk k;
 	int rc = stream(&h, 5, "3", &k);
 	/* the message is there and the server will not give the section: its
@@ -209,5 +174,5 @@ Test(content_fake, no_such_section)
 	cr_expect(strstr(h.err.msg, "no data for section") != NULL, "%s", h.err.msg);
 	cr_expect_eq(k.starts, 0);
 	imap_buf_free(&k.bytes);
-	finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[3])");
+	fake_session_finish(&h, "A1 EXAMINE INBOX\nA2 UID FETCH 5 (UID BODY.PEEK[3])");
 }

@@ -23,12 +23,10 @@
 #include "imap/folders.h"
 #include "imap/messages.h"
 #include "imap/write.h"
-#include "tests/support/fake_imap.h"
+#include "tests/support/fake_session.h"
 
 TestSuite(dialects, .timeout = 20);
 
-#define DEADLINE() (imap_now_ms() + 3000)
-#define NSTEPS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- the parser, one byte at a time ---- */
 
@@ -134,37 +132,6 @@ Test(dialects, literal_length_in_characters)
 
 /* ---- through the session ---- */
 
-struct harness {
-	struct fake_imap *fake;
-	struct imap_session *s;
-	struct imap_error err;
-};
-
-static void start(struct harness *h, const struct fake_step *script, size_t n)
-{
-	memset(h, 0, sizeof *h);
-	h->fake = fake_imap_start(script, n);
-	cr_assert_not_null(h->fake, "fake server did not start");
-	struct imap_client_config cfg;
-	imap_client_config_default(&cfg);
-	cfg.host = "127.0.0.1";
-	cfg.port = fake_imap_port(h->fake);
-	cfg.tls_mode = IMAP_TLS_NONE;
-	int rc = imap_session_connect(&h->s, &cfg, DEADLINE(), &h->err);
-	cr_assert_eq(rc, 0, "connect: %s", h->err.msg);
-}
-
-#define START(h, script) start((h), (script), NSTEPS(script))
-
-static void finish(struct harness *h)
-{
-	imap_session_free(&h->s);
-	char *got = NULL;
-	int rc = fake_imap_finish(&h->fake, &got);
-	cr_expect_eq(rc, 0, "the fake's script failed (reason on stderr); transcript:\n%s", got);
-	free(got);
-}
-
 #define SELECT_INBOX                                                                 \
 	FAKE_EXPECT_PREFIX("SELECT INBOX"),                                          \
 	FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"                \
@@ -186,19 +153,19 @@ Test(dialects, exchange_move_with_a_bare_copyuid)
 		FAKE_EXPECT("UID MOVE 5 Archive"),
 		FAKE_SEND("* [COPYUID 42 5 100]\r\n* 1 EXPUNGE\r\n$TAG OK MOVE completed.\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	const uint32_t uid = 5;
 	struct imap_ref ref = {"INBOX", 7};
 	struct imap_transfer_result r;
-	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, DEADLINE(), &r,
+	cr_assert_eq(imap_messages_transfer(h.s, &ref, &uid, 1, "Archive", true, FAKE_DEADLINE(), &r,
 	                                    &h.err), 0, "%s", h.err.msg);
 	cr_assert(r.v[0].found);
 	cr_assert_eq(r.v[0].new_uid, 100);
 	cr_assert_eq(r.uidvalidity, 42);
 	imap_transfer_result_free(&r);
 	cr_assert_neq(imap_session_state(h.s), IMAP_SESSION_BROKEN);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 static int count_sink(void *ctx, const char *data, size_t len, uint64_t total)
@@ -225,19 +192,19 @@ Test(dialects, yandex_body_section_nil_is_not_a_missing_message)
 		FAKE_EXPECT("UID FETCH 4 (UID BODY.PEEK[2])"),
 		FAKE_SEND("$TAG OK FETCH Completed.\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	size_t got = 0;
-	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 3, "2", count_sink, &got, DEADLINE(),
+	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 3, "2", count_sink, &got, FAKE_DEADLINE(),
 	                                 &h.err), IMAP_ERR_PROTOCOL, "%s", h.err.msg);
 	cr_assert(strstr(h.err.msg, "no data"), "%s", h.err.msg);
-	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 3, "2", count_sink, &got, DEADLINE(),
+	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 3, "2", count_sink, &got, FAKE_DEADLINE(),
 	                                 &h.err), IMAP_ERR_PROTOCOL, "%s", h.err.msg);
 	/* no FETCH at all: that message is not there */
-	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 4, "2", count_sink, &got, DEADLINE(),
+	cr_assert_eq(imap_content_stream(h.s, "INBOX", 7, 4, "2", count_sink, &got, FAKE_DEADLINE(),
 	                                 &h.err), IMAP_ERR_NOT_FOUND, "%s", h.err.msg);
 	cr_assert_eq(got, 0);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 #define GMAIL_CAPS                                                                        \
@@ -275,11 +242,11 @@ Test(dialects, gmail_without_sort_sorts_locally)
 		          "* 2 FETCH (UID 20 FLAGS () RFC822.SIZE 20 X-GM-THRID 99)\r\n"
 		          "* 3 FETCH (UID 30 FLAGS () RFC822.SIZE 30)\r\n$TAG OK Success\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_page_request req = {.sort = IMAP_SORT_DATE, .page = 1, .per_page = 50};
 	struct imap_page p;
-	int prc = imap_messages_page(h.s, "INBOX", &req, DEADLINE(), &p, &h.err);
+	int prc = imap_messages_page(h.s, "INBOX", &req, FAKE_DEADLINE(), &p, &h.err);
 	if (prc) {
 		imap_session_free(&h.s);
 		char *got = NULL;
@@ -292,7 +259,7 @@ Test(dialects, gmail_without_sort_sorts_locally)
 	cr_assert_eq(p.msgs[2].uid, 30);
 	cr_assert_eq(p.msgs[1].size, 10);
 	imap_page_free(&p);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 /* The folder with this path; a failed test when there is none. */
@@ -325,10 +292,10 @@ Test(dialects, gmail_special_use_folders)
 		          "* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Work stuff\"\r\n"
 		          "$TAG OK Success\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_folder_list l;
-	cr_assert_eq(imap_folders_list(h.s, NULL, false, DEADLINE(), &l, &h.err), 0, "%s",
+	cr_assert_eq(imap_folders_list(h.s, NULL, false, FAKE_DEADLINE(), &l, &h.err), 0, "%s",
 	             h.err.msg);
 	const struct imap_folder *f = find(&l, "[Gmail]/Alle Nachrichten");
 	cr_assert_str_eq(f->special_use, "\\All");
@@ -339,7 +306,7 @@ Test(dialects, gmail_special_use_folders)
 	cr_assert_str_eq(imap_folder_name(f), "Alle Nachrichten");
 	cr_assert_null(find(&l, "Work stuff")->special_use, "no guessing by name when marked");
 	imap_folder_list_free(&l);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 /* Office 365 marks special use in LIST without announcing SPECIAL-USE. */
@@ -362,10 +329,10 @@ Test(dialects, office365_special_use_without_the_capability)
 		FAKE_EXPECT("LSUB \"\" \"*\""),
 		FAKE_SEND("* LSUB () \"/\" INBOX\r\n$TAG OK LSUB completed.\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_folder_list l;
-	cr_assert_eq(imap_folders_list(h.s, NULL, false, DEADLINE(), &l, &h.err), 0, "%s",
+	cr_assert_eq(imap_folders_list(h.s, NULL, false, FAKE_DEADLINE(), &l, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert_str_eq(find(&l, "Sent Items")->special_use, "\\Sent");
 	cr_assert_str_eq(find(&l, "Deleted Items")->special_use, "\\Trash");
@@ -377,7 +344,7 @@ Test(dialects, office365_special_use_without_the_capability)
 	cr_assert_str_eq(c->attrs[0], "\\HasNoChildren");
 	cr_assert(find(&l, "INBOX")->subscribed);
 	imap_folder_list_free(&l);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 /* iCloud and Yahoo greet with their own words and capability lists; a
@@ -412,15 +379,15 @@ Test(dialects, icloud_and_yahoo_greetings)
 			FAKE_EXPECT_PREFIX(servers[i].login),
 			FAKE_SEND(after),
 		};
-		struct harness h;
-		start(&h, script, NSTEPS(script));
+		struct fake_session h;
+		FAKE_SESSION_OPEN(&h, script);
 		cr_assert_eq(imap_session_login(h.s, IMAP_MECH_AUTO, "user@example.com", "pw",
-		                                DEADLINE(), &h.err), 0, "%s", h.err.msg);
+		                                FAKE_DEADLINE(), &h.err), 0, "%s", h.err.msg);
 		uint32_t caps = 0;
-		cr_assert_eq(imap_session_caps(h.s, &caps, DEADLINE(), &h.err), 0, "%s", h.err.msg);
+		cr_assert_eq(imap_session_caps(h.s, &caps, FAKE_DEADLINE(), &h.err), 0, "%s", h.err.msg);
 		cr_expect_eq(caps & servers[i].want, servers[i].want, "server %zu: caps %x", i, caps);
 		cr_expect_eq(caps & servers[i].not_want, 0, "server %zu", i);
-		finish(&h);
+		fake_session_finish(&h, NULL);
 	}
 }
 
@@ -447,19 +414,19 @@ Test(dialects, has_unsubscribe_matches_only_usable_headers)
 		          "LIST-UNSUBSCRIBE-POST LIST-ID)] {47}\r\n"
 		          "List-Unsubscribe: <mailto:off@list.example>\r\n\r\n)\r\n$TAG OK done\r\n"),
 	};
-	struct harness h;
-	START(&h, script);
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
 	struct imap_page_request req = {.sort = IMAP_SORT_ARRIVAL, .desc = true, .page = 1,
 	                                .per_page = 50, .filter = {.has_unsubscribe = true}};
 	struct imap_page p;
-	cr_assert_eq(imap_messages_page(h.s, "INBOX", &req, DEADLINE(), &p, &h.err), 0, "%s",
+	cr_assert_eq(imap_messages_page(h.s, "INBOX", &req, FAKE_DEADLINE(), &p, &h.err), 0, "%s",
 	             h.err.msg);
 	cr_assert_eq(p.total, 1);
 	cr_assert_eq(p.n, 1);
 	cr_assert_eq(p.msgs[0].uid, 1);
 	cr_assert_eq(p.msgs[0].unsub.n_mailto, 1);
 	imap_page_free(&p);
-	finish(&h);
+	fake_session_finish(&h, NULL);
 }
 
 /* ---- charsets whose label lies ---- */
