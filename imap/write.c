@@ -274,21 +274,14 @@ static pthread_mutex_t *store_turn(const struct imap_session *s)
 	return &store_turns[h % STORE_TURNS];
 }
 
-static int store_cmd(struct imap_session *s, struct imap_cmd *c, int64_t deadline,
-                     struct imap_error *err)
+/* NOOP: the session reads what other sessions stored */
+static int look_again(struct imap_session *s, int64_t deadline, struct imap_error *err)
 {
-	pthread_mutex_t *turn = store_turn(s);
-	if (!turn)
-		return imap_session_run(s, c, NULL, NULL, deadline, err);
-	pthread_mutex_lock(turn);
 	struct imap_cmd noop;
 	imap_session_cmd(s, &noop);
 	imap_cmd_atom(&noop, "NOOP");
 	int rc = imap_session_run(s, &noop, NULL, NULL, deadline, err);
 	imap_cmd_free(&noop);
-	if (!rc)
-		rc = imap_session_run(s, c, NULL, NULL, deadline, err);
-	pthread_mutex_unlock(turn);
 	return rc;
 }
 
@@ -299,6 +292,15 @@ static int store(struct imap_session *s, const char *set, const char *item,
 	for (size_t i = 0; i < n; i++)
 		if (imap_flag_check(flags[i], NULL))
 			return imap_error_set(err, IMAP_ERR_INVALID, "not a flag that can be stored");
+	pthread_mutex_t *turn = store_turn(s);
+	int rc = 0;
+	if (turn) {
+		pthread_mutex_lock(turn);
+		if ((rc = look_again(s, deadline, err))) {
+			pthread_mutex_unlock(turn);
+			return rc;
+		}
+	}
 	struct imap_cmd c;
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, "UID");
@@ -312,8 +314,10 @@ static int store(struct imap_session *s, const char *set, const char *item,
 		imap_cmd_atom(&c, canon);
 	}
 	imap_cmd_close(&c);
-	int rc = store_cmd(s, &c, deadline, err);
+	rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
 	imap_cmd_free(&c);
+	if (turn)
+		pthread_mutex_unlock(turn);
 	return rc;
 }
 
