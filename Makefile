@@ -2,6 +2,7 @@
 #
 #   make                 build build/imapgw (the first time `npm ci` in tools/ too)
 #   make lint-openapi    the contract through Redocly CLI (part of make test)
+#   make check-deploy    systemd unit (systemd-analyze verify) and docker/ files (part of make test)
 #   make test            install what is missing, build, run unit + integration tests
 #   make unit            unit tests only (no Dovecot)
 #   make integration     integration tests only (private Dovecot)
@@ -88,7 +89,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps tools lint-openapi test unit integration test-faults fuzz demo bench clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy test unit integration test-faults fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -121,6 +122,10 @@ $(REDOC_JS): $(TOOLS_STAMP)
 
 $(REDOC_C:.c=.o): $(REDOC_C)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# systemd/imapgw.service (systemd-analyze verify, when installed) and docker/.
+check-deploy: $(BUILD)/imapgw
+	@tests/check-deploy.sh $(BUILD)/imapgw
 
 # The contract through an outside validator (Redocly CLI, rules in
 # tools/redocly.yaml): no error, no warning.
@@ -160,7 +165,7 @@ seedgen: $(SEEDGEN)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(SEEDGEN)
-	@$(MAKE) --no-print-directory lint-openapi unit integration
+	@$(MAKE) --no-print-directory lint-openapi check-deploy unit integration
 
 # imap/base/ is used by every layer and includes nothing of ours outside itself;
 # imap/mail/ decodes mail and knows no IMAP protocol (parser, conn, client,

@@ -762,12 +762,12 @@ void http_server_stop(struct http_server **sp)
 	/* Requests in flight get --request-timeout to finish (their own
 	 * deadline, downloads aside); then streamed downloads give up (a
 	 * worker waiting for a slow reader wakes within 100 ms) and what is
-	 * left gets the last second before the connections are closed. */
+	 * left gets most of one more second before the connections close. */
 	int64_t start = imap_now_ms(), until = start + s->cfg->request_timeout_ms;
 	while (atomic_load(&s->inflight) > 0 && imap_now_ms() < until)
 		usleep(10000);
 	atomic_store(&s->stopping, true);
-	until += 1000;
+	until += 700;  /* the rest of the second: workers join, connections close */
 	while (atomic_load(&s->inflight) > 0 && imap_now_ms() < until)
 		usleep(10000);
 	workers_stop(&s->workers);

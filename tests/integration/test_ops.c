@@ -687,7 +687,7 @@ Test(ops, docs_page_lists_every_operation_in_chromium, .timeout = 300)
 	         "timeout 180 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic "
 	         "--no-first-run --disable-background-networking --disable-component-update "
 	         "--disable-sync --disable-extensions --user-data-dir='%s' "
-	         "--virtual-time-budget=10000 --dump-dom '%s/docs' >'%s' 2>'%s.log'",
+	         "--virtual-time-budget=5000 --dump-dom '%s/docs' >'%s' 2>'%s.log'",
 	         profile, g.base, dom, dom);
 	int64_t t0 = now_ms();
 	int rc = system(cmd);
