@@ -2,6 +2,7 @@
 #
 #   make                 build build/imapgw (the first time `npm ci` in tools/ too)
 #   make lint-openapi    the contract through Redocly CLI (part of make test)
+#   make demo-check      make demo, its examples and its Ctrl-C stop (part of make test)
 #   make check-deploy    systemd unit (systemd-analyze verify) and docker/ files (part of make test)
 #   make test            install what is missing, build, run unit + integration tests
 #   make unit            unit tests only (no Dovecot)
@@ -89,7 +90,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps tools lint-openapi check-deploy test unit integration test-faults fuzz demo bench clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -122,6 +123,10 @@ $(REDOC_JS): $(TOOLS_STAMP)
 
 $(REDOC_C:.c=.o): $(REDOC_C)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# make demo as a user runs it: its printed examples work, Ctrl-C ends it cleanly.
+demo-check: $(BUILD)/imapgw $(SEEDGEN)
+	@tests/demo-check.sh
 
 # systemd/imapgw.service (systemd-analyze verify, when installed) and docker/.
 check-deploy: $(BUILD)/imapgw
@@ -165,7 +170,7 @@ seedgen: $(SEEDGEN)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(SEEDGEN)
-	@$(MAKE) --no-print-directory lint-openapi check-deploy unit integration
+	@$(MAKE) --no-print-directory lint-openapi check-deploy unit integration demo-check
 
 # imap/base/ is used by every layer and includes nothing of ours outside itself;
 # imap/mail/ decodes mail and knows no IMAP protocol (parser, conn, client,

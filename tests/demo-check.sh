@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # demo-check.sh — `make demo` as a user runs it (part of make test): it starts on a
 # free port, every command it prints runs without a curl error and without a 5xx,
-# and Ctrl-C (SIGINT to its process group, as a terminal sends it) and SIGTERM
-# both end it with no make error and no process left behind.
+# and Ctrl-C (SIGINT to its process group, as a terminal sends it) ends it with no
+# make error and nothing left behind. DEMO_CHECK_SIGNALS="INT TERM" also checks a
+# SIGTERM to the group (the same trap in tests/demo.sh; one more Dovecot start).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=SCRIPTDIR/dovecot-lib.sh
 . "$root/tests/dovecot-lib.sh"
 
 failed=0
+examples_done=0
 fail() { echo "demo-check: $*" >&2; failed=1; }
 
 free_port() {
@@ -44,7 +46,8 @@ run_demo() {
 		wait "$pid"
 		return
 	fi
-	if [[ $sig == INT ]]; then
+	if (( ! examples_done )); then
+		examples_done=1
 		# the commands the demo prints, as printed, in a directory of their own
 		sed -n '/^Try, in another terminal/,/^Press Ctrl-C/p' "$out" \
 			| grep -E '^  [^ #]' | grep -vE '^  https?://' >"$work/examples.sh"
@@ -79,7 +82,17 @@ run_demo() {
 	fi
 }
 
-run_demo INT
-run_demo TERM
+# Another program may take the demo's port while Dovecot starts (the machine is
+# shared): then the demo says so and stops, and one more try on another port
+# tells that apart from a failure of the demo.
+for sig in ${DEMO_CHECK_SIGNALS:-INT}; do
+	failed_before=$failed
+	run_demo "$sig"
+	if (( failed && ! failed_before )) && grep -q 'Address already in use' "$work/demo-$sig.out"; then
+		echo "demo-check: the port was taken meanwhile; once more on another" >&2
+		failed=0
+		run_demo "$sig"
+	fi
+done
 (( failed )) && exit 1
-echo "demo-check: make demo starts, its examples work, Ctrl-C and SIGTERM stop it cleanly"
+echo "demo-check: make demo starts, its examples work, ${DEMO_CHECK_SIGNALS:-INT} stops it cleanly"
