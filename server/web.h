@@ -15,7 +15,8 @@
 bool web_accepts_gzip(const char *accept_encoding);
 
 /* in[0..len) as one gzip member at level (1-9) into a new malloc'd
- * buffer: 0 with *out and *out_len set, or -1 (no memory). */
+ * buffer: 0 with *out and *out_len set, or -1 (no memory). Each thread
+ * keeps one deflate state for its calls (freed when it ends). */
 int web_gzip(const char *in, size_t len, int level, char **out, size_t *out_len);
 
 /* The Access-Control-Allow-Origin value for a request's Origin under the
