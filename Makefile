@@ -71,7 +71,7 @@ LIB_OBJS    += $(OPENAPI_C:.c=.o)
 # Outside tools, pinned in tools/package-lock.json and installed by `npm ci`
 # when the lock file is newer than the last install: Redocly CLI lints the
 # contract (make lint-openapi, part of make test); Redoc's standalone bundle
-# is compiled in for GET /docs (openapi/embed-asset.py, like the contract).
+# is compiled in for GET /docs (openapi/embed.py --asset, like the contract).
 TOOLS_STAMP := tools/node_modules/.installed
 REDOC_JS    := tools/node_modules/redoc/bundles/redoc.standalone.js
 REDOC_C     := $(BUILD)/gen/redoc_js.c
@@ -117,9 +117,9 @@ tools: $(TOOLS_STAMP)
 $(REDOC_JS): $(TOOLS_STAMP)
 	@test -s $@ || { echo "$@ is missing: run make tools" >&2; exit 1; }
 
-%/gen/redoc_js.c: $(REDOC_JS) openapi/embed-asset.py
+%/gen/redoc_js.c: $(REDOC_JS) openapi/embed.py
 	@mkdir -p $(@D)
-	$(PYTHON) openapi/embed-asset.py api_redoc_js $< $@
+	$(PYTHON) openapi/embed.py --asset api_redoc_js $< $@
 
 $(REDOC_C:.c=.o): $(REDOC_C)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

@@ -2,7 +2,7 @@
  * api/docs.c — the routes for people: GET / (what is here) and GET /docs,
  * the contract rendered as an HTML reference by Redoc. Redoc's standalone
  * bundle (tools/package.json pins it) is compiled into the binary
- * ($(BUILD)/gen/redoc_js.c, by openapi/embed-asset.py) and served from
+ * ($(BUILD)/gen/redoc_js.c, by openapi/embed.py --asset) and served from
  * /docs/redoc.standalone.js, so the page needs no other network than
  * this gateway. It reads the contract from /openapi.json.
  */
