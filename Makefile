@@ -95,8 +95,11 @@ CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
 all: $(BUILD)/imapgw
 
+# Debian packages, then the npm tools (before any parallel build needs them:
+# .ci/run builds two trees at once after `make deps`).
 deps:
 	@tests/install-deps.sh
+	@$(MAKE) -s --no-print-directory tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
