@@ -144,7 +144,8 @@ const struct api_route *api_route_for(const char *method, const char *path);
 const char *api_route_name(const char *path);
 
 /* The Allow header value of a path (methods of every route whose template
- * it matches, HEAD after GET) into out; "" when no route matches. */
+ * it matches, HEAD after GET, OPTIONS last) into out; "" when no route
+ * matches. */
 void api_route_allow(const char *path, char *out, size_t size);
 
 /* Handle one request, filling *resp (initialised by the caller). Blocks on

@@ -13,6 +13,9 @@
 /* api/service.c: the gateway itself */
 api_handler api_healthz, api_readyz, api_openapi, api_metrics;
 
+/* api/docs.c: for people: what is here, the HTML reference */
+api_handler api_root, api_docs, api_docs_asset;
+
 /* api/folders.c, api/folder_write.c */
 api_handler api_folders_list, api_folder_get;
 api_handler api_folder_create, api_folder_patch, api_folder_delete;

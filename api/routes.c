@@ -10,6 +10,12 @@
  * "/") without a "/" at its end.
  * Where several templates match, the one with the most literal segments
  * wins: /messages/flags is that route, not a message with UID "flags".
+ *
+ * OPTIONS is answered for every path a template matches, from this table
+ * alone: 204 with Allow (the methods of the path, HEAD after GET, and
+ * OPTIONS last). The server adds the CORS preflight headers to it
+ * (server/http.c, --cors-origins). The contract documents it once
+ * (components/responses/Preflight), not under every path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +30,9 @@ static const struct api_route routes[] = {
 	{"GET", "/readyz", "readyz", api_readyz, IMAP},
 	{"GET", "/metrics", "metrics", api_metrics, 0},
 	{"GET", "/openapi.json", "openapi", api_openapi, 0},
+	{"GET", "/", "root", api_root, 0},
+	{"GET", "/docs", "docs", api_docs, 0},
+	{"GET", "/docs/redoc.standalone.js", "docs_asset", api_docs_asset, 0},
 
 	{"GET", "/folders", "folders", api_folders_list, READ},
 	{"POST", "/folders", "folders", api_folder_create, IMAP},
@@ -64,6 +73,8 @@ static int fit(const char *tpl, const char *path, struct api_match *m, bool *bad
 {
 	int literal = 0;
 	*bad = false;
+	if (tpl[0] == '/' && tpl[1] == '\0')  /* the root: only itself */
+		return path[0] == '/' && path[1] == '\0' ? 0 : -1;
 	while (*tpl == '/' && *path == '/') {
 		tpl++;
 		path++;
@@ -174,6 +185,8 @@ void api_route_allow(const char *path, char *out, size_t size)
 		if (n > 0 && (size_t)n < size - len)
 			len += (size_t)n;
 	}
+	if (len && size - len > 9)
+		memcpy(out + len, ", OPTIONS", 10);
 }
 
 void api_handle(const struct api_request *req, struct api_response *resp)
@@ -192,6 +205,11 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 	case NO_METHOD: {
 		char allow[128];
 		api_route_allow(req->path, allow, sizeof allow);
+		if (strcmp(req->method, "OPTIONS") == 0) {
+			resp->status = 204;
+			api_response_header(resp, "Allow", "%s", allow);
+			return;
+		}
 		api_fail(resp, API_ERR_METHOD, "this route does not take %.16s; it takes %s",
 		         req->method, allow);
 		api_response_header(resp, "Allow", "%s", allow);

@@ -390,6 +390,8 @@ static int tagged_result(struct imap_session *s, const struct imap_response *r,
 	char text[IMAP_ERROR_MSG_MAX];
 	sanitize(text, sizeof text, r->text, r->text_len);
 	imap_error_set(err, code, "%s", text);
+	if (err)
+		err->server_text = true;
 	const struct imap_value *name = r->code ? imap_value_at(r->code, 0) : NULL;
 	if (err && name)
 		sanitize(err->imap_code, sizeof err->imap_code, name->str, name->len);

@@ -16,7 +16,6 @@
 
 #include "server/log.h"
 
-#define IMAPGW_VERSION "0.1.0"
 
 enum opt_type {
 	OPT_STR,    /* char *, NULL when empty */
@@ -72,6 +71,11 @@ static const struct opt opts[] = {
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+	{"cors-origins", OPT_STR, OFF(cors_origins), "", 0, 0,
+	 "origins browsers may call from, comma-separated and exact (https://app.example:8443),"
+	 " or * for any origin without credentials (empty: CORS off)"},
+	{"gzip-min-bytes", OPT_SIZE, OFF(gzip_min_bytes), "1K", 0, 1ull << 30,
+	 "gzip JSON answers of at least this many bytes when the client accepts it (0: never)"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 
@@ -314,5 +318,6 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->listen_host);
 	free(cfg->imap_host);
 	free(cfg->imap_ca);
+	free(cfg->cors_origins);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -13,6 +13,8 @@
 
 #include "imap/client.h"
 
+#define IMAPGW_VERSION "0.1.0"
+
 struct server_config {
 	/* HTTP side */
 	char *listen_host;          /* --listen HOST:PORT */
@@ -32,6 +34,8 @@ struct server_config {
 	unsigned index_max_mb;      /* --index-max-mb */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */
+	char *cors_origins;         /* --cors-origins: exact origins or "*" (NULL: CORS off) */
+	size_t gzip_min_bytes;      /* --gzip-min-bytes: smallest JSON answer gzipped (0: none) */
 	size_t text_max;            /* --text-max: bytes of one text part shown by GET /messages/{uid} */
 
 	/* IMAP side */

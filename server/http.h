@@ -29,8 +29,10 @@ struct imap_pool;
  * logging why. */
 struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool);
 
-/* Stop accepting, let in-flight requests finish (bounded by the request
- * timeout), then stop and free. */
+/* Stop accepting, let in-flight requests finish, then stop and free:
+ * returns within --request-timeout + 1 s. A streamed download still
+ * running after --request-timeout is cut short (the client sees an
+ * incomplete body); a slow reader's connection is closed. */
 void http_server_stop(struct http_server **s);
 
 #endif

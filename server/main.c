@@ -41,6 +41,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	metrics_start();
 
 	/* OpenSSL writes to sockets with write(): a closed peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);

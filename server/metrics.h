@@ -16,6 +16,10 @@ void metrics_request(const char *route, int status, int64_t elapsed_ms);
 /* One finished IMAP command (an imap_command_fn). */
 void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms);
 
+/* Note the process's start time (process_start_time_seconds); called once
+ * by main before serving. */
+void metrics_start(void);
+
 /* Render every metric, with the pool's current state, into out. */
 void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_buf *out);
 

@@ -194,7 +194,7 @@ def crafted_cases():
     bad_parts = ["0", "1..2", "a", "1.HEADER", "1.", ".1", "1.0", "99999999999", "1%00"]
     for part in bad_parts:
         add(("GET", f"/messages/1/attachments/{part}", None, None, {400}))
-    for path in ["/", "/nope", "/messages/1/nope", "/folders/", "/folders/a/", "//folders",
+    for path in ["//", "/nope", "/docs/", "/docs/x.js", "/messages/1/nope", "/folders/", "/folders/a/", "//folders",
                  "/messages/", "/messages/1/raw/x", "/healthz/x", "/openapi.json/x",
                  "/%2e%2e/etc/passwd", "/messages/1/attachments/1/2", "/FOLDERS",
                  "/messages/flags/x", "/metrics/x"]:
@@ -205,9 +205,12 @@ def crafted_cases():
                          ("GET", "/messages/flags"), ("DELETE", "/messages/flags"),
                          ("POST", "/messages/1/raw"), ("PUT", "/messages/1/attachments"),
                          ("POST", "/folders/INBOX"), ("PUT", "/openapi.json"),
-                         ("POST", "/metrics"), ("OPTIONS", "/messages"), ("TRACE", "/folders"),
+                         ("POST", "/metrics"), ("DELETE", "/docs"), ("TRACE", "/folders"),
                          ("PROPFIND", "/folders"), ("POST", "/messages/1/flags")]:
         add((method, path, None, None, {405}))
+    # every path answers OPTIONS, without credentials and without IMAP
+    for path in ["/messages", "/messages/1", "/folders/a/b", "/", "/docs", "/metrics"]:
+        add(("OPTIONS", path, None, None, {204}))
     bad_query = ["page=0", "page=-1", "page=abc", "page=", "page=99999999999",
                  "per_page=0", "per_page=100000", "per_page=x", "sort=bogus", "sort=",
                  "order=up", "order=", "since=2024-13-01", "since=yesterday", "before=2024-02-30x",

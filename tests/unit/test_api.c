@@ -204,8 +204,10 @@ static void expect_refused(const struct call *calls, size_t n, int status)
 Test(api, unknown_routes_are_404)
 {
 	static const struct call calls[] = {
-		CALL("GET", "/"),
+		CALL("GET", "//"),
 		CALL("GET", "/nope"),
+		CALL("GET", "/docs/"),
+		CALL("GET", "/docs/redoc.js"),
 		CALL("GET", "/folder"),
 		CALL("GET", "/foldersX"),
 		CALL("GET", "/messagesX"),
@@ -214,7 +216,8 @@ Test(api, unknown_routes_are_404)
 		CALL("GET", "/messages/5/flags/x"),
 		CALL("GET", "/healthz/"),
 		CALL("POST", "/nope"),
-		CALL("DELETE", "/"),
+		CALL("DELETE", "//"),
+		CALL("OPTIONS", "/nope"),
 	};
 	EXPECT_REFUSED(calls, 404);
 }
@@ -224,30 +227,32 @@ Test(api, wrong_method_is_405_with_the_allowed_ones)
 	static const struct {
 		const char *method, *path, *allow;
 	} cases[] = {
-		{"POST", "/healthz", "GET, HEAD"},
-		{"DELETE", "/readyz", "GET, HEAD"},
-		{"PUT", "/openapi.json", "GET, HEAD"},
-		{"PUT", "/folders", "GET, HEAD, POST"},
-		{"DELETE", "/folders", "GET, HEAD, POST"},
-		{"POST", "/folders/Archive", "GET, HEAD, PATCH, DELETE"},
-		{"PUT", "/folders/Archive/2024", "GET, HEAD, PATCH, DELETE"},
-		{"PUT", "/messages", "GET, HEAD, POST"},
-		{"DELETE", "/messages", "GET, HEAD, POST"},
-		{"POST", "/messages/5", "GET, HEAD, DELETE"},
-		{"PATCH", "/messages/5", "GET, HEAD, DELETE"},
-		{"POST", "/messages/5/flags", "GET, HEAD, PUT, PATCH"},
-		{"DELETE", "/messages/5/flags", "GET, HEAD, PUT, PATCH"},
-		{"GET", "/messages/flags", "PATCH"},
-		{"HEAD", "/messages/flags", "PATCH"},
-		{"POST", "/messages/flags", "PATCH"},
-		{"GET", "/messages/move", "POST"},
-		{"PUT", "/messages/copy", "POST"},
-		{"GET", "/messages/5/move", "POST"},
-		{"DELETE", "/messages/5/copy", "POST"},
-		{"POST", "/messages/5/raw", "GET, HEAD"},
-		{"DELETE", "/messages/5/raw", "GET, HEAD"},
-		{"POST", "/messages/5/attachments", "GET, HEAD"},
-		{"PUT", "/messages/5/attachments/2", "GET, HEAD"},
+		{"POST", "/healthz", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/", "GET, HEAD, OPTIONS"},
+		{"POST", "/docs", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/readyz", "GET, HEAD, OPTIONS"},
+		{"PUT", "/openapi.json", "GET, HEAD, OPTIONS"},
+		{"PUT", "/folders", "GET, HEAD, POST, OPTIONS"},
+		{"DELETE", "/folders", "GET, HEAD, POST, OPTIONS"},
+		{"POST", "/folders/Archive", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"PUT", "/folders/Archive/2024", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"PUT", "/messages", "GET, HEAD, POST, OPTIONS"},
+		{"DELETE", "/messages", "GET, HEAD, POST, OPTIONS"},
+		{"POST", "/messages/5", "GET, HEAD, DELETE, OPTIONS"},
+		{"PATCH", "/messages/5", "GET, HEAD, DELETE, OPTIONS"},
+		{"POST", "/messages/5/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
+		{"DELETE", "/messages/5/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
+		{"GET", "/messages/flags", "PATCH, OPTIONS"},
+		{"HEAD", "/messages/flags", "PATCH, OPTIONS"},
+		{"POST", "/messages/flags", "PATCH, OPTIONS"},
+		{"GET", "/messages/move", "POST, OPTIONS"},
+		{"PUT", "/messages/copy", "POST, OPTIONS"},
+		{"GET", "/messages/5/move", "POST, OPTIONS"},
+		{"DELETE", "/messages/5/copy", "POST, OPTIONS"},
+		{"POST", "/messages/5/raw", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/messages/5/raw", "GET, HEAD, OPTIONS"},
+		{"POST", "/messages/5/attachments", "GET, HEAD, OPTIONS"},
+		{"PUT", "/messages/5/attachments/2", "GET, HEAD, OPTIONS"},
 	};
 	struct gateway g;
 	gateway_start_warm(&g);
