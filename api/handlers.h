@@ -13,6 +13,9 @@
 /* api/service.c: the gateway itself */
 api_handler api_healthz, api_readyz, api_openapi, api_metrics;
 
+/* api/account.c: capabilities, namespace, special use, quota */
+api_handler api_account_get;
+
 /* api/folders.c, api/folder_write.c */
 api_handler api_folders_list, api_folder_get;
 api_handler api_folder_create, api_folder_patch, api_folder_delete;

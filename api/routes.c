@@ -25,6 +25,8 @@ static const struct api_route routes[] = {
 	{"GET", "/metrics", "metrics", api_metrics, 0},
 	{"GET", "/openapi.json", "openapi", api_openapi, 0},
 
+	{"GET", "/account", "account", api_account_get, READ},
+
 	{"GET", "/folders", "folders", api_folders_list, READ},
 	{"POST", "/folders", "folders", api_folder_create, IMAP},
 	{"GET", "/folders/{path}", "folder", api_folder_get, READ},

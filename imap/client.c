@@ -178,6 +178,11 @@ static void forget_caps(struct imap_session *s)
 	imap_buf_reset(&s->caps_text, CAPS_TEXT_MAX);
 }
 
+const char *imap_session_caps_text(const struct imap_session *s)
+{
+	return s->caps_text.data ? s->caps_text.data : " ";
+}
+
 bool imap_session_has_cap(const struct imap_session *s, const char *name)
 {
 	char needle[128];

@@ -205,6 +205,12 @@ int imap_session_caps(struct imap_session *s, uint32_t *caps, int64_t deadline,
  * by the server. Uses what is known: call imap_session_caps first. */
 bool imap_session_has_cap(const struct imap_session *s, const char *name);
 
+/* Every capability last stated (those the configuration ignores left
+ * out), upper-cased, each followed by one space, the first preceded by
+ * one: " IMAP4REV1 SORT APPENDLIMIT=35651584 ". Borrowed: valid until the
+ * next call that talks to the server on s. */
+const char *imap_session_caps_text(const struct imap_session *s);
+
 /* ---- running commands ---- */
 
 /* Called for every untagged response while a command runs (after the
