@@ -23,6 +23,9 @@ api_handler api_folder_create, api_folder_patch, api_folder_delete;
 /* api/messages.c: a page of summaries */
 api_handler api_messages_list;
 
+/* api/search.c: the /messages filters across folders */
+api_handler api_search;
+
 /* api/content.c: one message, its source and attachments */
 api_handler api_message_get, api_message_raw, api_message_attachments, api_message_attachment;
 

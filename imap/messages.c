@@ -612,9 +612,9 @@ static int by_key(const void *a, const void *b)
 	return c ? c : x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-/* uids (ascending) reordered by the key, the way UID SORT would. */
-static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct uids *u,
-                        int64_t deadline, struct imap_error *err)
+/* The key of each of uids (ascending) into c->v, by one UID FETCH. */
+static int fetch_keys(struct imap_session *s, enum imap_sort_key key, const struct uids *u,
+                      struct sort_ctx *c, int64_t deadline, struct imap_error *err)
 {
 	static const char *const items[] = {
 		[IMAP_SORT_RECEIVED] = "(UID INTERNALDATE)",
@@ -622,14 +622,14 @@ static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct u
 		[IMAP_SORT_FROM] = "(UID ENVELOPE)", [IMAP_SORT_TO] = "(UID ENVELOPE)",
 		[IMAP_SORT_SUBJECT] = "(UID ENVELOPE)", [IMAP_SORT_SIZE] = "(UID RFC822.SIZE)",
 	};
+	*c = (struct sort_ctx){.n = u->n, .key = key};
 	if (u->n == 0)
 		return 0;
-	struct sort_ctx c = {.n = u->n, .key = key};
-	c.v = calloc(u->n, sizeof *c.v);
-	if (!c.v)
+	c->v = calloc(u->n, sizeof *c->v);
+	if (!c->v)
 		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < u->n; i++)
-		c.v[i].uid = u->v[i];
+		c->v[i].uid = u->v[i];
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
 	uid_set(u->v, u->n, &set);
@@ -640,18 +640,33 @@ static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct u
 	imap_cmd_atom(&cmd, set.data);
 	imap_cmd_raw(&cmd, items[key]);
 	imap_buf_free(&set);
-	int rc = imap_session_run(s, &cmd, on_sort_keys, &c, deadline, err);
+	int rc = imap_session_run(s, &cmd, on_sort_keys, c, deadline, err);
 	imap_cmd_free(&cmd);
-	if (!rc && c.err)
-		rc = imap_error_set(err, c.err, "cannot read sort keys: %s", imap_strerror(c.err));
-	if (!rc) {
+	if (!rc && c->err)
+		rc = imap_error_set(err, c->err, "cannot read sort keys: %s", imap_strerror(c->err));
+	return rc;
+}
+
+static void sort_ctx_free(struct sort_ctx *c)
+{
+	for (size_t i = 0; c->v && i < c->n; i++)
+		free(c->v[i].str);
+	free(c->v);
+	c->v = NULL;
+}
+
+/* uids (ascending) reordered by the key, the way UID SORT would. */
+static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct uids *u,
+                        int64_t deadline, struct imap_error *err)
+{
+	struct sort_ctx c;
+	int rc = fetch_keys(s, key, u, &c, deadline, err);
+	if (!rc && c.n) {
 		qsort(c.v, c.n, sizeof *c.v, by_key);
 		for (size_t i = 0; i < c.n; i++)
 			u->v[i] = c.v[i].uid;
 	}
-	for (size_t i = 0; i < c.n; i++)
-		free(c.v[i].str);
-	free(c.v);
+	sort_ctx_free(&c);
 	return rc;
 }
 
@@ -1176,5 +1191,64 @@ int imap_messages_search(struct imap_session *s, const struct imap_filter *f, in
 	}
 	*uids = u.v;
 	*n = u.n;
+	return 0;
+}
+
+int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                          int64_t deadline, struct imap_matches *out, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	out->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	struct imap_page_request req = {.sort = IMAP_SORT_ARRIVAL, .filter = *f};
+	struct uids u = {0};
+	rc = ordered_uids(s, &req, deadline, &u, err);
+	if (!rc && f->has_unsubscribe)
+		rc = keep_usable_unsubscribe(s, &u, deadline, err);
+	struct sort_ctx c = {0};
+	if (!rc)
+		rc = fetch_keys(s, IMAP_SORT_RECEIVED, &u, &c, deadline, err);
+	free(u.v);
+	if (rc) {
+		sort_ctx_free(&c);
+		return rc;
+	}
+	if (c.n && !(out->v = malloc(c.n * sizeof *out->v))) {
+		sort_ctx_free(&c);
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < c.n; i++)
+		out->v[i] = (struct imap_match){.uid = c.v[i].uid, .received = c.v[i].num};
+	out->n = c.n;
+	sort_ctx_free(&c);
+	return 0;
+}
+
+int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,
+                        size_t n, int64_t deadline, struct imap_page *out,
+                        struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	out->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	rc = fetch_uids(s, uids, n, deadline, out, err);
+	if (rc) {
+		imap_page_free(out);
+		return rc;
+	}
+	/* a UID expunged meanwhile got no FETCH: not shown */
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->msgs[i].has_internaldate || out->msgs[i].size)  /* it had a FETCH */
+			out->msgs[k++] = out->msgs[i];
+		else
+			summary_free(&out->msgs[i]);
+	}
+	out->n = k;
+	out->total = (uint32_t)k;
 	return 0;
 }

@@ -141,6 +141,31 @@ int64_t imap_sort_key_number(enum imap_sort_key key, const struct imap_summary *
 int imap_messages_search(struct imap_session *s, const struct imap_filter *f, int64_t deadline,
                          uint32_t **uids, size_t *n, struct imap_error *err);
 
+/* The messages of folder matching f (SEARCH, with ESEARCH when offered,
+ * and for has_unsubscribe the same check as a page makes), each with its
+ * INTERNALDATE (one UID FETCH), ascending by UID. Selects the folder
+ * read-only. Returns 0 and fills *out (free(out->v)); errors as
+ * imap_messages_page. */
+struct imap_match {
+	uint32_t uid;
+	int64_t received;   /* INTERNALDATE, seconds since the epoch (0: unknown) */
+};
+struct imap_matches {
+	uint32_t uidvalidity;
+	struct imap_match *v;
+	size_t n;
+};
+int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                          int64_t deadline, struct imap_matches *out, struct imap_error *err);
+
+/* The summaries of uids[0..n) in folder (selected read-only), in that
+ * order, leaving out those the server no longer has. Returns 0 and fills
+ * *out (total = n found; free with imap_page_free), or an error as
+ * imap_messages_page. */
+int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,
+                        size_t n, int64_t deadline, struct imap_page *out,
+                        struct imap_error *err);
+
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \
 	"UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \

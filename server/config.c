@@ -72,6 +72,12 @@ static const struct opt opts[] = {
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+	{"search-deadline-ms", OPT_UINT, OFF(search_deadline_ms), "10000", 100, 3600000,
+	 "ms GET /search spends searching folders; then it answers what it found, partial"},
+	{"search-max-hits", OPT_UINT, OFF(search_max_hits), "100000", 1, 16000000,
+	 "matches GET /search orders in one request; beyond, the answer is partial"},
+	{"thread-max", OPT_UINT, OFF(thread_max), "10000", 1, 1000000,
+	 "messages one conversation (GET /threads/{id}) or a threaded folder may hold"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 

@@ -637,3 +637,168 @@ PARAMS(folder_writes_with_non_ascii_names)
 	gw_stop(&g);
 	test_user_unlock();
 }
+
+/* ---- account facts ---- */
+
+PARAMS(account_facts)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_t *j = get(&g, "/account");
+	json_t *ns = json_object_get(j, "namespace");
+	char delim[2] = {srv->delimiter, '\0'};
+	cr_expect_str_eq(json_string_value(json_object_get(ns, "prefix")), srv->prefix, "%s",
+	                 srv->name);
+	cr_expect_str_eq(json_string_value(json_object_get(ns, "delimiter")), delim, "%s",
+	                 srv->name);
+	static const struct { const char *key, *logical; } uses[] = {
+		{"sent", "Sent"}, {"drafts", "Drafts"}, {"junk", "Junk"}, {"trash", "Trash"},
+	};
+	json_t *su = json_object_get(j, "special_use");
+	for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++) {
+		char path[64];
+		test_server_path(srv, uses[i].logical, path, sizeof path);
+		cr_expect_str_eq(json_string_value(json_object_get(su, uses[i].key)), path, "%s %s",
+		                 srv->name, uses[i].key);
+	}
+	/* the capabilities say what the server's list says, but SORT, which the
+	 * gateway does not use on Courier */
+	json_t *caps = json_object_get(j, "capabilities"), *list = json_object_get(j, "server_capabilities");
+	bool move = false, esearch = false, quota = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		move |= strcmp(json_string_value(v), "MOVE") == 0;
+		esearch |= strcmp(json_string_value(v), "ESEARCH") == 0;
+		quota |= strcmp(json_string_value(v), "QUOTA") == 0;
+	}
+	cr_expect_eq(json_is_true(json_object_get(caps, "move")), move, "%s move", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "esearch")), esearch, "%s", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "quota")), quota, "%s", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "sort")), strcmp(srv->name, "courier") != 0,
+	             "%s sort", srv->name);
+	json_t *q = json_object_get(j, "quota");
+	cr_expect(json_is_null(q) || json_is_object(q), "%s", srv->name);
+	if (!quota)
+		cr_expect(json_is_null(q), "%s: quota without QUOTA", srv->name);
+	json_decref(j);
+	gw_stop(&g);
+}
+
+/* ---- search across folders ---- */
+
+/* Every hit of a search walked with per_page and next_cursor; checks the
+ * order (newest first) on the way. Returns the number of hits. */
+static size_t search_walk(const struct gw *g, const char *query, unsigned per_page,
+                          json_t *hits)
+{
+	char path[1024], cursor[256] = "";
+	size_t n = 0;
+	char *prev = NULL;
+	for (int round = 0; round < 100; round++) {
+		snprintf(path, sizeof path, "/search?%s&per_page=%u%s%s", query, per_page,
+		         cursor[0] ? "&cursor=" : "", cursor);
+		json_t *j = get(g, path);
+		cr_assert(json_is_false(json_object_get(j, "partial")), "%s", path);
+		json_t *m;
+		size_t i;
+		json_array_foreach(json_object_get(j, "messages"), i, m) {
+			const char *at = json_string_value(json_object_get(m, "received_at"));
+			/* RFC 3339 with the same offset (UTC) compares as text */
+			if (prev && at)
+				cr_expect(strcmp(prev, at) >= 0, "newest first: %s then %s", prev, at);
+			json_array_append(hits, m);
+			n++;
+		}
+		free(prev);
+		prev = NULL;
+		size_t k = json_array_size(hits);
+		if (k)
+			prev = strdup(json_string_value(json_object_get(json_array_get(hits, k - 1),
+			                                                "received_at")));
+		json_t *next = json_object_get(j, "next_cursor");
+		if (!json_is_string(next)) {
+			json_decref(j);
+			break;
+		}
+		snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+		json_decref(j);
+	}
+	free(prev);
+	return n;
+}
+
+PARAMS(search_across_folders)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	/* "<leaf> item 1" is in every folder the seed fills but INBOX */
+	json_t *hits = json_array();
+	size_t n = search_walk(&g, "subject=item%201", 3, hits);
+	static const char *const want[] = {
+		"Archive/2023", "Archive/2024", "Projects/Alpha/Specs", "Projects/\u65e5\u672c\u8a9e",
+		"Travel Plans", "Donn\u00e9es", "Receipts & Bills", "Sent", "Drafts",
+	};
+	for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+		char path[128];
+		test_server_path(srv, want[w], path, sizeof path);
+		size_t found = 0, i;
+		json_t *m;
+		json_array_foreach(hits, i, m)
+			found += strcmp(json_string_value(json_object_get(m, "folder")), path) == 0;
+		cr_expect_eq(found, 1, "%s: %zu hits in %s", srv->name, found, path);
+	}
+	/* Trash and Junk are not searched unless named; no hit twice */
+	size_t i;
+	json_t *m;
+	json_array_foreach(hits, i, m) {
+		const char *f = json_string_value(json_object_get(m, "folder"));
+		cr_expect(!strstr(f, "Trash") && !strstr(f, "Junk"), "%s: a hit in %s", srv->name, f);
+		cr_expect(strstr(json_string_value(json_object_get(m, "subject")), "item 1") != NULL);
+		for (size_t k = 0; k < i; k++) {
+			json_t *o = json_array_get(hits, k);
+			cr_expect(!(json_integer_value(json_object_get(o, "uid")) ==
+			                    json_integer_value(json_object_get(m, "uid")) &&
+			            strcmp(json_string_value(json_object_get(o, "folder")), f) == 0),
+			          "%s: %s %lld twice", srv->name, f,
+			          (long long)json_integer_value(json_object_get(m, "uid")));
+		}
+	}
+	/* one page holding everything: the same hits in the same order */
+	json_t *all = json_array();
+	cr_expect_eq(search_walk(&g, "subject=item%201", 500, all), n);
+	json_array_foreach(all, i, m) {
+		json_t *o = json_array_get(hits, i);
+		cr_expect_eq(json_integer_value(json_object_get(o, "uid")),
+		             json_integer_value(json_object_get(m, "uid")));
+	}
+	json_decref(all);
+	json_decref(hits);
+
+	/* named folders: Trash too, and a non-ASCII one */
+	char trash[64], donnees[64], e1[128], e2[128], path[512];
+	test_server_path(srv, "Trash", trash, sizeof trash);
+	test_server_path(srv, "Donn\u00e9es", donnees, sizeof donnees);
+	esc(trash, e1, sizeof e1);
+	esc(donnees, e2, sizeof e2);
+	snprintf(path, sizeof path, "/search?subject=item&folders=%s&folders=%s", e1, e2);
+	json_t *j = get(&g, path);
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 1 + 3, "%s: %s", srv->name,
+	             path);
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 2);
+	json_decref(j);
+	/* an unknown named folder is a 404 */
+	json_decref(call(&g, "GET", "/search?folders=No%20such%20folder", GRACE, NULL, 404));
+	json_decref(call(&g, "GET", "/search?q=x&text=y", GRACE, NULL, 400));
+	gw_stop(&g);
+
+	/* past --search-max-hits the answer is what was found, partial */
+	gw_start_on(&g, srv, "--search-max-hits", "2", NULL);
+	j = get(&g, "/search?subject=item");
+	cr_expect(json_is_true(json_object_get(j, "partial")), "%s", srv->name);
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 2);
+	json_decref(j);
+	gw_stop(&g);
+}
