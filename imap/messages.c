@@ -17,6 +17,7 @@
 
 #include "imap/mail/date.h"
 #include "imap/mail/rfc2047.h"
+#include "imap/mail/thread.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
 
@@ -310,6 +311,13 @@ static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 			bool has_post = header_value(val->str, val->len, "List-Unsubscribe-Post", &post);
 			if (header_value(val->str, val->len, "List-Id", &id) && id.len)
 				m->list_id = list_id_of(id.data, id.len);
+			struct imap_buf refs;
+			imap_buf_init(&refs, 64 * 1024);
+			if (header_value(val->str, val->len, "References", &refs) && refs.len) {
+				free(m->references);
+				m->references = imap_buf_steal(&refs);
+			}
+			imap_buf_free(&refs);
 			if (has_unsub) {
 				imap_unsubscribe_free(&m->unsub);
 				rc = imap_unsubscribe_parse(unsub.data, unsub.len, has_post ? post.data : NULL,
@@ -379,6 +387,7 @@ static void summary_free(struct imap_summary *m)
 	imap_envelope_free(&m->env);
 	imap_unsubscribe_free(&m->unsub);
 	free(m->list_id);
+	free(m->references);
 	memset(m, 0, sizeof *m);
 }
 
@@ -442,99 +451,6 @@ static char *sort_fold(char *s)
 	return imap_buf_steal(&b);
 }
 
-/* After a subj-blob ("[" *BLOBCHAR "]", RFC 5256) at s[p] and the blanks
- * after it: where the subject goes on; p itself when no blob is at p. */
-static size_t after_blob(const char *s, size_t len, size_t p)
-{
-	if (p >= len || s[p] != '[')
-		return p;
-	size_t e = p + 1;
-	while (e < len && s[e] != '[' && s[e] != ']')
-		e++;
-	if (e >= len || s[e] != ']')
-		return p;
-	e++;
-	while (e < len && s[e] == ' ')
-		e++;
-	return e;
-}
-
-/* RFC 5256 §2.1 base subject (matched in lower case; folded by the caller). */
-static char *base_subject(const char *subject)
-{
-	struct imap_buf b;
-	imap_buf_init(&b, 0);
-	/* (1) whitespace runs become one space */
-	for (const char *p = subject ? subject : ""; *p; p++) {
-		char c = (*p == '\t' || *p == '\r' || *p == '\n') ? ' ' : *p;
-		if (c == ' ' && (b.len == 0 || b.data[b.len - 1] == ' '))
-			continue;
-		imap_buf_putc(&b, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c);
-	}
-	char *s = b.data ? b.data : NULL;
-	size_t start = 0, len = b.len;
-	for (bool changed = true; s && changed;) {
-		changed = false;
-		/* (2) trailing "(fwd)" and blanks */
-		for (;;) {
-			while (len > start && s[len - 1] == ' ')
-				len--, changed = true;
-			if (len - start >= 5 && memcmp(s + len - 5, "(fwd)", 5) == 0) {
-				len -= 5;
-				changed = true;
-				continue;
-			}
-			break;
-		}
-		/* (3) leading subj-leader: *(blob) ("re" / "fw" / "fwd") [blob] ":" */
-		for (bool again = true; again;) {
-			again = false;
-			size_t p = start;
-			while (p < len && s[p] == ' ')
-				p++;
-			size_t q = p, next;
-			while ((next = after_blob(s, len, q)) != q)  /* subj-blob */
-				q = next;
-			size_t w = 0;
-			if (len - q >= 3 && memcmp(s + q, "fwd", 3) == 0)
-				w = 3;
-			else if (len - q >= 2 && (memcmp(s + q, "re", 2) == 0 || memcmp(s + q, "fw", 2) == 0))
-				w = 2;
-			if (!w)
-				break;
-			size_t r = q + w;
-			while (r < len && s[r] == ' ')
-				r++;
-			r = after_blob(s, len, r);
-			if (r < len && s[r] == ':') {
-				start = r + 1;
-				changed = again = true;
-			}
-		}
-		/* (4) a leading blob, when something remains after it */
-		size_t p = start;
-		while (p < len && s[p] == ' ')
-			p++;
-		size_t rest = after_blob(s, len, p);
-		if (rest != p && rest < len) {
-			start = rest;
-			changed = true;
-		}
-		/* (6) "[fwd:" ... "]" */
-		while (start < len && s[start] == ' ')
-			start++;
-		if (!changed && len - start >= 6 && memcmp(s + start, "[fwd:", 5) == 0 &&
-		    s[len - 1] == ']') {
-			start += 5;
-			len -= 1;
-			changed = true;
-		}
-	}
-	char *out = strndup(s ? s + start : "", s ? len - start : 0);
-	imap_buf_free(&b);
-	return out;
-}
-
 /* RFC 5256: the addr-mailbox of the first address of an ENVELOPE address
  * list (field 2 = from, 5 = to), as the server sent it: a group's start
  * marker counts ("undisclosed-recipients" of "undisclosed-recipients:;"). */
@@ -589,7 +505,7 @@ static int on_sort_keys(void *ctx, const struct imap_response *r)
 			it->str = sort_fold(first_mailbox(env, 5));
 			break;
 		case IMAP_SORT_SUBJECT:
-			it->str = sort_fold(base_subject(m.env.subject));
+			it->str = sort_fold(imap_base_subject(m.env.subject, NULL));
 			break;
 		case IMAP_SORT_ARRIVAL:
 			break;
@@ -1134,7 +1050,8 @@ size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh)
 	const struct imap_summary *m = &sh->s;
 	const struct imap_envelope *e = &m->env;
 	size_t n = sizeof *sh + 16 + str_bytes(e->date_raw) + str_bytes(e->subject) +
-	           str_bytes(e->in_reply_to) + str_bytes(e->message_id) + str_bytes(m->list_id);
+	           str_bytes(e->in_reply_to) + str_bytes(e->message_id) + str_bytes(m->list_id) +
+	           str_bytes(m->references);
 	n += addrs_bytes(&e->from) + addrs_bytes(&e->sender) + addrs_bytes(&e->reply_to) +
 	     addrs_bytes(&e->to) + addrs_bytes(&e->cc) + addrs_bytes(&e->bcc);
 	const struct imap_unsubscribe *u = &m->unsub;
@@ -1153,7 +1070,7 @@ char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,
 	const struct imap_value *env = NULL, *v;
 	size_t i;
 	if (key == IMAP_SORT_SUBJECT)
-		return sort_fold(base_subject(m->env.subject));
+		return sort_fold(imap_base_subject(m->env.subject, NULL));
 	if (key != IMAP_SORT_FROM && key != IMAP_SORT_TO)
 		return NULL;
 	IMAP_LIST_FOREACH(att, v, i) {

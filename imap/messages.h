@@ -71,6 +71,7 @@ struct imap_summary {
 	struct imap_envelope env;
 	unsigned attachments;
 	char *list_id;          /* List-Id header, unfolded and decoded; NULL if absent */
+	char *references;       /* References header, unfolded; NULL if absent */
 	struct imap_unsubscribe unsub; /* empty when no usable List-Unsubscribe */
 };
 
@@ -97,7 +98,7 @@ void imap_page_free(struct imap_page *p);
 /* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
  * response (`att`, the list after "FETCH") carrying the summary items:
  * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header
- * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id. Returns 0 or
+ * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id, References. Returns 0 or
  * IMAP_ERR_NOMEM. Free with imap_summary_free. */
 int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
 void imap_summary_free(struct imap_summary *m);
@@ -169,7 +170,7 @@ int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \
 	"UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
-	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID)]"
+	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID REFERENCES)]"
 
 
 #endif
