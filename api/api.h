@@ -120,6 +120,7 @@ struct api_match {
 	uint32_t uid;
 	const char *part;   /* points into the request's path */
 	const char *path;   /* points into the request's path */
+	const char *id;     /* {id}: one segment, up to the next "/"; points into the path */
 };
 
 typedef void api_handler(const struct api_request *req, struct api_response *resp,
@@ -276,6 +277,8 @@ bool api_filter_params(const struct api_request *req, struct imap_filter *f, cha
  * bytes) as unpadded base64url into out, and back (false when s is not
  * such a string: empty, too long, another alphabet, a NUL inside). */
 #define API_CURSOR_MAX 160
+void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out);
+bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out); /* appends; max: chars of s */
 void api_cursor_encode(const char *raw, char *out, size_t cap);
 bool api_cursor_decode(const char *s, char *raw, size_t cap);
 

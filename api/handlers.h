@@ -26,6 +26,9 @@ api_handler api_messages_list;
 /* api/search.c: the /messages filters across folders */
 api_handler api_search;
 
+/* api/threads.c: conversations */
+api_handler api_threads_list, api_thread_get;
+
 /* api/content.c: one message, its source and attachments */
 api_handler api_message_get, api_message_raw, api_message_attachments, api_message_attachment;
 

@@ -170,41 +170,57 @@ bool api_filter_params(const struct api_request *req, struct imap_filter *f, cha
 	return true;
 }
 
+void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out)
+{
+	const unsigned char *p = raw;
+	for (size_t i = 0; i < len; i += 48) {
+		unsigned char b64[72];
+		int m = EVP_EncodeBlock(b64, p + i, (int)(len - i < 48 ? len - i : 48));
+		for (int k = 0; k < m && b64[k] != '='; k++)
+			imap_buf_putc(out, b64[k] == '+' ? '-' : b64[k] == '/' ? '_' : (char)b64[k]);
+	}
+}
+
+bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > max)
+		return false;
+	struct imap_buf b64;
+	imap_buf_init(&b64, 0);
+	bool ok = true;
+	for (size_t i = 0; i < len && ok; i++) {
+		char c = s[i];
+		ok = isalnum((unsigned char)c) || c == '-' || c == '_';
+		imap_buf_putc(&b64, c == '-' ? '+' : c == '_' ? '/' : c);
+	}
+	/* base64url without padding (RFC 4648 §5): the standard alphabet once
+	 * mapped back, and the lenient decoder takes the missing "=". */
+	size_t before = out->len;
+	ok = ok && b64.data && imap_base64_decode(b64.data, b64.len, IMAP_BASE64_LENIENT, out) == 0 &&
+	     out->len > before && !memchr(out->data + before, '\0', out->len - before);
+	imap_buf_free(&b64);
+	return ok;
+}
+
 void api_cursor_encode(const char *raw, char *out, size_t cap)
 {
-	unsigned char b64[API_CURSOR_MAX + 8];
-	size_t n = strlen(raw);
-	if (n > API_CURSOR_MAX / 4 * 3)
-		n = API_CURSOR_MAX / 4 * 3;
-	int m = EVP_EncodeBlock(b64, (const unsigned char *)raw, (int)n);
-	size_t k = 0;
-	for (int i = 0; i < m && k + 1 < cap; i++) {
-		char c = (char)b64[i];
-		if (c == '=')
-			break;
-		out[k++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[k] = '\0';
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	api_base64url_encode(raw, strlen(raw), &b);
+	snprintf(out, cap, "%s", b.data ? b.data : "");
+	imap_buf_free(&b);
 }
 
 bool api_cursor_decode(const char *s, char *raw, size_t cap)
 {
-	size_t len = strlen(s);
-	char b64[API_CURSOR_MAX];
-	if (len == 0 || len > API_CURSOR_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-			return false;
-		b64[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	bool ok = api_base64url_decode(s, API_CURSOR_MAX, &b) && b.len < cap;
+	if (ok) {
+		memcpy(raw, b.data, b.len);
+		raw[b.len] = '\0';
 	}
-	/* base64url without padding (RFC 4648 §5): the standard alphabet once
-	 * mapped back, and the lenient decoder takes the missing "=". */
-	size_t n;
-	if (cap < 2 || imap_base64_decode_to(b64, len, IMAP_BASE64_LENIENT, raw, cap - 1, &n) != 0 ||
-	    n == 0 || memchr(raw, '\0', n))
-		return false;
-	raw[n] = '\0';
-	return true;
+	imap_buf_free(&b);
+	return ok;
 }

@@ -149,7 +149,8 @@ static bool eight_bit(const char *s)
 
 static bool filter_needs_utf8(const struct imap_filter *f)
 {
-	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text);
+	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text) ||
+	       eight_bit(f->thread_of);
 }
 
 /* Append the SEARCH keys of f ("ALL" when there are none), in this order:
@@ -197,13 +198,23 @@ static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 		imap_cmd_raw(c, "HEADER List-Unsubscribe \"\"");
 		any = true;
 	}
+	if (f->thread_of) {
+		size_t n = strlen(f->thread_of);
+		imap_cmd_raw(c, "OR OR HEADER Message-ID");
+		imap_cmd_string(c, f->thread_of, n);
+		imap_cmd_raw(c, "HEADER References");
+		imap_cmd_string(c, f->thread_of, n);
+		imap_cmd_raw(c, "HEADER In-Reply-To");
+		imap_cmd_string(c, f->thread_of, n);
+		any = true;
+	}
 	if (!any)
 		imap_cmd_atom(c, "ALL");
 }
 
 static bool filter_empty(const struct imap_filter *f)
 {
-	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->from && !f->to &&
+	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from && !f->to &&
 	       !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
 	       !f->has_smaller;
 }

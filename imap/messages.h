@@ -41,6 +41,8 @@ struct imap_filter {
 	const char *since, *before;             /* IMAP dates "1-Feb-2024", NULL: none */
 	bool has_larger, has_smaller;
 	uint64_t larger, smaller;
+	const char *thread_of;  /* a message id "<...>": that message and those whose
+	                           References or In-Reply-To name it; NULL: none */
 };
 
 struct imap_page_request {

@@ -579,3 +579,38 @@ void imap_threads_format(const struct imap_threads *t, const uint32_t *ids, stru
 		imap_buf_putc(out, ')');
 	}
 }
+
+long imap_threads_add(struct imap_threads *t, long msg, long parent)
+{
+	if ((t->n & (t->n - 1)) == 0 || t->n == 0) {  /* grow at powers of two */
+		size_t cap = t->n ? t->n * 2 : 16;
+		struct imap_thread_node *v = realloc(t->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		t->v = v;
+	}
+	long x = (long)t->n++;
+	t->v[x] = (struct imap_thread_node){msg, parent, -1, -1};
+	long *at = parent >= 0 ? &t->v[parent].child : &t->first;
+	if (parent < 0 && t->first >= 0)
+		at = &t->v[t->last_root_].next;  /* roots may be many: no walk */
+	while (*at >= 0)
+		at = &t->v[*at].next;
+	*at = x;
+	if (parent < 0)
+		t->last_root_ = x;
+	return x;
+}
+
+const char *imap_thread_root_id(const char *message_id, const char *references,
+                                const char *in_reply_to, size_t *len)
+{
+	const char *from[] = {references, in_reply_to, message_id};
+	for (size_t i = 0; i < 3; i++) {
+		size_t pos = 0;
+		const char *id = from[i] ? imap_msgid_next(from[i], strlen(from[i]), &pos, len) : NULL;
+		if (id)
+			return id;
+	}
+	return NULL;
+}

@@ -45,6 +45,7 @@ struct imap_threads {
 	struct imap_thread_node *v;
 	size_t n;
 	long first;              /* the first root; roots are linked by next */
+	long last_root_;         /* private: imap_threads_add's last root */
 };
 
 /* Thread msgs[0..n) as RFC 5256 REFERENCES does, the input order standing
@@ -57,6 +58,18 @@ int imap_thread_references(const struct imap_thread_msg *msgs, size_t n,
                            struct imap_threads *out);
 
 void imap_threads_free(struct imap_threads *t);
+
+/* Add a node for msg (-1: a dummy) as the last child of parent (-1: the
+ * last root), for trees read from elsewhere (a server's THREAD answer);
+ * t starts zeroed with first -1. Returns the node, or -1 out of memory. */
+long imap_threads_add(struct imap_threads *t, long msg, long parent);
+
+/* The id of the conversation a message belongs to, from its own headers:
+ * the first id of References (the conversation's first message), else of
+ * In-Reply-To, else its Message-ID; NULL when it has none of them. *len
+ * is the id's length, brackets included. */
+const char *imap_thread_root_id(const char *message_id, const char *references,
+                                const char *in_reply_to, size_t *len);
 
 /* The threads in the syntax of an IMAP THREAD response (RFC 5256 §4):
  * "(3 6 (4 23)(44 7 96))", with ids[msg] for each message. */
