@@ -14,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/base/clock.h"
+#include "imap/conn.h"
+#include "imap/mail/thread.h"
+#include "imap/threads.h"
 #include "tests/support/gateway.h"
 
 static void setup(void)
@@ -105,4 +109,114 @@ Test(conversations, account_quota_is_doveadms)
 	                 "Dovecot");
 	json_decref(j);
 	gw_stop(&g);
+}
+
+/* ---- threads: the gateway's algorithm beside Dovecot's THREAD ---- */
+
+struct kim_msg {
+	const char *headers;  /* Message-ID, References ... (may be "") */
+	const char *subject;
+	int day;              /* Date: <day> Mar 2025 */
+};
+
+/* The awkward cases, in mailbox order: a plain conversation, replies to a
+ * message that is not there (two of them, and one alone), a cycle in
+ * References, one subject without references (with Re:, Fwd: and list
+ * tags), no Message-ID, a Message-ID seen before, In-Reply-To alone, and a
+ * References chain that puts an existing root under new parents. */
+static const struct kim_msg awkward[] = {
+	{"Message-ID: <a@t>\r\n", "Plans", 1},
+	{"Message-ID: <b@t>\r\nIn-Reply-To: <a@t>\r\nReferences: <a@t>\r\n", "Re: Plans", 2},
+	{"Message-ID: <c@t>\r\nReferences: <a@t> <b@t>\r\n", "Re: Plans", 3},
+	{"Message-ID: <d@t>\r\nReferences: <a@t>\r\n", "Re: Plans", 5},
+	{"Message-ID: <e@t>\r\nReferences: <missing1@t>\r\n", "Re: Missing", 4},
+	{"Message-ID: <f@t>\r\nReferences: <missing1@t>\r\n", "Re: Missing", 6},
+	{"Message-ID: <g@t>\r\nReferences: <missing2@t>\r\n", "Orphan reply", 7},
+	{"Message-ID: <h@t>\r\nReferences: <i@t>\r\n", "Loop one", 8},
+	{"Message-ID: <i@t>\r\nReferences: <h@t>\r\n", "Loop two", 9},
+	{"Message-ID: <j@t>\r\n", "Lunch", 10},
+	{"Message-ID: <k@t>\r\n", "Lunch", 11},
+	{"Message-ID: <l@t>\r\n", "Re: Lunch", 12},
+	{"Message-ID: <m@t>\r\n", "Fwd: Lunch", 13},
+	{"Message-ID: <n@t>\r\n", "RE: [team] Budget", 14},
+	{"Message-ID: <o@t>\r\n", "Budget (fwd)", 15},
+	{"Message-ID: <p@t>\r\n", "[team] Budget", 16},
+	{"", "Lonely", 17},
+	{"Message-ID: <a@t>\r\n", "Plans again", 18},
+	{"Message-ID: <s@t>\r\nIn-Reply-To: <c@t>\r\n", "Re: Plans", 19},
+	{"Message-ID: <t@t>\r\nReferences: <x@t> <y@t> <a@t>\r\n", "Re: Plans", 20},
+	{"Message-ID: <u@t>\r\nReferences: <j@t>\r\n", "Re: Lunch", 21},
+	{"Message-ID: <v@t>\r\n", "Re: Re: Fwd: Orphan reply", 22},
+};
+
+/* Create kim's folder (fresh) and append msgs with doveadm. */
+static void kim_folder(const char *folder, const struct kim_msg *msgs, size_t n)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s mailbox delete -u kim '%s' >/dev/null 2>&1",
+	         getenv("IMAPGW_TEST_DOVEADM"), folder);
+	(void)system(cmd);
+	snprintf(cmd, sizeof cmd, "%s mailbox create -u kim '%s'", getenv("IMAPGW_TEST_DOVEADM"),
+	         folder);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(cmd, sizeof cmd, "%s save -u kim -m '%s'", getenv("IMAPGW_TEST_DOVEADM"),
+		         folder);
+		FILE *p = popen(cmd, "w");
+		cr_assert_not_null(p);
+		fprintf(p, "From: Person %zu <p%zu@example.test>\r\nTo: kim@example.test\r\n"
+		           "Subject: %s\r\nDate: %02d Mar 2025 10:00:00 +0000\r\n%s\r\nBody %zu.\r\n",
+		        i % 3, i % 3, msgs[i].subject, msgs[i].day, msgs[i].headers, i);
+		cr_assert_eq(pclose(p), 0, "%s", cmd);
+	}
+}
+
+/* The folder's threads as the server gives them and as the local
+ * algorithm makes them from the messages' headers, in THREAD syntax. */
+static void both_threadings(const char *folder, struct imap_buf *server, struct imap_buf *local)
+{
+	struct imap_tls *tls = test_tls_open();
+	struct imap_session *s = test_imap_login(tls, KIM);
+	struct imap_error err = {0};
+	int64_t deadline = imap_now_ms() + 30000;
+	struct imap_folder_threads ft;
+	cr_assert_eq(imap_threads_folder(s, folder, 100000, deadline, &ft, &err), 0, "%s", err.msg);
+	cr_assert(ft.by_server);
+	uint32_t *ids = calloc(ft.n + 1, sizeof *ids);
+	for (size_t i = 0; i < ft.n; i++)
+		ids[i] = ft.m[i].uid;
+	imap_threads_format(&ft.t, ids, server);
+
+	struct imap_page p;
+	cr_assert_eq(imap_messages_fetch(s, folder, ids, ft.n, deadline, &p, &err), 0, "%s", err.msg);
+	cr_assert_eq(p.n, ft.n);
+	struct imap_thread_msg *in = calloc(p.n + 1, sizeof *in);
+	for (size_t i = 0; i < p.n; i++) {
+		cr_assert_eq(p.msgs[i].uid, ids[i]);  /* mailbox order */
+		imap_thread_msg_of(&p.msgs[i], &in[i]);
+	}
+	struct imap_threads t;
+	cr_assert_eq(imap_thread_references(in, p.n, &t), 0);
+	imap_threads_format(&t, ids, local);
+	imap_threads_free(&t);
+	free(in);
+	imap_page_free(&p);
+	free(ids);
+	imap_folder_threads_free(&ft);
+	imap_session_logout(&s, imap_now_ms() + 5000);
+	imap_tls_free(&tls);
+}
+
+Test(conversations, local_threading_is_dovecots)
+{
+	test_user_lock("kim");
+	kim_folder("Awkward", awkward, sizeof awkward / sizeof awkward[0]);
+	struct imap_buf server, local;
+	imap_buf_init(&server, 0);
+	imap_buf_init(&local, 0);
+	both_threadings("Awkward", &server, &local);
+	cr_expect_str_eq(local.data, server.data, "local %s\nDovecot %s", local.data, server.data);
+	imap_buf_free(&server);
+	imap_buf_free(&local);
+	test_user_unlock();
 }
