@@ -802,3 +802,171 @@ PARAMS(search_across_folders)
 	json_decref(j);
 	gw_stop(&g);
 }
+
+/* ---- conversations ---- */
+
+static json_int_t append_raw(const struct gw *g, const char *folder, const char *msg)
+{
+	char e[256], path[512];
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/messages?folder=%s", e);
+	struct gw_reply r;
+	gw_request_body(g, "POST", path, HEIDI, "message/rfc822", msg, strlen(msg), &r);
+	cr_assert_eq(r.status, 201, "append to %s: %ld %s", folder, r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	json_int_t uid = field_int(j, "uid");
+	json_decref(j);
+	gw_reply_free(&r);
+	return uid;
+}
+
+/* Each thread of a /threads answer as its UIDs, ascending, one line per
+ * thread, in the answer's order. */
+static void thread_lines(json_t *j, char *out, size_t cap)
+{
+	size_t k = 0, i;
+	json_t *t;
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "threads"), i, t) {
+		json_t *uids = json_object_get(t, "uids");
+		size_t n = json_array_size(uids);
+		json_int_t v[512];
+		cr_assert(n < 512);
+		for (size_t a = 0; a < n; a++)
+			v[a] = json_integer_value(json_array_get(uids, a));
+		for (size_t a = 1; a < n; a++)  /* insertion sort: few */
+			for (size_t b = a; b > 0 && v[b - 1] > v[b]; b--) {
+				json_int_t x = v[b];
+				v[b] = v[b - 1];
+				v[b - 1] = x;
+			}
+		for (size_t a = 0; a < n && k + 16 < cap; a++)
+			k += (size_t)snprintf(out + k, cap - k, "%s%lld", a ? " " : "", (long long)v[a]);
+		if (k + 2 < cap)
+			out[k++] = '\n';
+		out[k] = '\0';
+	}
+}
+
+PARAMS(conversation_across_inbox_and_sent)
+{
+	need(srv);
+	test_user_lock("heidi");
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char sent[64], msg[1024];
+	heidi_folder(&g, srv, "Sent", sent, sizeof sent);
+	int pid = (int)getpid();
+	snprintf(msg, sizeof msg,
+	         "From: Ann <ann@example.test>\r\nTo: heidi@example.test\r\nSubject: Trip %d\r\n"
+	         "Message-ID: <trip.%d@example.test>\r\nDate: Sun, 1 Jun 2025 10:00:00 +0000\r\n\r\n"
+	         "Shall we go?\r\n", pid, pid);
+	json_int_t first = append_raw(&g, "INBOX", msg);
+	snprintf(msg, sizeof msg,
+	         "From: Heidi <heidi@example.test>\r\nTo: ann@example.test\r\nSubject: Re: Trip %d\r\n"
+	         "Message-ID: <trip-re.%d@example.test>\r\nIn-Reply-To: <trip.%d@example.test>\r\n"
+	         "References: <trip.%d@example.test>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
+	         "Yes.\r\n", pid, pid, pid, pid);
+	json_int_t reply = append_raw(&g, sent, msg);
+	snprintf(msg, sizeof msg,
+	         "From: Ann <ann@example.test>\r\nTo: heidi@example.test\r\nSubject: Re: Re: Trip %d\r\n"
+	         "Message-ID: <trip-re-re.%d@example.test>\r\nIn-Reply-To: <trip-re.%d@example.test>\r\n"
+	         "References: <trip.%d@example.test> <trip-re.%d@example.test>\r\n"
+	         "Date: Tue, 3 Jun 2025 10:00:00 +0000\r\n\r\nGood.\r\n", pid, pid, pid, pid, pid);
+	json_int_t last = append_raw(&g, "INBOX", msg);
+
+	/* every summary names the same conversation */
+	char path[2400], e[128];
+	esc(sent, e, sizeof e);
+	snprintf(path, sizeof path, "/search?subject=Trip%%20%d&folders=INBOX&folders=%s", pid, e);
+	json_t *j = call(&g, "GET", path, HEIDI, NULL, 200);
+	json_t *hits = json_object_get(j, "messages");
+	cr_assert_eq(json_array_size(hits), 3, "%s: %s", srv->name, json_dumps(j, 0));
+	char id[2100];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(json_array_get(hits, 0),
+	                                                                  "thread_id")));
+	for (size_t i = 1; i < 3; i++)
+		cr_expect_str_eq(json_string_value(json_object_get(json_array_get(hits, i), "thread_id")),
+		                 id, "%s", srv->name);
+	json_decref(j);
+
+	/* the whole conversation, INBOX and Sent, in date order */
+	snprintf(path, sizeof path, "/threads/%s", id);
+	j = call(&g, "GET", path, HEIDI, NULL, 200);
+	json_t *msgs = json_object_get(j, "messages");
+	cr_assert_eq(json_array_size(msgs), 3, "%s: %s", srv->name, json_dumps(j, 0));
+	const char *want_folder[] = {"INBOX", sent, "INBOX"};
+	json_int_t want_uid[] = {first, reply, last};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *m = json_array_get(msgs, i);
+		cr_expect_str_eq(json_string_value(json_object_get(m, "folder")), want_folder[i],
+		                 "%s message %zu", srv->name, i);
+		cr_expect_eq(field_int(m, "uid"), want_uid[i], "%s message %zu", srv->name, i);
+	}
+	char subject[64];
+	snprintf(subject, sizeof subject, "Trip %d", pid);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "subject")), subject);
+	cr_expect_eq(field_int(j, "count"), 3);
+	cr_expect_eq(json_array_size(json_object_get(j, "participants")), 2, "%s", srv->name);
+	json_decref(j);
+	json_decref(call(&g, "GET", "/threads/bm90LWFuLWlk", HEIDI, NULL, 400));
+	json_decref(call(&g, "GET", "/threads/bTxub25lLXN1Y2hAeD4", HEIDI, NULL, 404));
+
+	/* GET /threads: the INBOX part of it, newest first */
+	j = call(&g, "GET", "/threads?per_page=500", HEIDI, NULL, 200);
+	json_t *t, *found = NULL;
+	size_t i;
+	json_array_foreach(json_object_get(j, "threads"), i, t)
+		if (strcmp(json_string_value(json_object_get(t, "thread_id")), id) == 0)
+			found = t;
+	cr_assert_not_null(found, "%s: no thread %s in %s", srv->name, id, json_dumps(j, 0));
+	cr_expect_eq(field_int(found, "count"), 2);
+	cr_expect_eq(field_int(json_object_get(found, "latest"), "uid"), last);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "server");
+	char by_server[8192];
+	thread_lines(j, by_server, sizeof by_server);
+	json_decref(j);
+	gw_stop(&g);
+
+	/* the gateway's own threading of the same folder: the same conversations */
+	gw_start_on(&g, srv, "--imap-ignore-caps", "THREAD=REFERENCES", NULL);
+	j = call(&g, "GET", "/threads?per_page=500", HEIDI, NULL, 200);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "gateway");
+	char by_gateway[8192];
+	thread_lines(j, by_gateway, sizeof by_gateway);
+	cr_expect_str_eq(by_gateway, by_server, "%s: gateway\n%s\nserver\n%s", srv->name,
+	                 by_gateway, by_server);
+	json_decref(j);
+	gw_stop(&g);
+	test_user_unlock();
+}
+
+/* grace's INBOX (the seed's thread, subjects of every kind): the server's
+ * THREAD and the gateway's own threading make the same conversations */
+PARAMS(threads_server_and_gateway_agree)
+{
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_t *j = get(&g, "/threads?per_page=500");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "server");
+	char by_server[8192], by_gateway[8192];
+	thread_lines(j, by_server, sizeof by_server);
+	/* the seed's conversation: messages 10 to 14 of INBOX */
+	json_t *t;
+	size_t i, five = 0;
+	json_array_foreach(json_object_get(j, "threads"), i, t)
+		five += field_int(t, "count") == 5 &&
+		        strcmp(json_string_value(json_object_get(t, "subject")), "Thread test") == 0;
+	cr_expect_eq(five, 1, "%s: %s", srv->name, by_server);
+	json_decref(j);
+	gw_stop(&g);
+	gw_start_on(&g, srv, "--imap-ignore-caps", "THREAD=REFERENCES", NULL);
+	j = get(&g, "/threads?per_page=500");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "gateway");
+	thread_lines(j, by_gateway, sizeof by_gateway);
+	cr_expect_str_eq(by_gateway, by_server, "%s: gateway\n%s\nserver\n%s", srv->name,
+	                 by_gateway, by_server);
+	json_decref(j);
+	gw_stop(&g);
+}
