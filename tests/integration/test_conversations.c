@@ -220,3 +220,53 @@ Test(conversations, local_threading_is_dovecots)
 	imap_buf_free(&local);
 	test_user_unlock();
 }
+
+/* The awkward cases through the API: the server's threads and the
+ * gateway's own, conversation by conversation, in the same order. */
+static void thread_uids(json_t *j, char *out, size_t cap)
+{
+	size_t k = 0, i;
+	json_t *t;
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "threads"), i, t) {
+		size_t a;
+		json_t *u;
+		json_array_foreach(json_object_get(t, "uids"), a, u)
+			k += (size_t)snprintf(out + k, cap - k, "%s%lld", a ? " " : "",
+			                      (long long)json_integer_value(u));
+		k += (size_t)snprintf(out + k, cap - k, "|");
+	}
+}
+
+Test(conversations, api_threads_server_and_gateway_agree)
+{
+	test_user_lock("kim");
+	kim_folder("Awkward2", awkward, sizeof awkward / sizeof awkward[0]);
+	struct gw g;
+	char server[4096], local[4096];
+	gw_start(&g, NULL);
+	json_t *j = get_as(&g, KIM, "/threads?folder=Awkward2&per_page=500", 200);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "server");
+	thread_uids(j, server, sizeof server);
+	/* newest first: the conversation of message 22 ("Orphan reply") leads */
+	json_t *top = json_array_get(json_object_get(j, "threads"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(top, "subject")), "Orphan reply");
+	cr_expect_eq(json_integer_value(json_object_get(top, "count")), 2);
+	cr_expect_eq(json_array_size(json_object_get(j, "threads")), 8);
+	json_decref(j);
+	gw_stop(&g);
+	gw_start(&g, "--imap-ignore-caps", "THREAD=REFERENCES", NULL);
+	j = get_as(&g, KIM, "/threads?folder=Awkward2&per_page=500", 200);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "gateway");
+	thread_uids(j, local, sizeof local);
+	cr_expect_str_eq(local, server);
+	json_decref(j);
+	/* paging: the second page of two starts with the third conversation */
+	j = get_as(&g, KIM, "/threads?folder=Awkward2&per_page=2&page=2", 200);
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 8);
+	cr_expect_eq(json_integer_value(json_object_get(j, "pages")), 4);
+	cr_expect_eq(json_array_size(json_object_get(j, "threads")), 2);
+	json_decref(j);
+	gw_stop(&g);
+	test_user_unlock();
+}
