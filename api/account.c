@@ -83,6 +83,23 @@ static void render_capabilities(struct jsonw *w, uint32_t caps, const char *text
 	jsonw_end_array(w);
 }
 
+/* "key": {"used", "limit"}, or null when the server counts no such resource. */
+static void quota_resource(struct jsonw *w, const char *key, bool has, uint64_t used,
+                           uint64_t limit)
+{
+	jsonw_key(w, key);
+	if (!has) {
+		jsonw_null(w);
+		return;
+	}
+	jsonw_object(w);
+	jsonw_key(w, "used");
+	jsonw_uint(w, used);
+	jsonw_key(w, "limit");
+	jsonw_uint(w, limit);
+	jsonw_end_object(w);
+}
+
 static void render_quota(struct jsonw *w, const struct imap_account *a)
 {
 	jsonw_key(w, "quota");
@@ -94,28 +111,8 @@ static void render_quota(struct jsonw *w, const struct imap_account *a)
 	jsonw_object(w);
 	jsonw_key(w, "root");
 	jsonw_string(w, q->root);
-	jsonw_key(w, "storage");
-	if (q->has_storage) {
-		jsonw_object(w);
-		jsonw_key(w, "used");
-		jsonw_uint(w, q->storage_used);
-		jsonw_key(w, "limit");
-		jsonw_uint(w, q->storage_limit);
-		jsonw_end_object(w);
-	} else {
-		jsonw_null(w);
-	}
-	jsonw_key(w, "messages");
-	if (q->has_messages) {
-		jsonw_object(w);
-		jsonw_key(w, "used");
-		jsonw_uint(w, q->messages_used);
-		jsonw_key(w, "limit");
-		jsonw_uint(w, q->messages_limit);
-		jsonw_end_object(w);
-	} else {
-		jsonw_null(w);
-	}
+	quota_resource(w, "storage", q->has_storage, q->storage_used, q->storage_limit);
+	quota_resource(w, "messages", q->has_messages, q->messages_used, q->messages_limit);
 	jsonw_end_object(w);
 }
 
