@@ -221,18 +221,17 @@ static int run_search(struct imap_session *s, void *ctx, struct imap_error *err)
 
 static bool parse_cursor(const char *v, struct search_call *c, struct api_response *resp)
 {
-	char raw[128];
+	char raw[128], hex[17];
 	long long received;
-	uint64_t folder;
 	unsigned uid;
 	int used = 0;
 	if (!api_cursor_decode(v, raw, sizeof raw) ||
-	    sscanf(raw, "s1.%lld.%16" SCNx64 ".%u%n", &received, &folder, &uid, &used) != 3 ||
-	    (size_t)used != strlen(raw) || uid == 0)
+	    sscanf(raw, "s1.%lld.%16[0-9a-f].%u%n", &received, hex, &uid, &used) != 3 ||
+	    (size_t)used != strlen(raw) || strlen(hex) != 16 || uid == 0)
 		return api_bad(resp, "cursor is not one this service issued");
 	c->has_cursor = true;
 	c->after_received = received;
-	c->after_folder = folder;
+	c->after_folder = strtoull(hex, NULL, 16);
 	c->after_uid = uid;
 	return true;
 }
