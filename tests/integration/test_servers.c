@@ -678,6 +678,17 @@ PARAMS(account_facts)
 	cr_expect_eq(json_is_true(json_object_get(caps, "quota")), quota, "%s", srv->name);
 	cr_expect_eq(json_is_true(json_object_get(caps, "sort")), strcmp(srv->name, "courier") != 0,
 	             "%s sort", srv->name);
+	json_t *limit = json_object_get(j, "append_limit");
+	bool stated = false;
+	json_array_foreach(list, i, v) {
+		const char *c = json_string_value(v);
+		if (strncmp(c, "APPENDLIMIT=", 12) == 0) {
+			stated = true;
+			cr_expect_eq(json_integer_value(limit), strtoll(c + 12, NULL, 10), "%s", srv->name);
+		}
+	}
+	if (!stated)
+		cr_expect(json_is_null(limit), "%s: append_limit without APPENDLIMIT=", srv->name);
 	json_t *q = json_object_get(j, "quota");
 	cr_expect(json_is_null(q) || json_is_object(q), "%s", srv->name);
 	if (!quota)
