@@ -44,6 +44,7 @@ struct imap_session {
 	uint64_t bytes_sent;       /* handed to the connection, ever */
 	void *owner;
 	unsigned learned;          /* enum imap_learned bits */
+	uint64_t account;          /* imap_session_account */
 	bool selected;             /* mbox describes a selected mailbox */
 	struct imap_mailbox mbox;
 	/* The tagged answer that ended the last command (borrowed from the
@@ -161,13 +162,15 @@ static void set_caps(struct imap_session *s, const struct imap_value *list, size
  * sequence order, a message without a Date header sorts first instead of by
  * INTERNALDATE, and its base subject differs. The API promises ties on UID
  * and one order on every server, so its SORT is not used (the local sort of
- * imap/messages.c serves, as on a server without SORT). */
+ * imap/messages.c serves, as on a server without SORT). And a session
+ * writes back the keywords it last read (IMAP_LEARNED_STALE_KEYWORDS). */
 static void dialect_from_greeting(struct imap_session *s, const struct imap_response *r)
 {
 	static const char courier[] = "Courier-IMAP";
 	if (r->text && memmem(r->text, r->text_len, courier, sizeof courier - 1)) {
 		s->cfg.ignore_caps |= IMAP_CAP_SORT;
 		s->caps &= ~(uint32_t)IMAP_CAP_SORT;
+		s->learned |= IMAP_LEARNED_STALE_KEYWORDS;
 	}
 }
 
@@ -799,10 +802,32 @@ static int need_auth_state(struct imap_session *s, struct imap_error *err)
 	return 0;
 }
 
+/* FNV-1a of the server's host and port and the user */
+static void set_account(struct imap_session *s, const char *user)
+{
+	uint64_t h = 14695981039346656037u;
+	char port[8];
+	snprintf(port, sizeof port, "%u", (unsigned)s->cfg.port);
+	const char *parts[] = {s->cfg.host ? s->cfg.host : "", port, user ? user : ""};
+	for (size_t i = 0; i < 3; i++)
+		for (const unsigned char *p = (const unsigned char *)parts[i];; p++) {
+			h = (h ^ *p) * 1099511628211u;  /* the NUL too: a separator */
+			if (!*p)
+				break;
+		}
+	s->account = h ? h : 1;
+}
+
+uint64_t imap_session_account(const struct imap_session *s)
+{
+	return s->account;
+}
+
 int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *user,
                        const char *password, int64_t deadline, struct imap_error *err)
 {
 	uint32_t caps = 0;
+	set_account(s, user);
 	int rc;
 	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
 		return rc;
@@ -858,6 +883,7 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
                                     struct imap_error *err)
 {
 	uint32_t caps = 0;
+	set_account(s, user);
 	int rc;
 	if ((rc = need_auth_state(s, err)) || (rc = imap_session_caps(s, &caps, deadline, err)))
 		return rc;

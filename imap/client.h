@@ -315,9 +315,18 @@ int imap_session_mailbox_decode(const struct imap_session *s, const char *name, 
  * it refuses an optional form of a command; kept for the session's life. */
 enum imap_learned {
 	IMAP_LEARNED_NO_PARTIAL_SORT = 1u << 0, /* UID SORT RETURN (PARTIAL ..) is refused */
+	/* A session's keywords are what it last read, and a STORE writes them
+	 * all back (Courier-IMAP): another session's keywords set since are
+	 * lost unless this one looks again first (NOOP). */
+	IMAP_LEARNED_STALE_KEYWORDS = 1u << 1,
 };
 bool imap_session_learned(const struct imap_session *s, unsigned what);
 void imap_session_learn(struct imap_session *s, unsigned what);
+
+/* The same number for every session of one account (server host and port,
+ * and the user name given at login), and 0 before a login: a key for work
+ * that the account's sessions must take turns at. */
+uint64_t imap_session_account(const struct imap_session *s);
 
 /* An opaque pointer for the session's owner (the pool keeps its bookkeeping
  * here). NULL until set. */

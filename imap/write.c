@@ -20,6 +20,7 @@
  */
 #include "imap/write.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +226,64 @@ static int not_found_if_missing(int rc, struct imap_error *err, const char *what
 	return rc;
 }
 
+/* A COPY or MOVE refused with NO: not found when the server says the
+ * target is missing (TRYCREATE, NONEXISTENT), or, where it gives no code
+ * (Courier), when a STATUS of the target is refused too. */
+static int target_missing(struct imap_session *s, int rc, struct imap_error *err,
+                          const char *to, int64_t deadline)
+{
+	rc = not_found_if_missing(rc, err, to);
+	if (rc != IMAP_ERR_NO || err->imap_code[0])
+		return rc;
+	struct imap_folder st;
+	struct imap_error why = {0};
+	if (imap_folder_status(s, to, "(UIDVALIDITY)", &st, deadline, &why) == IMAP_ERR_NOT_FOUND)
+		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", to);
+	return rc;
+}
+
 /* ---- storing ---- */
+
+/*
+ * Where a session writes back the keywords it last read
+ * (IMAP_LEARNED_STALE_KEYWORDS), the account's sessions take turns at
+ * storing flags in a folder, and each looks again (NOOP) before it stores:
+ * otherwise two updates through two pooled sessions, even one after the
+ * other, keep only the last one's keywords. One of STORE_TURNS locks,
+ * picked by account and folder.
+ */
+#define STORE_TURNS 64
+static pthread_mutex_t store_turns[STORE_TURNS];
+static pthread_once_t store_turns_once = PTHREAD_ONCE_INIT;
+
+static void store_turns_init(void)
+{
+	for (size_t i = 0; i < STORE_TURNS; i++)
+		pthread_mutex_init(&store_turns[i], NULL);
+}
+
+static pthread_mutex_t *store_turn(const struct imap_session *s)
+{
+	if (!imap_session_learned(s, IMAP_LEARNED_STALE_KEYWORDS))
+		return NULL;
+	pthread_once(&store_turns_once, store_turns_init);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	uint64_t h = imap_session_account(s);
+	for (const unsigned char *p = (const unsigned char *)(mb ? mb->name : ""); *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return &store_turns[h % STORE_TURNS];
+}
+
+/* NOOP: the session reads what other sessions stored */
+static int look_again(struct imap_session *s, int64_t deadline, struct imap_error *err)
+{
+	struct imap_cmd noop;
+	imap_session_cmd(s, &noop);
+	imap_cmd_atom(&noop, "NOOP");
+	int rc = imap_session_run(s, &noop, NULL, NULL, deadline, err);
+	imap_cmd_free(&noop);
+	return rc;
+}
 
 /* UID STORE <set> <item> (flags), each flag in its canonical spelling. */
 static int store(struct imap_session *s, const char *set, const char *item,
@@ -234,6 +292,15 @@ static int store(struct imap_session *s, const char *set, const char *item,
 	for (size_t i = 0; i < n; i++)
 		if (imap_flag_check(flags[i], NULL))
 			return imap_error_set(err, IMAP_ERR_INVALID, "not a flag that can be stored");
+	pthread_mutex_t *turn = store_turn(s);
+	int rc = 0;
+	if (turn) {
+		pthread_mutex_lock(turn);
+		if ((rc = look_again(s, deadline, err))) {
+			pthread_mutex_unlock(turn);
+			return rc;
+		}
+	}
 	struct imap_cmd c;
 	imap_session_cmd(s, &c);
 	imap_cmd_atom(&c, "UID");
@@ -247,8 +314,10 @@ static int store(struct imap_session *s, const char *set, const char *item,
 		imap_cmd_atom(&c, canon);
 	}
 	imap_cmd_close(&c);
-	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+	rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
 	imap_cmd_free(&c);
+	if (turn)
+		pthread_mutex_unlock(turn);
 	return rc;
 }
 
@@ -689,7 +758,7 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 	rc = imap_session_run(s, &c, on_transfer, &t, deadline, err);
 	imap_cmd_free(&c);
 	if (rc) {
-		rc = not_found_if_missing(rc, err, to);
+		rc = target_missing(s, rc, err, to, deadline);
 		goto done;
 	}
 	const struct imap_response *tagged = imap_session_last_tagged(s);

@@ -1,19 +1,26 @@
 /*
  * Listings served from the folder index (imap/index.h), checked against
- * what Dovecot itself says over a direct IMAP session:
+ * what the server itself says over a direct IMAP session, on Dovecot, Cyrus
+ * and Courier (tests/servers-lib.sh):
  *   - another client sets and clears flags, expunges, appends and moves
  *     between two listings: the next listing shows exactly the server's
- *     state, with CONDSTORE and without it, and with the index off;
- *   - every sort key in both orders equals Dovecot's own SORT;
+ *     state (on Courier, without CONDSTORE or MOVE, through the fallbacks);
+ *     on Dovecot also with CONDSTORE hidden and with the index off;
+ *   - every sort key in both orders equals the server's own SORT (Dovecot,
+ *     Cyrus; Courier's SORT is not RFC 5256's, see imap/messages.c);
  *   - a cursor walk with mail arriving between pages sees every message
- *     that was there once.
- * Works as erin, in folders "ix-*" of its own, holding the user lock like
- * the other tests that change erin's folders; the sort test reads alice's
- * INBOX, which no test changes.
+ *     that was there once;
+ *   - an unchanged listing is a 304, a change is not.
+ * Works as heidi, in folders "ix-*" of its own, holding heidi's lock on
+ * that server like the other tests that change heidi's folders; the sort
+ * test reads the seeded INBOX (alice on Dovecot, grace elsewhere), which
+ * no test changes.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,33 +28,34 @@
 #include "imap/client.h"
 #include "tests/support/gateway.h"
 
-#define ERIN "erin", "erin-secret"
-
-static struct imap_tls *tls;
+#define HEIDI "heidi", "heidi-secret"
+#define DOVECOT (&test_servers[0])
 
 static void setup(void)
 {
-	test_user_lock("erin");
 	signal(SIGPIPE, SIG_IGN);
-	tls = test_tls_open();
 }
 
-static void teardown(void)
-{
-	imap_tls_free(&tls);
-	test_user_unlock();
-}
-
-TestSuite(index, .init = setup, .fini = teardown, .timeout = 120);
+/* long: a test on Cyrus or Courier first waits for them (a first run installs them) */
+TestSuite(index, .init = setup, .timeout = 600);
 
 static int64_t deadline(void)
 {
 	return imap_now_ms() + 15000;
 }
 
-static struct imap_session *login(const char *user, const char *password)
+/* heidi's folders on srv are this test's until it ends */
+static void take_turn(const struct test_server *srv)
 {
-	return test_imap_login(tls, user, password);
+	char lock[64];
+	test_server_need(srv);
+	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
+	test_user_lock(lock);
+}
+
+static struct imap_session *login(const struct test_server *srv)
+{
+	return test_imap_login_on(srv, HEIDI);
 }
 
 /* Run a command given as text (no user input in it); 0 or the error. */
@@ -74,7 +82,7 @@ static void append(struct imap_session *s, const char *folder, const char *id, c
 {
 	char msg[1024];
 	snprintf(msg, sizeof msg,
-	         "Message-ID: <%s@test>\r\nFrom: Writer <w@example.com>\r\nTo: erin@example.com\r\n"
+	         "Message-ID: <%s@test>\r\nFrom: Writer <w@example.com>\r\nTo: heidi@example.com\r\n"
 	         "Subject: %s\r\nDate: Mon, 5 Feb 2024 10:00:00 +0100\r\n\r\nBody of %s.\r\n",
 	         id, subject ? subject : id, id);
 	struct imap_cmd c;
@@ -161,9 +169,9 @@ static int on_flags(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-static void server_state(const char *folder, struct truth *t)
+static void server_state(const struct test_server *srv, const char *folder, struct truth *t)
 {
-	struct imap_session *s = login(ERIN);
+	struct imap_session *s = login(srv);
 	memset(t, 0, sizeof *t);
 	must_select(s, folder);
 	run(s, "UID FETCH 1:* (UID FLAGS)", on_flags, t);
@@ -187,13 +195,14 @@ static json_t *listing(const struct gw *g, const char *user, const char *passwor
 	return j;
 }
 
-static void expect_state(const struct gw *g, const char *folder, const char *when)
+static void expect_state(const struct gw *g, const struct test_server *srv, const char *folder,
+                         const char *when)
 {
 	struct truth t;
-	server_state(folder, &t);
+	server_state(srv, folder, &t);
 	char q[256];
 	snprintf(q, sizeof q, "folder=%s&per_page=500&order=asc", folder);
-	json_t *j = listing(g, ERIN, q);
+	json_t *j = listing(g, HEIDI, q);
 	json_t *msgs = json_object_get(j, "messages");
 	cr_assert_eq(json_array_size(msgs), t.n, "%s: %zu listed, the server has %zu", when,
 	             json_array_size(msgs), t.n);
@@ -218,50 +227,81 @@ static void expect_state(const struct gw *g, const char *folder, const char *whe
 	json_decref(j);
 	/* the flag filters count exactly what the server holds */
 	snprintf(q, sizeof q, "folder=%s&per_page=500&unseen=true", folder);
-	j = listing(g, ERIN, q);
+	j = listing(g, HEIDI, q);
 	cr_assert_eq(json_integer_value(json_object_get(j, "total")), (json_int_t)unseen, "%s: unseen",
 	             when);
 	json_decref(j);
 	snprintf(q, sizeof q, "folder=%s&per_page=500&flagged=true", folder);
-	j = listing(g, ERIN, q);
+	j = listing(g, HEIDI, q);
 	cr_assert_eq(json_integer_value(json_object_get(j, "total")), (json_int_t)flagged,
 	             "%s: flagged", when);
 	json_decref(j);
 	/* and a text filter goes through SEARCH with the same summaries */
 	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=keep", folder);
-	j = listing(g, ERIN, q);
+	j = listing(g, HEIDI, q);
 	json_decref(j);
 	snprintf(q, sizeof q, "folder=%s&per_page=500&subject=nowhere-to-be-found", folder);
-	j = listing(g, ERIN, q);
+	j = listing(g, HEIDI, q);
 	cr_assert_eq(json_integer_value(json_object_get(j, "total")), 0, "%s: no match", when);
 	cr_assert_eq(json_array_size(json_object_get(j, "messages")), 0, "%s: no match", when);
 	json_decref(j);
 }
 
-static void changes_are_seen(const char *folder, const char *flag, const char *value)
+/* Expunge exactly these UIDs (a set such as "3" or "4:5"), as a client
+ * would on this server: UID EXPUNGE where UIDPLUS is offered, else EXPUNGE
+ * (the test's own folder holds no other \Deleted message). */
+static void expunge(struct imap_session *s, const char *set)
 {
-	char other[64];
-	snprintf(other, sizeof other, "%s-to", folder);
-	struct imap_session *s = login(ERIN);
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "UID STORE %s +FLAGS (\\Deleted)", set);
+	run(s, cmd, NULL, NULL);
+	if (imap_session_has_cap(s, "UIDPLUS")) {
+		snprintf(cmd, sizeof cmd, "UID EXPUNGE %s", set);
+		run(s, cmd, NULL, NULL);
+	} else {
+		run(s, "EXPUNGE", NULL, NULL);
+	}
+}
+
+/* MOVE, or where the server has none (Courier) COPY and expunge */
+static void move(struct imap_session *s, const char *set, const char *to)
+{
+	char cmd[160];
+	bool has_move = imap_session_has_cap(s, "MOVE");
+	snprintf(cmd, sizeof cmd, "UID %s %s %s", has_move ? "MOVE" : "COPY", set, to);
+	run(s, cmd, NULL, NULL);
+	if (!has_move)
+		expunge(s, set);
+}
+
+static void changes_are_seen(const struct test_server *srv, const char *name, const char *flag,
+                             const char *value)
+{
+	char folder[64], other[64], logical[64];
+	take_turn(srv);
+	test_server_path(srv, name, folder, sizeof folder);
+	snprintf(logical, sizeof logical, "%s-to", name);
+	test_server_path(srv, logical, other, sizeof other);
+	struct imap_session *s = login(srv);
 	fresh_folder(s, folder);
 	fresh_folder(s, other);
 	for (int i = 0; i < 8; i++) {
 		char id[32];
-		snprintf(id, sizeof id, "%s-%d", folder, i);
+		snprintf(id, sizeof id, "%s-%d", name, i);
 		append(s, folder, id, i % 2 ? "(\\Seen)" : NULL, i % 3 ? "keep" : "other");
 	}
 	struct gw g;
 	if (flag)
-		gw_start(&g, flag, value, NULL);
+		gw_start_on(&g, srv, flag, value, NULL);
 	else
-		gw_start(&g, NULL);
-	expect_state(&g, folder, "first listing");
-	expect_state(&g, folder, "unchanged");
+		gw_start_on(&g, srv, NULL);
+	expect_state(&g, srv, folder, "first listing");
+	expect_state(&g, srv, folder, "unchanged");
 
 	must_select(s, folder);
 	run(s, "UID STORE 1 +FLAGS (\\Flagged $Work)", NULL, NULL);
 	run(s, "UID STORE 2 -FLAGS (\\Seen)", NULL, NULL);
-	expect_state(&g, folder, "after flag changes");
+	expect_state(&g, srv, folder, "after flag changes");
 	if (flag && strcmp(flag, "--index-max-mb") == 0) {
 		/* Without the index an arrival page is a FETCH by sequence
 		 * numbers on a session that has not yet heard of expunges: only
@@ -271,26 +311,22 @@ static void changes_are_seen(const char *folder, const char *flag, const char *v
 		return;
 	}
 
-	run(s, "UID STORE 3 +FLAGS (\\Deleted)", NULL, NULL);
-	run(s, "UID EXPUNGE 3", NULL, NULL);
-	expect_state(&g, folder, "after an expunge");
+	expunge(s, "3");
+	expect_state(&g, srv, folder, "after an expunge");
 
 	append(s, folder, "late-1", NULL, "keep");
 	append(s, folder, "late-2", "(\\Flagged)", "keep");
-	expect_state(&g, folder, "after two appends");
+	expect_state(&g, srv, folder, "after two appends");
 
-	char move[96];
-	snprintf(move, sizeof move, "UID MOVE 4:5 %s", other);
-	run(s, move, NULL, NULL);
+	move(s, "4:5", other);
 	run(s, "UID STORE 6 +FLAGS (\\Answered)", NULL, NULL);
-	expect_state(&g, folder, "after a move and a flag");
-	expect_state(&g, other, "the move's target");
+	expect_state(&g, srv, folder, "after a move and a flag");
+	expect_state(&g, srv, other, "the move's target");
 
 	/* expunge and append at once: the count stays, the UIDs do not */
-	run(s, "UID STORE 7 +FLAGS (\\Deleted)", NULL, NULL);
-	run(s, "UID EXPUNGE 7", NULL, NULL);
+	expunge(s, "7");
 	append(s, folder, "late-3", NULL, "keep");
-	expect_state(&g, folder, "after an expunge and an append");
+	expect_state(&g, srv, folder, "after an expunge and an append");
 	imap_session_logout(&s, deadline());
 
 	if (!flag) {
@@ -299,28 +335,28 @@ static void changes_are_seen(const char *folder, const char *flag, const char *v
 		cr_assert(strstr(r.body.data, "imapgw_index_pages_total{result=\"hit\"}"), "%s",
 		          r.body.data);
 		cr_assert_null(strstr(r.body.data, "imapgw_index_pages_total{result=\"hit\"} 0\n"),
-		               "the index served nothing:\n%s", r.body.data);
+		               "%s: the index served nothing:\n%s", srv->name, r.body.data);
 		gw_reply_free(&r);
 	}
 	gw_stop(&g);
 }
 
-Test(index, another_clients_changes_show_in_the_next_listing)
+TEST_ON_EVERY_SERVER(index, another_clients_changes_show_in_the_next_listing)
 {
-	changes_are_seen("ix-cs", NULL, NULL);
+	changes_are_seen(srv, "ix-cs", NULL, NULL);
 }
 
 Test(index, without_condstore_too)
 {
-	changes_are_seen("ix-plain", "--imap-ignore-caps", "CONDSTORE,QRESYNC");
+	changes_are_seen(DOVECOT, "ix-plain", "--imap-ignore-caps", "CONDSTORE,QRESYNC");
 }
 
 Test(index, with_the_index_off)
 {
-	changes_are_seen("ix-off", "--index-max-mb", "0");
+	changes_are_seen(DOVECOT, "ix-off", "--index-max-mb", "0");
 }
 
-/* ---- sort orders against Dovecot's SORT ---- */
+/* ---- sort orders against the server's SORT ---- */
 
 struct uidlist {
 	uint32_t v[1024];
@@ -343,7 +379,34 @@ static int on_sort(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-Test(index, every_sort_key_both_orders_as_dovecot_sorts)
+/* The Message-IDs of a listing, in its order */
+struct idlist {
+	char v[512][128];
+	size_t n;
+};
+
+static void listed_ids(const struct gw *g, const char *user, const char *password,
+                       const char *query, struct idlist *out)
+{
+	json_t *j = listing(g, user, password, query);
+	json_t *msgs = json_object_get(j, "messages");
+	out->n = 0;
+	for (size_t i = 0; i < json_array_size(msgs) && out->n < 512; i++) {
+		const char *id = json_string_value(json_object_get(json_array_get(msgs, i), "message_id"));
+		cr_assert_not_null(id, "%s: #%zu has no message_id", query, i);
+		snprintf(out->v[out->n++], sizeof out->v[0], "%s", id);
+	}
+	json_decref(j);
+}
+
+/*
+ * Every sort key in both orders against RFC 5256 as a server computes it:
+ * the server's own SORT, except on Courier, whose SORT is not RFC 5256's
+ * (the gateway sorts locally there): its truth is Dovecot's SORT of the same
+ * seeded mailbox (grace's, the same messages on every server), compared by
+ * Message-ID.
+ */
+TEST_ON_EVERY_SERVER(index, every_sort_key_both_orders_as_the_server_sorts)
 {
 	static const struct {
 		const char *name, *imap;
@@ -352,12 +415,24 @@ Test(index, every_sort_key_both_orders_as_dovecot_sorts)
 		{"from", "FROM"},           {"to", "TO"},            {"subject", "SUBJECT"},
 		{"size", "SIZE"},
 	};
-	struct gw g;
-	gw_start(&g, NULL);
-	struct imap_session *s = login("alice", "alice-secret");
+	test_server_need(srv);
+	bool dovecot = strcmp(srv->name, "dovecot") == 0;
+	const char *user = dovecot ? "alice" : "grace";
+	const char *password = dovecot ? "alice-secret" : "grace-secret";
+	const struct test_server *judge = strcmp(srv->name, "courier") == 0 ? DOVECOT : srv;
+	struct gw g, gj;
+	gw_start_on(&g, srv, NULL);
+	gw_start_on(&gj, judge, NULL);
+	struct imap_session *s = test_imap_login_on(judge, user, password);
 	must_select(s, "INBOX");
+	/* the judge's UIDs by Message-ID: its listing in arrival order */
+	static struct idlist by_uid_order;
+	listed_ids(&gj, user, password, "per_page=500&order=asc", &by_uid_order);
+	struct uidlist all = {0};
+	run(s, "UID SEARCH ALL", on_sort, &all);
+	cr_assert_eq(all.n, by_uid_order.n, "%s: UIDs and listing differ", judge->name);
 	/* a first listing loads the index; the ones below are served from it */
-	json_decref(listing(&g, "alice", "alice-secret", "per_page=1"));
+	json_decref(listing(&g, user, password, "per_page=1"));
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 		struct uidlist want = {0};
 		char cmd[96];
@@ -371,33 +446,39 @@ Test(index, every_sort_key_both_orders_as_dovecot_sorts)
 			char q[96];
 			snprintf(q, sizeof q, "per_page=500&sort=%s&order=%s", keys[k].name,
 			         desc ? "desc" : "asc");
-			json_t *j = listing(&g, "alice", "alice-secret", q);
-			json_t *msgs = json_object_get(j, "messages");
-			cr_assert_eq(json_array_size(msgs), want.n, "%s", q);
+			static struct idlist got;
+			listed_ids(&g, user, password, q, &got);
+			cr_assert_eq(got.n, want.n, "%s: %s", srv->name, q);
 			for (size_t i = 0; i < want.n; i++) {
 				uint32_t w = want.v[desc ? want.n - 1 - i : i];
-				json_int_t got = json_integer_value(json_object_get(json_array_get(msgs, i), "uid"));
-				cr_assert_eq(got, (json_int_t)w, "%s: #%zu is UID %lld, Dovecot says %u", q, i,
-				             (long long)got, w);
+				size_t at = 0;
+				while (at < all.n && all.v[at] != w)
+					at++;
+				cr_assert_lt(at, all.n, "%s: UID %u not in UID SEARCH ALL", judge->name, w);
+				cr_assert_str_eq(got.v[i], by_uid_order.v[at],
+				                 "%s: %s: #%zu is %s, %s's SORT says %s", srv->name, q, i,
+				                 got.v[i], judge->name, by_uid_order.v[at]);
 			}
-			json_decref(j);
 		}
 	}
 	imap_session_logout(&s, deadline());
 	static const char *const local[] = {"SORT (ARRIVAL)", "SORT (DATE)", "SORT (FROM)",
 	                                    "SORT (TO)", "SORT (SIZE)"};
 	for (size_t k = 0; k < sizeof local / sizeof local[0]; k++)
-		cr_assert_eq(gw_count_sent(&g, local[k]), 0, "%s: the index sorts, not the server",
-		             local[k]);
+		cr_assert_eq(gw_count_sent(&g, local[k]), 0, "%s: %s: the index sorts, not the server",
+		             srv->name, local[k]);
+	gw_stop(&gj);
 	gw_stop(&g);
 }
 
 /* ---- a cursor walk while mail arrives ---- */
 
-Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
+TEST_ON_EVERY_SERVER(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 {
-	const char *folder = "ix-walk";
-	struct imap_session *s = login(ERIN);
+	char folder[64];
+	take_turn(srv);
+	test_server_path(srv, "ix-walk", folder, sizeof folder);
+	struct imap_session *s = login(srv);
 	fresh_folder(s, folder);
 	for (int i = 0; i < 20; i++) {
 		char id[32];
@@ -405,7 +486,7 @@ Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 		append(s, folder, id, NULL, NULL);
 	}
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, srv, NULL);
 	for (int desc = 0; desc < 2; desc++) {
 		int seen[20] = {0};
 		char cursor[256] = "";
@@ -414,7 +495,7 @@ Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 			char q[512];
 			snprintf(q, sizeof q, "folder=%s&per_page=3&order=%s%s%s", folder,
 			         desc ? "desc" : "asc", cursor[0] ? "&cursor=" : "", cursor);
-			json_t *j = listing(&g, ERIN, q);
+			json_t *j = listing(&g, HEIDI, q);
 			json_t *msgs = json_object_get(j, "messages");
 			for (size_t i = 0; i < json_array_size(msgs); i++) {
 				const char *id = json_string_value(
@@ -433,8 +514,8 @@ Test(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 				break;
 		}
 		for (int i = 0; i < 20; i++)
-			cr_expect_eq(seen[i], 1, "%s: walk-%02d seen %d times", desc ? "desc" : "asc", i,
-			             seen[i]);
+			cr_expect_eq(seen[i], 1, "%s: %s: walk-%02d seen %d times", srv->name,
+			             desc ? "desc" : "asc", i, seen[i]);
 	}
 	imap_session_logout(&s, deadline());
 	gw_stop(&g);
@@ -448,7 +529,7 @@ static long conditional(const struct gw *g, const char *path, const char *etag, 
 	char header[160];
 	struct gw_reply r;
 	snprintf(header, sizeof header, "If-None-Match: %s", etag);
-	gw_request(g, "GET", path, ERIN, etag[0] ? header : NULL, &r);
+	gw_request(g, "GET", path, HEIDI, etag[0] ? header : NULL, &r);
 	long status = r.status;
 	if (status == 304)
 		cr_assert_eq(r.body.len, 0, "a 304 has no body");
@@ -457,10 +538,12 @@ static long conditional(const struct gw *g, const char *path, const char *etag, 
 	return status;
 }
 
-Test(index, unchanged_listing_is_304_and_a_change_is_not)
+TEST_ON_EVERY_SERVER(index, unchanged_listing_is_304_and_a_change_is_not)
 {
-	const char *folder = "ix-etag";
-	struct imap_session *s = login(ERIN);
+	char folder[64];
+	take_turn(srv);
+	test_server_path(srv, "ix-etag", folder, sizeof folder);
+	struct imap_session *s = login(srv);
 	fresh_folder(s, folder);
 	for (int i = 0; i < 4; i++) {
 		char id[32];
@@ -468,7 +551,7 @@ Test(index, unchanged_listing_is_304_and_a_change_is_not)
 		append(s, folder, id, NULL, NULL);
 	}
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, srv, NULL);
 	char path[128], tag[128], again[128];
 	snprintf(path, sizeof path, "/messages?folder=%s&per_page=2", folder);
 	cr_assert_eq(conditional(&g, path, "", tag, sizeof tag), 200);
@@ -477,7 +560,11 @@ Test(index, unchanged_listing_is_304_and_a_change_is_not)
 	cr_assert_str_eq(again, tag);
 	unsigned fetches = gw_count_sent(&g, " FETCH ");
 	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
-	cr_assert_eq(gw_count_sent(&g, " FETCH "), fetches, "a 304 of an unchanged folder: no FETCH");
+	/* without CONDSTORE (Courier) only a FETCH of the flags tells that
+	 * nothing changed */
+	if (imap_session_has_cap(s, "CONDSTORE"))
+		cr_assert_eq(gw_count_sent(&g, " FETCH "), fetches,
+		             "%s: a 304 of an unchanged folder: no FETCH", srv->name);
 
 	/* a flag set elsewhere on a message of the page: a new page */
 	must_select(s, folder);

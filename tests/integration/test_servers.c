@@ -36,20 +36,7 @@ TestSuite(servers, .init = setup, .timeout = 600);
 #define HEIDI "heidi", "heidi-secret"
 #define INBOX_COUNT 50
 
-#define PARAMS(name)                                                                   \
-	ParameterizedTestParameters(servers, name)                                     \
-	{                                                                              \
-		static struct test_server p[TEST_SERVERS];                               \
-		memcpy(p, test_servers, sizeof p);                                       \
-		return cr_make_param_array(struct test_server, p, TEST_SERVERS);         \
-	}                                                                              \
-	ParameterizedTest(const struct test_server *srv, servers, name)
-
-static void need(const struct test_server *srv)
-{
-	if (!test_server_running(srv))
-		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", srv->name);
-}
+#define PARAMS(name) TEST_ON_EVERY_SERVER(servers, name)
 
 /* "%XX" for everything but letters and digits. */
 static void esc(const char *s, char *out, size_t cap)
@@ -98,7 +85,7 @@ static json_t *folder_by_path(json_t *arr, const char *path)
 
 PARAMS(folders_and_counts)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	json_t *j = get(&g, "/folders?counts=true");
@@ -208,7 +195,7 @@ static json_int_t field_int(json_t *m, const char *k)
 
 PARAMS(paging_and_every_sort)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g, local;
 	gw_start_on(&g, srv, NULL);
 	/* the same server as if it had no SORT: the gateway sorts the keys itself */
@@ -330,7 +317,7 @@ static bool matches(json_t *m, enum filter f)
 
 PARAMS(filters_select_exactly_what_the_fields_say)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	json_int_t uids[INBOX_COUNT + 1], got[INBOX_COUNT + 1];
@@ -404,7 +391,7 @@ static json_int_t find_attachment(const struct gw *g, json_t *all, const char *f
 
 PARAMS(content_and_downloads)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	json_int_t uids[INBOX_COUNT + 1];
@@ -508,7 +495,7 @@ static json_int_t count(const struct gw *g, const char *folder)
 
 PARAMS(flags_move_copy_delete_append)
 {
-	need(srv);
+	test_server_need(srv);
 	char lock[64];
 	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
 	test_user_lock(lock);
@@ -583,7 +570,7 @@ PARAMS(flags_move_copy_delete_append)
 
 PARAMS(folder_writes_with_non_ascii_names)
 {
-	need(srv);
+	test_server_need(srv);
 	char lock[64];
 	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
 	test_user_lock(lock);

@@ -1,6 +1,15 @@
 /*
  * The write API end to end: the real daemon against the private Dovecot,
- * as erin (whose mailbox starts empty and is used by these tests alone).
+ * as erin (whose mailbox starts empty and is used by these tests alone),
+ * and, for every test about what the server does rather than about one of
+ * the gateway's modes, against Cyrus and Courier too as heidi
+ * (tests/servers-lib.sh; the tests that change heidi's folders there take
+ * turns).
+ *
+ * Folder names are written as Dovecot and Cyrus have them ("w-move",
+ * "Trash"). On a server with a personal namespace prefix (Courier's
+ * "INBOX.") the direct session maps them with name() and requests to the
+ * gateway with on_server(), so the same assertions hold on every server.
  *
  * Every outcome is read back from the server over a direct IMAP session
  * (imap/client.h, a fresh login each time), never through imapgw. Tests run
@@ -11,6 +20,7 @@
  * trace: every EXPUNGE the gateway sent was a UID EXPUNGE.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,25 +35,79 @@
 #include "imap/mail/date.h"
 #include "tests/support/gateway.h"
 
-#define ERIN "erin", "erin-secret"
 #define MSGS_MAX 128
 
-static struct imap_tls *tls;
+/* The server of the running test (each test is a process of its own) and
+ * the user whose folders it changes there. */
+static struct test_server on;
+static const char *user = "erin", *password = "erin-secret";
+#define WRITER user, password
 
 static void setup(void)
 {
-	test_user_lock("erin");  /* every test here changes erin's folders */
 	signal(SIGPIPE, SIG_IGN);
-	tls = test_tls_open();
 }
 
-static void teardown(void)
+/* long: a test on Cyrus or Courier first waits for them (a first run installs them) */
+TestSuite(write, .init = setup, .fini = test_user_unlock, .timeout = 600);
+
+/* Every test starts here: it works on srv, holding the writer's lock there. */
+static void begin(const struct test_server *srv)
 {
-	imap_tls_free(&tls);
-	test_user_unlock();
+	test_server_need(srv);
+	on = *srv;
+	char lock[64];
+	if (strcmp(srv->name, "dovecot") == 0) {
+		snprintf(lock, sizeof lock, "erin");  /* every test here changes erin's folders */
+	} else {
+		user = "heidi", password = "heidi-secret";
+		snprintf(lock, sizeof lock, "heidi-%s", srv->name);
+	}
+	test_user_lock(lock);
 }
 
-TestSuite(write, .init = setup, .fini = teardown, .timeout = 120);
+#define DOVECOT (&test_servers[0])
+
+/* A folder name of this file as the server has it (a few at a time). */
+static const char *name(const char *logical)
+{
+	static _Thread_local char ring[8][256];
+	static _Thread_local unsigned next;
+	char *out = ring[next++ % 8];
+	test_server_path(&on, logical, out, sizeof ring[0]);
+	return out;
+}
+
+/* A request path or body with the folder names of this file ("w-…" and
+ * "Trash", after '=', '"' or '/') as the server has them. */
+static const char *on_server(const char *text)
+{
+	static _Thread_local char ring[8][4096];
+	static _Thread_local unsigned next;
+	char *out = ring[next++ % 8];
+	size_t k = 0, plen = strlen(on.prefix);
+	for (const char *p = text; *p && k + plen + 2 < sizeof ring[0]; p++) {
+		bool starts = p > text && (p[-1] == '=' || p[-1] == '"' || p[-1] == '/');
+		if (starts && (strncmp(p, "w-", 2) == 0 || strncmp(p, "Trash", 5) == 0)) {
+			memcpy(out + k, on.prefix, plen);
+			k += plen;
+		}
+		out[k++] = *p;
+	}
+	out[k] = '\0';
+	return out;
+}
+
+/* gw_request_body for this file's user, the path and a JSON body mapped */
+static void send_body(const struct gw *g, const char *method, const char *path,
+                      const char *type, const char *body, size_t len, struct gw_reply *r)
+{
+	if (type && strcmp(type, "application/json") == 0) {
+		body = on_server(body);
+		len = strlen(body);
+	}
+	gw_request_body(g, method, on_server(path), WRITER, type, body, len, r);
+}
 
 static int64_t deadline(void)
 {
@@ -52,9 +116,9 @@ static int64_t deadline(void)
 
 /* ---- the server's state, read over IMAP directly ---- */
 
-static struct imap_session *erin(void)
+static struct imap_session *writer(void)
 {
-	return test_imap_login(tls, ERIN);
+	return test_imap_login_on(&on, WRITER);
 }
 
 /* verb mailbox (CREATE, DELETE, SUBSCRIBE ...); returns the result code,
@@ -80,13 +144,32 @@ static int mailbox_cmd(struct imap_session *s, const char *verb, const char *mai
 }
 
 /* A folder of the test's own, empty. */
-static void fresh_folder(const char *name)
+static void fresh_folder(const char *logical)
 {
-	struct imap_session *s = erin();
+	struct imap_session *s = writer();
 	struct imap_error err = {0};
-	mailbox_cmd(s, "DELETE", name);
-	cr_assert_eq(mailbox_cmd_why(s, "CREATE", name, &err), 0, "CREATE %s: %s [%s]", name, err.msg,
-	             err.imap_code);
+	const char *folder = name(logical);
+	mailbox_cmd(s, "DELETE", folder);
+	cr_assert_eq(mailbox_cmd_why(s, "CREATE", folder, &err), 0, "CREATE %s: %s [%s]", folder,
+	             err.msg, err.imap_code);
+	imap_session_logout(&s, deadline());
+}
+
+/* Whether the server offers a capability (after login). */
+static bool server_has(const char *cap)
+{
+	struct imap_session *s = writer();
+	bool has = imap_session_has_cap(s, cap);
+	imap_session_logout(&s, deadline());
+	return has;
+}
+
+/* The folder, created unless it is there (the Trash folder: Dovecot's test
+ * users have it from the start, heidi on the other servers may not yet). */
+static void ensure_folder(const char *logical)
+{
+	struct imap_session *s = writer();
+	mailbox_cmd(s, "CREATE", name(logical));
 	imap_session_logout(&s, deadline());
 }
 
@@ -102,9 +185,10 @@ static void make_message(char *out, size_t cap, const char *id)
 /* APPEND directly; returns the UID (APPENDUID). flags: "(\\Seen)" or NULL. */
 static uint32_t put_message(const char *folder, const char *id, const char *flags)
 {
+	folder = name(folder);
 	char msg[1024];
 	make_message(msg, sizeof msg, id);
-	struct imap_session *s = erin();
+	struct imap_session *s = writer();
 	struct imap_cmd c;
 	struct imap_error err = {0};
 	imap_session_cmd(s, &c);
@@ -193,7 +277,8 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 /* Every message of a folder; false when the folder does not exist. */
 static bool list_folder(const char *folder, struct listing *l)
 {
-	struct imap_session *s = erin();
+	folder = name(folder);
+	struct imap_session *s = writer();
 	struct imap_error err = {0};
 	memset(l, 0, sizeof *l);
 	if (imap_session_select(s, folder, true, deadline(), &err) != 0) {
@@ -258,7 +343,8 @@ static const char *server_flags(const char *folder, uint32_t uid)
 
 static uint32_t uidvalidity_of(const char *folder)
 {
-	struct imap_session *s = erin();
+	folder = name(folder);
+	struct imap_session *s = writer();
 	struct imap_error err = {0};
 	cr_assert_eq(imap_session_select(s, folder, true, deadline(), &err), 0, "%s", err.msg);
 	uint32_t uv = imap_session_mailbox(s)->uidvalidity;
@@ -269,7 +355,7 @@ static uint32_t uidvalidity_of(const char *folder)
 /* The folder list as the server has it. */
 static void server_folders(struct imap_folder_list *l)
 {
-	struct imap_session *s = erin();
+	struct imap_session *s = writer();
 	struct imap_error err = {0};
 	cr_assert_eq(imap_folders_list(s, NULL, false, deadline(), l, &err), 0, "%s", err.msg);
 	imap_session_logout(&s, deadline());
@@ -293,11 +379,11 @@ static json_t *call(const struct gw *g, const char *method, const char *path, co
 {
 	struct gw_reply r;
 	if (json)
-		gw_request_body(g, method, path, ERIN, "application/json", json, strlen(json), &r);
+		send_body(g, method, path, "application/json", json, strlen(json), &r);
 	else
-		gw_request(g, method, path, ERIN, NULL, &r);
-	cr_assert_eq(r.status, want, "%s %s %s: %ld %s", method, path, json ? json : "", r.status,
-	             r.body.data);
+		gw_request(g, method, on_server(path), WRITER, NULL, &r);
+	cr_assert_eq(r.status, want, "%s: %s %s %s: %ld %s", on.name, method, path, json ? json : "",
+	             r.status, r.body.data);
 	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : NULL;
 	gw_reply_free(&r);
 	return j;
@@ -335,12 +421,13 @@ static json_int_t num(const json_t *j, const char *key)
 
 /* ---- flags ---- */
 
-Test(write, flags_read_replace_add_remove_as_the_server_has_them)
+TEST_ON_EVERY_SERVER(write, flags_read_replace_add_remove_as_the_server_has_them)
 {
+	begin(srv);
 	fresh_folder("w-flags");
 	uint32_t uid = put_message("w-flags", "flags1", "(\\Seen)");
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[128];
 	snprintf(path, sizeof path, "/messages/%u/flags?folder=w-flags", uid);
 
@@ -373,12 +460,13 @@ Test(write, flags_read_replace_add_remove_as_the_server_has_them)
 	stop(&g);
 }
 
-Test(write, bad_flags_and_bad_bodies_change_nothing)
+TEST_ON_EVERY_SERVER(write, bad_flags_and_bad_bodies_change_nothing)
 {
+	begin(srv);
 	fresh_folder("w-badflags");
 	uint32_t uid = put_message("w-badflags", "bad1", "(\\Seen $Keep)");
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[128];
 	snprintf(path, sizeof path, "/messages/%u/flags?folder=w-badflags", uid);
 	static const char *const bodies[] = {
@@ -409,12 +497,12 @@ Test(write, bad_flags_and_bad_bodies_change_nothing)
 	expect(&g, "PATCH", path, NULL, 400);  /* no body at all */
 	struct gw_reply r;
 	const char *body = "{\"add\":[\"\\\\Flagged\"]}";
-	gw_request_body(&g, "PATCH", path, ERIN, "text/plain", body, strlen(body), &r);
+	send_body(&g, "PATCH", path, "text/plain", body, strlen(body), &r);
 	cr_assert_eq(r.status, 415, "%s", r.body.data);
 	gw_reply_free(&r);
 	/* flags as query parameters of an append: checked just the same */
 	const char *msg = "Subject: x\r\n\r\nx\r\n";
-	gw_request_body(&g, "POST", "/messages?folder=w-badflags&flags=%5CRecent", ERIN,
+	send_body(&g, "POST", "/messages?folder=w-badflags&flags=%5CRecent",
 	                "message/rfc822", msg, strlen(msg), &r);
 	cr_assert_eq(r.status, 400, "%s", r.body.data);
 	gw_reply_free(&r);
@@ -426,14 +514,15 @@ Test(write, bad_flags_and_bad_bodies_change_nothing)
 	stop(&g);
 }
 
-Test(write, stale_uidvalidity_is_409_and_changes_nothing)
+TEST_ON_EVERY_SERVER(write, stale_uidvalidity_is_409_and_changes_nothing)
 {
+	begin(srv);
 	fresh_folder("w-stale");
 	fresh_folder("w-stale-to");
 	uint32_t uid = put_message("w-stale", "stale1", "(\\Seen)");
 	uint32_t uv = uidvalidity_of("w-stale");
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[160];
 	snprintf(path, sizeof path, "/messages/%u/flags?folder=w-stale&uidvalidity=%u", uid, uv + 1);
 	expect(&g, "PATCH", path, "{\"add\":[\"\\\\Flagged\"]}", 409);
@@ -449,7 +538,7 @@ Test(write, stale_uidvalidity_is_409_and_changes_nothing)
 	snprintf(path, sizeof path, "/messages?folder=w-stale&uidvalidity=%u", uv + 1);
 	struct gw_reply r;
 	const char *msg = "Message-ID: <stale2@test>\r\n\r\nx\r\n";
-	gw_request_body(&g, "POST", path, ERIN, "message/rfc822", msg, strlen(msg), &r);
+	send_body(&g, "POST", path, "message/rfc822", msg, strlen(msg), &r);
 	cr_assert_eq(r.status, 409, "%s", r.body.data);
 	gw_reply_free(&r);
 
@@ -481,18 +570,19 @@ static void *add_one_flag(void *arg)
 	snprintf(path, sizeof path, "/messages/%u/flags?folder=w-concurrent", f->uid);
 	snprintf(body, sizeof body, "{\"add\":[\"$k%02d\"]}", f->i);
 	struct gw_reply r;
-	gw_request_body(f->g, "PATCH", path, ERIN, "application/json", body, strlen(body), &r);
+	send_body(f->g, "PATCH", path, "application/json", body, strlen(body), &r);
 	f->status = r.status;
 	gw_reply_free(&r);
 	return NULL;
 }
 
-Test(write, twenty_concurrent_flag_updates_on_one_message_all_land)
+TEST_ON_EVERY_SERVER(write, twenty_concurrent_flag_updates_on_one_message_all_land)
 {
+	begin(srv);
 	fresh_folder("w-concurrent");
 	uint32_t uid = put_message("w-concurrent", "conc1", NULL);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	pthread_t t[20];
 	struct flagger f[20];
 	for (int i = 0; i < 20; i++) {
@@ -508,17 +598,19 @@ Test(write, twenty_concurrent_flag_updates_on_one_message_all_land)
 	for (int i = 0; i < 20; i++) {
 		char k[8];
 		snprintf(k, sizeof k, "$k%02d", i);
-		cr_expect(strstr(have, k), "%s is missing: %s", k, have);
+		cr_expect(strstr(have, k), "%s: %s is missing: %s", on.name, k, have);
 	}
 	stop(&g);
 }
 
-Test(write, missing_messages_are_404_or_listed_as_not_found)
+TEST_ON_EVERY_SERVER(write, missing_messages_are_404_or_listed_as_not_found)
 {
+	begin(srv);
+	ensure_folder("Trash");
 	fresh_folder("w-missing");
 	uint32_t uid = put_message("w-missing", "miss1", NULL);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	expect(&g, "GET", "/messages/999/flags?folder=w-missing", NULL, 404);
 	expect(&g, "PATCH", "/messages/999/flags?folder=w-missing", "{\"add\":[\"$x\"]}", 404);
 	expect(&g, "POST", "/messages/999/copy?folder=w-missing", "{\"to\":\"w-missing\"}", 404);
@@ -545,14 +637,15 @@ Test(write, missing_messages_are_404_or_listed_as_not_found)
 	stop(&g);
 }
 
-Test(write, bulk_flags_and_the_bulk_limit)
+TEST_ON_EVERY_SERVER(write, bulk_flags_and_the_bulk_limit)
 {
+	begin(srv);
 	fresh_folder("w-bulk");
 	uint32_t a = put_message("w-bulk", "bulk1", "(\\Seen)");
 	uint32_t b = put_message("w-bulk", "bulk2", "(\\Seen \\Flagged)");
 	uint32_t c = put_message("w-bulk", "bulk3", NULL);
 	struct gw g;
-	gw_start(&g, "--bulk-max", "3", NULL);
+	gw_start_on(&g, &on, "--bulk-max", "3", NULL);
 	char body[160];
 	snprintf(body, sizeof body,
 	         "{\"uids\":[%u,%u,%u],\"add\":[\"$Filed\"],\"remove\":[\"\\\\Seen\"]}", a, b, c);
@@ -575,8 +668,9 @@ Test(write, bulk_flags_and_the_bulk_limit)
 
 /* ---- move, copy, delete ---- */
 
-Test(write, move_and_copy_report_the_new_uid)
+TEST_ON_EVERY_SERVER(write, move_and_copy_report_the_new_uid)
 {
+	begin(srv);
 	fresh_folder("w-mv-src");
 	fresh_folder("w-mv-dst");
 	put_message("w-mv-dst", "mvfiller", NULL);  /* so new UIDs differ from old ones */
@@ -584,7 +678,7 @@ Test(write, move_and_copy_report_the_new_uid)
 	uint32_t b = put_message("w-mv-src", "mv2", NULL);
 	uint32_t c = put_message("w-mv-src", "mv3", NULL);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[128], body[128];
 
 	snprintf(path, sizeof path, "/messages/%u/move?folder=w-mv-src", a);
@@ -598,7 +692,7 @@ Test(write, move_and_copy_report_the_new_uid)
 	cr_assert_eq(num(j, "uid"), m->uid, "the answer names the new UID");
 	cr_assert_str_eq(m->flags, "\\Flagged", "flags travel with it");
 	cr_assert_eq(num(j, "uidvalidity"), uidvalidity_of("w-mv-dst"));
-	cr_assert_str_eq(json_string_value(json_object_get(j, "folder")), "w-mv-dst");
+	cr_assert_str_eq(json_string_value(json_object_get(j, "folder")), name("w-mv-dst"));
 	json_decref(j);
 
 	snprintf(path, sizeof path, "/messages/%u/copy?folder=w-mv-src", b);
@@ -631,19 +725,23 @@ Test(write, move_and_copy_report_the_new_uid)
 	list_folder("w-mv-src", &src);
 	cr_assert_not_null(find_id(&src, "mv2"), "still there");
 	cr_assert_eq(src.n, 1);
-	cr_assert_gt(gw_count_sent(&g, "UID MOVE"), 0, "Dovecot offers MOVE: it is used");
+	if (server_has("MOVE"))
+		cr_assert_gt(gw_count_sent(&g, "UID MOVE"), 0, "%s offers MOVE: it is used", on.name);
+	else
+		cr_assert_eq(gw_count_sent(&g, "UID MOVE"), 0, "%s has no MOVE", on.name);
 	stop(&g);
 }
 
 Test(write, move_without_move_copies_and_expunges_exactly_that_uid)
 {
+	begin(DOVECOT);
 	fresh_folder("w-nomove-src");
 	fresh_folder("w-nomove-dst");
 	uint32_t doomed = put_message("w-nomove-src", "nomove-keep", "(\\Deleted)");
 	uint32_t a = put_message("w-nomove-src", "nomove1", "(\\Seen)");
 	uint32_t b = put_message("w-nomove-src", "nomove2", NULL);
 	struct gw g;
-	gw_start(&g, "--imap-ignore-caps", "MOVE", NULL);
+	gw_start_on(&g, &on, "--imap-ignore-caps", "MOVE", NULL);
 	char path[128], body[128];
 	snprintf(path, sizeof path, "/messages/%u/move?folder=w-nomove-src", a);
 	json_t *j = call(&g, "POST", path, "{\"to\":\"w-nomove-dst\"}", 200);
@@ -673,13 +771,14 @@ Test(write, move_without_move_copies_and_expunges_exactly_that_uid)
 
 Test(write, without_uidplus_copies_are_found_by_message_id)
 {
+	begin(DOVECOT);
 	fresh_folder("w-nouidplus-src");
 	fresh_folder("w-nouidplus-dst");
 	put_message("w-nouidplus-dst", "nouidplus-filler", NULL);
 	uint32_t a = put_message("w-nouidplus-src", "nouidplus1", NULL);
 	uint32_t b = put_message("w-nouidplus-src", "nouidplus2", NULL);
 	struct gw g;
-	gw_start(&g, "--imap-ignore-caps", "UIDPLUS", NULL);
+	gw_start_on(&g, &on, "--imap-ignore-caps", "UIDPLUS", NULL);
 	char path[128];
 	snprintf(path, sizeof path, "/messages/%u/copy?folder=w-nouidplus-src", a);
 	json_t *j = call(&g, "POST", path, "{\"to\":\"w-nouidplus-dst\"}", 200);
@@ -707,11 +806,12 @@ Test(write, without_uidplus_copies_are_found_by_message_id)
 
 Test(write, without_move_or_uidplus_a_move_is_refused_and_nothing_changes)
 {
+	begin(DOVECOT);
 	fresh_folder("w-neither-src");
 	fresh_folder("w-neither-dst");
 	uint32_t a = put_message("w-neither-src", "neither1", "(\\Seen)");
 	struct gw g;
-	gw_start(&g, "--imap-ignore-caps", "MOVE,UIDPLUS", NULL);
+	gw_start_on(&g, &on, "--imap-ignore-caps", "MOVE,UIDPLUS", NULL);
 	char path[128], body[96];
 	snprintf(path, sizeof path, "/messages/%u/move?folder=w-neither-src", a);
 	json_t *j = call(&g, "POST", path, "{\"to\":\"w-neither-dst\"}", 409);
@@ -743,14 +843,15 @@ Test(write, without_move_or_uidplus_a_move_is_refused_and_nothing_changes)
 	stop(&g);
 }
 
-Test(write, permanent_delete_leaves_other_deleted_messages)
+TEST_ON_EVERY_SERVER(write, permanent_delete_leaves_other_deleted_messages)
 {
+	begin(srv);
 	fresh_folder("w-perm");
 	uint32_t other = put_message("w-perm", "perm-other", "(\\Deleted)");
 	uint32_t a = put_message("w-perm", "perm1", NULL);
 	uint32_t b = put_message("w-perm", "perm2", "(\\Seen)");
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[128];
 	snprintf(path, sizeof path, "/messages/%u?folder=w-perm&permanent=true", a);
 	json_t *j = call(&g, "DELETE", path, NULL, 200);
@@ -768,18 +869,20 @@ Test(write, permanent_delete_leaves_other_deleted_messages)
 	stop(&g);
 }
 
-Test(write, delete_moves_to_trash_and_from_trash_for_good)
+TEST_ON_EVERY_SERVER(write, delete_moves_to_trash_and_from_trash_for_good)
 {
+	begin(srv);
+	ensure_folder("Trash");
 	fresh_folder("w-del");
 	uint32_t a = put_message("w-del", "del-to-trash", NULL);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char path[128];
 	snprintf(path, sizeof path, "/messages/%u?folder=w-del", a);
 	json_t *j = call(&g, "DELETE", path, NULL, 200);
 	cr_assert(json_is_false(json_object_get(j, "permanent")));
 	json_t *to = json_object_get(j, "moved_to");
-	cr_assert_str_eq(json_string_value(json_object_get(to, "folder")), "Trash");
+	cr_assert_str_eq(json_string_value(json_object_get(to, "folder")), name("Trash"));
 	struct listing l;
 	list_folder("w-del", &l);
 	cr_assert_eq(l.n, 0);
@@ -845,7 +948,8 @@ static int on_body(void *ctx, const struct imap_response *r)
 
 static void fetch_body(const char *folder, uint32_t uid, struct body_ctx *b)
 {
-	struct imap_session *s = erin();
+	folder = name(folder);
+	struct imap_session *s = writer();
 	struct imap_error err = {0};
 	char cmd[96];
 	imap_buf_init(&b->body, 0);
@@ -867,7 +971,7 @@ static void append_and_check(const struct gw *g, const char *folder)
 	         "&received=2023-12-24T18:30:05.5-05:00",
 	         folder);
 	struct gw_reply r;
-	gw_request_body(g, "POST", path, ERIN, "message/rfc822; charset=utf-8", append_body,
+	send_body(g, "POST", path, "message/rfc822; charset=utf-8", append_body,
 	                sizeof append_body - 1, &r);
 	cr_assert_eq(r.status, 201, "%s", r.body.data);
 	json_t *j = json_loads(r.body.data, 0, NULL);
@@ -876,14 +980,22 @@ static void append_and_check(const struct gw *g, const char *folder)
 	char loc[256], want[256];
 	cr_assert_eq(gw_header(&r, "Location", loc, sizeof loc), 0);
 	snprintf(want, sizeof want, "/messages/%u?folder=%s", uid, folder);
-	cr_assert_str_eq(loc, want);
+	cr_assert_str_eq(loc, on_server(want));
 	json_decref(j);
 	gw_reply_free(&r);
 
 	struct body_ctx b;
 	fetch_body(folder, uid, &b);
-	cr_assert_eq(b.body.len, sizeof append_body - 1, "stored %zu bytes", b.body.len);
-	cr_assert(memcmp(b.body.data, append_body, b.body.len) == 0, "stored unchanged");
+	/* Courier drops a CR that does not start a CRLF (RFC 5322 has none):
+	 * the rest is kept as sent */
+	char want_body[sizeof append_body];
+	size_t n = 0;
+	bool courier = strcmp(on.name, "courier") == 0;
+	for (size_t i = 0; i < sizeof append_body - 1; i++)
+		if (!courier || append_body[i] != '\r' || append_body[i + 1] == '\n')
+			want_body[n++] = append_body[i];
+	cr_assert_eq(b.body.len, n, "%s: stored %zu bytes", on.name, b.body.len);
+	cr_assert(memcmp(b.body.data, want_body, n) == 0, "%s: stored unchanged", on.name);
 	/* the instant asked for (Dovecot keeps the instant, not the zone) */
 	int64_t got, want_epoch;
 	cr_assert_eq(imap_date_parse_internal(b.date, strlen(b.date), &got, NULL), 0, "%s", b.date);
@@ -894,51 +1006,55 @@ static void append_and_check(const struct gw *g, const char *folder)
 	cr_assert_str_eq(server_flags(folder, uid), "$Work \\Flagged \\Seen");
 }
 
-Test(write, append_stores_the_bytes_unchanged)
+TEST_ON_EVERY_SERVER(write, append_stores_the_bytes_unchanged)
 {
+	begin(srv);
 	fresh_folder("w-append");
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	append_and_check(&g, "w-append");
-	cr_assert_gt(gw_count_sent(&g, "+}"), 0, "LITERAL+ is offered: used");
+	if (server_has("LITERAL+"))
+		cr_assert_gt(gw_count_sent(&g, "+}"), 0, "%s offers LITERAL+: used", on.name);
 	stop(&g);
 }
 
 Test(write, append_waits_for_the_server_without_literal_plus)
 {
+	begin(DOVECOT);
 	fresh_folder("w-append-sync");
 	struct gw g;
-	gw_start(&g, "--imap-ignore-caps", "LITERAL+", NULL);
+	gw_start_on(&g, &on, "--imap-ignore-caps", "LITERAL+", NULL);
 	append_and_check(&g, "w-append-sync");
 	cr_assert_eq(gw_count_sent(&g, "+}"), 0, "synchronizing literal");
 	cr_assert_eq(gw_count_sent(&g, "APPEND w-append-sync"), 1, "sent once");
 	stop(&g);
 }
 
-Test(write, append_limits_and_refusals)
+TEST_ON_EVERY_SERVER(write, append_limits_and_refusals)
 {
+	begin(srv);
 	fresh_folder("w-append-bad");
 	struct gw g;
-	gw_start(&g, "--append-max", "2K", "--body-max", "200", NULL);
+	gw_start_on(&g, &on, "--append-max", "2K", "--body-max", "200", NULL);
 	struct gw_reply r;
 	char big[3000];
 	make_message(big, sizeof big, "big");
 	size_t len = strlen(big);
 	memset(big + len, 'x', sizeof big - len);
-	gw_request_body(&g, "POST", "/messages?folder=w-append-bad", ERIN, "message/rfc822", big,
+	send_body(&g, "POST", "/messages?folder=w-append-bad", "message/rfc822", big,
 	                sizeof big, &r);
 	cr_assert_eq(r.status, 413, "%s", r.body.data);
 	cr_assert(strstr(r.body.data, "--append-max"), "%s", r.body.data);
 	gw_reply_free(&r);
 	/* 1,000 bytes: over --body-max, but a message has its own limit */
-	gw_request_body(&g, "POST", "/messages?folder=w-append-bad", ERIN, "message/rfc822", big,
+	send_body(&g, "POST", "/messages?folder=w-append-bad", "message/rfc822", big,
 	                1000, &r);
 	cr_assert_eq(r.status, 201, "%s", r.body.data);
 	gw_reply_free(&r);
 	/* while a JSON body over --body-max is refused */
 	char json[400];
 	snprintf(json, sizeof json, "{\"add\":[\"$%0300d\"]}", 0);
-	gw_request_body(&g, "PATCH", "/messages/1/flags?folder=w-append-bad", ERIN,
+	send_body(&g, "PATCH", "/messages/1/flags?folder=w-append-bad",
 	                "application/json", json, strlen(json), &r);
 	cr_assert_eq(r.status, 413, "%s", r.body.data);
 	cr_assert(strstr(r.body.data, "--body-max"), "%s", r.body.data);
@@ -959,16 +1075,16 @@ Test(write, append_limits_and_refusals)
 		{"/messages?folder=w-append-bad&bogus=1", "message/rfc822", 400},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		gw_request_body(&g, "POST", cases[i].path, ERIN, cases[i].type, msg, strlen(msg), &r);
+		send_body(&g, "POST", cases[i].path, cases[i].type, msg, strlen(msg), &r);
 		cr_expect_eq(r.status, cases[i].status, "%s (%s): %ld %s", cases[i].path,
 		             cases[i].type ? cases[i].type : "no type", r.status, r.body.data);
 		gw_reply_free(&r);
 	}
-	gw_request_body(&g, "POST", "/messages?folder=w-append-bad", ERIN, "message/rfc822",
+	send_body(&g, "POST", "/messages?folder=w-append-bad", "message/rfc822",
 	                "a\0b", 3, &r);
 	cr_assert_eq(r.status, 400, "NUL: %s", r.body.data);
 	gw_reply_free(&r);
-	gw_request_body(&g, "POST", "/messages?folder=w-append-bad", ERIN, "message/rfc822", "", 0,
+	send_body(&g, "POST", "/messages?folder=w-append-bad", "message/rfc822", "", 0,
 	                &r);
 	cr_assert_eq(r.status, 400, "empty: %s", r.body.data);
 	gw_reply_free(&r);
@@ -982,8 +1098,9 @@ Test(write, append_limits_and_refusals)
 
 Test(write, folders_create_rename_subscribe_delete_with_non_ascii_names)
 {
+	begin(DOVECOT);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	/* "Wé/Données/Équipe": parents are created too */
 	json_t *j = call(&g, "POST", "/folders",
 	                 "{\"path\":\"W\\u00e9/Donn\\u00e9es/\\u00c9quipe\"}", 201);
@@ -1100,11 +1217,12 @@ static void folder_names(char *out, size_t cap)
  * parents it made on the way, and never one that was there before. */
 Test(write, folder_names_the_server_refuses_are_400_and_leave_nothing)
 {
+	begin(DOVECOT);
 	char seg[301], json[512], before[8192], after[8192];
 	memset(seg, 'y', 300);
 	seg[300] = '\0';
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	fresh_folder("Kept");
 	folder_names(before, sizeof before);
 
@@ -1129,8 +1247,9 @@ Test(write, folder_names_the_server_refuses_are_400_and_leave_nothing)
 
 Test(write, methods_each_route_does_not_take_are_405)
 {
+	begin(DOVECOT);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	static const struct {
 		const char *method, *path, *allow;
 	} cases[] = {
@@ -1146,7 +1265,7 @@ Test(write, methods_each_route_does_not_take_are_405)
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct gw_reply r;
-		gw_request(&g, cases[i].method, cases[i].path, ERIN, NULL, &r);
+		gw_request(&g, cases[i].method, on_server(cases[i].path), WRITER, NULL, &r);
 		cr_expect_eq(r.status, 405, "%s %s: %ld", cases[i].method, cases[i].path, r.status);
 		char allow[64] = "";
 		gw_header(&r, "Allow", allow, sizeof allow);
@@ -1154,13 +1273,13 @@ Test(write, methods_each_route_does_not_take_are_405)
 		gw_reply_free(&r);
 	}
 	struct gw_reply r;
-	gw_request(&g, "DELETE", "/folders/", ERIN, NULL, &r);
+	gw_request(&g, "DELETE", on_server("/folders/"), WRITER, NULL, &r);
 	cr_assert_eq(r.status, 404, "no folder named");
 	gw_reply_free(&r);
-	gw_request(&g, "DELETE", "/messages/", ERIN, NULL, &r);
+	gw_request(&g, "DELETE", on_server("/messages/"), WRITER, NULL, &r);
 	cr_assert_eq(r.status, 404, "no message named");
 	gw_reply_free(&r);
-	gw_request(&g, "DELETE", "/messages/abc", ERIN, NULL, &r);
+	gw_request(&g, "DELETE", on_server("/messages/abc"), WRITER, NULL, &r);
 	cr_assert_eq(r.status, 400, "not a UID");
 	gw_reply_free(&r);
 	const char *body = "{\"add\":[\"$x\"]}";
@@ -1187,7 +1306,7 @@ static void *walk(void *arg)
 	char path[256] = "/messages?folder=w-race-src&per_page=4";
 	for (;;) {
 		struct gw_reply r;
-		gw_request(w->g, "GET", path, ERIN, NULL, &r);
+		gw_request(w->g, "GET", on_server(path), WRITER, NULL, &r);
 		w->status = r.status;
 		json_t *j = r.status == 200 ? json_loads(r.body.data, 0, NULL) : NULL;
 		gw_reply_free(&r);
@@ -1226,7 +1345,7 @@ static void *move_some(void *arg)
 		snprintf(path, sizeof path, "/messages/%u/move?folder=w-race-src", mv->uids[i]);
 		struct gw_reply r;
 		const char *body = "{\"to\":\"w-race-dst\"}";
-		gw_request_body(mv->g, "POST", path, ERIN, "application/json", body, strlen(body), &r);
+		send_body(mv->g, "POST", path, "application/json", body, strlen(body), &r);
 		if (r.status != 200)
 			mv->bad_status = r.status;
 		gw_reply_free(&r);
@@ -1234,8 +1353,9 @@ static void *move_some(void *arg)
 	return NULL;
 }
 
-Test(write, moving_half_a_folder_while_it_is_listed_loses_and_duplicates_nothing)
+TEST_ON_EVERY_SERVER(write, moving_half_a_folder_while_it_is_listed_loses_and_duplicates_nothing)
 {
+	begin(srv);
 	enum { N = 32 };
 	fresh_folder("w-race-src");
 	fresh_folder("w-race-dst");
@@ -1248,7 +1368,7 @@ Test(write, moving_half_a_folder_while_it_is_listed_loses_and_duplicates_nothing
 			mv.uids[mv.n++] = uid;
 	}
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	struct walker w = {.g = &g};
 	mv.g = &g;
 	pthread_t tw, tm;
@@ -1257,7 +1377,8 @@ Test(write, moving_half_a_folder_while_it_is_listed_loses_and_duplicates_nothing
 	pthread_join(tw, NULL);
 	pthread_join(tm, NULL);
 	cr_assert_eq(w.status, 200, "the listing answered %ld", w.status);
-	cr_assert_eq(mv.bad_status, 0, "a move answered %ld", mv.bad_status);
+	cr_assert_eq(mv.bad_status, 0, "%s: a move answered %ld", on.name,
+	             mv.bad_status);
 	cr_assert_geq(w.pages, 1);
 
 	struct listing src, dst;

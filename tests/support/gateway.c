@@ -128,6 +128,12 @@ bool test_server_running(const struct test_server *s)
 	return false;
 }
 
+void test_server_need(const struct test_server *s)
+{
+	if (!test_server_running(s))
+		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", s->name);
+}
+
 /* Wait until tests/servers-lib.sh has the other servers up and seeded
  * ($IMAPGW_TEST_DIR/servers.done), then take their settings from
  * servers.env ("export NAME=VALUE" lines) into this process's environment. */
@@ -168,22 +174,30 @@ static void others_ready(void)
 	loaded = true;
 }
 
+/* The implicit-TLS port and the CA file of server s. */
+static void server_endpoint(const struct test_server *s, const char **port, const char **ca)
+{
+	*port = getenv("IMAPGW_TEST_IMAPS_PORT");
+	*ca = getenv("IMAPGW_TEST_CA");
+	if (strcmp(s->name, "dovecot") == 0)
+		return;
+	others_ready();
+	char up[16], port_var[64], ca_var[64];
+	size_t i = 0;
+	for (; s->name[i] && i < sizeof up - 1; i++)
+		up[i] = (char)toupper((unsigned char)s->name[i]);
+	up[i] = '\0';
+	snprintf(port_var, sizeof port_var, "IMAPGW_TEST_%s_IMAPS_PORT", up);
+	snprintf(ca_var, sizeof ca_var, "IMAPGW_TEST_%s_CA", up);
+	*port = getenv(port_var);
+	*ca = getenv(ca_var);
+	cr_assert(*port && *ca, "%s: no %s or %s", s->name, port_var, ca_var);
+}
+
 void gw_start_on(struct gw *g, const struct test_server *s, ...)
 {
-	char port_var[64], ca_var[64];
-	const char *port = getenv("IMAPGW_TEST_IMAPS_PORT"), *ca = getenv("IMAPGW_TEST_CA");
-	if (strcmp(s->name, "dovecot") != 0) {
-		others_ready();
-		char up[16];
-		size_t i = 0;
-		for (; s->name[i] && i < sizeof up - 1; i++)
-			up[i] = (char)toupper((unsigned char)s->name[i]);
-		up[i] = '\0';
-		snprintf(port_var, sizeof port_var, "IMAPGW_TEST_%s_IMAPS_PORT", up);
-		snprintf(ca_var, sizeof ca_var, "IMAPGW_TEST_%s_CA", up);
-		port = getenv(port_var);
-		ca = getenv(ca_var);
-	}
+	const char *port, *ca;
+	server_endpoint(s, &port, &ca);
 	va_list ap;
 	va_start(ap, s);
 	start_v(g, port, ca, ap);
@@ -505,14 +519,14 @@ struct imap_tls *test_tls_open(void)
 	return tls;
 }
 
-struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
+static struct imap_session *login_at(struct imap_tls *tls, const char *port, const char *user,
                                      const char *password)
 {
 	struct imap_client_config cfg;
 	struct imap_error err = {0};
 	imap_client_config_default(&cfg);
 	cfg.host = getenv("IMAPGW_TEST_HOST");
-	cfg.port = (uint16_t)atoi(getenv("IMAPGW_TEST_IMAPS_PORT"));
+	cfg.port = (uint16_t)atoi(port);
 	cfg.tls = tls;
 	struct imap_session *s = NULL;
 	int64_t deadline = imap_now_ms() + 15000;
@@ -521,4 +535,28 @@ struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
 	             "%s: %s", user, err.msg);
 	cr_assert_eq(imap_session_enable(s, deadline, &err), 0, "%s", err.msg);
 	return s;
+}
+
+struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
+                                     const char *password)
+{
+	return login_at(tls, getenv("IMAPGW_TEST_IMAPS_PORT"), user, password);
+}
+
+struct imap_session *test_imap_login_on(const struct test_server *srv, const char *user,
+                                        const char *password)
+{
+	static struct imap_tls *tls[TEST_SERVERS];
+	const char *port, *ca;
+	server_endpoint(srv, &port, &ca);
+	size_t k = 0;
+	while (k < TEST_SERVERS && strcmp(test_servers[k].name, srv->name) != 0)
+		k++;
+	cr_assert(k < TEST_SERVERS, "%s is not one of test_servers", srv->name);
+	if (!tls[k]) {
+		struct imap_error err = {0};
+		tls[k] = imap_tls_new(ca, &err);
+		cr_assert_not_null(tls[k], "%s CA: %s", srv->name, err.msg);
+	}
+	return login_at(tls[k], port, user, password);
 }

@@ -39,8 +39,23 @@ struct test_server {
 };
 extern const struct test_server test_servers[TEST_SERVERS];
 
+/* A Criterion test of suite `suite` run once per server of test_servers,
+ * with `const struct test_server *srv` in scope (the file includes
+ * <criterion/parameterized.h> and <string.h>). */
+#define TEST_ON_EVERY_SERVER(suite, name)                                              \
+	ParameterizedTestParameters(suite, name)                                       \
+	{                                                                              \
+		static struct test_server p[TEST_SERVERS];                               \
+		memcpy(p, test_servers, sizeof p);                                       \
+		return cr_make_param_array(struct test_server, p, TEST_SERVERS);         \
+	}                                                                              \
+	ParameterizedTest(const struct test_server *srv, suite, name)
+
 /* Whether the test run started server s (IMAPGW_TEST_SERVERS). */
 bool test_server_running(const struct test_server *s);
+
+/* Skip the test when the run did not start server s. */
+void test_server_need(const struct test_server *s);
 
 /* As gw_start, in front of server s (its implicit-TLS port and certificate). */
 void gw_start_on(struct gw *g, const struct test_server *s, ...) __attribute__((sentinel));
@@ -112,6 +127,11 @@ struct imap_tls *test_tls_open(void);
  * otherwise. Deadlines of 15 s. */
 struct imap_session *test_imap_login(struct imap_tls *tls, const char *user,
                                      const char *password);
+
+/* The same on server s (one of test_servers; its certificate kept for the
+ * life of the process). */
+struct imap_session *test_imap_login_on(const struct test_server *srv, const char *user,
+                                        const char *password);
 
 struct imap_folder;
 struct imap_folder_list;

@@ -340,6 +340,79 @@ Test(write, move_to_unknown_folder_is_not_found_and_nothing_else_is_sent)
 	           "A3 UID COPY 5 Nope");
 }
 
+/* Courier answers a COPY (its move) to a missing folder with a bare NO: a
+ * STATUS of the target tells a missing folder (404) from a failing server. */
+Test(write, bare_no_to_a_copy_is_not_found_when_the_target_is_missing)
+{
+	static const struct fake_step script[] = {
+		GREETING("IMAP4rev1 UIDPLUS"),
+		SELECT_INBOX("7"),
+		PREFETCH("5", "* 1 FETCH (UID 5 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n"),
+		FAKE_EXPECT("UID COPY 5 INBOX.Nope"),
+		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
+		FAKE_EXPECT("STATUS INBOX.Nope (UIDVALIDITY)"),
+		FAKE_SEND("$TAG NO Mailbox does not exist, or must be subscribed to.\r\n"),
+		PREFETCH("6", "* 2 FETCH (UID 6 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n"),
+		FAKE_EXPECT("UID COPY 6 INBOX.Full"),
+		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
+		FAKE_EXPECT("STATUS INBOX.Full (UIDVALIDITY)"),
+		FAKE_SEND("* STATUS INBOX.Full (UIDVALIDITY 3)\r\n$TAG OK STATUS Completed.\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	struct imap_transfer_result r;
+	cr_assert_eq(transfer_one(&h, 5, "INBOX.Nope", true, &r), IMAP_ERR_NOT_FOUND, "%s", h.err.msg);
+	imap_transfer_result_free(&r);
+	cr_assert_eq(transfer_one(&h, 6, "INBOX.Full", true, &r), IMAP_ERR_NO,
+	             "the target exists: the server's refusal stands");
+	imap_transfer_result_free(&r);
+	finish(&h, "A1 SELECT INBOX\n"
+	           "A2 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
+	           "A3 UID COPY 5 INBOX.Nope\n"
+	           "A4 STATUS INBOX.Nope (UIDVALIDITY)\n"
+	           "A5 UID FETCH 6 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
+	           "A6 UID COPY 6 INBOX.Full\n"
+	           "A7 STATUS INBOX.Full (UIDVALIDITY)");
+}
+
+/* Courier writes back the keywords a session last read: each STORE there
+ * follows a NOOP, so the session has read what other sessions stored. */
+Test(write, courier_stores_flags_after_a_fresh_look)
+{
+	static const struct fake_step script[] = {
+		FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 UIDPLUS] Courier-IMAP ready. Copyright "
+		          "1998-2018 Double Precision, Inc.\r\n"),
+		SELECT_INBOX("7"),
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("* 1 FETCH (FLAGS ($a))\r\n$TAG OK NOOP completed\r\n"),
+		FAKE_EXPECT("UID STORE 4 +FLAGS.SILENT ($b)"),
+		FAKE_SEND("$TAG OK STORE completed.\r\n"),
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK NOOP completed\r\n"),
+		FAKE_EXPECT("UID STORE 4 -FLAGS.SILENT (\\Flagged)"),
+		FAKE_SEND("$TAG OK STORE completed.\r\n"),
+		FAKE_EXPECT("UID FETCH 4 (UID FLAGS)"),
+		FAKE_SEND("* 1 FETCH (UID 4 FLAGS ($a $b))\r\n$TAG OK FETCH completed.\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	const uint32_t uid = 4;
+	const char *add[] = {"$b"}, *rem[] = {"\\Flagged"};
+	struct imap_store st = {.add = add, .nadd = 1, .remove = rem, .nremove = 1};
+	struct imap_ref ref = {"INBOX", 7};
+	struct imap_flags_result r;
+	cr_assert_eq(imap_flags_store(h.s, &ref, &uid, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0, "%s",
+	             h.err.msg);
+	cr_assert_eq(r.v[0].nflags, 2);
+	imap_flags_result_free(&r);
+	finish(&h, "A1 SELECT INBOX\n"
+	           "A2 NOOP\n"
+	           "A3 UID STORE 4 +FLAGS.SILENT ($b)\n"
+	           "A4 NOOP\n"
+	           "A5 UID STORE 4 -FLAGS.SILENT (\\Flagged)\n"
+	           "A6 UID FETCH 4 (UID FLAGS)");
+}
+
 Test(write, move_without_copyuid_keeps_an_unconfirmed_original)
 {
 	/* UIDPLUS, no MOVE, and the server gives no COPYUID (UIDNOTSTICKY), nor
