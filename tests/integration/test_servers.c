@@ -629,7 +629,7 @@ PARAMS(folder_writes_with_non_ascii_names)
 
 PARAMS(account_facts)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	json_t *j = get(&g, "/account");
@@ -729,7 +729,7 @@ static size_t search_walk(const struct gw *g, const char *query, unsigned per_pa
 
 PARAMS(search_across_folders)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	/* "<leaf> item 1" is in every folder the seed fills but INBOX */
@@ -848,7 +848,7 @@ static void thread_lines(json_t *j, char *out, size_t cap)
 
 PARAMS(conversation_across_inbox_and_sent)
 {
-	need(srv);
+	test_server_need(srv);
 	test_user_lock("heidi");
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
@@ -943,7 +943,7 @@ PARAMS(conversation_across_inbox_and_sent)
  * THREAD and the gateway's own threading make the same conversations */
 PARAMS(threads_server_and_gateway_agree)
 {
-	need(srv);
+	test_server_need(srv);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	json_t *j = get(&g, "/threads?per_page=500");
