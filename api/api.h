@@ -278,7 +278,9 @@ bool api_filter_params(const struct api_request *req, struct imap_filter *f, cha
  * such a string: empty, too long, another alphabet, a NUL inside). */
 #define API_CURSOR_MAX 160
 void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out);
-bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out); /* appends; max: chars of s */
+/* Decoding appends to out; false for more than max characters, another
+ * alphabet, nothing decoded, or a NUL inside. */
+bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out);
 void api_cursor_encode(const char *raw, char *out, size_t cap);
 bool api_cursor_decode(const char *s, char *raw, size_t cap);
 

@@ -6,7 +6,8 @@
  *
  * Templates are those of openapi.yaml. A path matches a template segment
  * by segment: a literal segment exactly, {uid} any one non-empty segment,
- * {part} any one segment, {id} any one non-empty segment, {path} the non-empty rest (a folder path holds
+ * {part} any one segment, {id} any one non-empty segment, {path} the
+ * non-empty rest (a folder path holds
  * "/") without a "/" at its end.
  * Where several templates match, the one with the most literal segments
  * wins: /messages/flags is that route, not a message with UID "flags".

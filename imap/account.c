@@ -3,7 +3,8 @@
  * the facts of an account. See account.h.
  *
  *   namespace-response = "NAMESPACE" SP namespace SP namespace SP namespace
- *   namespace          = nil / "(" 1*( "(" string SP (DQUOTE QUOTED-CHAR DQUOTE / nil) ... ")" ) ")"
+ *   namespace          = nil / "(" 1*( "(" string SP
+ *                        (DQUOTE QUOTED-CHAR DQUOTE / nil) ... ")" ) ")"
  *   quotaroot_response = "QUOTAROOT" SP astring *(SP astring)      ; RFC 9208
  *   quota_response     = "QUOTA" SP astring SP quota_list
  *   quota_list         = "(" quota_resource *(SP quota_resource) ")"

@@ -121,7 +121,8 @@ uint32_t imap_cap_bit(const char *name, size_t len)
 		{"IDLE", IMAP_CAP_IDLE}, {"NAMESPACE", IMAP_CAP_NAMESPACE},
 		{"CHILDREN", IMAP_CAP_CHILDREN}, {"BINARY", IMAP_CAP_BINARY},
 		{"PARTIAL", IMAP_CAP_PARTIAL}, {"CONTEXT=SORT", IMAP_CAP_CONTEXT_SORT},
-		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED}, {"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES},
+		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
+		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES},
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)

@@ -214,8 +214,8 @@ static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 
 static bool filter_empty(const struct imap_filter *f)
 {
-	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from && !f->to &&
-	       !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
+	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from &&
+	       !f->to && !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
 	       !f->has_smaller;
 }
 

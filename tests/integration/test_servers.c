@@ -651,7 +651,8 @@ PARAMS(account_facts)
 	}
 	/* the capabilities say what the server's list says, but SORT, which the
 	 * gateway does not use on Courier */
-	json_t *caps = json_object_get(j, "capabilities"), *list = json_object_get(j, "server_capabilities");
+	json_t *caps = json_object_get(j, "capabilities");
+	json_t *list = json_object_get(j, "server_capabilities");
 	bool move = false, esearch = false, quota = false;
 	size_t i;
 	json_t *v;
