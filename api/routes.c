@@ -6,7 +6,8 @@
  *
  * Templates are those of openapi.yaml. A path matches a template segment
  * by segment: a literal segment exactly, {uid} any one non-empty segment,
- * {part} any one segment, {path} the non-empty rest (a folder path holds
+ * {part} any one segment, {id} any one non-empty segment, {path} the
+ * non-empty rest (a folder path holds
  * "/") without a "/" at its end.
  * Where several templates match, the one with the most literal segments
  * wins: /messages/flags is that route, not a message with UID "flags".
@@ -34,6 +35,8 @@ static const struct api_route routes[] = {
 	{"GET", "/docs", "docs", api_docs, 0},
 	{"GET", "/docs/redoc.standalone.js", "docs_asset", api_docs_asset, 0},
 
+	{"GET", "/account", "account", api_account_get, READ},
+
 	{"GET", "/folders", "folders", api_folders_list, READ},
 	{"POST", "/folders", "folders", api_folder_create, IMAP},
 	{"GET", "/folders/{path}", "folder", api_folder_get, READ},
@@ -41,6 +44,9 @@ static const struct api_route routes[] = {
 	{"DELETE", "/folders/{path}", "folder", api_folder_delete, IMAP},
 
 	{"GET", "/messages", "messages", api_messages_list, READ},
+	{"GET", "/search", "search", api_search, READ},
+	{"GET", "/threads", "threads", api_threads_list, READ},
+	{"GET", "/threads/{id}", "thread", api_thread_get, READ},
 	{"POST", "/messages", "messages", api_message_append, IMAP | API_ROUTE_MESSAGE},
 	{"PATCH", "/messages/flags", "messages_flags", api_flags_bulk, IMAP},
 	{"POST", "/messages/move", "messages_move", api_messages_move, IMAP},
@@ -88,6 +94,10 @@ static int fit(const char *tpl, const char *path, struct api_match *m, bool *bad
 		}
 		if (tn == 6 && memcmp(tpl, "{part}", 6) == 0) {
 			m->part = path;  /* even empty: the handler says what a part is */
+		} else if (pn == 0) {
+			return -1;
+		} else if (tn == 4 && memcmp(tpl, "{id}", 4) == 0) {
+			m->id = path;    /* one segment: the handler says what an id is */
 		} else if (pn == 0) {
 			return -1;
 		} else if (tn == 5 && memcmp(tpl, "{uid}", 5) == 0) {

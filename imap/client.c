@@ -122,6 +122,7 @@ uint32_t imap_cap_bit(const char *name, size_t len)
 		{"CHILDREN", IMAP_CAP_CHILDREN}, {"BINARY", IMAP_CAP_BINARY},
 		{"PARTIAL", IMAP_CAP_PARTIAL}, {"CONTEXT=SORT", IMAP_CAP_CONTEXT_SORT},
 		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
+		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES},
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)
@@ -179,6 +180,11 @@ static void forget_caps(struct imap_session *s)
 	s->caps = 0;
 	s->caps_known = false;
 	imap_buf_reset(&s->caps_text, CAPS_TEXT_MAX);
+}
+
+const char *imap_session_caps_text(const struct imap_session *s)
+{
+	return s->caps_text.data ? s->caps_text.data : " ";
 }
 
 bool imap_session_has_cap(const struct imap_session *s, const char *name)

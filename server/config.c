@@ -76,6 +76,12 @@ static const struct opt opts[] = {
 	 " or * for any origin without credentials (empty: CORS off)"},
 	{"gzip-min-bytes", OPT_SIZE, OFF(gzip_min_bytes), "1K", 0, 1ull << 30,
 	 "gzip JSON answers of at least this many bytes when the client accepts it (0: never)"},
+	{"search-deadline-ms", OPT_UINT, OFF(search_deadline_ms), "10000", 100, 3600000,
+	 "ms GET /search spends searching folders; then it answers what it found, partial"},
+	{"search-max-hits", OPT_UINT, OFF(search_max_hits), "100000", 1, 16000000,
+	 "matches GET /search orders in one request; beyond, the answer is partial"},
+	{"thread-max", OPT_UINT, OFF(thread_max), "10000", 1, 50000,
+	 "messages one conversation (GET /threads/{id}) or a threaded folder may hold"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 

@@ -31,6 +31,9 @@ struct server_config {
 	unsigned workers;           /* --workers: IMAP worker threads */
 	unsigned queue_max;         /* --queue-max: requests waiting for a worker (503 above) */
 	unsigned per_page_max;      /* --per-page-max */
+	unsigned search_deadline_ms; /* --search-deadline-ms: time GET /search searches */
+	unsigned search_max_hits;   /* --search-max-hits: matches one search orders */
+	unsigned thread_max;        /* --thread-max: messages threaded in one request */
 	unsigned index_max_mb;      /* --index-max-mb */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */

@@ -227,6 +227,24 @@ def crafted_cases():
         add(("GET", "/messages/1?" + q, None, None, {400}))
     for q in ["counts=maybe", "tree=2", "bogus=1"]:
         add(("GET", "/folders?" + q, None, None, {400}))
+    # search, threads, account
+    for q in ["cursor=garbage", "cursor=", "cursor=czEuMS4yLjM", "per_page=0", "folders=",
+              "folders=a%0Db", "q=x&text=y", "q=%01", "since=2024-13-01", "bogus=1",
+              "folders=%FF", "page=2"]:
+        add(("GET", "/search?" + q, None, None, {400}))
+    add(("GET", "/search?folders=No%20Such%20Folder", None, None, {404}))
+    for q in ["page=0", "per_page=0", "per_page=x", "folder=%0A", "bogus=1", "sort=date"]:
+        add(("GET", "/threads?" + q, None, None, {400}))
+    add(("GET", "/threads?folder=No%20Such%20Folder", None, None, {404}))
+    for tid in ["x", "bTxhPg%3D%3D", "dTA", "dXg", "bm9wZQ", "bTw-", "A" * 3000,
+                "bTxhQGI-IDxjQGQ-", "dTQyOTQ5NjcyOTY"]:
+        add(("GET", f"/threads/{tid}", None, None, {400}))
+    add(("GET", "/threads/bTxuby1zdWNoQHg-", None, None, {404}))
+    add(("GET", "/threads/bTxuby1zdWNoQHg-?folders=No%20Such", None, None, {404}))
+    add(("GET", "/account?bogus=1", None, None, {400}))
+    for method, path in [("POST", "/search"), ("DELETE", "/threads"), ("PUT", "/account"),
+                         ("POST", "/threads/bTxhPg")]:
+        add((method, path, None, None, {405}))
     for folder in ["No%20Such%20Folder", "INBOX%00x", "%E2%98%83%20missing"]:
         add(("GET", f"/messages?folder={folder}", None, None, {404}))
         add(("GET", f"/messages/1/raw?folder={folder}", None, None, {404}))

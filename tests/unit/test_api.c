@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "imap/messages.h"
 #include "tests/support/fake_session.h"
 
 TestSuite(api, .timeout = 30);
@@ -725,4 +726,41 @@ Test(api, exchange_move_with_a_bare_copyuid_is_done)
 	gateway_finish(&g, "A1 CAPABILITY\nA2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\nA3 SELECT INBOX\n"
 	                   "A4 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
 	                   "A5 UID MOVE 5 Archive\nA6 LOGOUT");
+}
+
+/* GET /search past --search-deadline-ms: the folder under way is finished,
+ * the next one is not started, and the answer says partial instead of 504. */
+Test(api, search_past_its_deadline_is_partial)
+{
+	static const struct fake_step script[] = {
+		GREET, LOGIN, EXAMINE_INBOX,
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_DELAY(300),
+		FAKE_SEND("* SEARCH 5\r\n$TAG OK Search completed\r\n"),
+		FAKE_EXPECT("UID FETCH 5 (UID INTERNALDATE)"),
+		FAKE_SEND("* 2 FETCH (UID 5 INTERNALDATE \"02-Jun-2025 10:00:00 +0000\")\r\n"
+		          "$TAG OK Fetch completed\r\n"),
+		FAKE_EXPECT_PREFIX("UID FETCH 5 (UID FLAGS INTERNALDATE RFC822.SIZE"),
+		FAKE_SEND("* 2 FETCH (UID 5 FLAGS () INTERNALDATE \"02-Jun-2025 10:00:00 +0000\" "
+		          "RFC822.SIZE 10)\r\n$TAG OK Fetch completed\r\n"),
+		LOGOUT,
+	};
+	struct gateway g;
+	GATEWAY_START(&g, script);
+	struct api_config cfg = *api_config();
+	cfg.search_deadline_ms = 100;
+	api_init(&cfg);
+	struct api_response r;
+	run(&(struct call)CALL("GET", "/search", .query = "folders=INBOX&folders=Archive"), &r);
+	cr_expect_eq(r.status, 200, "%d: %s", r.status, body_text(&r));
+	json_t *j = json_loads(body_text(&r), 0, NULL);
+	cr_expect(json_is_true(json_object_get(j, "partial")), "%s", body_text(&r));
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 1, "%s", body_text(&r));
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 1);
+	cr_expect_eq(json_array_size(json_object_get(j, "messages")), 1);
+	json_decref(j);
+	api_response_free(&r);
+	gateway_finish(&g, "A1 LOGIN alice secret\nA2 EXAMINE INBOX\nA3 UID SEARCH ALL\n"
+	                   "A4 UID FETCH 5 (UID INTERNALDATE)\n"
+	                   "A5 UID FETCH 5 (" IMAP_SUMMARY_ITEMS ")\nA6 LOGOUT");
 }

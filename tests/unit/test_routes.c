@@ -235,6 +235,7 @@ Test(routes, options_on_every_route)
 			if (close) {  /* a value each template takes */
 				const char *v = strncmp(t, "{uid}", 5) == 0    ? "7"
 				                : strncmp(t, "{part}", 6) == 0 ? "1.2"
+				                : strncmp(t, "{id}", 4) == 0   ? "t0a1b2c3"
 				                                               : "Archive/2024";
 				k += (size_t)snprintf(path + k, sizeof path - k, "%s", v);
 				t = close + 1;
