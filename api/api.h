@@ -177,6 +177,7 @@ struct api_config {
 	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
 	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
 	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
+	unsigned changes_max;        /* largest max_changes of GET /changes (0: 5000) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 };
 
@@ -202,6 +203,7 @@ enum api_err {
 	API_ERR_STALE,         /* 409: the folder's UIDVALIDITY is not the client's */
 	API_ERR_EXISTS,        /* 409: what would be created exists already */
 	API_ERR_REFUSED,       /* 409: not done, it could lose mail */
+	API_ERR_CANNOT_CALCULATE, /* 410: changes since that state cannot be told: re-list */
 	API_ERR_TOO_LARGE,     /* 413: the request body passed its limit */
 	API_ERR_URI_TOO_LONG,  /* 414: the path and query passed --uri-max */
 	API_ERR_MEDIA_TYPE,    /* 415: a body of the wrong Content-Type */

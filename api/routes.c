@@ -32,6 +32,7 @@ static const struct api_route routes[] = {
 	{"DELETE", "/folders/{path}", "folder", api_folder_delete, IMAP},
 
 	{"GET", "/messages", "messages", api_messages_list, READ},
+	{"GET", "/changes", "changes", api_changes, READ},
 	{"POST", "/messages", "messages", api_message_append, IMAP | API_ROUTE_MESSAGE},
 	{"PATCH", "/messages/flags", "messages_flags", api_flags_bulk, IMAP},
 	{"POST", "/messages/move", "messages_move", api_messages_move, IMAP},

@@ -38,7 +38,7 @@ struct imap_session {
 	unsigned caps_gen;          /* bumped whenever the server states them */
 	struct imap_buf caps_text;  /* " NAME NAME ... " upper-cased */
 	unsigned tag_seq;
-	bool utf8, condstore, sync_literals;
+	bool utf8, condstore, qresync, sync_literals;
 	bool bye;
 	char bye_text[160];
 	uint64_t bytes_sent;       /* handed to the connection, ever */
@@ -207,6 +207,22 @@ static void track_mailbox(struct imap_session *s, const struct imap_response *r)
 			m->highestmodseq = 0;
 		else if (imap_value_is_atom(name, "CLOSED"))  /* RFC 7162: the old mailbox is gone */
 			s->selected = false;
+		return;
+	}
+	if (r->args && r->args->count >= 2 && imap_value_is_atom(imap_value_at(r->args, 0), "VANISHED")) {
+		/* RFC 7162 §3.2.10: under QRESYNC, expunges of the selected
+		 * mailbox come as UID sets; (EARLIER) ones only answer a
+		 * question and change nothing now. */
+		const struct imap_value *set = imap_value_at(r->args, r->args->count - 1);
+		if (r->args->count != 2 || !imap_value_is_string(set))
+			return;
+		size_t pos = 0;
+		uint32_t a, b;
+		while (imap_set_next(set->str, set->len, &pos, &a, &b) == 1) {
+			uint64_t k = (uint64_t)(a < b ? b - a : a - b) + 1;
+			m->exists = k < m->exists ? m->exists - (uint32_t)k : 0;
+		}
+		m->changes++;
 		return;
 	}
 	if (!r->args || r->args->count < 2 || imap_value_u64(imap_value_at(r->args, 0), UINT32_MAX, &n))
@@ -950,6 +966,8 @@ static int on_enabled(void *ctx, const struct imap_response *r)
 	IMAP_LIST_FOREACH(r->args, v, i) {
 		if (imap_value_is_atom(v, "CONDSTORE"))
 			s->condstore = true;
+		else if (imap_value_is_atom(v, "QRESYNC"))
+			s->qresync = s->condstore = true;  /* QRESYNC implies CONDSTORE */
 		else if (imap_value_is_atom(v, "UTF8=ACCEPT"))
 			s->utf8 = true;
 	}
@@ -972,6 +990,8 @@ int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_er
 	imap_cmd_atom(&c, "ENABLE");
 	if (caps & IMAP_CAP_CONDSTORE)
 		imap_cmd_atom(&c, "CONDSTORE");
+	if ((caps & IMAP_CAP_QRESYNC) && (caps & IMAP_CAP_CONDSTORE))
+		imap_cmd_atom(&c, "QRESYNC");
 	if (caps & IMAP_CAP_UTF8_ACCEPT)
 		imap_cmd_atom(&c, "UTF8=ACCEPT");
 	rc = run(s, &c, on_enabled, s, NULL, NULL, deadline, err);
@@ -987,6 +1007,11 @@ bool imap_session_utf8(const struct imap_session *s)
 bool imap_session_condstore(const struct imap_session *s)
 {
 	return s->condstore;
+}
+
+bool imap_session_qresync(const struct imap_session *s)
+{
+	return s->qresync;
 }
 
 bool imap_session_learned(const struct imap_session *s, unsigned what)

@@ -187,14 +187,18 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
                            struct imap_error *err);
 
-/* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
- * command when it offers neither, or lacks ENABLE). Call once after
- * authentication (IMAP_ERR_INVALID before). Returns 0 or an error. */
+/* ENABLE CONDSTORE, QRESYNC and UTF8=ACCEPT, those of them the server
+ * offers (QRESYNC only with CONDSTORE); no command when it offers none of
+ * them, or lacks ENABLE. Under QRESYNC, expunges of the selected mailbox
+ * arrive as VANISHED, which the session tracks as it tracks EXPUNGE. Call
+ * once after authentication (IMAP_ERR_INVALID before). Returns 0 or an
+ * error. */
 int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err);
 
 /* True once ENABLE succeeded for that extension. */
 bool imap_session_utf8(const struct imap_session *s);
 bool imap_session_condstore(const struct imap_session *s);
+bool imap_session_qresync(const struct imap_session *s);
 
 /* Capabilities as bits. When they are not known (after STARTTLS or a login
  * that did not restate them) this sends CAPABILITY first. */

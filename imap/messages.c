@@ -899,6 +899,29 @@ static int fetch_uids(struct imap_session *s, const uint32_t *uids, size_t n, in
 	return rc;
 }
 
+int imap_messages_fetch(struct imap_session *s, const uint32_t *uids, size_t n,
+                        int64_t deadline, struct imap_page *out, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = fetch_uids(s, uids, n, deadline, out, err);
+	if (rc) {
+		imap_page_free(out);
+		return rc;
+	}
+	/* A message expunged meanwhile got no FETCH: every server sends
+	 * INTERNALDATE when asked, so a summary without one was not filled. */
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->msgs[i].has_internaldate)
+			out->msgs[k++] = out->msgs[i];
+		else
+			summary_free(&out->msgs[i]);
+	}
+	out->n = k;
+	out->total = (uint32_t)k;
+	return 0;
+}
+
 /* Where a cursor continues: the index just past after_uid. */
 static size_t cursor_start(const struct uids *u, const struct imap_page_request *req)
 {

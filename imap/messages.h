@@ -94,6 +94,13 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 
 void imap_page_free(struct imap_page *p);
 
+/* Summaries of the UIDs uids[0..n) (ascending) of the selected mailbox, in
+ * that order: one UID FETCH, into *out (msgs and n; those no longer there
+ * are left out; free with imap_page_free). Returns 0 or an error as
+ * imap_session_run. */
+int imap_messages_fetch(struct imap_session *s, const uint32_t *uids, size_t n,
+                        int64_t deadline, struct imap_page *out, struct imap_error *err);
+
 /* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
  * response (`att`, the list after "FETCH") carrying the summary items:
  * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header

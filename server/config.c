@@ -72,6 +72,8 @@ static const struct opt opts[] = {
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+	{"changes-max", OPT_UINT, OFF(changes_max), "5000", 1, 100000,
+	 "largest max_changes of GET /changes (created + updated in one answer)"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 

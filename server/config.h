@@ -29,6 +29,7 @@ struct server_config {
 	unsigned workers;           /* --workers: IMAP worker threads */
 	unsigned queue_max;         /* --queue-max: requests waiting for a worker (503 above) */
 	unsigned per_page_max;      /* --per-page-max */
+	unsigned changes_max;       /* --changes-max: largest max_changes of GET /changes */
 	unsigned index_max_mb;      /* --index-max-mb */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */

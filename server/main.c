@@ -93,7 +93,8 @@ int main(int argc, char **argv)
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50,
-	                              .bulk_max = cfg.bulk_max});
+	                              .bulk_max = cfg.bulk_max,
+	                              .changes_max = cfg.changes_max});
 
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {

@@ -48,9 +48,9 @@
 _dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol dave erin frank grace heidi)
+_dovecot_users=(alice bob carol dave erin frank grace heidi ivan)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
-	'grace-secret' 'heidi-secret')
+	'grace-secret' 'heidi-secret' 'ivan-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 

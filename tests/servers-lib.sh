@@ -25,7 +25,7 @@
 # what they need and take turns, test_user_lock).
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
-_servers_users="grace:grace-secret heidi:heidi-secret"
+_servers_users="grace:grace-secret heidi:heidi-secret ivan:ivan-secret"
 
 _servers_err() { printf 'servers-lib: %s\n' "$*" >&2; }
 
