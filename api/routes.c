@@ -33,6 +33,7 @@ static const struct api_route routes[] = {
 
 	{"GET", "/messages", "messages", api_messages_list, READ},
 	{"GET", "/changes", "changes", api_changes, READ},
+	{"GET", "/events", "events", api_events, IMAP},
 	{"POST", "/messages", "messages", api_message_append, IMAP | API_ROUTE_MESSAGE},
 	{"PATCH", "/messages/flags", "messages_flags", api_flags_bulk, IMAP},
 	{"POST", "/messages/move", "messages_move", api_messages_move, IMAP},

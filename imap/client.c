@@ -11,6 +11,8 @@
 #include "imap/client.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -952,6 +954,115 @@ int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t dea
 	rc = run(s, &c, NULL, NULL, NULL, NULL, deadline, err);
 	imap_cmd_free(&c);
 	return rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD ? 0 : rc;
+}
+
+/* ---- IDLE ---- */
+
+/* Wait until the socket or wake_fd is readable, or until `until`: 1 for
+ * the socket, 0 otherwise. */
+static int wait_idle(struct imap_session *s, int wake_fd, int64_t until)
+{
+	struct pollfd pfd[2] = {{.fd = imap_conn_fd(s->conn), .events = POLLIN},
+	                        {.fd = wake_fd, .events = POLLIN}};
+	for (;;) {
+		int64_t left = until - imap_now_ms();
+		if (left <= 0)
+			return 0;
+		int n = poll(pfd, wake_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 1;  /* the read that follows reports it */
+		if (n > 0 && pfd[0].revents)
+			return 1;
+		if (n > 0)
+			return 0;  /* woken */
+	}
+}
+
+int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
+                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
+                      struct imap_error *err)
+{
+	int64_t start = imap_now_ms();
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "IDLE");
+	s->tagged = NULL;
+	int rc = s->state == IMAP_SESSION_BROKEN
+	                 ? imap_error_set(err, IMAP_ERR_IO, "session is no longer usable")
+	                 : imap_cmd_end(&c);
+	if (!rc)
+		rc = take_unsolicited(s, err);
+	if (!rc) {
+		trace(s, 'C', c.trace.data, c.trace.len);
+		rc = write_all(s, c.wire.data, c.wire.len, deadline, err);
+	}
+	const char *tag = c.wire.data;
+	size_t tag_len = tag ? strcspn(tag, " ") : 0;
+	bool idling = false, done_sent = false, stop = false;
+	while (!rc) {
+		const struct imap_response *r = NULL;
+		if (idling && !done_sent && !stop && s->in_pos >= s->in_len) {
+			/* Idling: nothing buffered. Wait as long as asked, without
+			 * the stall limit: silence is what IDLE is for. */
+			long n = imap_conn_read_ready(s->conn, s->in, sizeof s->in, err);
+			if (n < 0) {
+				rc = broken(s, err, (int)n);
+				break;
+			}
+			if (n == 0) {
+				if (!wait_idle(s, wake_fd, until))
+					stop = true;
+				continue;
+			}
+			s->in_pos = 0;
+			s->in_len = (size_t)n;
+		}
+		if (stop && idling && !done_sent) {
+			trace(s, 'C', "DONE", 4);
+			if ((rc = write_all(s, "DONE\r\n", 6, deadline, err)))
+				break;
+			done_sent = true;
+			continue;
+		}
+		if (idling && !done_sent) {
+			int got = feed_buffered(s, &r, err);
+			if (got < 0) {
+				rc = got;
+				break;
+			}
+			if (got == 0)
+				continue;
+		} else if ((rc = read_response(s, &r, deadline, err))) {
+			break;
+		}
+		if (r->kind == IMAP_RESPONSE_CONTINUATION) {
+			idling = true;
+			continue;
+		}
+		if (r->kind == IMAP_RESPONSE_UNTAGGED) {
+			if (s->bye) {
+				imap_error_set(err, IMAP_ERR_BYE, "server said BYE: %s", s->bye_text);
+				rc = broken(s, err, IMAP_ERR_BYE);
+				break;
+			}
+			if (on_untagged && on_untagged(ctx, r) != 0)
+				stop = true;
+			continue;
+		}
+		if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
+			imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
+			rc = broken(s, err, IMAP_ERR_PROTOCOL);
+			break;
+		}
+		s->tagged = r;
+		rc = tagged_result(s, r, err);
+		break;  /* the tagged answer: IDLE is over */
+	}
+	observe(s, &c, rc, start);
+	imap_cmd_free(&c);
+	return rc;
 }
 
 /* ---- ENABLE ---- */

@@ -257,6 +257,18 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
                                imap_untagged_fn *on_untagged, void *ctx, int *results,
                                int64_t deadline, struct imap_error *err);
 
+/* IDLE (RFC 2177) on the selected mailbox: send IDLE and, once the server
+ * is idling, wait without the stall limit (cfg.stall_ms bounds only the
+ * exchanges before and after), handing every untagged response to
+ * on_untagged. DONE ends it when on_untagged returns nonzero, when wake_fd
+ * (-1: none) becomes readable (it is not read here), or at `until`; then
+ * the tagged answer is read by `deadline` (which must lie after until).
+ * Returns 0; IMAP_ERR_NO / IMAP_ERR_BAD when the server refuses IDLE; or
+ * a transport error (BYE included), the session then broken. */
+int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
+                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
+                      struct imap_error *err);
+
 /* The tagged answer that ended the last command run on s (with
  * imap_session_run, or the last one read by imap_session_run_pipelined):
  * its status, response code and text, e.g. "OK [APPENDUID 38505 3955]" or
