@@ -59,6 +59,7 @@ struct imap_watch_hub {
 	struct imap_watch_config cfg;
 	pthread_mutex_t mu;
 	pthread_cond_t changed;    /* threads ended, or stop asked */
+	pthread_cond_t began;      /* a subscriber was started or cancelled */
 	struct watch **w;
 	size_t nw, capw;
 	struct imap_watch_sub **s;
@@ -292,6 +293,18 @@ static void *watch_main(void *arg)
 	struct imap_state state = {0};
 	bool have_state = false;
 	unsigned backoff = BACKOFF_MIN_MS;
+	/* Begin once the subscriber that made this watch is started (or gone):
+	 * it is then a member from the first round, whatever the timing. */
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		bool ready = h->stopping;
+		for (size_t i = 0; i < w->n && !ready; i++)
+			ready = atomic_load(&w->m[i].sub->started) || atomic_load(&w->m[i].sub->dead);
+		if (ready)
+			break;
+		pthread_cond_wait(&h->began, &h->mu);
+	}
+	pthread_mutex_unlock(&h->mu);
 	while (!prune(w)) {
 		struct imap_error err = {0};
 		int rc = 0;
@@ -435,9 +448,11 @@ struct imap_watch_hub *imap_watch_hub_new(const struct imap_watch_config *cfg)
 		h->cfg.changes_max = 5000;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->changed, NULL);
+	pthread_cond_init(&h->began, NULL);
 	if (pthread_create(&h->clock, NULL, clock_main, h) != 0) {
 		pthread_mutex_destroy(&h->mu);
 		pthread_cond_destroy(&h->changed);
+		pthread_cond_destroy(&h->began);
 		free(h);
 		return NULL;
 	}
@@ -456,6 +471,7 @@ void imap_watch_hub_stop(struct imap_watch_hub *h)
 	}
 	h->stopping = true;
 	pthread_cond_broadcast(&h->changed);
+	pthread_cond_broadcast(&h->began);
 	size_t n = h->ns;
 	struct imap_watch_sub **v = h->s;
 	h->s = NULL;
@@ -493,6 +509,7 @@ void imap_watch_hub_free(struct imap_watch_hub **hp)
 	free(h->s);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->changed);
+	pthread_cond_destroy(&h->began);
 	free(h);
 	*hp = NULL;
 }
@@ -669,6 +686,7 @@ void imap_watch_start(struct imap_watch_sub *s)
 {
 	atomic_store(&s->started, true);
 	pthread_mutex_lock(&s->hub->mu);
+	pthread_cond_broadcast(&s->hub->began);
 	for (size_t i = 0; i < s->n; i++)
 		if (s->w[i])
 			wake(s->w[i]);
@@ -680,6 +698,7 @@ void imap_watch_cancel(struct imap_watch_sub *s)
 	struct imap_watch_hub *h = s->hub;
 	atomic_store(&s->dead, true);
 	pthread_mutex_lock(&h->mu);
+	pthread_cond_broadcast(&h->began);
 	bool listed = false;
 	for (size_t k = 0; k < h->ns; k++) {
 		if (h->s[k] == s) {

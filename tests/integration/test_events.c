@@ -452,3 +452,154 @@ Test(events, bad_requests)
 	sse_close(&s);
 	gw_stop(&g);
 }
+
+/* ---- faults, with the scripted server: the IDLE session gets BYE and the
+ * connection closes; the stream says so (an error event), the watch logs
+ * in again and the message that came meanwhile arrives. ---- */
+
+#include "tests/support/fake_session.h"
+
+#define LOGIN_STEPS                                                                       \
+	FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE] fake\r\n"),         \
+		FAKE_EXPECT_PREFIX("AUTHENTICATE PLAIN "),                                 \
+		FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n")
+#define STATE_STEPS(messages, uidnext)                                                    \
+	FAKE_EXPECT("NOOP"), FAKE_SEND("$TAG OK done\r\n"),                                \
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),                \
+		FAKE_SEND("* STATUS INBOX (MESSAGES " messages " UIDNEXT " uidnext             \
+		          " UIDVALIDITY 5)\r\n$TAG OK done\r\n"),                              \
+		FAKE_EXPECT("NOOP"), FAKE_SEND("$TAG OK done\r\n")
+
+Test(events, idle_session_lost_stream_recovers)
+{
+	static const struct fake_step first[] = {
+		LOGIN_STEPS,
+		/* the handler: the folder's state */
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
+		FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 5)\r\n$TAG OK done\r\n"),
+		/* the watch, on the same pooled session */
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		STATE_STEPS("1", "2"),
+		/* the stream's own state: nothing new */
+		STATE_STEPS("1", "2"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		FAKE_DELAY(300),
+		FAKE_SEND("* BYE going down\r\n"),
+		FAKE_CLOSE(),
+	};
+	static const struct fake_step second[] = {
+		LOGIN_STEPS,
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 2 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 3] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		/* what changed while it was away: UID 2 */
+		STATE_STEPS("2", "3"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1 2\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		/* SIGTERM */
+		FAKE_EXPECT_RAW("DONE"),
+		FAKE_SEND("$TAG OK done\r\n"),
+		FAKE_EXPECT("LOGOUT"),
+		FAKE_SEND("* BYE bye\r\n$TAG OK done\r\n"),
+	};
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(first), FAKE_SCRIPT(second)};
+	struct fake_session h;
+	FAKE_SESSION_START_MANY(&h, scripts);
+	char port[16];
+	snprintf(port, sizeof port, "%u", (unsigned)h.cfg.port);
+	struct gw g;
+	gw_start(&g, "--imap-port", port, "--imap-tls", "none", NULL);
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &g, "ivan", "ivan-secret", "INBOX", NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS));
+	cr_expect_str_eq(ev.name, "ready");
+	cr_expect(wait_for(&s, "error", 0, &ev), "the lost session is told");
+	cr_expect(strstr(ev.data, "BYE") && strstr(ev.data, "\"final\":false"), "%s", ev.data);
+	cr_expect(wait_for(&s, "message.created", 2, &ev), "the message that came meanwhile");
+	sse_close(&s);
+	gw_stop(&g);
+	fake_session_finish_many(&h, 2, NULL);
+}
+
+/* Refused credentials on the way back: the stream ends with a final error. */
+Test(events, login_refused_on_reconnect_ends_the_stream)
+{
+	static const struct fake_step first[] = {
+		LOGIN_STEPS,
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
+		FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 5)\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		STATE_STEPS("1", "2"),
+		STATE_STEPS("1", "2"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		FAKE_DELAY(200),
+		FAKE_CLOSE(),  /* dropped without a word */
+	};
+	static const struct fake_step second[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE] fake\r\n"),
+		FAKE_EXPECT_PREFIX("AUTHENTICATE PLAIN "),
+		FAKE_SEND("$TAG NO [AUTHENTICATIONFAILED] password changed\r\n"),
+	};
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(first), FAKE_SCRIPT(second)};
+	struct fake_session h;
+	FAKE_SESSION_START_MANY(&h, scripts);
+	char port[16];
+	snprintf(port, sizeof port, "%u", (unsigned)h.cfg.port);
+	struct gw g;
+	gw_start(&g, "--imap-port", port, "--imap-tls", "none", NULL);
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &g, "ivan", "ivan-secret", "INBOX", NULL);
+	cr_assert_eq(s.status, 200);
+	bool final = false;
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	while (!final && sse_next(&s, &ev, until))
+		final = strcmp(ev.name, "error") == 0 && strstr(ev.data, "\"final\":true");
+	cr_expect(final, "a final error event");
+	while (!s.eof && imap_now_ms() < until)
+		fill(&s, until);
+	cr_expect(s.eof, "the stream ends after it");
+	sse_close(&s);
+	gw_stop(&g);
+	fake_session_finish_many(&h, 2, NULL);
+}
+
+/* A server without IDLE (or whose IDLE is ignored) is polled. */
+Test(events, without_idle_the_folder_is_polled)
+{
+	test_user_lock("ivan-dovecot");
+	struct gw reader, writer;
+	gw_start(&reader, "--imap-ignore-caps", "IDLE", "--events-poll", "1", "--imap-trace", NULL);
+	gw_start(&writer, NULL);
+	fresh_folder(&writer, "Polled");
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &reader, IVAN, "Polled", NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS));
+	int64_t t0 = imap_now_ms();
+	long long uid = append(&writer, "Polled", "polled");
+	cr_expect(wait_for(&s, "message.created", uid, &ev), "no message.created when polling");
+	fprintf(stderr, "events: dovecot without IDLE (--events-poll 1): %lld ms\n",
+	        (long long)(imap_now_ms() - t0));
+	cr_expect_gt(gw_count_sent(&reader, " STATUS "), 0, "the trace is there");
+	cr_expect_eq(gw_count_sent(&reader, " IDLE"), 0, "IDLE was not used");
+	sse_close(&s);
+	gw_stop(&writer);
+	gw_stop(&reader);
+	test_user_unlock();
+}
