@@ -444,6 +444,20 @@ static int run(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_
 	return rc;
 }
 
+/* The tagged answer r that ends the command tagged tag[0..tag_len): its
+ * result (kept as the last tagged answer), or a broken session when the
+ * tag is another. */
+static int tagged_end(struct imap_session *s, const struct imap_response *r, const char *tag,
+                      size_t tag_len, struct imap_error *err)
+{
+	if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
+		imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
+		return broken(s, err, IMAP_ERR_PROTOCOL);
+	}
+	s->tagged = r;
+	return tagged_result(s, r, err);
+}
+
 static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_untagged,
                     void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
                     struct imap_error *err)
@@ -506,13 +520,7 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
 				handler_rc = on_untagged(ctx, r);
 			continue;
 		}
-		if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
-			imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
-			rc = broken(s, err, IMAP_ERR_PROTOCOL);
-			break;
-		}
-		s->tagged = r;
-		rc = tagged_result(s, r, err);
+		rc = tagged_end(s, r, tag, tag_len, err);
 		if (rc == 0 && handler_rc)
 			rc = imap_error_set(err, handler_rc, "response handler failed: %s",
 			                    imap_strerror(handler_rc));
@@ -1051,13 +1059,7 @@ int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
 				stop = true;
 			continue;
 		}
-		if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
-			imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
-			rc = broken(s, err, IMAP_ERR_PROTOCOL);
-			break;
-		}
-		s->tagged = r;
-		rc = tagged_result(s, r, err);
+		rc = tagged_end(s, r, tag, tag_len, err);
 		break;  /* the tagged answer: IDLE is over */
 	}
 	observe(s, &c, rc, start);
