@@ -44,6 +44,7 @@ struct imap_session {
 	bool bye;
 	char bye_text[160];
 	uint64_t bytes_sent;       /* handed to the connection, ever */
+	uint64_t news;             /* untagged EXISTS, EXPUNGE, VANISHED, FETCH with FLAGS */
 	void *owner;
 	unsigned learned;          /* enum imap_learned bits */
 	bool selected;             /* mbox describes a selected mailbox */
@@ -218,6 +219,7 @@ static void track_mailbox(struct imap_session *s, const struct imap_response *r)
 		const struct imap_value *set = imap_value_at(r->args, r->args->count - 1);
 		if (r->args->count != 2 || !imap_value_is_string(set))
 			return;
+		s->news++;
 		size_t pos = 0;
 		uint32_t a, b;
 		while (imap_set_next(set->str, set->len, &pos, &a, &b) == 1) {
@@ -230,6 +232,10 @@ static void track_mailbox(struct imap_session *s, const struct imap_response *r)
 	if (!r->args || r->args->count < 2 || imap_value_u64(imap_value_at(r->args, 0), UINT32_MAX, &n))
 		return;
 	const struct imap_value *what = imap_value_at(r->args, 1);
+	if (imap_value_is_atom(what, "EXISTS") || imap_value_is_atom(what, "EXPUNGE") ||
+	    (imap_value_is_atom(what, "FETCH") &&
+	     imap_fetch_item(imap_value_at(r->args, 2), "FLAGS", false)))
+		s->news++;
 	if (imap_value_is_atom(what, "EXISTS")) {
 		if (s->selected && n > m->exists)
 			m->uidnext = 0;  /* new mail arrived: UIDNEXT is no longer known */
@@ -697,6 +703,11 @@ int imap_session_check(struct imap_session *s, struct imap_error *err)
 uint64_t imap_session_bytes_sent(const struct imap_session *s)
 {
 	return s->bytes_sent;
+}
+
+uint64_t imap_session_news(const struct imap_session *s)
+{
+	return s->news;
 }
 
 /* ---- authentication ---- */

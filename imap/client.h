@@ -151,6 +151,13 @@ int imap_session_check(struct imap_session *s, struct imap_error *err);
  * not have been carried out, whatever came back. */
 uint64_t imap_session_bytes_sent(const struct imap_session *s);
 
+/* Untagged responses that tell of a change in the selected mailbox, seen
+ * since the session opened, whatever command brought them: EXISTS,
+ * EXPUNGE, VANISHED (not EARLIER) and FETCH with FLAGS (on a session that
+ * asks for no FLAGS itself, those are others' flag changes). A change taken
+ * in by another command is not told again by IDLE: compare this before. */
+uint64_t imap_session_news(const struct imap_session *s);
+
 enum imap_mech {
 	IMAP_MECH_AUTO,        /* password: PLAIN when offered, else LOGIN;
 	                          token: OAUTHBEARER when offered, else XOAUTH2 */

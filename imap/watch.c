@@ -292,6 +292,10 @@ static void *watch_main(void *arg)
 	struct imap_session *s = NULL;
 	struct imap_state state = {0};
 	bool have_state = false;
+	/* imap_session_news once everything up to it was handed over: news
+	 * taken in by other commands than IDLE (the NOOPs of a catch-up) would
+	 * not wake IDLE, so a round with news in it is followed by another. */
+	uint64_t quiet = 0;
 	unsigned backoff = BACKOFF_MIN_MS;
 	/* Begin once the subscriber that made this watch is started (or gone):
 	 * it is then a member from the first round, whatever the timing. */
@@ -316,6 +320,8 @@ static void *watch_main(void *arg)
 			if (!rc)
 				rc = imap_session_select(s, w->folder, true, imap_now_ms() + cfg->command_ms,
 				                         &err);
+			if (!rc)  /* after the EXAMINE's own EXISTS: news from here on count */
+				quiet = imap_session_news(s);
 			if (!rc && !have_state) {
 				rc = imap_state_of(s, w->folder, true, imap_now_ms() + cfg->command_ms, &state,
 				                   &err);
@@ -345,7 +351,9 @@ static void *watch_main(void *arg)
 		if (!(rc = join_new(w, s))) {
 			uint32_t caps = 0;
 			rc = imap_session_caps(s, &caps, imap_now_ms() + cfg->command_ms, &err);
-			if (!rc && (caps & IMAP_CAP_IDLE)) {
+			if (!rc && imap_session_news(s) != quiet) {
+				/* news came meanwhile: no wait */
+			} else if (!rc && (caps & IMAP_CAP_IDLE)) {
 				pthread_mutex_lock(&h->mu);
 				w->idling = true;
 				pthread_mutex_unlock(&h->mu);
@@ -363,8 +371,10 @@ static void *watch_main(void *arg)
 		if (!rc && !h->stopping) {
 			struct member *v;
 			size_t n = members(w, true, &v);
+			uint64_t before = imap_session_news(s);
 			rc = catch_up(w, s, &state, v, n);
 			unpin(v, n);
+			quiet = before;  /* news during the round: another round */
 		}
 		if (rc) {
 			error_all(w, err.msg[0] ? err.msg : imap_strerror(rc), false);
