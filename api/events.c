@@ -219,23 +219,29 @@ void api_events(const struct api_request *req, struct api_response *resp,
 	struct imap_buf store = {0};
 	unsigned char key[IMAP_WATCH_KEY_LEN];
 	if (!parse_folders(req, e, resp))
-		goto fail;
+		goto out;
 	if (!(since = calloc(e->n, sizeof *since))) {
 		api_fail(resp, API_ERR_BUSY, "out of memory");
-		goto fail;
+		goto out;
 	}
 	if (req->last_event_id && !parse_last_id(req->last_event_id, e, since, resp))
-		goto fail;
+		goto out;
 	struct baseline b = {.e = e, .deadline = req->deadline};
 	if (!api_run(req, m, take_states, &b, resp))
-		goto fail;
+		goto out;
+	if (strcmp(req->method, "HEAD") == 0) {  /* the head alone: nothing to watch */
+		resp->status = 200;
+		resp->content_type = "text/event-stream";
+		api_response_header(resp, "Cache-Control", "no-store");
+		goto out;
+	}
 	if (req->last_event_id)
 		memcpy(e->state, since, e->n * sizeof *since);
 	else
 		memcpy(since, e->state, e->n * sizeof *since);
 	if (api_credentials(req, &cred, &store, resp) || !api_credentials_key(req, key)) {
 		api_fail(resp, API_ERR_UNAUTHORIZED, "unusable credentials");
-		goto fail;
+		goto out;
 	}
 	struct imap_watch_sub *sub;
 	enum imap_watch_refusal why =
@@ -246,11 +252,11 @@ void api_events(const struct api_request *req, struct api_response *resp,
 		api_fail(resp, API_ERR_THROTTLED,
 		         "these credentials have as many event streams or watched folders as "
 		         "--events-max-per-user and --pool-per-user allow");
-		goto fail;
+		goto out;
 	}
 	if (why != IMAP_WATCH_OK) {
 		api_fail(resp, API_ERR_BUSY, "as many event streams as --events-max allows");
-		goto fail;
+		goto out;
 	}
 	free(since);
 	/* From here on the stream owns e: on_release frees it. */
@@ -290,7 +296,7 @@ void api_events(const struct api_request *req, struct api_response *resp,
 	if (!stream)
 		api_fail(resp, API_ERR_BUSY, "out of memory");
 	return;
-fail:
+out:  /* a failure, or a HEAD answered */
 	imap_buf_free(&store);
 	free(since);
 	events_free(e);
