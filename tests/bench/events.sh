@@ -68,6 +68,24 @@ echo "  imapgw RSS: ${rss0} KiB before, ${rss1} KiB with them, ${rss2} KiB after
 awk -v a="$rss0" -v b="$rss1" -v n="$n" 'BEGIN { printf "  per watched folder: %.1f KiB\n", (b - a) / n }'
 awk -v c0="$c0" -v c1="$c1" -v t="$tck" -v s="$idle" \
 	'BEGIN { printf "  CPU while idle: %.3f s in %d s (%.4f %%)\n", (c1 - c0) / t, s, 100 * (c1 - c0) / t / s }'
+# the same number of streams more, all on Bench1: they share its watch, so
+# this is what a stream alone costs (its HTTP connection and buffer)
+for i in $(seq "$n"); do
+	curl -s -N -o /dev/null -u "$user:$pass" "$base/events?folders=Bench1" &
+	pids+=($!)
+done
+for _ in $(seq 300); do
+	streams=$(curl -s "$base/metrics" | awk '/^imapgw_events_streams / {print $2}')
+	[[ ${streams:-0} -ge $((2 * n)) ]] && break
+	sleep 0.1
+done
+sleep 2
+rss3=$(rss)
+awk -v a="$rss2" -v b="$rss3" -v n="$n" 'BEGIN { printf "  per stream on a shared watch: %.1f KiB\n", (b - a) / n }'
+awk -v a="$rss0" -v b="$rss1" -v c="$rss2" -v d="$rss3" -v n="$n" \
+	'BEGIN { printf "  per watch alone (IMAP session and thread): %.1f KiB\n", ((b - a) - (d - c)) / n }'
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+pids=()
 for i in $(seq "$n"); do
 	curl -s -o /dev/null -u "$user:$pass" -X DELETE "$base/folders/Bench$i?force=true"
 done
