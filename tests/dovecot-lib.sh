@@ -36,8 +36,9 @@
 # test may use dave), erin / erin-secret (write tests: they create what they
 # need), frank / frank-secret (message content tests: they append what they
 # need), grace / grace-secret and heidi / heidi-secret (the tests that run on
-# every server, see tests/servers-lib.sh). Mail is owned by uid/gid 65534
-# (nobody/nogroup).
+# every server, see tests/servers-lib.sh), ivan / ivan-secret (change feed and
+# event tests, on every server: they write only into ivan's own folders). Mail
+# is owned by uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from

@@ -22,7 +22,8 @@
 # grace-secret, whose mailbox ../shared/servers/seed_any.py fills (the same
 # deterministic set on every server, folders under the server's own namespace),
 # read only by the tests; heidi / heidi-secret, for tests that write (they create
-# what they need and take turns, test_user_lock).
+# what they need and take turns, test_user_lock); ivan / ivan-secret, the same for
+# the change feed and event tests.
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
 _servers_users="grace:grace-secret heidi:heidi-secret ivan:ivan-secret"
