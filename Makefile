@@ -12,6 +12,7 @@
 #   make CC=clang        any of the above with clang
 #   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
+#   make bench-events    memory and CPU of idle watched folders (GET /events, ~1 min)
 #   make test-faults     faults and hostile input against the real daemon (~2 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
@@ -90,7 +91,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults fuzz demo bench clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults fuzz demo bench bench-events clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -253,6 +254,12 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_BENCH_TOOLS=$(BUILD)/tests/bench tests/bench/bench.sh
+
+# What watched folders (GET /events, IDLE) cost imapgw while idle (~1 min).
+bench-events: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= tests/with-dovecot.sh $(SEEDGEN) -- \
+		tests/bench/events.sh
 
 clean:
 	rm -rf build

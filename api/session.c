@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "imap/base/codec.h"
 #include "imap/mail/utf7.h"
+#include "imap/watch.h"
 
 #define CREDENTIAL_MAX 4096
 
@@ -28,6 +29,11 @@ void api_init(const struct api_config *cfg)
 const struct api_config *api_config(void)
 {
 	return &config;
+}
+
+void api_stop_events(void)
+{
+	imap_watch_hub_stop(config.watch);
 }
 
 static int unauthorized(struct api_response *resp, const char *detail)

@@ -17,6 +17,7 @@
 #include "imap/base/clock.h"
 #include "imap/index.h"
 #include "imap/pool.h"
+#include "imap/watch.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -89,6 +90,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct imap_index *index = imap_index_new((size_t)cfg.index_max_mb << 20);
+	/* Watched folders hold pooled sessions: one per user stays for requests. */
+	unsigned per_user = cfg.pool_per_user ? cfg.pool_per_user : 4;
+	struct imap_watch_hub *watch = imap_watch_hub_new(&(struct imap_watch_config){
+		.pool = pool,
+		.per_user_watches = per_user - 1,
+		.max_subs = cfg.events_max,
+		.max_subs_per_user = cfg.events_max_per_user,
+		.poll_ms = cfg.events_poll_s * 1000,
+		.reissue_ms = cfg.events_idle_s * 1000,
+		.heartbeat_ms = cfg.events_heartbeat_s * 1000,
+		.command_ms = cfg.request_timeout_ms,
+		.changes_max = cfg.changes_max,
+	});
 	api_init(&(struct api_config){.pool = pool, .client = &pc.client, .index = index,
 	                              .per_page_max = cfg.per_page_max,
 	                              .download_timeout_ms = cfg.download_timeout_ms,
@@ -97,10 +111,15 @@ int main(int argc, char **argv)
 	                              .bulk_max = cfg.bulk_max,
 	                              .search_deadline_ms = cfg.search_deadline_ms,
 	                              .search_max_hits = cfg.search_max_hits,
-	                              .thread_max = cfg.thread_max});
+	                              .thread_max = cfg.thread_max,
+
+	                              .changes_max = cfg.changes_max,
+	                              .watch = watch,
+	                              .events_folders_max = cfg.events_folders_max});
 
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
+		imap_watch_hub_free(&watch);
 		imap_pool_free(&pool, imap_now_ms() + 1000);
 		imap_index_free(&index);
 		imap_tls_free(&tls);
@@ -127,7 +146,8 @@ int main(int argc, char **argv)
 	}
 	log_event(LOG_INFO, NULL, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	          (const char *)NULL);
-	http_server_stop(&http);
+	http_server_stop(&http);  /* event streams end first (api_stop_events) */
+	imap_watch_hub_free(&watch);
 	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
 	imap_index_free(&index);
 	imap_tls_free(&tls);
