@@ -120,6 +120,8 @@ struct api_match {
 	uint32_t uid;
 	const char *part;   /* points into the request's path */
 	const char *path;   /* points into the request's path */
+	const char *id;     /* {id}: one non-empty segment, id_len bytes of the path */
+	size_t id_len;
 };
 
 typedef void api_handler(const struct api_request *req, struct api_response *resp,
@@ -178,6 +180,17 @@ struct api_config {
 	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
 	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
+	/* /senders */
+	unsigned senders_batch;      /* UIDs per header FETCH of a scan (0: 1000) */
+	const char *trusted_authserv_ids; /* comma-separated; NULL: none believed */
+	unsigned unsubscribe_timeout_ms;  /* one one-click POST, all in (0: 10 s) */
+	size_t unsubscribe_body_max;      /* response bytes read of it (0: 64 KiB) */
+	const char *unsubscribe_ca;       /* CA file for its TLS; NULL: the system store */
+	const char *unsubscribe_allow_hosts; /* comma-separated hosts exempt from the
+	                                        address checks (tests); NULL: none */
+	/* An event worth a log line (request id, message, then key/value string
+	 * pairs, NULL-terminated); NULL: not logged. */
+	void (*log_event)(const char *req_id, const char *msg, const char *const *kv);
 };
 
 /* Remember the configuration for every later api_handle call. */
@@ -253,6 +266,11 @@ bool api_uidvalidity_param(const struct api_request *req, uint32_t *out,
                            struct api_response *resp);  /* ?uidvalidity=; 0 when absent */
 bool api_bool_param(const struct api_request *req, const char *key, bool *out,
                     struct api_response *resp);  /* true|false|1|0|"" (= true); default false */
+
+/* ?key=YYYY-MM-DD as an IMAP date ("5-Feb-2024") in out, *dst = out; *dst
+ * NULL when absent; false after a 400. */
+bool api_day_param(const struct api_request *req, const char *key, char out[16],
+                   const char **dst, struct api_response *resp);
 
 /* 400 unless every query parameter's key is among keys (NULL-terminated). */
 bool api_known_params(const struct api_request *req, const char *const *keys,

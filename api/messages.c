@@ -67,29 +67,6 @@ static bool parse_text(const struct api_request *req, const char *key, const cha
 	return true;
 }
 
-/* YYYY-MM-DD into an IMAP date "5-Feb-2024". */
-static bool parse_day(const struct api_request *req, const char *key, char out[16],
-                      const char **dst, struct api_response *resp)
-{
-	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	const char *v = api_query(req, key);
-	*dst = NULL;
-	if (!v)
-		return true;
-	int y, m, d, n = 0;
-	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
-	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
-	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
-	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
-		return api_bad(resp, "%s must be a date YYYY-MM-DD", key);
-	}
-	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
-	*dst = out;
-	return true;
-}
-
 static void encode_cursor(const struct listing *l, uint32_t uid, uint32_t pos, char *out,
                           size_t cap)
 {
@@ -194,8 +171,8 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	    !parse_text(req, "from", &f->from, resp) || !parse_text(req, "to", &f->to, resp) ||
 	    !parse_text(req, "subject", &f->subject, resp) ||
 	    !parse_text(req, "text", &f->text, resp) ||
-	    !parse_day(req, "since", l->since, &f->since, resp) ||
-	    !parse_day(req, "before", l->before, &f->before, resp))
+	    !api_day_param(req, "since", l->since, &f->since, resp) ||
+	    !api_day_param(req, "before", l->before, &f->before, resp))
 		return false;
 	if ((v = api_query(req, "larger"))) {
 		if (!api_parse_u64(v, 0, UINT32_MAX, &f->larger))

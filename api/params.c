@@ -95,3 +95,25 @@ bool api_bool_param(const struct api_request *req, const char *key, bool *out,
 		return api_bad(resp, "%s must be true or false", key);
 	return true;
 }
+
+bool api_day_param(const struct api_request *req, const char *key, char out[16],
+                      const char **dst, struct api_response *resp)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *v = api_query(req, key);
+	*dst = NULL;
+	if (!v)
+		return true;
+	int y, m, d, n = 0;
+	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
+	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
+		return api_bad(resp, "%s must be a date YYYY-MM-DD", key);
+	}
+	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
+	*dst = out;
+	return true;
+}

@@ -44,6 +44,15 @@ void api_render_bulk(struct jsonw *w, const void *items, size_t n, api_bulk_at *
 void api_render_summary(struct jsonw *w, const struct imap_summary *m);
 void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m);
 
+/* An RFC 3339 date-time of epoch at UTC offset tz (minutes), or null when
+ * !ok or it cannot be written. */
+void api_render_time(struct jsonw *w, bool ok, int64_t epoch, int tz);
+
+struct imap_unsubscribe;
+/* Parsed List-Unsubscribe (schema Unsubscribe), or null when it holds no
+ * usable method. */
+void api_render_unsubscribe(struct jsonw *w, const struct imap_unsubscribe *u);
+
 /* An address list: [{"name","address"}...]. */
 void api_render_addresses(struct jsonw *w, const struct imap_address_list *l);
 

@@ -71,6 +71,20 @@ static const struct opt opts[] = {
 	 "ms a streamed download may take in all"},
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
+	{"senders-batch", OPT_UINT, OFF(senders_batch), "1000", 1, 100000,
+	 "UIDs whose header fields one FETCH of a /senders scan reads (the IMAP session is "
+	 "given back between batches)"},
+	{"trusted-authserv-id", OPT_STR, OFF(trusted_authserv_ids), "", 0, 0,
+	 "comma-separated authserv-ids (your receiving servers) whose Authentication-Results "
+	 "are believed"},
+	{"unsubscribe-timeout", OPT_UINT, OFF(unsubscribe_timeout_ms), "10000", 100, 600000,
+	 "milliseconds one one-click unsubscribe POST may take, all in"},
+	{"unsubscribe-body-max", OPT_SIZE, OFF(unsubscribe_body_max), "64K", 1, 1u << 30,
+	 "response bytes of a one-click POST read (more: failed)"},
+	{"unsubscribe-ca", OPT_STR, OFF(unsubscribe_ca), "", 0, 0,
+	 "CA file for one-click HTTPS (default: the system store)"},
+	{"unsubscribe-allow-hosts", OPT_STR, OFF(unsubscribe_allow_hosts), "", 0, 0,
+	 "comma-separated hosts exempt from the private-address checks (for tests only)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
@@ -314,5 +328,8 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->listen_host);
 	free(cfg->imap_host);
 	free(cfg->imap_ca);
+	free(cfg->trusted_authserv_ids);
+	free(cfg->unsubscribe_ca);
+	free(cfg->unsubscribe_allow_hosts);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -33,6 +33,12 @@ struct server_config {
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */
 	size_t text_max;            /* --text-max: bytes of one text part shown by GET /messages/{uid} */
+	unsigned senders_batch;     /* --senders-batch: UIDs per header FETCH of a /senders scan */
+	char *trusted_authserv_ids; /* --trusted-authserv-id: Authentication-Results believed */
+	unsigned unsubscribe_timeout_ms; /* --unsubscribe-timeout: one one-click POST */
+	size_t unsubscribe_body_max;     /* --unsubscribe-body-max: its response bytes read */
+	char *unsubscribe_ca;            /* --unsubscribe-ca FILE (NULL: system store) */
+	char *unsubscribe_allow_hosts;   /* --unsubscribe-allow-hosts: exempt from address checks */
 
 	/* IMAP side */
 	char *imap_host;            /* --imap-host */

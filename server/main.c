@@ -5,6 +5,7 @@
  * starts the HTTP front end (server/http.h explains the threading model),
  * and runs until SIGTERM or SIGINT, then drains in-flight requests.
  */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,20 @@ static void imap_trace_log(void *ctx, char dir, const char *text, size_t len)
 	          (const char *)NULL);
 }
 
+/* Events the API reports (an unsubscribe's outcome): one info line each. */
+static void api_log_event(const char *req_id, const char *msg, const char *const *kv)
+{
+	const char *v[12] = {0};
+	size_t n = 0;
+	while (kv && kv[n] && kv[n + 1] && n + 2 < sizeof v / sizeof v[0]) {
+		v[n] = kv[n];
+		v[n + 1] = kv[n + 1];
+		n += 2;
+	}
+	log_event(LOG_INFO, req_id, msg, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+	          v[9], (const char *)NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct server_config cfg;
@@ -42,6 +57,12 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 
+	/* libcurl (one-click unsubscribe) is set up once, before any thread. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msgf(LOG_ERROR, NULL, "cannot initialise libcurl");
+		server_config_free(&cfg);
+		return 1;
+	}
 	/* OpenSSL writes to sockets with write(): a closed peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t stop;
@@ -93,7 +114,14 @@ int main(int argc, char **argv)
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50,
-	                              .bulk_max = cfg.bulk_max});
+	                              .bulk_max = cfg.bulk_max,
+	                              .senders_batch = cfg.senders_batch,
+	                              .trusted_authserv_ids = cfg.trusted_authserv_ids,
+	                              .unsubscribe_timeout_ms = cfg.unsubscribe_timeout_ms,
+	                              .unsubscribe_body_max = cfg.unsubscribe_body_max,
+	                              .unsubscribe_ca = cfg.unsubscribe_ca,
+	                              .unsubscribe_allow_hosts = cfg.unsubscribe_allow_hosts,
+	                              .log_event = api_log_event});
 
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
@@ -129,5 +157,6 @@ int main(int argc, char **argv)
 	imap_tls_free(&tls);
 	server_config_free(&cfg);
 	log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);
+	curl_global_cleanup();
 	return 0;
 }
