@@ -36,7 +36,8 @@
 # test may use dave), erin / erin-secret (write tests: they create what they
 # need), frank / frank-secret (message content tests: they append what they
 # need), grace / grace-secret and heidi / heidi-secret (the tests that run on
-# every server, see tests/servers-lib.sh). Mail is owned by uid/gid 65534
+# every server, see tests/servers-lib.sh), judy / judy-secret (the /senders tests,
+# on every server: they append the mail they group). Mail is owned by uid/gid 65534
 # (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
@@ -48,9 +49,9 @@
 _dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol dave erin frank grace heidi)
+_dovecot_users=(alice bob carol dave erin frank grace heidi judy)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
-	'grace-secret' 'heidi-secret')
+	'grace-secret' 'heidi-secret' 'judy-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 

@@ -22,10 +22,11 @@
 # grace-secret, whose mailbox ../shared/servers/seed_any.py fills (the same
 # deterministic set on every server, folders under the server's own namespace),
 # read only by the tests; heidi / heidi-secret, for tests that write (they create
-# what they need and take turns, test_user_lock).
+# what they need and take turns, test_user_lock); judy / judy-secret, for the
+# /senders tests (they append the mail they group).
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
-_servers_users="grace:grace-secret heidi:heidi-secret"
+_servers_users="grace:grace-secret heidi:heidi-secret judy:judy-secret"
 
 _servers_err() { printf 'servers-lib: %s\n' "$*" >&2; }
 
