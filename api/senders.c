@@ -184,9 +184,10 @@ static bool append_uids(struct scope *sc, size_t f, const uint32_t *v, size_t n)
 	return true;
 }
 
-/* Every folder of the scope, batch by batch, each step on a session of its
- * own. With sc->g.only_key the matched UIDs of each folder are kept in
- * scope. False after filling resp with the problem. */
+/* The folders of the scope (the client's, or the default set) and the
+ * special folders; then every folder, batch by batch, each step on a
+ * session of its own. With sc->g.only_key the matched UIDs of each folder
+ * are kept in scope. False after filling resp with the problem. */
 static bool scan_scope(const struct api_request *req, struct scan *sc, struct scope *scope,
                        struct api_response *resp)
 {
@@ -199,7 +200,8 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 	unsigned batch = api_config()->senders_batch ? api_config()->senders_batch : BATCH_DEFAULT;
 	struct imap_error err = {0};
 	unsigned retry = 0;
-	int rc = 0;
+	scope->deadline = req->deadline;
+	int rc = api_with_session(req, &cred, true, run_folders, scope, &err, &retry);
 	for (size_t f = 0; !rc && f < scope->n; f++) {
 		sc->folder = scope->folders[f];
 		rc = api_with_session(req, &cred, true, run_uids, sc, &err, &retry);
@@ -219,16 +221,6 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 		return false;
 	}
 	return true;
-}
-
-/* The folders of the request (names checked) or the default set, and the
- * special folders, into scope. */
-static bool list_scope(const struct api_request *req, struct scope *scope,
-                       struct api_response *resp)
-{
-	scope->deadline = req->deadline;
-	struct api_match none = {0};
-	return api_run(req, &none, run_folders, scope, resp);
 }
 
 /* ---- ids ---- */
@@ -401,7 +393,7 @@ void api_senders_list(const struct api_request *req, struct api_response *resp,
 	struct scan sc;
 	scan_init(&sc, grouping, req->deadline);
 	sc.since = since;
-	if (!list_scope(req, &scope, resp) || !scan_scope(req, &sc, &scope, resp))
+	if (!scan_scope(req, &sc, &scope, resp))
 		goto done;
 	imap_senders_sort(&sc.g);
 	/* the filters that need the groups: keep the indexes that pass */
@@ -568,7 +560,7 @@ static bool find_group(const struct api_request *req, struct action_req *a, stru
 	scan_init(sc, a->key[0] == 'd' ? IMAP_SENDERS_BY_DOMAIN : IMAP_SENDERS_BY_LIST,
 	          req->deadline);
 	sc->g.only_key = a->key;
-	return list_scope(req, scope, resp) && scan_scope(req, sc, scope, resp);
+	return scan_scope(req, sc, scope, resp);
 }
 
 static void action_reply(struct api_response *resp, const char *action, bool dry_run,
@@ -802,7 +794,8 @@ void api_sender_unsubscribe(const struct api_request *req, struct api_response *
 	}
 	char status[16];
 	snprintf(status, sizeof status, "%ld", o.http_status);
-	const char *kv[] = {"sender", a.key[0] == 'l' ? "list" : "address", "method",
+	const char *kv[] = {"sender", a.key[0] == 'l' ? "list" : a.key[0] == 'd' ? "domain" : "address",
+	                    "method",
 	                    o.method ? o.method : "none", "result", o.result, "http_status", status,
 	                    "reason", o.reason, NULL};
 	if (api_config()->log_event)

@@ -80,13 +80,13 @@ static void copy_lower(const char *s, size_t n, char *out, size_t cap)
 }
 
 /* List-Id: the identifier inside <...>, else the whole value (trimmed by
- * the header parser already). */
+ * the header parser already); "" for none. */
 static void list_id_of(const char *v, char *out, size_t cap)
 {
 	size_t len = strlen(v);
 	const char *lt = memchr(v, '<', len);
 	const char *gt = lt ? memchr(lt, '>', len - (size_t)(lt - v)) : NULL;
-	if (lt && gt && gt > lt + 1) {
+	if (lt && gt) {  /* "<>" names no list */
 		v = lt + 1;
 		len = (size_t)(gt - lt - 1);
 	}

@@ -858,3 +858,60 @@ Test(senders, mailto_answers_the_message_to_send)
 	test_user_unlock();
 	gw_stop(&g);
 }
+
+Test(senders, delete_moves_to_trash_and_refuses_without_one)
+{
+	struct gw g;
+	gw_start(&g, NULL);
+	test_user_lock("judy");
+	char folder[64], ef[128], q[512], url[900], body[300];
+	fresh_folder(&g, &test_servers[0], "Del", folder, sizeof folder);
+	for (int i = 0; i < 5; i++) {
+		char msg[512];
+		snprintf(msg, sizeof msg,
+		         "From: Spam King <king@spam.test>\r\nTo: judy@example.test\r\nSubject: buy %d\r\n"
+		         "Message-ID: <del-%d.%d@spam.test>\r\n\r\nbuy\r\n", i, i, (int)getpid());
+		append(&g, folder, msg, i, false);
+	}
+	esc(folder, ef, sizeof ef);
+	snprintf(q, sizeof q, "folders=%s", ef);
+	json_t *list = senders_get(&g, q);
+	json_t *x = sender_by_label(json_object_get(list, "senders"), "king@spam.test", false);
+	cr_assert_not_null(x);
+	snprintf(url, sizeof url, "/senders/%s/delete", json_string_value(json_object_get(x, "id")));
+	json_decref(list);
+	snprintf(body, sizeof body, "{\"dry_run\":true,\"folders\":[\"%s\"]}", folder);
+	json_t *j = call(&g, "POST", url, body, 200);
+	cr_expect_eq(num(j, "matched"), 5);
+	cr_expect_eq(num(j, "done"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "to")), "Trash");
+	json_decref(j);
+	snprintf(body, sizeof body, "{\"folders\":[\"%s\"]}", folder);
+	j = call(&g, "POST", url, body, 200);
+	cr_expect_eq(num(j, "done"), 5);
+	json_decref(j);
+	int seen[8] = {0};
+	char needle[32];
+	snprintf(needle, sizeof needle, "del-");
+	cr_expect_eq(count_ids(&g, folder, needle, seen, 8), 0);
+	/* in Trash now (other runs' copies have other pids: count ours) */
+	json_t *t = call(&g, "GET", "/messages?folder=Trash&per_page=500", NULL, 200);
+	int ours = 0;
+	size_t i;
+	json_t *m;
+	char mine[32];
+	snprintf(mine, sizeof mine, ".%d@spam.test", (int)getpid());
+	json_array_foreach(json_object_get(t, "messages"), i, m) {
+		const char *id = json_string_value(json_object_get(m, "message_id"));
+		ours += id && strstr(id, mine) != NULL;
+	}
+	cr_expect_eq(ours, 5);
+	json_decref(t);
+	/* an unknown id, a body that is not JSON, a member not known */
+	json_decref(call(&g, "POST", "/senders/YTp4QHkudGVzdA/delete", "{\"folders\":[\"Del\"]}", 200));
+	json_decref(call(&g, "POST", url, "not json", 400));
+	json_decref(call(&g, "POST", url, "{\"to\":\"Elsewhere\"}", 400));
+	json_decref(call(&g, "POST", url, "{\"folders\":[]}", 400));
+	test_user_unlock();
+	gw_stop(&g);
+}
