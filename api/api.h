@@ -272,6 +272,13 @@ bool api_bool_param(const struct api_request *req, const char *key, bool *out,
 bool api_day_param(const struct api_request *req, const char *key, char out[16],
                    const char **dst, struct api_response *resp);
 
+/* base64url without padding (RFC 4648 §5), for opaque ids and cursors:
+ * data[0..len) into out (cap bytes with the NUL; cut short when it does not
+ * fit), and back: s[0..len) (at most 1024 characters of the base64url
+ * alphabet) into out[0..cap), *n bytes; false for anything else or nothing. */
+void api_base64url_encode(const void *data, size_t len, char *out, size_t cap);
+bool api_base64url_decode(const char *s, size_t len, char *out, size_t cap, size_t *n);
+
 /* 400 unless every query parameter's key is among keys (NULL-terminated). */
 bool api_known_params(const struct api_request *req, const char *const *keys,
                       struct api_response *resp);

@@ -73,37 +73,14 @@ static void encode_cursor(const struct listing *l, uint32_t uid, uint32_t pos, c
 	char raw[96];
 	int n = snprintf(raw, sizeof raw, "v1.%u.%s.%s.%u.%u", l->page.uidvalidity,
 	                 sort_names[l->req.sort], l->req.desc ? "desc" : "asc", uid, pos);
-	unsigned char b64[160];
-	int m = EVP_EncodeBlock(b64, (const unsigned char *)raw, n);
-	size_t k = 0;
-	for (int i = 0; i < m && k + 1 < cap; i++) {
-		char c = (char)b64[i];
-		if (c == '=')
-			break;
-		out[k++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[k] = '\0';
+	api_base64url_encode(raw, (size_t)n, out, cap);
 }
 
 static bool decode_cursor(const char *s, struct listing *l, struct api_response *resp)
 {
-	size_t len = strlen(s);
-	char b64[160];
-	if (len == 0 || len > 120)
-		return api_bad(resp, "cursor is not one this service issued");
-	size_t k = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-			return api_bad(resp, "cursor is not one this service issued");
-		b64[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
-	}
-	/* base64url without padding (RFC 4648 §5): the standard alphabet once
-	 * mapped back, and the lenient decoder takes the missing "=". */
 	char raw[128];
 	size_t n;
-	if (imap_base64_decode_to(b64, k, IMAP_BASE64_LENIENT, raw, sizeof raw - 1, &n) != 0 ||
-	    n == 0)
+	if (strlen(s) > 120 || !api_base64url_decode(s, strlen(s), raw, sizeof raw - 1, &n))
 		return api_bad(resp, "cursor is not one this service issued");
 	raw[n] = '\0';
 	char sort[16], order[8];

@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "imap/base/codec.h"
 #include "imap/mail/utf7.h"
+
+#include <openssl/evp.h>
 
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -117,3 +120,35 @@ bool api_day_param(const struct api_request *req, const char *key, char out[16],
 	*dst = out;
 	return true;
 }
+
+void api_base64url_encode(const void *data, size_t len, char *out, size_t cap)
+{
+	size_t k = 0;
+	const unsigned char *p = data;
+	/* 48 bytes at a time: 64 characters, no padding inside */
+	for (size_t at = 0; at < len && k + 1 < cap; at += 48) {
+		unsigned char b64[68];
+		int m = EVP_EncodeBlock(b64, p + at, (int)(len - at < 48 ? len - at : 48));
+		for (int i = 0; i < m && k + 1 < cap && b64[i] != '='; i++)
+			out[k++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
+	}
+	out[k] = '\0';
+}
+
+bool api_base64url_decode(const char *s, size_t len, char *out, size_t cap, size_t *n)
+{
+	char b64[1024];
+	*n = 0;
+	if (len == 0 || len > sizeof b64)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+			return false;
+		b64[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	/* the standard alphabet once mapped back; the lenient decoder takes
+	 * the missing "=" */
+	return imap_base64_decode_to(b64, len, IMAP_BASE64_LENIENT, out, cap, n) == 0 && *n > 0;
+}
+

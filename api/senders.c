@@ -227,35 +227,15 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 
 static void id_of(const char *key, char *out, size_t cap)
 {
-	unsigned char b64[ID_MAX + 8];
-	size_t len = strlen(key);
-	int m = EVP_EncodeBlock(b64, (const unsigned char *)key, (int)len);
-	size_t k = 0;
-	for (int i = 0; i < m && k + 1 < cap; i++) {
-		char c = (char)b64[i];
-		if (c == '=')
-			break;
-		out[k++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[k] = '\0';
+	api_base64url_encode(key, strlen(key), out, cap);
 }
 
 /* The group key of an {id}, into key; false after a 404 (an id this
  * service cannot have made names no group). */
 static bool key_of(const struct api_match *m, char *key, size_t cap, struct api_response *resp)
 {
-	char b64[ID_MAX + 1];
-	size_t n = 0;
-	if (m->id_len == 0 || m->id_len > ID_MAX)
-		return api_fail(resp, API_ERR_NOT_FOUND, "no sender has this id");
-	for (size_t i = 0; i < m->id_len; i++) {
-		char c = m->id[i];
-		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-			return api_fail(resp, API_ERR_NOT_FOUND, "no sender has this id");
-		b64[n++] = c == '-' ? '+' : c == '_' ? '/' : c;
-	}
 	size_t len;
-	if (imap_base64_decode_to(b64, n, IMAP_BASE64_LENIENT, key, cap - 1, &len) != 0 ||
+	if (m->id_len > ID_MAX || !api_base64url_decode(m->id, m->id_len, key, cap - 1, &len) ||
 	    !imap_senders_key_valid(key, len) || memchr(key, '\0', len))
 		return api_fail(resp, API_ERR_NOT_FOUND, "no sender has this id");
 	key[len] = '\0';
