@@ -182,6 +182,8 @@ struct api_config {
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 	/* /senders */
 	unsigned senders_batch;      /* UIDs per header FETCH of a scan (0: 1000) */
+	unsigned senders_timeout_ms; /* deadline of a scan or action from its start, when
+	                                later than the request's (0: the request's) */
 	const char *trusted_authserv_ids; /* comma-separated; NULL: none believed */
 	unsigned unsubscribe_timeout_ms;  /* one one-click POST, all in (0: 10 s) */
 	size_t unsubscribe_body_max;      /* response bytes read of it (0: 64 KiB) */

@@ -337,10 +337,20 @@ static void render_group(struct jsonw *w, const struct imap_sender_group *gr)
 	jsonw_end_object(w);
 }
 
-void api_senders_list(const struct api_request *req, struct api_response *resp,
-                      const struct api_match *m)
+/* A scan reads every message's header fields: it may take longer than
+ * other requests (--senders-timeout). Sessions are borrowed a batch at a
+ * time all the same. */
+static struct api_request longer(const struct api_request *req)
 {
-	(void)m;
+	struct api_request r = *req;
+	int64_t until = imap_now_ms() + api_config()->senders_timeout_ms;
+	if (until > r.deadline)
+		r.deadline = until;
+	return r;
+}
+
+static void senders_list(const struct api_request *req, struct api_response *resp)
+{
 	static const char *const known[] = {"folders", "group", "min_count", "since",
 	                                    "has_unsubscribe", "page", "per_page", NULL};
 	const struct api_config *cfg = api_config();
@@ -420,6 +430,14 @@ void api_senders_list(const struct api_request *req, struct api_response *resp,
 done:
 	scan_free(&sc);
 	scope_free(&scope);
+}
+
+void api_senders_list(const struct api_request *req, struct api_response *resp,
+                      const struct api_match *m)
+{
+	(void)m;
+	struct api_request r = longer(req);
+	senders_list(&r, resp);
 }
 
 /* ---- actions ---- */
@@ -636,19 +654,22 @@ static void bulk(const struct api_request *req, struct api_response *resp,
 void api_sender_read(const struct api_request *req, struct api_response *resp,
                      const struct api_match *m)
 {
-	bulk(req, resp, m, ACT_READ);
+	struct api_request r = longer(req);
+	bulk(&r, resp, m, ACT_READ);
 }
 
 void api_sender_archive(const struct api_request *req, struct api_response *resp,
                         const struct api_match *m)
 {
-	bulk(req, resp, m, ACT_ARCHIVE);
+	struct api_request r = longer(req);
+	bulk(&r, resp, m, ACT_ARCHIVE);
 }
 
 void api_sender_delete(const struct api_request *req, struct api_response *resp,
                        const struct api_match *m)
 {
-	bulk(req, resp, m, ACT_DELETE);
+	struct api_request r = longer(req);
+	bulk(&r, resp, m, ACT_DELETE);
 }
 
 /* ---- unsubscribe ---- */
@@ -724,8 +745,8 @@ static void unsubscribe(const struct imap_unsubscribe *u, const struct imap_send
 	}
 }
 
-void api_sender_unsubscribe(const struct api_request *req, struct api_response *resp,
-                            const struct api_match *m)
+static void sender_unsubscribe(const struct api_request *req, struct api_response *resp,
+                               const struct api_match *m)
 {
 	static const char *const keys[] = {"method", "force", "folders", "dry_run", NULL};
 	static const char *const methods[] = {[M_AUTO] = "auto", [M_ONE_CLICK] = "one_click",
@@ -828,4 +849,11 @@ out:
 	json_decref(a.body);
 	scan_free(&sc);
 	scope_free(&scope);
+}
+
+void api_sender_unsubscribe(const struct api_request *req, struct api_response *resp,
+                            const struct api_match *m)
+{
+	struct api_request r = longer(req);
+	sender_unsubscribe(&r, resp, m);
 }

@@ -74,6 +74,9 @@ static const struct opt opts[] = {
 	{"senders-batch", OPT_UINT, OFF(senders_batch), "1000", 1, 100000,
 	 "UIDs whose header fields one FETCH of a /senders scan reads (the IMAP session is "
 	 "given back between batches)"},
+	{"senders-timeout", OPT_UINT, OFF(senders_timeout_ms), "300000", 100, 3600000,
+	 "milliseconds a /senders scan or action may take, all in (it reads every message's "
+	 "header fields; --request-timeout when that is longer)"},
 	{"trusted-authserv-id", OPT_STR, OFF(trusted_authserv_ids), "", 0, 0,
 	 "comma-separated authserv-ids (your receiving servers) whose Authentication-Results "
 	 "are believed"},

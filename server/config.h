@@ -34,6 +34,7 @@ struct server_config {
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */
 	size_t text_max;            /* --text-max: bytes of one text part shown by GET /messages/{uid} */
 	unsigned senders_batch;     /* --senders-batch: UIDs per header FETCH of a /senders scan */
+	unsigned senders_timeout_ms;/* --senders-timeout: deadline of a /senders scan or action */
 	char *trusted_authserv_ids; /* --trusted-authserv-id: Authentication-Results believed */
 	unsigned unsubscribe_timeout_ms; /* --unsubscribe-timeout: one one-click POST */
 	size_t unsubscribe_body_max;     /* --unsubscribe-body-max: its response bytes read */

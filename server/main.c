@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50,
 	                              .bulk_max = cfg.bulk_max,
 	                              .senders_batch = cfg.senders_batch,
+	                              .senders_timeout_ms = cfg.senders_timeout_ms,
 	                              .trusted_authserv_ids = cfg.trusted_authserv_ids,
 	                              .unsubscribe_timeout_ms = cfg.unsubscribe_timeout_ms,
 	                              .unsubscribe_body_max = cfg.unsubscribe_body_max,
