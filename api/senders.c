@@ -760,7 +760,8 @@ static void sender_unsubscribe(const struct api_request *req, struct api_respons
 	bool force = false, present;
 	size_t *done = NULL;
 	memset(&sc, 0, sizeof sc);
-	if (!parse_action(req, m, keys, &a, resp) || !find_group(req, &a, &scope, &sc, NULL, resp))
+	/* everything the client sent is checked before IMAP is asked anything */
+	if (!parse_action(req, m, keys, &a, resp))
 		goto out;
 	json_t *mv = json_object_get(a.body, "method");
 	if (mv) {
@@ -780,6 +781,8 @@ static void sender_unsubscribe(const struct api_request *req, struct api_respons
 		api_bad(resp, "unsubscribe has no dry run: GET /senders shows what it would use");
 		goto out;
 	}
+	if (!find_group(req, &a, &scope, &sc, NULL, resp))
+		goto out;
 	if (sc.g.n == 0) {
 		api_fail(resp, API_ERR_NOT_FOUND, "no message of this sender in the folders looked at");
 		goto out;
