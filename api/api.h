@@ -190,6 +190,13 @@ struct api_config {
 	const char *unsubscribe_ca;       /* CA file for its TLS; NULL: the system store */
 	const char *unsubscribe_allow_hosts; /* comma-separated hosts exempt from the
 	                                        address checks (tests); NULL: none */
+	/* mailto: unsubscribes over SMTP (host NULL: not configured) */
+	const char *smtp_host;
+	unsigned smtp_port;
+	int smtp_tls;                /* enum api_smtp_tls (api/mailto.h) */
+	const char *smtp_ca;
+	const char *smtp_from_domain;
+	unsigned smtp_timeout_ms;
 	/* An event worth a log line (request id, message, then key/value string
 	 * pairs, NULL-terminated); NULL: not logged. */
 	void (*log_event)(const char *req_id, const char *msg, const char *const *kv);

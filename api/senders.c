@@ -30,6 +30,7 @@
 
 #include "api/body.h"
 #include "api/handlers.h"
+#include "api/mailto.h"
 #include "api/oneclick.h"
 #include "api/render.h"
 #include "imap/base/codec.h"
@@ -700,7 +701,8 @@ static const char *first_https(const struct imap_unsubscribe *u)
 }
 
 static void unsubscribe(const struct imap_unsubscribe *u, const struct imap_sender_group *gr,
-                        enum method method, bool force, struct outcome *o)
+                        enum method method, bool force, const struct imap_credentials *cred,
+                        struct outcome *o)
 {
 	const struct api_config *cfg = api_config();
 	if (method == M_AUTO)
@@ -731,9 +733,25 @@ static void unsubscribe(const struct imap_unsubscribe *u, const struct imap_send
 		if (!u->n_mailto)
 			return refuse(o, "the newest message offers no mailto: unsubscribe");
 		o->mailto = &u->mailto[0];
-		o->result = "ready";
-		snprintf(o->reason, sizeof o->reason,
-		         "no SMTP server is configured: send the message given here");
+		if (!cfg->smtp_host) {
+			o->result = "ready";
+			snprintf(o->reason, sizeof o->reason,
+			         "no SMTP server is configured: send the message given here");
+			return;
+		}
+		struct api_smtp_config sc = {
+			.host = cfg->smtp_host,
+			.port = cfg->smtp_port,
+			.tls = (enum api_smtp_tls)cfg->smtp_tls,
+			.ca = cfg->smtp_ca,
+			.from_domain = cfg->smtp_from_domain,
+			.timeout_ms = cfg->smtp_timeout_ms,
+		};
+		bool refused;
+		const struct imap_unsub_mailto *mt = o->mailto;
+		bool sent = api_mailto_send(&sc, cred, mt->address, mt->subject, mt->body, &refused,
+		                            o->reason, sizeof o->reason);
+		o->result = sent ? "done" : refused ? "refused" : "failed";
 	} else {
 		o->method = "https";
 		o->url = first_https(u);
@@ -789,7 +807,14 @@ static void sender_unsubscribe(const struct api_request *req, struct api_respons
 	}
 	const struct imap_sender_group *gr = &sc.g.v[0];
 	usable_unsubscribe(gr, &u);
-	unsubscribe(&u, gr, method, force, &o);
+	struct imap_credentials cred;
+	struct imap_buf store;
+	if (api_credentials(req, &cred, &store, resp)) {
+		imap_buf_free(&store);
+		goto out;
+	}
+	unsubscribe(&u, gr, method, force, &cred, &o);
+	imap_buf_free(&store);
 	/* the outcome lives in the mailbox: the keyword on the group's mail */
 	bool marked = strcmp(o.result, "done") == 0;
 	if (marked && !(done = calloc(scope.n ? scope.n : 1, sizeof *done))) {

@@ -88,6 +88,18 @@ static const struct opt opts[] = {
 	 "CA file for one-click HTTPS (default: the system store)"},
 	{"unsubscribe-allow-hosts", OPT_STR, OFF(unsubscribe_allow_hosts), "", 0, 0,
 	 "comma-separated hosts exempt from the private-address checks (for tests only)"},
+	{"smtp-host", OPT_STR, OFF(smtp_host), "", 0, 0,
+	 "SMTP submission server for mailto: unsubscribes, sent as the requesting user with "
+	 "the request's credentials (default: none; the answer is the message to send)"},
+	{"smtp-port", OPT_PORT, OFF(smtp_port), "0", 0, 65535,
+	 "SMTP port (0: 587, or 465 for implicit TLS)"},
+	{"smtp-tls", OPT_STR, OFF(smtp_tls), "starttls", 0, 0, "starttls | implicit | none"},
+	{"smtp-ca", OPT_STR, OFF(smtp_ca), "", 0, 0,
+	 "CA file for the SMTP server's certificate (default: the system store)"},
+	{"smtp-from-domain", OPT_STR, OFF(smtp_from_domain), "", 0, 0,
+	 "domain for the sender address of users whose name has no @"},
+	{"smtp-timeout", OPT_UINT, OFF(smtp_timeout_ms), "30000", 100, 600000,
+	 "milliseconds one SMTP submission may take, all in"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
@@ -334,5 +346,9 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->trusted_authserv_ids);
 	free(cfg->unsubscribe_ca);
 	free(cfg->unsubscribe_allow_hosts);
+	free(cfg->smtp_host);
+	free(cfg->smtp_tls);
+	free(cfg->smtp_ca);
+	free(cfg->smtp_from_domain);
 	memset(cfg, 0, sizeof *cfg);
 }

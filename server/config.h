@@ -40,6 +40,12 @@ struct server_config {
 	size_t unsubscribe_body_max;     /* --unsubscribe-body-max: its response bytes read */
 	char *unsubscribe_ca;            /* --unsubscribe-ca FILE (NULL: system store) */
 	char *unsubscribe_allow_hosts;   /* --unsubscribe-allow-hosts: exempt from address checks */
+	char *smtp_host;                 /* --smtp-host: submission server for mailto (NULL: none) */
+	uint16_t smtp_port;              /* --smtp-port (0: 587, 465 for implicit TLS) */
+	char *smtp_tls;                  /* --smtp-tls starttls|implicit|none */
+	char *smtp_ca;                   /* --smtp-ca FILE (NULL: system store) */
+	char *smtp_from_domain;          /* --smtp-from-domain: for user names without "@" */
+	unsigned smtp_timeout_ms;        /* --smtp-timeout */
 
 	/* IMAP side */
 	char *imap_host;            /* --imap-host */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/mailto.h"
 #include "imap/base/clock.h"
 #include "imap/index.h"
 #include "imap/pool.h"
@@ -57,7 +58,13 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 
-	/* libcurl (one-click unsubscribe) is set up once, before any thread. */
+	enum api_smtp_tls smtp_tls = API_SMTP_STARTTLS;
+	if (cfg.smtp_tls && !api_smtp_tls_parse(cfg.smtp_tls, &smtp_tls)) {
+		fprintf(stderr, "imapgw: --smtp-tls must be starttls, implicit or none\n");
+		server_config_free(&cfg);
+		return 2;
+	}
+	/* libcurl (one-click unsubscribe, SMTP) is set up once, before any thread. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_msgf(LOG_ERROR, NULL, "cannot initialise libcurl");
 		server_config_free(&cfg);
@@ -122,6 +129,12 @@ int main(int argc, char **argv)
 	                              .unsubscribe_body_max = cfg.unsubscribe_body_max,
 	                              .unsubscribe_ca = cfg.unsubscribe_ca,
 	                              .unsubscribe_allow_hosts = cfg.unsubscribe_allow_hosts,
+	                              .smtp_host = cfg.smtp_host,
+	                              .smtp_port = cfg.smtp_port,
+	                              .smtp_tls = (int)smtp_tls,
+	                              .smtp_ca = cfg.smtp_ca,
+	                              .smtp_from_domain = cfg.smtp_from_domain,
+	                              .smtp_timeout_ms = cfg.smtp_timeout_ms,
 	                              .log_event = api_log_event});
 
 	struct http_server *http = http_server_start(&cfg, pool);

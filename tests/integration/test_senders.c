@@ -614,14 +614,16 @@ struct https_server {
 	char log[512];
 };
 
-static void https_start(struct https_server *h)
+/* Start one of the test servers of tests/support (a Python script taking
+ * CERT KEY LOG and printing "PORT n"), with the test PKI's certificate. */
+static void helper_start(struct https_server *h, const char *script, const char *name)
 {
 	const char *dir = getenv("IMAPGW_TEST_DIR");
 	cr_assert(dir);
 	char cert[512], key[512];
 	snprintf(cert, sizeof cert, "%s/pki/server.crt", dir);
 	snprintf(key, sizeof key, "%s/pki/server.key", dir);
-	snprintf(h->log, sizeof h->log, "%s/oneclick-%d.jsonl", dir, (int)getpid());
+	snprintf(h->log, sizeof h->log, "%s/%s-%d.jsonl", dir, name, (int)getpid());
 	unlink(h->log);
 	int fd[2];
 	cr_assert_eq(pipe(fd), 0);
@@ -631,15 +633,20 @@ static void https_start(struct https_server *h)
 		dup2(fd[1], 1);
 		close(fd[0]);
 		const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
-		execlp(py, py, "tests/support/oneclick_server.py", cert, key, h->log, (char *)NULL);
+		execlp(py, py, script, cert, key, h->log, (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
 	FILE *f = fdopen(fd[0], "r");
 	char line[64] = "";
-	cr_assert(fgets(line, sizeof line, f), "the HTTPS test server did not start");
+	cr_assert(fgets(line, sizeof line, f), "%s did not start", script);
 	fclose(f);
 	cr_assert_eq(sscanf(line, "PORT %u", &h->port), 1, "%s", line);
+}
+
+static void https_start(struct https_server *h)
+{
+	helper_start(h, "tests/support/oneclick_server.py", "oneclick");
 }
 
 static void https_stop(struct https_server *h)
@@ -914,4 +921,58 @@ Test(senders, delete_moves_to_trash_and_refuses_without_one)
 	json_decref(call(&g, "POST", url, "{\"folders\":[]}", 400));
 	test_user_unlock();
 	gw_stop(&g);
+}
+
+Test(senders, mailto_sent_over_smtp_as_the_user)
+{
+	struct https_server smtp;
+	helper_start(&smtp, "tests/support/smtp_server.py", "smtp");
+	char port[16];
+	snprintf(port, sizeof port, "%u", smtp.port);
+	struct gw g;
+	gw_start(&g, "--smtp-host", "127.0.0.1", "--smtp-port", port, "--smtp-ca",
+	         getenv("IMAPGW_TEST_CA"), "--smtp-from-domain", "example.test", NULL);
+	test_user_lock("judy");
+	char folder[64], ef[128], q[512];
+	fresh_folder(&g, &test_servers[0], "Smtp", folder, sizeof folder);
+	for (int i = 0; i < 3; i++)
+		append(&g, folder,
+		       "From: Letters <letters@smtp.test>\r\nTo: judy@example.test\r\nSubject: news\r\n"
+		       "List-Unsubscribe: <mailto:leave@smtp.test?subject=D%C3%A9sabonner%20moi"
+		       "&body=please%0D%0A.line%0Aend>\r\n\r\nhi\r\n",
+		       i, false);
+	esc(folder, ef, sizeof ef);
+	snprintf(q, sizeof q, "folders=%s", ef);
+	json_t *list = senders_get(&g, q);
+	json_t *x = json_array_get(json_object_get(list, "senders"), 0);
+	cr_assert_not_null(x);
+	char url[900];
+	snprintf(url, sizeof url, "/senders/%s/unsubscribe", json_string_value(json_object_get(x, "id")));
+	json_decref(list);
+	json_t *j = call(&g, "POST", url, "{\"method\":\"mailto\"}", 200);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "result")), "done", "%s",
+	                 json_string_value(json_object_get(j, "reason")));
+	cr_expect_eq(num(j, "marked"), 3);
+	json_decref(j);
+	json_t *got = https_requests(&smtp);
+	cr_assert_eq(json_array_size(got), 1);
+	json_t *m = json_array_get(got, 0);
+	cr_expect(json_is_true(json_object_get(m, "tls")), "STARTTLS before AUTH");
+	json_t *auth = json_object_get(m, "auth");
+	cr_expect_str_eq(json_string_value(json_array_get(auth, 0)), "judy");
+	cr_expect_str_eq(json_string_value(json_array_get(auth, 1)), "judy-secret");
+	cr_expect_str_eq(json_string_value(json_object_get(m, "mail_from")),
+	                 "FROM:<judy@example.test>");
+	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(m, "rcpt"), 0)),
+	                 "TO:<leave@smtp.test>");
+	const char *data = json_string_value(json_object_get(m, "data"));
+	cr_expect(strstr(data, "From: <judy@example.test>\r\n"), "%s", data);
+	cr_expect(strstr(data, "To: <leave@smtp.test>\r\n"), "%s", data);
+	/* "Désabonner moi", RFC 2047 B */
+	cr_expect(strstr(data, "Subject: =?UTF-8?B?RMOpc2Fib25uZXIgbW9p?=\r\n"), "%s", data);
+	cr_expect(strstr(data, "\r\n\r\nplease\r\n.line\r\nend\r\n"), "%s", data);
+	json_decref(got);
+	test_user_unlock();
+	gw_stop(&g);
+	https_stop(&smtp);
 }
