@@ -202,6 +202,11 @@ struct api_config {
 	void (*log_event)(const char *req_id, const char *msg, const char *const *kv);
 };
 
+/* The server is stopping: long handlers (a /senders scan) stop between
+ * their steps and answer 503 instead of holding the shutdown up. */
+void api_stop(void);
+bool api_stopping(void);
+
 /* Remember the configuration for every later api_handle call. */
 void api_init(const struct api_config *cfg);
 const struct api_config *api_config(void);

@@ -208,6 +208,10 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 		rc = api_with_session(req, &cred, true, run_uids, sc, &err, &retry);
 		scope->uidvalidity[f] = sc->uidvalidity;
 		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
+			if (api_stopping()) {
+				rc = imap_error_set(&err, IMAP_ERR_BUSY, "the gateway is stopping");
+				break;
+			}
 			sc->batch = sc->uids + at;
 			sc->nbatch = sc->nuids - at < batch ? sc->nuids - at : batch;
 			rc = api_with_session(req, &cred, true, run_batch, sc, &err, &retry);

@@ -165,6 +165,7 @@ int main(int argc, char **argv)
 	}
 	log_event(LOG_INFO, NULL, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	          (const char *)NULL);
+	api_stop();  /* long scans give up between batches */
 	http_server_stop(&http);
 	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
 	imap_index_free(&index);
