@@ -427,6 +427,19 @@ PARAMS(groups_match_an_independent_count)
 		}
 	}
 
+	/* since: SEARCH SINCE on the arrival date (all of it is on 1 March 2025) */
+	snprintf(q, sizeof q, "folders=%s%%2C%s&since=2025-02-20&per_page=1", ea, eb);
+	json_t *since = senders_get(&g, q);
+	snprintf(q, sizeof q, "folders=%s%%2C%s&per_page=1", ea, eb);
+	json_t *every = senders_get(&g, q);
+	cr_expect_eq(num(since, "total"), num(every, "total"));
+	json_decref(since);
+	json_decref(every);
+	snprintf(q, sizeof q, "folders=%s%%2C%s&since=2025-03-10", ea, eb);
+	since = senders_get(&g, q);
+	cr_expect_eq(num(since, "total"), 0);
+	json_decref(since);
+
 	/* paging: page 2 of 5 is entries 5..9 of the whole list, ids stable */
 	snprintf(q, sizeof q, "folders=%s%%2C%s&per_page=500", ea, eb);
 	json_t *all = senders_get(&g, q);
