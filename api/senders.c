@@ -146,6 +146,13 @@ static int run_batch(struct imap_session *s, void *ctx, struct imap_error *err)
 	                          sc->deadline, err);
 }
 
+static int run_details(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct scan *sc = ctx;
+	return imap_senders_details(&sc->g, s, sc->folder, sc->uidvalidity, sc->batch, sc->nbatch,
+	                            sc->deadline, err);
+}
+
 /* The comma-separated --trusted-authserv-id into sc->trusted. */
 static size_t trusted_ids(struct scan *sc)
 {
@@ -218,6 +225,23 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 			if (!rc && sc->g.only_key &&
 			    !append_uids(scope, f, sc->g.matched, sc->g.nmatched))
 				rc = imap_error_set(&err, IMAP_ERR_NOMEM, "out of memory");
+		}
+	}
+	/* a light scan: the newest message of each group, fully, once every
+	 * folder has said which message that is */
+	for (size_t f = 0; !rc && sc->g.light && f < scope->n; f++) {
+		sc->folder = scope->folders[f];
+		sc->uidvalidity = scope->uidvalidity[f];
+		free(sc->uids);
+		sc->uids = NULL;
+		if (imap_senders_newest(&sc->g, sc->folder, &sc->uids, &sc->nuids)) {
+			rc = imap_error_set(&err, IMAP_ERR_NOMEM, "out of memory");
+			break;
+		}
+		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
+			sc->batch = sc->uids + at;
+			sc->nbatch = sc->nuids - at < batch ? sc->nuids - at : batch;
+			rc = api_with_session(req, &cred, true, run_details, sc, &err, &retry);
 		}
 	}
 	imap_buf_free(&store);
@@ -388,6 +412,8 @@ static void senders_list(const struct api_request *req, struct api_response *res
 	struct scan sc;
 	scan_init(&sc, grouping, req->deadline);
 	sc.since = since;
+	/* every message's From and List-Id; the rest only of each group's newest */
+	sc.g.light = true;
 	if (!scan_scope(req, &sc, &scope, resp))
 		goto done;
 	imap_senders_sort(&sc.g);

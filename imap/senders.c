@@ -277,6 +277,9 @@ static int set_str(char **dst, const char *s)
 	return 0;
 }
 
+static int details(const struct imap_senders *g, struct imap_sender_group *gr,
+                   const struct msg_facts *f);
+
 struct message {
 	uint32_t uid;
 	bool seen, unsubscribed, has_date;
@@ -313,17 +316,25 @@ static int add(struct imap_senders *g, const char *folder, const struct message 
 	}
 	if (!newest)
 		return 0;
-	const char *unsub = imap_mime_header_get(&f->h, "list-unsubscribe");
-	const char *post = imap_mime_header_get(&f->h, "list-unsubscribe-post");
 	if (set_str(&gr->list_id, f->list_id[0] ? f->list_id : NULL) ||
 	    set_str(&gr->from_name, f->from_name && f->from_name[0] ? f->from_name : NULL) ||
-	    set_str(&gr->from_address, f->from_address) || set_str(&gr->unsub, unsub) ||
-	    set_str(&gr->unsub_post, post))
+	    set_str(&gr->from_address, f->from_address))
 		return IMAP_ERR_NOMEM;
-	imap_sender_trust_eval(&f->h, g->trusted, g->ntrusted, f->from_domain, &gr->trust);
 	gr->unsubscribed = m->unsubscribed;
 	gr->newest_folder = fo->folder;
 	gr->newest_uid = m->uid;
+	return g->light ? 0 : details(g, gr, f);
+}
+
+/* The unsubscribe fields and trust of a group's newest message. */
+static int details(const struct imap_senders *g, struct imap_sender_group *gr,
+                   const struct msg_facts *f)
+{
+	const char *unsub = imap_mime_header_get(&f->h, "list-unsubscribe");
+	const char *post = imap_mime_header_get(&f->h, "list-unsubscribe-post");
+	if (set_str(&gr->unsub, unsub) || set_str(&gr->unsub_post, post))
+		return IMAP_ERR_NOMEM;
+	imap_sender_trust_eval(&f->h, g->trusted, g->ntrusted, f->from_domain, &gr->trust);
 	return 0;
 }
 
@@ -359,8 +370,24 @@ struct batch {
 	const uint32_t *uids;
 	size_t n;
 	bool *done;
+	bool details;   /* imap_senders_details: set facts, count nothing */
 	int rc;
 };
+
+/* The group of key, or NULL. */
+static struct imap_sender_group *group_find(struct imap_senders *g, const char *key)
+{
+	if (!g->nslots)
+		return NULL;
+	size_t k = hash(key) & (g->nslots - 1);
+	while (g->slots[k]) {
+		struct imap_sender_group *gr = &g->v[g->slots[k] - 1];
+		if (strcmp(gr->key, key) == 0)
+			return gr;
+		k = (k + 1) & (g->nslots - 1);
+	}
+	return NULL;
+}
 
 static bool has_flag(const struct imap_value *flags, const char *name)
 {
@@ -419,6 +446,14 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 	const char *raw = imap_value_is_string(hdr) ? hdr->str : "";
 	size_t len = imap_value_is_string(hdr) ? hdr->len : 0;
 	int rc = facts_read(b->g->grouping, raw, len, &f);
+	if (!rc && b->details) {
+		struct imap_sender_group *gr = group_find(b->g, f.key);
+		if (gr && gr->newest_uid == uid && gr->newest_folder &&
+		    strcmp(gr->newest_folder, b->folder) == 0)
+			b->rc = details(b->g, gr, &f);
+		facts_free(&f);
+		return 0;
+	}
 	if (!rc && b->g->only_key && strcmp(f.key, b->g->only_key) != 0) {
 		facts_free(&f);
 		return 0;
@@ -432,9 +467,11 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const char *folder,
-                       uint32_t uidvalidity, const uint32_t *uids, size_t n, int64_t deadline,
-                       struct imap_error *err)
+/* One UID FETCH of items for uids[0..n) of folder, each answer handed to
+ * on_fetch (counting, or only setting details). */
+static int fetch(struct imap_senders *g, struct imap_session *s, const char *folder,
+                 uint32_t uidvalidity, const uint32_t *uids, size_t n, bool details_only,
+                 int64_t deadline, struct imap_error *err)
 {
 	g->nmatched = 0;
 	if (n == 0)
@@ -446,7 +483,7 @@ int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const cha
 	if (!mb || mb->uidvalidity != uidvalidity)
 		return imap_error_set(err, IMAP_ERR_STALE,
 		                      "the folder's UIDVALIDITY changed during the scan: start again");
-	struct batch b = {.g = g, .folder = folder, .uids = uids, .n = n};
+	struct batch b = {.g = g, .folder = folder, .uids = uids, .n = n, .details = details_only};
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
 	imap_uid_set_format(uids, n, &set);
@@ -460,7 +497,7 @@ int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const cha
 	imap_cmd_atom(&c, "UID");
 	imap_cmd_atom(&c, "FETCH");
 	imap_cmd_atom(&c, set.data);
-	imap_cmd_raw(&c, IMAP_SENDERS_ITEMS);
+	imap_cmd_raw(&c, g->light && !details_only ? IMAP_SENDERS_LIGHT_ITEMS : IMAP_SENDERS_ITEMS);
 	rc = imap_session_run(s, &c, on_fetch, &b, deadline, err);
 	imap_cmd_free(&c);
 	imap_buf_free(&set);
@@ -470,6 +507,35 @@ int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const cha
 	if (!rc && g->nmatched > 1)
 		qsort(g->matched, g->nmatched, sizeof *g->matched, cmp_u32);
 	return rc;
+}
+
+int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const char *folder,
+                       uint32_t uidvalidity, const uint32_t *uids, size_t n, int64_t deadline,
+                       struct imap_error *err)
+{
+	return fetch(g, s, folder, uidvalidity, uids, n, false, deadline, err);
+}
+
+int imap_senders_details(struct imap_senders *g, struct imap_session *s, const char *folder,
+                         uint32_t uidvalidity, const uint32_t *uids, size_t n,
+                         int64_t deadline, struct imap_error *err)
+{
+	return fetch(g, s, folder, uidvalidity, uids, n, true, deadline, err);
+}
+
+int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32_t **uids,
+                        size_t *n)
+{
+	*n = 0;
+	*uids = malloc((g->n ? g->n : 1) * sizeof **uids);
+	if (!*uids)
+		return IMAP_ERR_NOMEM;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->v[i].newest_folder && strcmp(g->v[i].newest_folder, folder) == 0)
+			(*uids)[(*n)++] = g->v[i].newest_uid;
+	if (*n > 1)
+		qsort(*uids, *n, sizeof **uids, cmp_u32);
+	return 0;
 }
 
 static int by_count(const void *a, const void *b)

@@ -32,6 +32,8 @@
 	"AUTHENTICATION-RESULTS DATE"
 #define IMAP_SENDERS_ITEMS \
 	"(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (" IMAP_SENDERS_FIELDS ")])"
+/* What a light scan reads of every message: enough to group and count. */
+#define IMAP_SENDERS_LIGHT_ITEMS "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (FROM LIST-ID)])"
 
 #define IMAP_SENDERS_KEY_MAX 512   /* bytes of a group key */
 #define IMAP_SENDERS_SAMPLES 5     /* newest UIDs kept per group and folder */
@@ -74,6 +76,9 @@ struct imap_senders {
 	const char *const *trusted;  /* authserv-ids believed (borrowed) */
 	size_t ntrusted;
 	const char *only_key;        /* non-NULL: messages of other groups are skipped */
+	/* Light: batches read IMAP_SENDERS_LIGHT_ITEMS; the unsubscribe fields and
+	 * trust of each group's newest message come from imap_senders_details. */
+	bool light;
 	struct imap_sender_group *v; /* in the order first seen */
 	size_t n, cap;
 	size_t *slots;               /* hash index into v (index + 1; 0: empty) */
@@ -117,6 +122,20 @@ int imap_senders_uids(struct imap_session *s, const struct imap_senders *g, cons
 int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const char *folder,
                        uint32_t uidvalidity, const uint32_t *uids, size_t n, int64_t deadline,
                        struct imap_error *err);
+
+/* After a light scan: the UIDs, ascending, of the newest messages of the
+ * groups whose newest message is in `folder`, into *uids (free()), *n. */
+int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32_t **uids,
+                        size_t *n);
+
+/* After a light scan: read all of IMAP_SENDERS_ITEMS for uids[0..n) of
+ * folder (the newest messages, imap_senders_newest) and set each group's
+ * unsubscribe fields and trust from its newest message; nothing is
+ * counted again. Selection and UIDVALIDITY as imap_senders_batch. A
+ * newest message gone meanwhile leaves its group without them. */
+int imap_senders_details(struct imap_senders *g, struct imap_session *s, const char *folder,
+                         uint32_t uidvalidity, const uint32_t *uids, size_t n,
+                         int64_t deadline, struct imap_error *err);
 
 /* Order g->v by count, descending; ties by key (so pages are stable). */
 void imap_senders_sort(struct imap_senders *g);
