@@ -2,8 +2,9 @@
  * imap/senders.h — mail grouped by who sends it: one group per mailing list
  * (List-Id), else per From address, or per From domain.
  *
- * A scan reads only header fields (IMAP_SENDERS_ITEMS), never a body, in
- * batches of UIDs the caller chooses: each batch is one UID FETCH on a
+ * A scan reads only header fields (IMAP_SENDERS_ITEMS, or for a light scan
+ * IMAP_SENDERS_LIGHT_ITEMS and then the full items of each group's newest
+ * message), never a body, in batches of UIDs the caller chooses: each batch is one UID FETCH on a
  * session the caller may give back between batches, so a large folder
  * never holds one session for long. Groups accumulate in a struct
  * imap_senders across batches and folders.
