@@ -202,11 +202,11 @@ static int rehash(struct imap_senders *g, size_t nslots)
 	return 0;
 }
 
-/* The group of key, made when new; NULL when memory runs out. */
-static struct imap_sender_group *group_of(struct imap_senders *g, const char *key)
+/* The group of key, or NULL with *slot set to the free slot where it
+ * would go (the table has slots). */
+static struct imap_sender_group *probe(const struct imap_senders *g, const char *key,
+                                       size_t *slot)
 {
-	if ((g->n + 1) * 2 > g->nslots && rehash(g, g->nslots ? g->nslots * 2 : 64))
-		return NULL;
 	size_t k = hash(key) & (g->nslots - 1);
 	while (g->slots[k]) {
 		struct imap_sender_group *gr = &g->v[g->slots[k] - 1];
@@ -214,6 +214,26 @@ static struct imap_sender_group *group_of(struct imap_senders *g, const char *ke
 			return gr;
 		k = (k + 1) & (g->nslots - 1);
 	}
+	*slot = k;
+	return NULL;
+}
+
+/* The group of key, or NULL. */
+static struct imap_sender_group *group_find(const struct imap_senders *g, const char *key)
+{
+	size_t k;
+	return g->nslots ? probe(g, key, &k) : NULL;
+}
+
+/* The group of key, made when new; NULL when memory runs out. */
+static struct imap_sender_group *group_of(struct imap_senders *g, const char *key)
+{
+	if ((g->n + 1) * 2 > g->nslots && rehash(g, g->nslots ? g->nslots * 2 : 64))
+		return NULL;
+	size_t k;
+	struct imap_sender_group *found = probe(g, key, &k);
+	if (found)
+		return found;
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 32;
 		struct imap_sender_group *v = realloc(g->v, cap * sizeof *v);
@@ -373,21 +393,6 @@ struct batch {
 	bool details;   /* imap_senders_details: set facts, count nothing */
 	int rc;
 };
-
-/* The group of key, or NULL. */
-static struct imap_sender_group *group_find(struct imap_senders *g, const char *key)
-{
-	if (!g->nslots)
-		return NULL;
-	size_t k = hash(key) & (g->nslots - 1);
-	while (g->slots[k]) {
-		struct imap_sender_group *gr = &g->v[g->slots[k] - 1];
-		if (strcmp(gr->key, key) == 0)
-			return gr;
-		k = (k + 1) & (g->nslots - 1);
-	}
-	return NULL;
-}
 
 static bool has_flag(const struct imap_value *flags, const char *name)
 {
