@@ -38,7 +38,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef \
         -Wcast-qual -Wwrite-strings -Wnull-dereference
 
-PKGS := libmicrohttpd jansson openssl zlib
+PKGS := libmicrohttpd jansson openssl zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -84,7 +84,7 @@ SUPPORT_SRCS := $(wildcard tests/support/*.c)
 UNIT_OBJS    := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 INTEG_OBJS   := $(INTEG_SRCS:%.c=$(BUILD)/%.o)
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/%.o)
-TEST_LIBS    := -lcriterion $(shell pkg-config --libs libcurl 2>/dev/null)
+TEST_LIBS    := -lcriterion
 
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 INTEG_BIN := $(BUILD)/tests/integration-tests

@@ -141,7 +141,8 @@ struct api_match {
 	uint32_t uid;
 	const char *part;   /* points into the request's path */
 	const char *path;   /* points into the request's path */
-	const char *id;     /* {id}: one segment, up to the next "/"; points into the path */
+	const char *id;     /* {id}: one non-empty segment, id_len bytes of the path */
+	size_t id_len;
 };
 
 typedef void api_handler(const struct api_request *req, struct api_response *resp,
@@ -207,7 +208,32 @@ struct api_config {
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 	struct imap_watch_hub *watch; /* borrowed; NULL: GET /events answers 503 */
 	unsigned events_folders_max; /* folders one event stream may watch (0: 16) */
+	/* /senders */
+	unsigned senders_batch;      /* UIDs per header FETCH of a scan (0: 1000) */
+	unsigned senders_timeout_ms; /* deadline of a scan or action from its start, when
+	                                later than the request's (0: the request's) */
+	const char *trusted_authserv_ids; /* comma-separated; NULL: none believed */
+	unsigned unsubscribe_timeout_ms;  /* one one-click POST, all in (0: 10 s) */
+	size_t unsubscribe_body_max;      /* response bytes read of it (0: 64 KiB) */
+	const char *unsubscribe_ca;       /* CA file for its TLS; NULL: the system store */
+	const char *unsubscribe_allow_hosts; /* comma-separated hosts exempt from the
+	                                        address checks (tests); NULL: none */
+	/* mailto: unsubscribes over SMTP (host NULL: not configured) */
+	const char *smtp_host;
+	unsigned smtp_port;
+	int smtp_tls;                /* enum api_smtp_tls (api/mailto.h) */
+	const char *smtp_ca;
+	const char *smtp_from_domain;
+	unsigned smtp_timeout_ms;
+	/* An event worth a log line (request id, message, then key/value string
+	 * pairs, NULL-terminated); NULL: not logged. */
+	void (*log_event)(const char *req_id, const char *msg, const char *const *kv);
 };
+
+/* The server is stopping: long handlers (a /senders scan) stop between
+ * their steps and answer 503 instead of holding the shutdown up. */
+void api_stop(void);
+bool api_stopping(void);
 
 /* Remember the configuration for every later api_handle call. */
 void api_init(const struct api_config *cfg);
@@ -313,6 +339,11 @@ void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out);
 bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out);
 void api_cursor_encode(const char *raw, char *out, size_t cap);
 bool api_cursor_decode(const char *s, char *raw, size_t cap);
+
+/* ?key=YYYY-MM-DD as an IMAP date ("5-Feb-2024") in out, *dst = out; *dst
+ * NULL when absent; false after a 400. */
+bool api_day_param(const struct api_request *req, const char *key, char out[16],
+                   const char **dst, struct api_response *resp);
 
 /* 400 unless every query parameter's key is among keys (NULL-terminated). */
 bool api_known_params(const struct api_request *req, const char *const *keys,

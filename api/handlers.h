@@ -45,4 +45,8 @@ api_handler api_flags_get, api_flags_put, api_flags_patch, api_flags_bulk;
 api_handler api_message_move, api_message_copy, api_messages_move, api_messages_copy;
 api_handler api_message_delete, api_message_append;
 
+/* api/senders.c: mail grouped by sender, bulk clean-up and unsubscribing */
+api_handler api_senders_list, api_sender_read, api_sender_archive, api_sender_delete;
+api_handler api_sender_unsubscribe;
+
 #endif

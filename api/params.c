@@ -18,6 +18,8 @@
 #define SEARCH_TEXT_MAX 1024  /* bytes of one text filter */
 #include "imap/mail/utf7.h"
 
+#include <openssl/evp.h>
+
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!s || !isdigit((unsigned char)s[0]) || strlen(s) > 20)
@@ -120,8 +122,7 @@ bool api_text_param(const struct api_request *req, const char *key, const char *
 	return true;
 }
 
-/* YYYY-MM-DD into an IMAP date "5-Feb-2024". */
-static bool parse_day(const struct api_request *req, const char *key, char out[16],
+bool api_day_param(const struct api_request *req, const char *key, char out[16],
                       const char **dst, struct api_response *resp)
 {
 	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -154,8 +155,8 @@ bool api_filter_params(const struct api_request *req, struct imap_filter *f, cha
 	    !api_text_param(req, "from", &f->from, resp) || !api_text_param(req, "to", &f->to, resp) ||
 	    !api_text_param(req, "subject", &f->subject, resp) ||
 	    !api_text_param(req, "text", &f->text, resp) ||
-	    !parse_day(req, "since", days[0], &f->since, resp) ||
-	    !parse_day(req, "before", days[1], &f->before, resp))
+	    !api_day_param(req, "since", days[0], &f->since, resp) ||
+	    !api_day_param(req, "before", days[1], &f->before, resp))
 		return false;
 	if ((v = api_query(req, "larger"))) {
 		if (!api_parse_u64(v, 0, UINT32_MAX, &f->larger))

@@ -69,7 +69,7 @@ void api_render_bulk(struct jsonw *w, const void *items, size_t n, api_bulk_at *
 	jsonw_end_array(w);
 }
 
-static void time_json(struct jsonw *w, bool ok, int64_t epoch, int tz)
+void api_render_time(struct jsonw *w, bool ok, int64_t epoch, int tz)
 {
 	char out[IMAP_DATE_RFC3339_MAX];
 	if (ok && imap_date_format_rfc3339(epoch, tz, out))
@@ -101,7 +101,7 @@ void api_render_addresses(struct jsonw *w, const struct imap_address_list *l)
 	jsonw_end_array(w);
 }
 
-static void unsubscribe_json(struct jsonw *w, const struct imap_unsubscribe *u)
+void api_render_unsubscribe(struct jsonw *w, const struct imap_unsubscribe *u)
 {
 	if (u->n_mailto == 0 && u->n_http == 0) {
 		jsonw_null(w);
@@ -192,9 +192,9 @@ void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m)
 	jsonw_key(w, "reply_to");
 	api_render_addresses(w, &e->reply_to);
 	jsonw_key(w, "date");
-	time_json(w, e->has_date, e->date, e->date_tz);
+	api_render_time(w, e->has_date, e->date, e->date_tz);
 	jsonw_key(w, "received_at");
-	time_json(w, m->has_internaldate, m->internaldate, m->internaldate_tz);
+	api_render_time(w, m->has_internaldate, m->internaldate, m->internaldate_tz);
 	jsonw_key(w, "size");
 	jsonw_uint(w, m->size);
 	jsonw_key(w, "flags");
@@ -218,7 +218,7 @@ void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m)
 	jsonw_key(w, "list_id");
 	jsonw_string(w, m->list_id);
 	jsonw_key(w, "unsubscribe");
-	unsubscribe_json(w, &m->unsub);
+	api_render_unsubscribe(w, &m->unsub);
 }
 
 

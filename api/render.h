@@ -51,6 +51,15 @@ void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m);
  * message with none of them. Appended to out. */
 void api_thread_id(const struct imap_summary *m, struct imap_buf *out);
 
+/* An RFC 3339 date-time of epoch at UTC offset tz (minutes), or null when
+ * !ok or it cannot be written. */
+void api_render_time(struct jsonw *w, bool ok, int64_t epoch, int tz);
+
+struct imap_unsubscribe;
+/* Parsed List-Unsubscribe (schema Unsubscribe), or null when it holds no
+ * usable method. */
+void api_render_unsubscribe(struct jsonw *w, const struct imap_unsubscribe *u);
+
 /* One address: {"name","address"}; a list of them: [{"name","address"}...]. */
 struct imap_address;
 void api_render_address(struct jsonw *w, const struct imap_address *a);

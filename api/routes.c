@@ -5,9 +5,8 @@
  * checked against this table (tests/unit/test_routes.c).
  *
  * Templates are those of openapi.yaml. A path matches a template segment
- * by segment: a literal segment exactly, {uid} any one non-empty segment,
- * {part} any one segment, {id} any one non-empty segment, {path} the
- * non-empty rest (a folder path holds
+ * by segment: a literal segment exactly, {uid} and {id} any one non-empty
+ * segment, {part} any one segment, {path} the non-empty rest (a folder path holds
  * "/") without a "/" at its end.
  * Where several templates match, the one with the most literal segments
  * wins: /messages/flags is that route, not a message with UID "flags".
@@ -64,6 +63,12 @@ static const struct api_route routes[] = {
 	{"PATCH", "/messages/{uid}/flags", "message_flags", api_flags_patch, IMAP},
 	{"POST", "/messages/{uid}/move", "message_move", api_message_move, IMAP},
 	{"POST", "/messages/{uid}/copy", "message_copy", api_message_copy, IMAP},
+
+	{"GET", "/senders", "senders", api_senders_list, READ},
+	{"POST", "/senders/{id}/read", "sender_read", api_sender_read, IMAP},
+	{"POST", "/senders/{id}/archive", "sender_archive", api_sender_archive, IMAP},
+	{"POST", "/senders/{id}/delete", "sender_delete", api_sender_delete, IMAP},
+	{"POST", "/senders/{id}/unsubscribe", "sender_unsubscribe", api_sender_unsubscribe, IMAP},
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
@@ -100,6 +105,7 @@ static int fit(const char *tpl, const char *path, struct api_match *m, bool *bad
 			return -1;
 		} else if (tn == 4 && memcmp(tpl, "{id}", 4) == 0) {
 			m->id = path;    /* one segment: the handler says what an id is */
+			m->id_len = pn;
 		} else if (pn == 0) {
 			return -1;
 		} else if (tn == 5 && memcmp(tpl, "{uid}", 5) == 0) {

@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "api/api.h"
 #include "imap/base/codec.h"
@@ -20,6 +21,17 @@
 #define CREDENTIAL_MAX 4096
 
 static struct api_config config;
+static atomic_bool stopping;
+
+void api_stop(void)
+{
+	atomic_store(&stopping, true);
+}
+
+bool api_stopping(void)
+{
+	return atomic_load(&stopping);
+}
 
 void api_init(const struct api_config *cfg)
 {

@@ -122,8 +122,7 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* A sequence set for ascending UIDs: runs become "a:b". */
-static void uid_set(const uint32_t *uids, size_t n, struct imap_buf *out)
+void imap_uid_set_format(const uint32_t *uids, size_t n, struct imap_buf *out)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
@@ -150,7 +149,7 @@ static bool eight_bit(const char *s)
 static bool filter_needs_utf8(const struct imap_filter *f)
 {
 	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text) ||
-	       eight_bit(f->thread_of);
+	       eight_bit(f->thread_of) || eight_bit(f->list_id);
 }
 
 /* Append the SEARCH keys of f ("ALL" when there are none), in this order:
@@ -208,6 +207,11 @@ static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 		imap_cmd_string(c, f->thread_of, n);
 		any = true;
 	}
+	if (f->list_id) {
+		imap_cmd_raw(c, "HEADER List-Id");
+		imap_cmd_string(c, f->list_id, strlen(f->list_id));
+		any = true;
+	}
 	if (!any)
 		imap_cmd_atom(c, "ALL");
 }
@@ -216,7 +220,7 @@ static bool filter_empty(const struct imap_filter *f)
 {
 	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from &&
 	       !f->to && !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
-	       !f->has_smaller;
+	       !f->has_smaller && !f->list_id;
 }
 
 /* ---- summaries ---- */
@@ -567,7 +571,7 @@ static int fetch_keys(struct imap_session *s, enum imap_sort_key key, const stru
 		c->v[i].uid = u->v[i];
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
-	uid_set(u->v, u->n, &set);
+	imap_uid_set_format(u->v, u->n, &set);
 	struct imap_cmd cmd;
 	imap_session_cmd(s, &cmd);
 	imap_cmd_atom(&cmd, "UID");
@@ -667,7 +671,7 @@ static int uid_fetch_cmd(struct imap_session *s, const uint32_t *uids, size_t n,
 	qsort(sorted, n, sizeof *sorted, cmp_u32);
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
-	uid_set(sorted, n, &set);
+	imap_uid_set_format(sorted, n, &set);
 	free(sorted);
 	imap_session_cmd(s, c);
 	imap_cmd_atom(c, "UID");

@@ -38,6 +38,7 @@ enum imap_sort_key {
 struct imap_filter {
 	bool unseen, flagged, has_unsubscribe;
 	const char *from, *to, *subject, *text; /* UTF-8 substrings, NULL: none */
+	const char *list_id;                    /* substring of the List-Id header, NULL: none */
 	const char *since, *before;             /* IMAP dates "1-Feb-2024", NULL: none */
 	bool has_larger, has_smaller;
 	uint64_t larger, smaller;
@@ -168,6 +169,10 @@ int imap_messages_matches(struct imap_session *s, const char *folder, const stru
 int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,
                         size_t n, int64_t deadline, struct imap_page *out,
                         struct imap_error *err);
+
+/* A sequence set for the ascending UIDs uids[0..n) (runs become "a:b"),
+ * appended to out. */
+void imap_uid_set_format(const uint32_t *uids, size_t n, struct imap_buf *out);
 
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \

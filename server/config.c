@@ -70,6 +70,35 @@ static const struct opt opts[] = {
 	 "ms a streamed download may take in all"},
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
+	{"senders-batch", OPT_UINT, OFF(senders_batch), "1000", 1, 100000,
+	 "UIDs whose header fields one FETCH of a /senders scan reads (the IMAP session is "
+	 "given back between batches)"},
+	{"senders-timeout", OPT_UINT, OFF(senders_timeout_ms), "300000", 100, 3600000,
+	 "milliseconds a /senders scan or action may take, all in (it reads every message's "
+	 "header fields; --request-timeout when that is longer)"},
+	{"trusted-authserv-id", OPT_STR, OFF(trusted_authserv_ids), "", 0, 0,
+	 "comma-separated authserv-ids (your receiving servers) whose Authentication-Results "
+	 "are believed"},
+	{"unsubscribe-timeout", OPT_UINT, OFF(unsubscribe_timeout_ms), "10000", 100, 600000,
+	 "milliseconds one one-click unsubscribe POST may take, all in"},
+	{"unsubscribe-body-max", OPT_SIZE, OFF(unsubscribe_body_max), "64K", 1, 1u << 30,
+	 "response bytes of a one-click POST read (more: failed)"},
+	{"unsubscribe-ca", OPT_STR, OFF(unsubscribe_ca), "", 0, 0,
+	 "CA file for one-click HTTPS (default: the system store)"},
+	{"unsubscribe-allow-hosts", OPT_STR, OFF(unsubscribe_allow_hosts), "", 0, 0,
+	 "comma-separated hosts exempt from the private-address checks (for tests only)"},
+	{"smtp-host", OPT_STR, OFF(smtp_host), "", 0, 0,
+	 "SMTP submission server for mailto: unsubscribes, sent as the requesting user with "
+	 "the request's credentials (default: none; the answer is the message to send)"},
+	{"smtp-port", OPT_PORT, OFF(smtp_port), "0", 0, 65535,
+	 "SMTP port (0: 587, or 465 for implicit TLS)"},
+	{"smtp-tls", OPT_STR, OFF(smtp_tls), "starttls", 0, 0, "starttls | implicit | none"},
+	{"smtp-ca", OPT_STR, OFF(smtp_ca), "", 0, 0,
+	 "CA file for the SMTP server's certificate (default: the system store)"},
+	{"smtp-from-domain", OPT_STR, OFF(smtp_from_domain), "", 0, 0,
+	 "domain for the sender address of users whose name has no @"},
+	{"smtp-timeout", OPT_UINT, OFF(smtp_timeout_ms), "30000", 100, 600000,
+	 "milliseconds one SMTP submission may take, all in"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
 	{"cors-origins", OPT_STR, OFF(cors_origins), "", 0, 0,
 	 "origins browsers may call from, comma-separated and exact (https://app.example:8443),"
@@ -341,5 +370,12 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->imap_host);
 	free(cfg->imap_ca);
 	free(cfg->cors_origins);
+	free(cfg->trusted_authserv_ids);
+	free(cfg->unsubscribe_ca);
+	free(cfg->unsubscribe_allow_hosts);
+	free(cfg->smtp_host);
+	free(cfg->smtp_tls);
+	free(cfg->smtp_ca);
+	free(cfg->smtp_from_domain);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -48,6 +48,19 @@ struct server_config {
 	char *cors_origins;         /* --cors-origins: exact origins or "*" (NULL: CORS off) */
 	size_t gzip_min_bytes;      /* --gzip-min-bytes: smallest JSON answer gzipped (0: none) */
 	size_t text_max;            /* --text-max: bytes of one text part shown by GET /messages/{uid} */
+	unsigned senders_batch;     /* --senders-batch: UIDs per header FETCH of a /senders scan */
+	unsigned senders_timeout_ms;/* --senders-timeout: deadline of a /senders scan or action */
+	char *trusted_authserv_ids; /* --trusted-authserv-id: Authentication-Results believed */
+	unsigned unsubscribe_timeout_ms; /* --unsubscribe-timeout: one one-click POST */
+	size_t unsubscribe_body_max;     /* --unsubscribe-body-max: its response bytes read */
+	char *unsubscribe_ca;            /* --unsubscribe-ca FILE (NULL: system store) */
+	char *unsubscribe_allow_hosts;   /* --unsubscribe-allow-hosts: exempt from address checks */
+	char *smtp_host;                 /* --smtp-host: submission server for mailto (NULL: none) */
+	uint16_t smtp_port;              /* --smtp-port (0: 587, 465 for implicit TLS) */
+	char *smtp_tls;                  /* --smtp-tls starttls|implicit|none */
+	char *smtp_ca;                   /* --smtp-ca FILE (NULL: system store) */
+	char *smtp_from_domain;          /* --smtp-from-domain: for user names without "@" */
+	unsigned smtp_timeout_ms;        /* --smtp-timeout */
 
 	/* IMAP side */
 	char *imap_host;            /* --imap-host */

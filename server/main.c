@@ -5,6 +5,7 @@
  * starts the HTTP front end (server/http.h explains the threading model),
  * and runs until SIGTERM or SIGINT, then drains in-flight requests.
  */
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/mailto.h"
 #include "imap/base/clock.h"
 #include "imap/index.h"
 #include "imap/pool.h"
@@ -33,6 +35,20 @@ static void imap_trace_log(void *ctx, char dir, const char *text, size_t len)
 	          (const char *)NULL);
 }
 
+/* Events the API reports (an unsubscribe's outcome): one info line each. */
+static void api_log_event(const char *req_id, const char *msg, const char *const *kv)
+{
+	const char *v[12] = {0};
+	size_t n = 0;
+	while (kv && kv[n] && kv[n + 1] && n + 2 < sizeof v / sizeof v[0]) {
+		v[n] = kv[n];
+		v[n + 1] = kv[n + 1];
+		n += 2;
+	}
+	log_event(LOG_INFO, req_id, msg, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+	          v[9], (const char *)NULL);
+}
+
 int main(int argc, char **argv)
 {
 	struct server_config cfg;
@@ -44,6 +60,18 @@ int main(int argc, char **argv)
 	log_set_level((enum log_level)cfg.log_level);
 	metrics_start();
 
+	enum api_smtp_tls smtp_tls = API_SMTP_STARTTLS;
+	if (cfg.smtp_tls && !api_smtp_tls_parse(cfg.smtp_tls, &smtp_tls)) {
+		fprintf(stderr, "imapgw: --smtp-tls must be starttls, implicit or none\n");
+		server_config_free(&cfg);
+		return 2;
+	}
+	/* libcurl (one-click unsubscribe, SMTP) is set up once, before any thread. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msgf(LOG_ERROR, NULL, "cannot initialise libcurl");
+		server_config_free(&cfg);
+		return 1;
+	}
 	/* OpenSSL writes to sockets with write(): a closed peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t stop;
@@ -115,7 +143,22 @@ int main(int argc, char **argv)
 
 	                              .changes_max = cfg.changes_max,
 	                              .watch = watch,
-	                              .events_folders_max = cfg.events_folders_max});
+	                              .events_folders_max = cfg.events_folders_max,
+
+	                              .senders_batch = cfg.senders_batch,
+	                              .senders_timeout_ms = cfg.senders_timeout_ms,
+	                              .trusted_authserv_ids = cfg.trusted_authserv_ids,
+	                              .unsubscribe_timeout_ms = cfg.unsubscribe_timeout_ms,
+	                              .unsubscribe_body_max = cfg.unsubscribe_body_max,
+	                              .unsubscribe_ca = cfg.unsubscribe_ca,
+	                              .unsubscribe_allow_hosts = cfg.unsubscribe_allow_hosts,
+	                              .smtp_host = cfg.smtp_host,
+	                              .smtp_port = cfg.smtp_port,
+	                              .smtp_tls = (int)smtp_tls,
+	                              .smtp_ca = cfg.smtp_ca,
+	                              .smtp_from_domain = cfg.smtp_from_domain,
+	                              .smtp_timeout_ms = cfg.smtp_timeout_ms,
+	                              .log_event = api_log_event});
 
 	struct http_server *http = http_server_start(&cfg, pool);
 	if (!http) {
@@ -148,10 +191,13 @@ int main(int argc, char **argv)
 	          (const char *)NULL);
 	http_server_stop(&http);  /* event streams end first (api_stop_events) */
 	imap_watch_hub_free(&watch);
+	api_stop();  /* long scans give up between batches */
+	http_server_stop(&http);
 	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
 	imap_index_free(&index);
 	imap_tls_free(&tls);
 	server_config_free(&cfg);
 	log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);
+	curl_global_cleanup();
 	return 0;
 }

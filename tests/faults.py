@@ -302,6 +302,36 @@ def crafted_cases():
     add(("POST", "/messages", {"Content-Type": "text/plain"}, b"Subject: x\r\n\r\nx\r\n", {415}))
     for path in ["/folders/INBOX", "/folders/a%0Ab", "/folders/Archive?bogus=1"]:
         add(("DELETE", path, None, None, {400, 409}))
+    # /senders: every refusal before IMAP is asked anything
+    for q in ["group=x", "group=", "min_count=0", "min_count=-1", "min_count=x", "page=0",
+              "per_page=0", "per_page=100000", "since=2024-02-30", "since=today",
+              "has_unsubscribe=maybe", "folders=", "folders=%0D%0A", "folders=a%0Ab", "bogus=1",
+              "folders=" + ",".join("f%d" % i for i in range(300))]:
+        add(("GET", "/senders?" + q, None, None, {400}))
+    some = "YTp4QHkudGVzdA"  # a:x@y.test: a key that can be, of a sender alice has not
+    for sid in ["!!", "%00", "a" * 800, "bm9wZQ", "eDph", "bDo", "QTpYQFkuVEVTVA", "YTp4%0A",
+                "YTp4QHkudGVzdA=="]:
+        for act in ("read", "archive", "delete", "unsubscribe"):
+            add(("POST", f"/senders/{sid}/{act}", js, b"{}", {404}))
+    for b in [b"", b"[]", b"{", b'{"dry_run":"yes"}', b'{"folders":"INBOX"}', b'{"folders":[]}',
+              b'{"folders":[1]}', b'{"folders":["a\r\nb"]}', b'{"folders":[""]}',
+              b'{"bogus":1}', b'{"dry_run":true,"x":1}']:
+        for act in ("read", "archive", "delete", "unsubscribe"):
+            add(("POST", f"/senders/{some}/{act}", js, b, {400}))
+    for b in [b'{"to":1}', b'{"to":""}', b'{"to":"a\nb"}']:
+        add(("POST", f"/senders/{some}/archive", js, b, {400}))
+    add(("POST", f"/senders/{some}/delete", js, b'{"to":"Trash"}', {400}))
+    add(("POST", f"/senders/{some}/read", js, b'{"to":"Trash"}', {400}))
+    for b in [b'{"method":"pigeon"}', b'{"method":1}', b'{"force":"yes"}', b'{"dry_run":true}']:
+        add(("POST", f"/senders/{some}/unsubscribe", js, b, {400}))
+    for act in ("read", "archive", "delete", "unsubscribe"):
+        add(("POST", f"/senders/{some}/{act}", {"Content-Type": "text/plain"}, b"{}", {415}))
+        add(("GET", f"/senders/{some}/{act}", None, None, {405}))
+    for method, path in [("POST", "/senders"), ("DELETE", "/senders"), ("PUT", "/senders")]:
+        add((method, path, None, None, {405}))
+    for path in ["/senders/", f"/senders/{some}", f"/senders/{some}/", f"/senders/{some}/x",
+                 f"/senders/{some}/read/x"]:
+        add(("GET", path, None, None, {404}))
     # sizes: --uri-max 8 KiB, --header-max 16 KiB, --body-max 64 KiB in this run
     add(("GET", "/messages?subject=" + "x" * 9000, None, None, {414}))
     add(("GET", "/healthz?" + "&".join(f"a{i}=1" for i in range(40)), None, None, {400}))

@@ -17,7 +17,7 @@ packages=(
 	libjansson-dev
 	libssl-dev
 	libcriterion-dev     # unit and integration tests
-	libcurl4-openssl-dev # integration tests' HTTP client
+	libcurl4-openssl-dev # one-click unsubscribe POSTs; the integration tests' HTTP client
 	dovecot-imapd        # private test IMAP server (dovecot, doveadm)
 	openssl              # test PKI (openssl req/x509), s_client
 	wrk                  # make bench

@@ -26,11 +26,12 @@
 # the seed set Dovecot's alice has (tests/seed-imap.py loads what the generator
 # in $IMAPGW_TEST_SEEDGEN makes, when set), read only; frank / frank-secret, for
 # the content tests that append messages of their own; ivan / ivan-secret, for
-# the change feed and event tests (they write only into ivan's own folders).
+# the change feed and event tests (they write only into ivan's own folders);
+# judy / judy-secret, for the /senders tests (they append the mail they group).
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
 _servers_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-_servers_users="grace:grace-secret heidi:heidi-secret alice:alice-secret frank:frank-secret ivan:ivan-secret"
+_servers_users="grace:grace-secret heidi:heidi-secret alice:alice-secret frank:frank-secret ivan:ivan-secret judy:judy-secret"
 
 _servers_err() { printf 'servers-lib: %s\n' "$*" >&2; }
 

@@ -28,7 +28,9 @@
 #      compressed, zlib level 1): imapgw's CPU per page either way, the
 #      difference (what compressing one page costs) and the bytes per answer.
 #
-#   5. Downloads: a user whose INBOX holds one message with a base64 attachment of
+#   5. GET /senders?folders=INBOX on each mailbox, twice (cold, then warm): wall
+#      time and CPU of both sides, in the notes.
+#   6. Downloads: a user whose INBOX holds one message with a base64 attachment of
 #      IMAPGW_BENCH_DOWNLOAD_MB MiB. Baseline: imapbase fetch repeats the UID FETCH
 #      imapgw sends (BODY.PEEK[] for the source, BODY.PEEK[2] for the attachment);
 #      then wrk on GET /messages/1/raw and /messages/1/attachments/2 at concurrency
@@ -355,6 +357,24 @@ if (( ${#sizes[@]} )); then
 	done
 	unset BENCH_GZIP
 fi
+
+# GET /senders over each whole mailbox: the header scan, twice in a row ("cold":
+# Dovecot's cache has not served those header fields yet; "warm": the second
+# scan). Wall time, and imapgw's and Dovecot's CPU, go to the notes.
+for n in "${sizes[@]}"; do
+	u=${user_of[$n]}
+	auth=$(printf '%s:%s' "$u" "${pass_of[$n]}" | base64 -w0)
+	for pass in cold warm; do
+		g0=$(ticks "$gw_pid") d0=$(ticks "$master")
+		res=$(curl -s -o "$out/senders-$u-$pass.json" -w '%{http_code} %{time_total}' --max-time 300 \
+			-H "Authorization: Basic $auth" "http://127.0.0.1:$port/senders?folders=INBOX&per_page=5")
+		g1=$(ticks "$gw_pid") d1=$(ticks "$master")
+		groups=$(grep -o '"total":[0-9]*' "$out/senders-$u-$pass.json" | head -n1 | cut -d: -f2)
+		notes+=("GET /senders $(label "$n") $pass: HTTP ${res% *}, ${res#* } s, ${groups:-?} groups; imapgw CPU $(calc 'a * 1000 / b' "$(( g1 - g0 ))" "$tck") ms, Dovecot CPU $(calc 'a * 1000 / b' "$(( d1 - d0 ))" "$tck") ms")
+		say "bench: ${notes[-1]}"
+		quiesce
+	done
+done
 
 dl_rows=()
 if (( download_mb > 0 )); then
