@@ -292,6 +292,7 @@ static int flags_expand(const struct folder *f, uint32_t mask, struct imap_summa
 			return IMAP_ERR_NOMEM;
 		m->nflags++;
 	}
+	imap_flags_order(m->flags, m->nflags);
 	return 0;
 }
 

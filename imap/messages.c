@@ -282,6 +282,32 @@ static char *list_id_of(const char *v, size_t len)
 	return out.len ? imap_buf_steal(&out) : (imap_buf_free(&out), NULL);
 }
 
+/* System flags in one order (the index's, imap/index.c), then keywords by
+ * name: a summary lists its flags the same way whether the page came from
+ * the server or the index. */
+static int flag_rank(const char *f)
+{
+	static const char *const order[] = {"\\Seen", "\\Answered", "\\Flagged",
+	                                    "\\Deleted", "\\Draft", "\\Recent"};
+	for (int i = 0; i < (int)(sizeof order / sizeof order[0]); i++)
+		if (strcasecmp(f, order[i]) == 0)
+			return i;
+	return f[0] == '\\' ? 6 : 7;  /* another system flag, then keywords */
+}
+
+static int flag_cmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	int rx = flag_rank(x), ry = flag_rank(y);
+	return rx != ry ? rx - ry : strcmp(x, y);
+}
+
+void imap_flags_order(char **flags, size_t n)
+{
+	if (n > 1)
+		qsort(flags, n, sizeof *flags, flag_cmp);
+}
+
 static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 {
 	const struct imap_value *v;
@@ -309,6 +335,7 @@ static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 					return IMAP_ERR_NOMEM;
 				m->nflags += imap_value_is_string(f);
 			}
+			imap_flags_order(m->flags, m->nflags);
 		} else if (att_is(v, "INTERNALDATE") && imap_value_is_string(val)) {
 			m->has_internaldate = imap_date_parse_internal(val->str, val->len, &m->internaldate,
 			                                               &m->internaldate_tz) == 0;

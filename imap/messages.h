@@ -98,6 +98,11 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 
 void imap_page_free(struct imap_page *p);
 
+/* Sort flags as every summary lists them: the system flags \\Seen,
+ * \\Answered, \\Flagged, \\Deleted, \\Draft, \\Recent in that order (any
+ * other system flag after them), then keywords by name. */
+void imap_flags_order(char **flags, size_t n);
+
 /* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
  * response (`att`, the list after "FETCH") carrying the summary items:
  * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header
