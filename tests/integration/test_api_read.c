@@ -330,7 +330,10 @@ TEST_ON_EVERY_SERVER(api_read, second_request_sends_no_select)
 	/* arrival order: one FETCH by sequence range per page, nothing else */
 	cr_assert_eq(gw_count_sent(&g, " FETCH "), 2);
 	cr_assert_eq(gw_count_sent(&g, "SEARCH"), 0);
-	cr_assert_eq(gw_count_sent(&g, "NOOP"), 0);
+	/* Courier's SELECT does not say UIDNEXT: the change state of a listing
+	 * costs a STATUS and a NOOP there (imap/changes.c) */
+	if (strcmp(on.name, "courier") != 0)
+		cr_assert_eq(gw_count_sent(&g, "NOOP"), 0, "%s", on.name);
 	json_decref(get_json(&g, "/messages?per_page=5&sort=date", 200));
 	cr_assert_eq(gw_count_sent(&g, "EXAMINE INBOX"), 1);
 	cr_assert_eq(gw_count_sent(&g, "AUTHENTICATE"), 1, "one login for three requests");
