@@ -380,7 +380,11 @@ int imap_folder_status(struct imap_session *s, const char *path, const char *ite
 	int rc = imap_session_name_refused(imap_session_run(s, &c, on_one_status, out, deadline, err),
 	                                   err, path);
 	imap_cmd_free(&c);
-	if (rc == IMAP_ERR_NO)
-		return imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", path);
+	if (rc == IMAP_ERR_NO) {
+		/* the server's words stay (err->msg, server_text) */
+		if (err)
+			err->code = IMAP_ERR_NOT_FOUND;
+		return IMAP_ERR_NOT_FOUND;
+	}
 	return rc;
 }

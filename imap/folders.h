@@ -57,7 +57,7 @@ void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *it
  * (out is zeroed first; only the counts are set). Returns 0;
  * IMAP_ERR_INVALID when the server refuses the name as a name
  * (imap_session_name_refused); IMAP_ERR_NOT_FOUND when it refuses otherwise
- * (no such folder: err says so); other errors as imap_session_run. */
+ * (no such folder: err keeps the server's words); other errors as imap_session_run. */
 int imap_folder_status(struct imap_session *s, const char *path, const char *items,
                        struct imap_folder *out, int64_t deadline, struct imap_error *err);
 
