@@ -7,11 +7,13 @@
 #include "server/metrics.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
 #include "imap/index.h"
+#include "imap/pool.h"
 
 static const char *const routes[] = {
 	"healthz", "readyz", "metrics", "openapi", "folders", "folder", "messages",
@@ -46,7 +48,10 @@ struct histogram {
 
 static atomic_ullong requests[NROUTES][NSTATUS];
 static struct histogram request_ms[NROUTES];
-static atomic_ullong imap_ok[NCOMMANDS], imap_failed[NCOMMANDS];
+static atomic_ullong imap_ok[API_SERVERS_MAX][NCOMMANDS], imap_failed[API_SERVERS_MAX][NCOMMANDS];
+static const size_t server_slots[API_SERVERS_MAX] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 static struct histogram imap_ms[NCOMMANDS];
 
 static size_t index_of(const char *const *names, size_t n, const char *name)
@@ -78,11 +83,16 @@ void metrics_request(const char *route, int status, int64_t elapsed_ms)
 	observe(&request_ms[r], elapsed_ms);
 }
 
+void *metrics_server_ctx(size_t server)
+{
+	return (void *)(uintptr_t)&server_slots[server < API_SERVERS_MAX ? server : 0];
+}
+
 void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms)
 {
-	(void)ctx;
+	size_t srv = ctx ? *(const size_t *)ctx : 0;
 	size_t c = index_of(commands, NCOMMANDS, name);
-	atomic_fetch_add(result == 0 ? &imap_ok[c] : &imap_failed[c], 1);
+	atomic_fetch_add(result == 0 ? &imap_ok[srv][c] : &imap_failed[srv][c], 1);
 	observe(&imap_ms[c], elapsed_ms);
 }
 
@@ -102,7 +112,7 @@ static void render_histogram(struct imap_buf *out, const char *name, const char 
 	imap_buf_printf(out, "%s_count{%s=\"%s\"} %llu\n", name, label, value, count);
 }
 
-void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_buf *out)
+void metrics_render(unsigned workers_busy, struct imap_buf *out)
 {
 	imap_buf_puts(out, "# HELP imapgw_http_requests_total HTTP requests by route and status.\n"
 	                   "# TYPE imapgw_http_requests_total counter\n");
@@ -122,17 +132,21 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 			render_histogram(out, "imapgw_http_request_duration_seconds", "route", routes[r],
 			                 &request_ms[r]);
 
-	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by name and result.\n"
+	const struct api_config *cfg = api_config();
+	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by server, name and result.\n"
 	                   "# TYPE imapgw_imap_commands_total counter\n");
-	for (size_t c = 0; c < NCOMMANDS; c++) {
-		unsigned long long ok = atomic_load(&imap_ok[c]), bad = atomic_load(&imap_failed[c]);
-		if (ok)
-			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"ok\"} %llu\n",
-			                commands[c], ok);
-		if (bad)
-			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"error\"} %llu\n",
-			                commands[c], bad);
-	}
+	for (size_t v = 0; v < cfg->nservers && v < API_SERVERS_MAX; v++)
+		for (size_t c = 0; c < NCOMMANDS; c++) {
+			unsigned long long ok = atomic_load(&imap_ok[v][c]);
+			unsigned long long bad = atomic_load(&imap_failed[v][c]);
+			if (ok)
+				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
+				                     "result=\"ok\"} %llu\n", cfg->servers[v].name, commands[c], ok);
+			if (bad)
+				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
+				                     "result=\"error\"} %llu\n", cfg->servers[v].name, commands[c],
+				                bad);
+		}
 	imap_buf_puts(out, "# HELP imapgw_imap_command_duration_seconds IMAP command latency.\n"
 	                   "# TYPE imapgw_imap_command_duration_seconds histogram\n");
 	for (size_t c = 0; c < NCOMMANDS; c++)
@@ -140,38 +154,58 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 			render_histogram(out, "imapgw_imap_command_duration_seconds", "command", commands[c],
 			                 &imap_ms[c]);
 
-	struct imap_pool_stats st;
-	imap_pool_stats(pool, &st);
+	/* One snapshot per server, then each family as one group. */
+	struct imap_pool_stats st[API_SERVERS_MAX];
+	size_t ns = cfg->nservers < API_SERVERS_MAX ? cfg->nservers : API_SERVERS_MAX;
+	for (size_t v = 0; v < ns; v++)
+		imap_pool_stats(cfg->servers[v].pool, &st[v]);
+	imap_buf_puts(out, "# HELP imapgw_pool_sessions IMAP sessions in each server's pool by state.\n"
+	                   "# TYPE imapgw_pool_sessions gauge\n");
+	for (size_t v = 0; v < ns; v++) {
+		const char *n = cfg->servers[v].name;
+		imap_buf_printf(out,
+		                "imapgw_pool_sessions{server=\"%s\",state=\"idle\"} %u\n"
+		                "imapgw_pool_sessions{server=\"%s\",state=\"busy\"} %u\n"
+		                "imapgw_pool_sessions{server=\"%s\",state=\"connecting\"} %u\n",
+		                n, st[v].idle, n, st[v].busy, n, st[v].connecting);
+	}
+	imap_buf_puts(out, "# HELP imapgw_pool_waiters Requests waiting for a session, by server.\n"
+	                   "# TYPE imapgw_pool_waiters gauge\n");
+	for (size_t v = 0; v < ns; v++)
+		imap_buf_printf(out, "imapgw_pool_waiters{server=\"%s\"} %u\n", cfg->servers[v].name,
+		                st[v].waiting);
+	imap_buf_puts(out, "# HELP imapgw_pool_events_total Pool events by server.\n"
+	                   "# TYPE imapgw_pool_events_total counter\n");
+	for (size_t v = 0; v < ns; v++) {
+		const char *n = cfg->servers[v].name;
+		imap_buf_printf(out,
+		                "imapgw_pool_events_total{server=\"%s\",event=\"created\"} %llu\n"
+		                "imapgw_pool_events_total{server=\"%s\",event=\"reused\"} %llu\n"
+		                "imapgw_pool_events_total{server=\"%s\",event=\"evicted\"} %llu\n"
+		                "imapgw_pool_events_total{server=\"%s\",event=\"expired\"} %llu\n"
+		                "imapgw_pool_events_total{server=\"%s\",event=\"discarded\"} %llu\n",
+		                n, st[v].created, n, st[v].reused, n, st[v].evicted, n, st[v].expired, n,
+		                st[v].discarded);
+	}
+	imap_buf_puts(out, "# HELP imapgw_login_failures_total Logins the IMAP server refused.\n"
+	                   "# TYPE imapgw_login_failures_total counter\n");
+	for (size_t v = 0; v < ns; v++)
+		imap_buf_printf(out, "imapgw_login_failures_total{server=\"%s\"} %llu\n",
+		                cfg->servers[v].name, st[v].login_failures);
+	imap_buf_puts(out, "# HELP imapgw_login_throttled_total Requests answered 429 without "
+	                   "asking the server.\n"
+	                   "# TYPE imapgw_login_throttled_total counter\n");
+	for (size_t v = 0; v < ns; v++)
+		imap_buf_printf(out, "imapgw_login_throttled_total{server=\"%s\"} %llu\n",
+		                cfg->servers[v].name, st[v].throttled);
 	imap_buf_printf(out,
-	                "# HELP imapgw_pool_sessions IMAP sessions in the pool by state.\n"
-	                "# TYPE imapgw_pool_sessions gauge\n"
-	                "imapgw_pool_sessions{state=\"idle\"} %u\n"
-	                "imapgw_pool_sessions{state=\"busy\"} %u\n"
-	                "imapgw_pool_sessions{state=\"connecting\"} %u\n"
-	                "# HELP imapgw_pool_waiters Requests waiting for a session.\n"
-	                "# TYPE imapgw_pool_waiters gauge\n"
-	                "imapgw_pool_waiters %u\n"
-	                "# HELP imapgw_pool_events_total Pool events.\n"
-	                "# TYPE imapgw_pool_events_total counter\n"
-	                "imapgw_pool_events_total{event=\"created\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"reused\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"evicted\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"expired\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"discarded\"} %llu\n"
-	                "# HELP imapgw_login_failures_total Logins the IMAP server refused.\n"
-	                "# TYPE imapgw_login_failures_total counter\n"
-	                "imapgw_login_failures_total %llu\n"
-	                "# HELP imapgw_login_throttled_total Requests answered 429 without asking the server.\n"
-	                "# TYPE imapgw_login_throttled_total counter\n"
-	                "imapgw_login_throttled_total %llu\n"
 	                "# HELP imapgw_workers_busy Requests queued or running on IMAP workers.\n"
 	                "# TYPE imapgw_workers_busy gauge\n"
 	                "imapgw_workers_busy %u\n",
-	                st.idle, st.busy, st.connecting, st.waiting, st.created, st.reused, st.evicted,
-	                st.expired, st.discarded, st.login_failures, st.throttled, workers_busy);
+	                workers_busy);
 
 	struct imap_index_stats ix;
-	imap_index_stats(api_config()->index, &ix);
+	imap_index_stats(cfg->index, &ix);
 	imap_buf_printf(out,
 	                "# HELP imapgw_index_pages_total Listings by whether the index served them.\n"
 	                "# TYPE imapgw_index_pages_total counter\n"
