@@ -10,6 +10,7 @@
 #   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
 #   make test-faults     faults and hostile input against the real daemon (~2 min)
+#   make test-cluster    three replicas behind HAProxy: stickiness, a killed replica, a drain (~1 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
 #           make integration TEST='corpus/content' is the corpus content test alone)
@@ -78,7 +79,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration test-faults fuzz demo bench clean seedgen check-layers
+.PHONY: all deps test unit integration test-faults test-cluster fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -152,7 +153,15 @@ integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
 # The fault and hostile-input suite (tests/faults.py) under a private Dovecot.
 test-faults: deps
 	@$(MAKE) --no-print-directory all $(SEEDGEN)
-	IMAPGW_BIN=$(BUILD)/imapgw tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/faults.py
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_DOVECOT2=0 tests/with-dovecot.sh $(SEEDGEN) -- \
+		$(PYTHON) tests/faults.py
+
+# Three replicas behind HAProxy with deploy/haproxy.cfg (tests/cluster.py), over a
+# private Dovecot only.
+test-cluster: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= IMAPGW_TEST_DOVECOT2=0 \
+		tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/cluster.py
 
 # libFuzzer: clang only, its own object directory.
 FUZZ_DIR  := build/fuzz

@@ -60,8 +60,11 @@ chmod 0755 "$dir"
 servers_start "$dir" &
 servers_pid=$!
 dovecot_start "$dir" || exit 1
-# a second Dovecot, for one gateway in front of several servers (tests/dovecot-lib.sh)
-dovecot_second_start "$dir" || exit 1
+# a second Dovecot, for one gateway in front of several servers (tests/dovecot-lib.sh);
+# IMAPGW_TEST_DOVECOT2=0 for runs that do not need it
+if [[ ${IMAPGW_TEST_DOVECOT2:-1} == 1 ]]; then
+	dovecot_second_start "$dir" || exit 1
+fi
 dovecot_seed "$dir" "$seedgen" || exit 1
 if ! "${PYTHON:-python3}" "$here/../../shared/servers/seed_any.py" --port "$IMAPGW_TEST_IMAP_PORT" \
 	--user grace --password grace-secret >"$dir/dovecot-seed-grace.log" 2>&1; then

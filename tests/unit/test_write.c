@@ -451,7 +451,10 @@ Test(write, permanent_delete_expunges_that_uid_only)
 		FAKE_SEND("$TAG OK Store completed\r\n"),
 		FAKE_EXPECT("UID EXPUNGE 5"),
 		FAKE_SEND("* 2 EXPUNGE\r\n$TAG OK Expunge completed\r\n"),
-		/* a UID that is not there: nothing reported expunged */
+		/* a UID that is not there: nothing reported expunged; the
+		 * selection of the earlier operation is brought up to date first */
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK done\r\n"),
 		FAKE_EXPECT("UID STORE 6 +FLAGS.SILENT (\\Deleted)"),
 		FAKE_SEND("$TAG OK Store completed\r\n"),
 		FAKE_EXPECT("UID EXPUNGE 6"),
@@ -471,7 +474,7 @@ Test(write, permanent_delete_expunges_that_uid_only)
 	imap_delete_result_free(&d);
 	finish(&h, "A1 SELECT INBOX\n"
 	           "A2 UID STORE 5 +FLAGS.SILENT (\\Deleted)\nA3 UID EXPUNGE 5\n"
-	           "A4 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA5 UID EXPUNGE 6");
+	           "A4 NOOP\nA5 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA6 UID EXPUNGE 6");
 }
 
 Test(write, delete_moves_to_trash_found_by_name)
