@@ -147,6 +147,45 @@ Test(write, replace_with_empty_list_clears)
 	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 FLAGS.SILENT ()\nA3 UID FETCH 3 (UID FLAGS)");
 }
 
+/* A selection left by an earlier request is synced (NOOP) before the UIDs
+ * are named: the server ignores UIDs its view of the folder lacks, so a
+ * message appended meanwhile by another session would be left unchanged. */
+Test(write, store_on_an_earlier_selection_syncs_it_first)
+{
+	static const struct fake_step script[] = {
+		GREETING(CAPS_ALL),
+		SELECT_INBOX("7"),
+		FAKE_EXPECT("UID STORE 3 +FLAGS.SILENT (\\Flagged)"),
+		FAKE_SEND("$TAG OK Store completed\r\n"),
+		FAKE_EXPECT("UID FETCH 3 (UID FLAGS)"),
+		FAKE_SEND("* 1 FETCH (UID 3 FLAGS (\\Flagged))\r\n$TAG OK Fetch completed\r\n"),
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("* 4 EXISTS\r\n$TAG OK NOOP completed\r\n"),
+		FAKE_EXPECT("UID STORE 9 +FLAGS.SILENT (\\Flagged)"),
+		FAKE_SEND("$TAG OK Store completed\r\n"),
+		FAKE_EXPECT("UID FETCH 9 (UID FLAGS)"),
+		FAKE_SEND("* 4 FETCH (UID 9 FLAGS (\\Flagged))\r\n$TAG OK Fetch completed\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	const char *add[] = {"\\Flagged"};
+	struct imap_store st = {.add = add, .nadd = 1};
+	struct imap_ref ref = {"INBOX", 7};
+	struct imap_flags_result r;
+	const uint32_t first = 3, appended = 9;
+	cr_assert_eq(imap_flags_store(h.s, &ref, &first, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0,
+	             "%s", h.err.msg);
+	imap_flags_result_free(&r);
+	cr_assert_eq(imap_flags_store(h.s, &ref, &appended, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0,
+	             "%s", h.err.msg);
+	cr_assert(r.v[0].found);
+	cr_assert_eq(imap_session_mailbox(h.s)->exists, 4);
+	imap_flags_result_free(&r);
+	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 +FLAGS.SILENT (\\Flagged)\n"
+	           "A3 UID FETCH 3 (UID FLAGS)\nA4 NOOP\nA5 UID STORE 9 +FLAGS.SILENT (\\Flagged)\n"
+	           "A6 UID FETCH 9 (UID FLAGS)");
+}
+
 Test(write, bad_flag_or_stale_uidvalidity_changes_nothing)
 {
 	static const struct fake_step script[] = {
