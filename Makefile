@@ -11,6 +11,7 @@
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
 #   make test-faults     faults and hostile input against the real daemon (~2 min)
 #   make test-cluster    three replicas behind HAProxy: stickiness, a killed replica, a drain (~1 min)
+#   make bench-cluster   requests/s of 1 and of 3 replicas behind HAProxy, and the ratio (~2 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
 #           make integration TEST='corpus/content' is the corpus content test alone)
@@ -79,7 +80,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration test-faults test-cluster fuzz demo bench clean seedgen check-layers
+.PHONY: all deps test unit integration test-faults test-cluster bench-cluster fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -216,6 +217,13 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_BENCH_TOOLS=$(BUILD)/tests/bench tests/bench/bench.sh
+
+# 1 and 3 replicas behind deploy/haproxy.cfg, index warm (tests/bench/cluster.py);
+# not part of `make test`. Results in build/bench/cluster.txt.
+bench-cluster: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= IMAPGW_TEST_DOVECOT2=0 \
+		tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/bench/cluster.py
 
 clean:
 	rm -rf build
