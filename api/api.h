@@ -204,6 +204,10 @@ struct api_config {
 void api_init(const struct api_config *cfg);
 const struct api_config *api_config(void);
 
+/* Whether s[0..n) is a server name: 1 to API_SERVER_NAME_MAX of
+ * [A-Za-z0-9._-]. */
+bool api_server_name_ok(const char *s, size_t n);
+
 /* The index of the server named name (any case) among the configured
  * ones, or -1. */
 int api_server_index(const char *name);

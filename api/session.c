@@ -117,9 +117,8 @@ int api_server_index(const char *name)
 	return -1;
 }
 
-static bool server_name_ok(const char *s)
+bool api_server_name_ok(const char *s, size_t n)
 {
-	size_t n = strlen(s);
 	if (n == 0 || n > API_SERVER_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -133,7 +132,7 @@ const struct api_server *api_server_for(const struct api_request *req, const cha
 {
 	if (req->imap_server) {
 		/* Only names: a host, port or URL here is refused, never tried. */
-		if (!server_name_ok(req->imap_server)) {
+		if (!api_server_name_ok(req->imap_server, strlen(req->imap_server))) {
 			api_bad(resp, "X-Imap-Server takes the name of a configured IMAP server "
 			              "(1 to %d of A-Z a-z 0-9 . _ -)", API_SERVER_NAME_MAX);
 			return NULL;

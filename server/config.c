@@ -162,17 +162,6 @@ static int parse_uint(const char *s, unsigned long long min, unsigned long long 
 	return 0;
 }
 
-/* A server name: 1 to API_SERVER_NAME_MAX of [A-Za-z0-9._-]. */
-static bool server_name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > API_SERVER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
-
 static int find_server(const struct server_config *cfg, const char *name, size_t n)
 {
 	for (size_t i = 0; i < cfg->nservers; i++)
@@ -196,7 +185,7 @@ static int parse_server(struct server_config *cfg, const char *s, size_t len, ch
 {
 	const char *end = s + len;
 	const char *eq = memchr(s, '=', len);
-	if (!eq || !server_name_ok(s, (size_t)(eq - s))) {
+	if (!eq || !api_server_name_ok(s, (size_t)(eq - s))) {
 		snprintf(why, cap, "expected NAME=HOST:PORT with a NAME of 1 to %d of A-Z a-z 0-9 . _ -",
 		         API_SERVER_NAME_MAX);
 		return -1;
@@ -286,7 +275,7 @@ static int parse_route(struct server_config *cfg, const char *s, size_t len, cha
 {
 	const char *eq = memchr(s, '=', len);
 	size_t dl = eq ? (size_t)(eq - s) : 0;
-	if (!eq || dl == 0 || dl > 253 || !server_name_ok(eq + 1, len - dl - 1)) {
+	if (!eq || dl == 0 || dl > 253 || !api_server_name_ok(eq + 1, len - dl - 1)) {
 		snprintf(why, cap, "expected DOMAIN=NAME");
 		return -1;
 	}

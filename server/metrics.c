@@ -7,6 +7,7 @@
 #include "server/metrics.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,34 @@ static const char *const commands[] = {
 	"UID EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "other",
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* The pool's counters, per server: a family's rows are consecutive, its
+ * first carries the help and type. */
+#define PS(f) offsetof(struct imap_pool_stats, f)
+static const struct {
+	const char *name, *help, *type;
+	const char *label;  /* more labels after server="…" */
+	size_t off;         /* of the field in struct imap_pool_stats */
+	bool wide;          /* unsigned long long, else unsigned */
+} pool_series[] = {
+	{"imapgw_pool_sessions", "IMAP sessions in each server's pool by state.", "gauge",
+	 ",state=\"idle\"", PS(idle), false},
+	{"imapgw_pool_sessions", NULL, NULL, ",state=\"busy\"", PS(busy), false},
+	{"imapgw_pool_sessions", NULL, NULL, ",state=\"connecting\"", PS(connecting), false},
+	{"imapgw_pool_waiters", "Requests waiting for a session, by server.", "gauge", "",
+	 PS(waiting), false},
+	{"imapgw_pool_events_total", "Pool events by server.", "counter", ",event=\"created\"",
+	 PS(created), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"reused\"", PS(reused), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"evicted\"", PS(evicted), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"expired\"", PS(expired), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"discarded\"", PS(discarded), true},
+	{"imapgw_login_failures_total", "Logins the IMAP server refused.", "counter", "",
+	 PS(login_failures), true},
+	{"imapgw_login_throttled_total", "Requests answered 429 without asking the server.",
+	 "counter", "", PS(throttled), true},
+};
+#define NPOOL_SERIES (sizeof pool_series / sizeof pool_series[0])
 
 struct histogram {
 	atomic_ullong buckets[NBOUNDS];  /* non-cumulative counts */
@@ -159,45 +188,23 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	size_t ns = cfg->nservers < API_SERVERS_MAX ? cfg->nservers : API_SERVERS_MAX;
 	for (size_t v = 0; v < ns; v++)
 		imap_pool_stats(cfg->servers[v].pool, &st[v]);
-	imap_buf_puts(out, "# HELP imapgw_pool_sessions IMAP sessions in each server's pool by state.\n"
-	                   "# TYPE imapgw_pool_sessions gauge\n");
-	for (size_t v = 0; v < ns; v++) {
-		const char *n = cfg->servers[v].name;
-		imap_buf_printf(out,
-		                "imapgw_pool_sessions{server=\"%s\",state=\"idle\"} %u\n"
-		                "imapgw_pool_sessions{server=\"%s\",state=\"busy\"} %u\n"
-		                "imapgw_pool_sessions{server=\"%s\",state=\"connecting\"} %u\n",
-		                n, st[v].idle, n, st[v].busy, n, st[v].connecting);
+	for (size_t i = 0; i < NPOOL_SERIES;) {
+		const char *family = pool_series[i].name;
+		size_t end = i;
+		while (end < NPOOL_SERIES && strcmp(pool_series[end].name, family) == 0)
+			end++;
+		imap_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", family, pool_series[i].help, family,
+		                pool_series[i].type);
+		for (size_t v = 0; v < ns; v++)
+			for (size_t k = i; k < end; k++) {
+				const char *field = (const char *)&st[v] + pool_series[k].off;
+				unsigned long long n = pool_series[k].wide ? *(const unsigned long long *)field
+				                                           : *(const unsigned *)field;
+				imap_buf_printf(out, "%s{server=\"%s\"%s} %llu\n", family, cfg->servers[v].name,
+				                pool_series[k].label, n);
+			}
+		i = end;
 	}
-	imap_buf_puts(out, "# HELP imapgw_pool_waiters Requests waiting for a session, by server.\n"
-	                   "# TYPE imapgw_pool_waiters gauge\n");
-	for (size_t v = 0; v < ns; v++)
-		imap_buf_printf(out, "imapgw_pool_waiters{server=\"%s\"} %u\n", cfg->servers[v].name,
-		                st[v].waiting);
-	imap_buf_puts(out, "# HELP imapgw_pool_events_total Pool events by server.\n"
-	                   "# TYPE imapgw_pool_events_total counter\n");
-	for (size_t v = 0; v < ns; v++) {
-		const char *n = cfg->servers[v].name;
-		imap_buf_printf(out,
-		                "imapgw_pool_events_total{server=\"%s\",event=\"created\"} %llu\n"
-		                "imapgw_pool_events_total{server=\"%s\",event=\"reused\"} %llu\n"
-		                "imapgw_pool_events_total{server=\"%s\",event=\"evicted\"} %llu\n"
-		                "imapgw_pool_events_total{server=\"%s\",event=\"expired\"} %llu\n"
-		                "imapgw_pool_events_total{server=\"%s\",event=\"discarded\"} %llu\n",
-		                n, st[v].created, n, st[v].reused, n, st[v].evicted, n, st[v].expired, n,
-		                st[v].discarded);
-	}
-	imap_buf_puts(out, "# HELP imapgw_login_failures_total Logins the IMAP server refused.\n"
-	                   "# TYPE imapgw_login_failures_total counter\n");
-	for (size_t v = 0; v < ns; v++)
-		imap_buf_printf(out, "imapgw_login_failures_total{server=\"%s\"} %llu\n",
-		                cfg->servers[v].name, st[v].login_failures);
-	imap_buf_puts(out, "# HELP imapgw_login_throttled_total Requests answered 429 without "
-	                   "asking the server.\n"
-	                   "# TYPE imapgw_login_throttled_total counter\n");
-	for (size_t v = 0; v < ns; v++)
-		imap_buf_printf(out, "imapgw_login_throttled_total{server=\"%s\"} %llu\n",
-		                cfg->servers[v].name, st[v].throttled);
 	imap_buf_printf(out,
 	                "# HELP imapgw_workers_busy Requests queued or running on IMAP workers.\n"
 	                "# TYPE imapgw_workers_busy gauge\n"

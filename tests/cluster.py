@@ -21,7 +21,6 @@ Checks what running several must hold:
 
 Prints what it measured and exits non-zero on any failure.
 """
-import base64
 import http.client
 import json
 import os
@@ -32,6 +31,8 @@ import sys
 import threading
 import time
 
+from testlib import USERS, basic, free_port  # liam writes, the others read
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("IMAPGW_BIN", "build/imapgw")
 HAPROXY = os.environ.get("HAPROXY", "haproxy")
@@ -40,10 +41,6 @@ CA = os.environ["IMAPGW_TEST_CA"]
 IMAPS = int(os.environ["IMAPGW_TEST_IMAPS_PORT"])
 TOKEN = os.environ["IMAPGW_TEST_TOKEN_ALICE"]
 DRAIN_S = 4
-# Every user of tests/dovecot-lib.sh; liam writes, the others read.
-USERS = [("alice", "alice-secret"), ("bob", 'b"o\\b p@ss'), ("carol", "pässwörd"),
-         ("dave", "dave-secret"), ("erin", "erin-secret"), ("frank", "frank-secret"),
-         ("grace", "grace-secret"), ("heidi", "heidi-secret"), ("liam", "liam-secret")]
 LIAM = ("liam", "liam-secret")
 RUN = f"{os.getpid()}-{int(time.time())}"
 
@@ -54,18 +51,6 @@ figures = {}
 def fail(msg):
     failures.append(msg)
     print("cluster: FAIL " + msg, file=sys.stderr)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def basic(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def request(port, method, path, auth=None, headers=None, body=None, timeout=60):

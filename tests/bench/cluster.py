@@ -15,7 +15,6 @@ cores (os.cpu_count()).
 
 IMAPGW_BENCH_DURATION (10 s), IMAPGW_BENCH_CONNECTIONS (32).
 """
-import base64
 import os
 import re
 import signal
@@ -23,6 +22,9 @@ import socket
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from testlib import USERS, basic, free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("IMAPGW_BIN", "build/imapgw")
@@ -32,19 +34,8 @@ IMAPS = os.environ["IMAPGW_TEST_IMAPS_PORT"]
 DURATION = int(os.environ.get("IMAPGW_BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("IMAPGW_BENCH_CONNECTIONS", "32"))
 OUT = os.path.join(ROOT, "build", "bench", "cluster.txt")
-USERS = [("alice", "alice-secret"), ("bob", 'b"o\\b p@ss'), ("carol", "pässwörd"),
-         ("dave", "dave-secret"), ("erin", "erin-secret"), ("frank", "frank-secret"),
-         ("grace", "grace-secret"), ("heidi", "heidi-secret"), ("liam", "liam-secret")]
 PATH = "/messages?folder=INBOX&per_page=20"
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cpu_s(pids):
@@ -117,8 +108,7 @@ def start_haproxy(ports):
 
 def lua_script():
     path = os.path.join(DIR, "bench-users.lua")
-    auths = ", ".join('"Basic ' + base64.b64encode(f"{u}:{p}".encode()).decode() + '"'
-                      for u, p in USERS)
+    auths = ", ".join(f'"{basic(u, p)}"' for u, p in USERS)
     with open(path, "w") as f:
         f.write(f"local auths = {{{auths}}}\n"
                 "request = function()\n"
