@@ -391,6 +391,9 @@ Test(write, bare_no_to_a_copy_is_not_found_when_the_target_is_missing)
 		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
 		FAKE_EXPECT("STATUS INBOX.Nope (UIDVALIDITY)"),
 		FAKE_SEND("$TAG NO Mailbox does not exist, or must be subscribed to.\r\n"),
+		/* the second request's selection is the first one's: looked at again */
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK NOOP completed\r\n"),
 		PREFETCH("6", "* 2 FETCH (UID 6 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n"),
 		FAKE_EXPECT("UID COPY 6 INBOX.Full"),
 		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
@@ -409,9 +412,10 @@ Test(write, bare_no_to_a_copy_is_not_found_when_the_target_is_missing)
 	           "A2 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
 	           "A3 UID COPY 5 INBOX.Nope\n"
 	           "A4 STATUS INBOX.Nope (UIDVALIDITY)\n"
-	           "A5 UID FETCH 6 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
-	           "A6 UID COPY 6 INBOX.Full\n"
-	           "A7 STATUS INBOX.Full (UIDVALIDITY)");
+	           "A5 NOOP\n"
+	           "A6 UID FETCH 6 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
+	           "A7 UID COPY 6 INBOX.Full\n"
+	           "A8 STATUS INBOX.Full (UIDVALIDITY)");
 }
 
 /* Courier writes back the keywords a session last read: each STORE there
