@@ -584,6 +584,9 @@ def run_restart():
             break
         time.sleep(0.2)
     else:
+        stop.set()  # the load threads would keep the process alive
+        for t in threads:
+            t.join()
         raise SystemExit("faults: Dovecot did not start again: " +
                          open(os.path.join(DIR, "dovecot-restart.out")).read())
     time.sleep(1.5)  # under load, with the server back
