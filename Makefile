@@ -1,6 +1,9 @@
 # imapgw — plain Makefile.
 #
-#   make                 build build/imapgw
+#   make                 build build/imapgw (the first time `npm ci` in tools/ too)
+#   make lint-openapi    the contract through Redocly CLI (part of make test)
+#   make demo-check      make demo, its examples and its Ctrl-C stop (part of make test)
+#   make check-deploy    systemd unit (systemd-analyze verify) and docker/ files (part of make test)
 #   make test            install what is missing, build, run unit + integration tests
 #   make unit            unit tests only (no Dovecot)
 #   make integration     integration tests only (private Dovecot)
@@ -36,7 +39,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef \
         -Wcast-qual -Wwrite-strings -Wnull-dereference
 
-PKGS := libmicrohttpd jansson openssl
+PKGS := libmicrohttpd jansson openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -67,6 +70,15 @@ PYTHON      ?= $(firstword $(wildcard /usr/bin/python3) python3)
 OPENAPI_C   := $(BUILD)/gen/openapi_json.c
 LIB_OBJS    += $(OPENAPI_C:.c=.o)
 
+# Outside tools, pinned in tools/package-lock.json and installed by `npm ci`
+# when the lock file is newer than the last install: Redocly CLI lints the
+# contract (make lint-openapi, part of make test); Redoc's standalone bundle
+# is compiled in for GET /docs (openapi/embed.py --asset, like the contract).
+TOOLS_STAMP := tools/node_modules/.installed
+REDOC_JS    := tools/node_modules/redoc/bundles/redoc.standalone.js
+REDOC_C     := $(BUILD)/gen/redoc_js.c
+LIB_OBJS    += $(REDOC_C:.c=.o)
+
 UNIT_SRCS    := $(wildcard tests/unit/*.c)
 INTEG_SRCS   := $(wildcard tests/integration/*.c)
 SUPPORT_SRCS := $(wildcard tests/support/*.c)
@@ -80,13 +92,16 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps test unit integration test-faults test-cluster bench-cluster fuzz demo bench clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults test-cluster bench-cluster fuzz demo bench clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
 
+# Debian packages, then the npm tools (before any parallel build needs them:
+# .ci/run builds two trees at once after `make deps`).
 deps:
 	@tests/install-deps.sh
+	@$(MAKE) -s --no-print-directory tools
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -98,6 +113,36 @@ $(BUILD)/%.o: %.c
 
 $(OPENAPI_C:.c=.o): $(OPENAPI_C)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+tools: $(TOOLS_STAMP)
+
+$(REDOC_JS): $(TOOLS_STAMP)
+	@test -s $@ || { echo "$@ is missing: run make tools" >&2; exit 1; }
+
+%/gen/redoc_js.c: $(REDOC_JS) openapi/embed.py
+	@mkdir -p $(@D)
+	$(PYTHON) openapi/embed.py --asset api_redoc_js $< $@
+
+$(REDOC_C:.c=.o): $(REDOC_C)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# make demo as a user runs it: its printed examples work, Ctrl-C ends it cleanly.
+demo-check: $(BUILD)/imapgw $(SEEDGEN)
+	@tests/demo-check.sh
+
+# systemd/imapgw.service (systemd-analyze verify, when installed) and docker/.
+check-deploy: $(BUILD)/imapgw
+	@tests/check-deploy.sh $(BUILD)/imapgw
+
+# The contract through an outside validator (Redocly CLI, rules in
+# tools/redocly.yaml): no error, no warning.
+lint-openapi: $(TOOLS_STAMP)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		tools/node_modules/.bin/redocly lint --config tools/redocly.yaml --max-problems 50 \
+		openapi/openapi.yaml
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -112,7 +157,7 @@ $(BUILD)/imapgw: $(SERVER_OBJS) $(LIB)
 $(BUILD)/tests/%.o: CFLAGS += -Wno-missing-prototypes
 
 # Unit tests of server/ pieces that need no libmicrohttpd link in.
-UNIT_SERVER_OBJS := $(BUILD)/server/workers.o
+UNIT_SERVER_OBJS := $(BUILD)/server/workers.o $(BUILD)/server/web.o
 
 $(UNIT_BIN): $(UNIT_OBJS) $(SUPPORT_OBJS) $(UNIT_SERVER_OBJS) $(LIB)
 	@mkdir -p $(@D)
@@ -130,7 +175,7 @@ seedgen: $(SEEDGEN)
 
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(INTEG_BIN) $(SEEDGEN)
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory lint-openapi check-deploy unit integration demo-check
 
 # imap/base/ is used by every layer and includes nothing of ours outside itself;
 # imap/mail/ decodes mail and knows no IMAP protocol (parser, conn, client,
@@ -174,15 +219,16 @@ comma := ,
 # The library is compiled once for all targets (coverage without libFuzzer's
 # main), then each target links it.
 FUZZ_OBJ_FLAGS := $(subst -fsanitize=fuzzer$(comma),-fsanitize=fuzzer-no-link$(comma),$(FUZZ_FLAGS))
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/openapi_json.o
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/openapi_json.o \
+                 $(FUZZ_DIR)/obj/gen/redoc_js.o
 
-.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_DIR)/gen/openapi_json.c
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZ_DIR)/gen/openapi_json.c $(FUZZ_DIR)/gen/redoc_js.c
 
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_OBJ_FLAGS) -MMD -MP -c -o $@ $<
 
-$(FUZZ_DIR)/obj/gen/openapi_json.o: $(FUZZ_DIR)/gen/openapi_json.c
+$(FUZZ_DIR)/obj/gen/%.o: $(FUZZ_DIR)/gen/%.c
 	@mkdir -p $(@D)
 	clang $(FUZZ_OBJ_FLAGS) -c -o $@ $<
 

@@ -121,6 +121,7 @@ struct api_match {
 	uint32_t uid;
 	const char *part;   /* points into the request's path */
 	const char *path;   /* points into the request's path */
+	const char *id;     /* {id}: one segment, up to the next "/"; points into the path */
 };
 
 typedef void api_handler(const struct api_request *req, struct api_response *resp,
@@ -145,7 +146,8 @@ const struct api_route *api_route_for(const char *method, const char *path);
 const char *api_route_name(const char *path);
 
 /* The Allow header value of a path (methods of every route whose template
- * it matches, HEAD after GET) into out; "" when no route matches. */
+ * it matches, HEAD after GET, OPTIONS last) into out; "" when no route
+ * matches. */
 void api_route_allow(const char *path, char *out, size_t size);
 
 /* Handle one request, filling *resp (initialised by the caller). Blocks on
@@ -197,6 +199,9 @@ struct api_config {
 	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
 	size_t text_max;              /* bytes of one text part fetched for GET /messages/{uid} */
 	unsigned bulk_max;           /* UIDs in one bulk write (0: 1000) */
+	unsigned search_deadline_ms; /* time GET /search searches (0: 10 s) */
+	unsigned search_max_hits;    /* matches one search orders (0: 100000) */
+	unsigned thread_max;         /* messages threaded in one request (0: 10000) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 };
 
@@ -286,6 +291,32 @@ bool api_uidvalidity_param(const struct api_request *req, uint32_t *out,
                            struct api_response *resp);  /* ?uidvalidity=; 0 when absent */
 bool api_bool_param(const struct api_request *req, const char *key, bool *out,
                     struct api_response *resp);  /* true|false|1|0|"" (= true); default false */
+
+/* The filters of GET /messages (and /search): unseen, flagged,
+ * has_unsubscribe (true|false), from, to, subject, text (1 to 1024 bytes of
+ * UTF-8 without control characters), since, before (YYYY-MM-DD; the IMAP
+ * dates are written into days[0] and days[1], which f then points to),
+ * larger, smaller (bytes). Their keys, for api_known_params lists:
+ * API_FILTER_KEYS. */
+struct imap_filter;
+bool api_text_param(const struct api_request *req, const char *key, const char **out,
+                    struct api_response *resp);  /* search text as above; NULL when absent */
+#define API_FILTER_KEYS                                                                  \
+	"unseen", "flagged", "has_unsubscribe", "from", "to", "subject", "text", "since", \
+	"before", "larger", "smaller"
+bool api_filter_params(const struct api_request *req, struct imap_filter *f, char days[2][16],
+                       struct api_response *resp);
+
+/* Opaque cursors: raw (printable ASCII, at most API_CURSOR_MAX / 4 * 3
+ * bytes) as unpadded base64url into out, and back (false when s is not
+ * such a string: empty, too long, another alphabet, a NUL inside). */
+#define API_CURSOR_MAX 160
+void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out);
+/* Decoding appends to out; false for more than max characters, another
+ * alphabet, nothing decoded, or a NUL inside. */
+bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out);
+void api_cursor_encode(const char *raw, char *out, size_t cap);
+bool api_cursor_decode(const char *s, char *raw, size_t cap);
 
 /* 400 unless every query parameter's key is among keys (NULL-terminated). */
 bool api_known_params(const struct api_request *req, const char *const *keys,

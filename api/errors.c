@@ -42,10 +42,10 @@ static const struct {
 	[API_ERR_TIMEOUT] = {504, "gateway-timeout", "Gateway Timeout", 0},
 };
 
-/* The problem body: type, title, status, detail, and imap_code when the
- * server gave one. */
-static void problem(struct api_response *resp, enum api_err e, const char *detail,
-                    const char *imap_code, unsigned retry_after)
+/* The problem body: type, title, status, detail, and imap_code and
+ * imap_detail (the server's own words) when the server gave them. */
+static void problem_full(struct api_response *resp, enum api_err e, const char *detail,
+                         const char *imap_code, const char *imap_detail, unsigned retry_after)
 {
 	char type[64];
 	snprintf(type, sizeof type, "urn:imapgw:problem:%s", problems[e].slug);
@@ -68,12 +68,22 @@ static void problem(struct api_response *resp, enum api_err e, const char *detai
 		jsonw_key(&w, "imap_code");
 		jsonw_string(&w, imap_code);
 	}
+	if (imap_detail && *imap_detail) {
+		jsonw_key(&w, "imap_detail");
+		jsonw_string(&w, imap_detail);
+	}
 	jsonw_end_object(&w);
 	if (e == API_ERR_UNAUTHORIZED)
 		api_response_header(resp, "WWW-Authenticate", "Basic realm=\"imapgw\", Bearer");
 	if (retry_after || problems[e].retry_after)
 		api_response_header(resp, "Retry-After", "%u",
 		                    retry_after ? retry_after : problems[e].retry_after);
+}
+
+static void problem(struct api_response *resp, enum api_err e, const char *detail,
+                    const char *imap_code, unsigned retry_after)
+{
+	problem_full(resp, e, detail, imap_code, NULL, retry_after);
 }
 
 __attribute__((format(printf, 3, 0)))
@@ -103,26 +113,61 @@ bool api_bad(struct api_response *resp, const char *fmt, ...)
 	return false;
 }
 
+/* The detail written for the API's user when the IMAP server's own
+ * words are all the error says (they go to imap_detail). */
+static const char *our_words(enum api_err e)
+{
+	switch (e) {
+	case API_ERR_BAD_REQUEST:
+		return "the IMAP server refused the name or value given (imap_detail says why)";
+	case API_ERR_NOT_FOUND:
+		return "no such folder or message";
+	case API_ERR_STALE:
+		return "the folder's UIDVALIDITY is no longer the one given";
+	case API_ERR_EXISTS:
+		return "what would be created exists already";
+	case API_ERR_REFUSED:
+		return "the IMAP server refused the change";
+	case API_ERR_THROTTLED:
+		return "too many attempts just now; retry later";
+	case API_ERR_BUSY:
+		return "the IMAP server is busy; retry later";
+	case API_ERR_TIMEOUT:
+		return "the IMAP server did not answer in time";
+	default:
+		return "the IMAP server refused the command";
+	}
+}
+
 void api_imap_problem(struct api_response *resp, int rc, const struct imap_error *err,
                       unsigned retry_after_s)
 {
-	const char *detail = err && err->msg[0] ? err->msg : imap_strerror(rc);
 	const char *code = err ? err->imap_code : NULL;
 	enum api_err e = API_ERR_BAD_GATEWAY;
+	unsigned retry = 0;
 	switch ((enum imap_err)rc) {
 	case IMAP_ERR_AUTH:
 		/* The server's words may name the account; ours do not. */
 		return problem(resp, API_ERR_UNAUTHORIZED, "the IMAP server refused the credentials",
 		               code, 0);
 	case IMAP_ERR_THROTTLED:
-		return problem(resp, API_ERR_THROTTLED, detail, NULL, retry_after_s);
+		e = API_ERR_THROTTLED;
+		retry = retry_after_s;
+		code = NULL;
+		break;
 	case IMAP_ERR_BUSY:
 	case IMAP_ERR_NOMEM:
-		return problem(resp, API_ERR_BUSY, detail, NULL, 0);
+		e = API_ERR_BUSY;
+		code = NULL;
+		break;
 	case IMAP_ERR_TIMEOUT:
-		return problem(resp, API_ERR_TIMEOUT, detail, NULL, 0);
+		e = API_ERR_TIMEOUT;
+		code = NULL;
+		break;
 	case IMAP_ERR_INVALID:
-		return problem(resp, API_ERR_BAD_REQUEST, detail, NULL, 0);
+		e = API_ERR_BAD_REQUEST;
+		code = NULL;
+		break;
 	case IMAP_ERR_NOT_FOUND:
 		e = API_ERR_NOT_FOUND;
 		break;
@@ -149,5 +194,7 @@ void api_imap_problem(struct api_response *resp, int rc, const struct imap_error
 	case IMAP_ERR_BAD:
 		break;
 	}
-	problem(resp, e, detail, code, 0);
+	if (err && err->server_text && err->msg[0])
+		return problem_full(resp, e, our_words(e), code, err->msg, retry);
+	problem(resp, e, err && err->msg[0] ? err->msg : imap_strerror(rc), code, retry);
 }

@@ -13,12 +13,24 @@
 /* api/service.c: the gateway itself */
 api_handler api_healthz, api_readyz, api_openapi, api_metrics;
 
+/* api/docs.c: for people: what is here, the HTML reference */
+api_handler api_root, api_docs, api_docs_asset;
+
+/* api/account.c: capabilities, namespace, special use, quota */
+api_handler api_account_get;
+
 /* api/folders.c, api/folder_write.c */
 api_handler api_folders_list, api_folder_get;
 api_handler api_folder_create, api_folder_patch, api_folder_delete;
 
 /* api/messages.c: a page of summaries */
 api_handler api_messages_list;
+
+/* api/search.c: the /messages filters across folders */
+api_handler api_search;
+
+/* api/threads.c: conversations */
+api_handler api_threads_list, api_thread_get;
 
 /* api/content.c: one message, its source and attachments */
 api_handler api_message_get, api_message_raw, api_message_attachments, api_message_attachment;

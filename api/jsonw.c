@@ -104,6 +104,13 @@ void jsonw_stringn(struct jsonw *w, const char *s, size_t len)
 	imap_buf_putc(w->out, '"');
 }
 
+void jsonw_key_text(struct jsonw *w, const char *key)
+{
+	jsonw_stringn(w, key, strlen(key));
+	imap_buf_putc(w->out, ':');
+	w->after_key = true;
+}
+
 void jsonw_string(struct jsonw *w, const char *s)
 {
 	if (!s)

@@ -34,6 +34,8 @@ void jsonw_end_array(struct jsonw *w);
 
 /* "key": (key is a trusted ASCII literal: not escaped) */
 void jsonw_key(struct jsonw *w, const char *key);
+/* A key from elsewhere (a server's text): escaped as a string is. */
+void jsonw_key_text(struct jsonw *w, const char *key);
 
 void jsonw_string(struct jsonw *w, const char *s);  /* NULL writes null */
 void jsonw_stringn(struct jsonw *w, const char *s, size_t len);

@@ -23,7 +23,6 @@
 #include "imap/index.h"
 #include "imap/messages.h"
 
-#define SEARCH_TEXT_MAX 1024
 #define PAGE_MAX 10000000u
 
 static const char *const sort_names[] = {
@@ -36,7 +35,7 @@ static const char *const sort_names[] = {
 struct listing {
 	const char *folder;
 	struct imap_page_request req;
-	char since[16], before[16];
+	char days[2][16];           /* since, before as IMAP dates */
 	uint32_t cursor_uidvalidity;
 	bool has_uidvalidity;       /* ?uidvalidity= the client holds */
 	uint32_t uidvalidity;
@@ -49,86 +48,20 @@ struct listing {
 
 
 
-/* Search text: UTF-8, no control characters, bounded. */
-static bool parse_text(const struct api_request *req, const char *key, const char **out,
-                       struct api_response *resp)
-{
-	const char *v = api_query(req, key);
-	*out = NULL;
-	if (!v)
-		return true;
-	size_t len = strlen(v);
-	bool ok = len > 0 && len <= SEARCH_TEXT_MAX && imap_utf8_validate(v, len) == 0;
-	for (size_t i = 0; ok && i < len; i++)
-		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
-	if (!ok)
-		return api_bad(resp, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
-	*out = v;
-	return true;
-}
-
-/* YYYY-MM-DD into an IMAP date "5-Feb-2024". */
-static bool parse_day(const struct api_request *req, const char *key, char out[16],
-                      const char **dst, struct api_response *resp)
-{
-	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	const char *v = api_query(req, key);
-	*dst = NULL;
-	if (!v)
-		return true;
-	int y, m, d, n = 0;
-	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
-	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
-	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
-	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
-		return api_bad(resp, "%s must be a date YYYY-MM-DD", key);
-	}
-	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
-	*dst = out;
-	return true;
-}
-
 static void encode_cursor(const struct listing *l, uint32_t uid, uint32_t pos, char *out,
                           size_t cap)
 {
 	char raw[96];
-	int n = snprintf(raw, sizeof raw, "v1.%u.%s.%s.%u.%u", l->page.uidvalidity,
-	                 sort_names[l->req.sort], l->req.desc ? "desc" : "asc", uid, pos);
-	unsigned char b64[160];
-	int m = EVP_EncodeBlock(b64, (const unsigned char *)raw, n);
-	size_t k = 0;
-	for (int i = 0; i < m && k + 1 < cap; i++) {
-		char c = (char)b64[i];
-		if (c == '=')
-			break;
-		out[k++] = c == '+' ? '-' : c == '/' ? '_' : c;
-	}
-	out[k] = '\0';
+	snprintf(raw, sizeof raw, "v1.%u.%s.%s.%u.%u", l->page.uidvalidity,
+	         sort_names[l->req.sort], l->req.desc ? "desc" : "asc", uid, pos);
+	api_cursor_encode(raw, out, cap);
 }
 
 static bool decode_cursor(const char *s, struct listing *l, struct api_response *resp)
 {
-	size_t len = strlen(s);
-	char b64[160];
-	if (len == 0 || len > 120)
-		return api_bad(resp, "cursor is not one this service issued");
-	size_t k = 0;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-			return api_bad(resp, "cursor is not one this service issued");
-		b64[k++] = c == '-' ? '+' : c == '_' ? '/' : c;
-	}
-	/* base64url without padding (RFC 4648 §5): the standard alphabet once
-	 * mapped back, and the lenient decoder takes the missing "=". */
 	char raw[128];
-	size_t n;
-	if (imap_base64_decode_to(b64, k, IMAP_BASE64_LENIENT, raw, sizeof raw - 1, &n) != 0 ||
-	    n == 0)
+	if (!api_cursor_decode(s, raw, sizeof raw))
 		return api_bad(resp, "cursor is not one this service issued");
-	raw[n] = '\0';
 	char sort[16], order[8];
 	unsigned uv, uid, pos;
 	int used = 0;
@@ -187,35 +120,15 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 			return api_bad(resp, "order must be asc or desc");
 		l->req.desc = strcmp(v, "desc") == 0;
 	}
-	struct imap_filter *f = &l->req.filter;
-	if (!api_bool_param(req, "unseen", &f->unseen, resp) ||
-	    !api_bool_param(req, "flagged", &f->flagged, resp) ||
-	    !api_bool_param(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
-	    !parse_text(req, "from", &f->from, resp) || !parse_text(req, "to", &f->to, resp) ||
-	    !parse_text(req, "subject", &f->subject, resp) ||
-	    !parse_text(req, "text", &f->text, resp) ||
-	    !parse_day(req, "since", l->since, &f->since, resp) ||
-	    !parse_day(req, "before", l->before, &f->before, resp))
+	if (!api_filter_params(req, &l->req.filter, l->days, resp))
 		return false;
-	if ((v = api_query(req, "larger"))) {
-		if (!api_parse_u64(v, 0, UINT32_MAX, &f->larger))
-			return api_bad(resp, "larger must be a size in bytes");
-		f->has_larger = true;
-	}
-	if ((v = api_query(req, "smaller"))) {
-		if (!api_parse_u64(v, 1, UINT32_MAX, &f->smaller))
-			return api_bad(resp, "smaller must be a size in bytes from 1");
-		f->has_smaller = true;
-	}
 	if ((v = api_query(req, "cursor")) && !decode_cursor(v, l, resp))
 		return false;
 	if (!api_uidvalidity_param(req, &l->uidvalidity, resp))
 		return false;
 	l->has_uidvalidity = l->uidvalidity != 0;
 	static const char *const known[] = {"folder", "page", "per_page", "sort", "order",
-	                                    "unseen", "flagged", "has_unsubscribe", "from",
-	                                    "to", "subject", "text", "since", "before",
-	                                    "larger", "smaller", "cursor", "uidvalidity", NULL};
+	                                    API_FILTER_KEYS, "cursor", "uidvalidity", NULL};
 	return api_known_params(req, known, resp);
 }
 

@@ -4,11 +4,18 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "api/api.h"
+#include "imap/base/codec.h"
+#include "imap/messages.h"
+
+#define SEARCH_TEXT_MAX 1024  /* bytes of one text filter */
 #include "imap/mail/utf7.h"
 
 bool api_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -94,4 +101,126 @@ bool api_bool_param(const struct api_request *req, const char *key, bool *out,
 	else if (strcmp(v, "false") && strcmp(v, "0"))
 		return api_bad(resp, "%s must be true or false", key);
 	return true;
+}
+
+bool api_text_param(const struct api_request *req, const char *key, const char **out,
+                       struct api_response *resp)
+{
+	const char *v = api_query(req, key);
+	*out = NULL;
+	if (!v)
+		return true;
+	size_t len = strlen(v);
+	bool ok = len > 0 && len <= SEARCH_TEXT_MAX && imap_utf8_validate(v, len) == 0;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	if (!ok)
+		return api_bad(resp, "%s must be 1 to %d bytes of UTF-8 text", key, SEARCH_TEXT_MAX);
+	*out = v;
+	return true;
+}
+
+/* YYYY-MM-DD into an IMAP date "5-Feb-2024". */
+static bool parse_day(const struct api_request *req, const char *key, char out[16],
+                      const char **dst, struct api_response *resp)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	const char *v = api_query(req, key);
+	*dst = NULL;
+	if (!v)
+		return true;
+	int y, m, d, n = 0;
+	if (strlen(v) != 10 || sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+	    !isdigit((unsigned char)v[0]) || v[4] != '-' || v[7] != '-' || y < 1900 || y > 9999 ||
+	    m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))) {
+		return api_bad(resp, "%s must be a date YYYY-MM-DD", key);
+	}
+	snprintf(out, 16, "%d-%s-%04d", d % 100, mon[m - 1], y % 10000);
+	*dst = out;
+	return true;
+}
+
+bool api_filter_params(const struct api_request *req, struct imap_filter *f, char days[2][16],
+                       struct api_response *resp)
+{
+	const char *v;
+	memset(f, 0, sizeof *f);
+	if (!api_bool_param(req, "unseen", &f->unseen, resp) ||
+	    !api_bool_param(req, "flagged", &f->flagged, resp) ||
+	    !api_bool_param(req, "has_unsubscribe", &f->has_unsubscribe, resp) ||
+	    !api_text_param(req, "from", &f->from, resp) || !api_text_param(req, "to", &f->to, resp) ||
+	    !api_text_param(req, "subject", &f->subject, resp) ||
+	    !api_text_param(req, "text", &f->text, resp) ||
+	    !parse_day(req, "since", days[0], &f->since, resp) ||
+	    !parse_day(req, "before", days[1], &f->before, resp))
+		return false;
+	if ((v = api_query(req, "larger"))) {
+		if (!api_parse_u64(v, 0, UINT32_MAX, &f->larger))
+			return api_bad(resp, "larger must be a size in bytes");
+		f->has_larger = true;
+	}
+	if ((v = api_query(req, "smaller"))) {
+		if (!api_parse_u64(v, 1, UINT32_MAX, &f->smaller))
+			return api_bad(resp, "smaller must be a size in bytes from 1");
+		f->has_smaller = true;
+	}
+	return true;
+}
+
+void api_base64url_encode(const void *raw, size_t len, struct imap_buf *out)
+{
+	const unsigned char *p = raw;
+	for (size_t i = 0; i < len; i += 48) {
+		unsigned char b64[72];
+		int m = EVP_EncodeBlock(b64, p + i, (int)(len - i < 48 ? len - i : 48));
+		for (int k = 0; k < m && b64[k] != '='; k++)
+			imap_buf_putc(out, b64[k] == '+' ? '-' : b64[k] == '/' ? '_' : (char)b64[k]);
+	}
+}
+
+bool api_base64url_decode(const char *s, size_t max, struct imap_buf *out)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len > max)
+		return false;
+	struct imap_buf b64;
+	imap_buf_init(&b64, 0);
+	bool ok = true;
+	for (size_t i = 0; i < len && ok; i++) {
+		char c = s[i];
+		ok = isalnum((unsigned char)c) || c == '-' || c == '_';
+		imap_buf_putc(&b64, c == '-' ? '+' : c == '_' ? '/' : c);
+	}
+	/* base64url without padding (RFC 4648 §5): the standard alphabet once
+	 * mapped back, and the lenient decoder takes the missing "=". */
+	size_t before = out->len;
+	ok = ok && b64.data && imap_base64_decode(b64.data, b64.len, IMAP_BASE64_LENIENT, out) == 0 &&
+	     out->len > before && !memchr(out->data + before, '\0', out->len - before);
+	imap_buf_free(&b64);
+	return ok;
+}
+
+void api_cursor_encode(const char *raw, char *out, size_t cap)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	api_base64url_encode(raw, strlen(raw), &b);
+	snprintf(out, cap, "%s", b.data ? b.data : "");
+	imap_buf_free(&b);
+}
+
+bool api_cursor_decode(const char *s, char *raw, size_t cap)
+{
+	struct imap_buf b;
+	imap_buf_init(&b, 0);
+	bool ok = api_base64url_decode(s, API_CURSOR_MAX, &b) && b.len < cap;
+	if (ok) {
+		memcpy(raw, b.data, b.len);
+		raw[b.len] = '\0';
+	}
+	imap_buf_free(&b);
+	return ok;
 }

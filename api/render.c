@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "imap/mail/date.h"
+#include "imap/mail/thread.h"
 #include "imap/folders.h"
 #include "imap/messages.h"
 
@@ -86,6 +87,11 @@ static void address_json(struct jsonw *w, const struct imap_address *a)
 	jsonw_end_object(w);
 }
 
+void api_render_address(struct jsonw *w, const struct imap_address *a)
+{
+	address_json(w, a);
+}
+
 void api_render_addresses(struct jsonw *w, const struct imap_address_list *l)
 {
 	jsonw_array(w);
@@ -141,11 +147,34 @@ void api_render_summary(struct jsonw *w, const struct imap_summary *m)
 	jsonw_end_object(w);
 }
 
+void api_thread_id(const struct imap_summary *m, struct imap_buf *out)
+{
+	size_t len = 0;
+	const char *id = imap_thread_root_id(m->env.message_id, m->references, m->env.in_reply_to,
+	                                     &len);
+	struct imap_buf raw;
+	imap_buf_init(&raw, 0);
+	if (id) {
+		imap_buf_putc(&raw, 'm');
+		imap_buf_append(&raw, id, len);
+	} else {
+		imap_buf_printf(&raw, "u%u", m->uid);
+	}
+	api_base64url_encode(raw.data, raw.len, out);
+	imap_buf_free(&raw);
+}
+
 void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m)
 {
 	const struct imap_envelope *e = &m->env;
 	jsonw_key(w, "uid");
 	jsonw_uint(w, m->uid);
+	struct imap_buf tid;
+	imap_buf_init(&tid, 0);
+	api_thread_id(m, &tid);
+	jsonw_key(w, "thread_id");
+	jsonw_string(w, tid.data ? tid.data : "");
+	imap_buf_free(&tid);
 	jsonw_key(w, "message_id");
 	jsonw_string(w, e->message_id);
 	jsonw_key(w, "subject");

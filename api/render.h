@@ -44,7 +44,15 @@ void api_render_bulk(struct jsonw *w, const void *items, size_t n, api_bulk_at *
 void api_render_summary(struct jsonw *w, const struct imap_summary *m);
 void api_render_summary_fields(struct jsonw *w, const struct imap_summary *m);
 
-/* An address list: [{"name","address"}...]. */
+/* A message's thread_id (opaque): base64url of "m" and the id
+ * imap_thread_root_id names (the first of References, In-Reply-To,
+ * Message-ID: the conversation's first message), or of "u<uid>" for a
+ * message with none of them. Appended to out. */
+void api_thread_id(const struct imap_summary *m, struct imap_buf *out);
+
+/* One address: {"name","address"}; a list of them: [{"name","address"}...]. */
+struct imap_address;
+void api_render_address(struct jsonw *w, const struct imap_address *a);
 void api_render_addresses(struct jsonw *w, const struct imap_address_list *l);
 
 /* A folder as GET /folders shows it (schema Folder), with the four counts

@@ -6,10 +6,17 @@
  *
  * Templates are those of openapi.yaml. A path matches a template segment
  * by segment: a literal segment exactly, {uid} any one non-empty segment,
- * {part} any one segment, {path} the non-empty rest (a folder path holds
+ * {part} any one segment, {id} any one non-empty segment, {path} the
+ * non-empty rest (a folder path holds
  * "/") without a "/" at its end.
  * Where several templates match, the one with the most literal segments
  * wins: /messages/flags is that route, not a message with UID "flags".
+ *
+ * OPTIONS is answered for every path a template matches, from this table
+ * alone: 204 with Allow (the methods of the path, HEAD after GET, and
+ * OPTIONS last). The server adds the CORS preflight headers to it
+ * (server/http.c, --cors-origins). The contract documents it once
+ * (components/responses/Preflight), not under every path.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +31,11 @@ static const struct api_route routes[] = {
 	{"GET", "/readyz", "readyz", api_readyz, IMAP},
 	{"GET", "/metrics", "metrics", api_metrics, 0},
 	{"GET", "/openapi.json", "openapi", api_openapi, 0},
+	{"GET", "/", "root", api_root, 0},
+	{"GET", "/docs", "docs", api_docs, 0},
+	{"GET", "/docs/redoc.standalone.js", "docs_asset", api_docs_asset, 0},
+
+	{"GET", "/account", "account", api_account_get, READ},
 
 	{"GET", "/folders", "folders", api_folders_list, READ},
 	{"POST", "/folders", "folders", api_folder_create, IMAP},
@@ -32,6 +44,9 @@ static const struct api_route routes[] = {
 	{"DELETE", "/folders/{path}", "folder", api_folder_delete, IMAP},
 
 	{"GET", "/messages", "messages", api_messages_list, READ},
+	{"GET", "/search", "search", api_search, READ},
+	{"GET", "/threads", "threads", api_threads_list, READ},
+	{"GET", "/threads/{id}", "thread", api_thread_get, READ},
 	{"POST", "/messages", "messages", api_message_append, IMAP | API_ROUTE_MESSAGE},
 	{"PATCH", "/messages/flags", "messages_flags", api_flags_bulk, IMAP},
 	{"POST", "/messages/move", "messages_move", api_messages_move, IMAP},
@@ -64,6 +79,8 @@ static int fit(const char *tpl, const char *path, struct api_match *m, bool *bad
 {
 	int literal = 0;
 	*bad = false;
+	if (tpl[0] == '/' && tpl[1] == '\0')  /* the root: only itself */
+		return path[0] == '/' && path[1] == '\0' ? 0 : -1;
 	while (*tpl == '/' && *path == '/') {
 		tpl++;
 		path++;
@@ -77,6 +94,10 @@ static int fit(const char *tpl, const char *path, struct api_match *m, bool *bad
 		}
 		if (tn == 6 && memcmp(tpl, "{part}", 6) == 0) {
 			m->part = path;  /* even empty: the handler says what a part is */
+		} else if (pn == 0) {
+			return -1;
+		} else if (tn == 4 && memcmp(tpl, "{id}", 4) == 0) {
+			m->id = path;    /* one segment: the handler says what an id is */
 		} else if (pn == 0) {
 			return -1;
 		} else if (tn == 5 && memcmp(tpl, "{uid}", 5) == 0) {
@@ -174,6 +195,8 @@ void api_route_allow(const char *path, char *out, size_t size)
 		if (n > 0 && (size_t)n < size - len)
 			len += (size_t)n;
 	}
+	if (len && size - len > 9)
+		memcpy(out + len, ", OPTIONS", 10);
 }
 
 void api_handle(const struct api_request *req, struct api_response *resp)
@@ -192,6 +215,11 @@ void api_handle(const struct api_request *req, struct api_response *resp)
 	case NO_METHOD: {
 		char allow[128];
 		api_route_allow(req->path, allow, sizeof allow);
+		if (strcmp(req->method, "OPTIONS") == 0) {
+			resp->status = 204;
+			api_response_header(resp, "Allow", "%s", allow);
+			return;
+		}
 		api_fail(resp, API_ERR_METHOD, "this route does not take %.16s; it takes %s",
 		         req->method, allow);
 		api_response_header(resp, "Allow", "%s", allow);

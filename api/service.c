@@ -107,6 +107,6 @@ void api_metrics(const struct api_request *req, struct api_response *resp,
 		return;
 	}
 	resp->status = 200;
-	resp->content_type = "text/plain; version=0.0.4";
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	metrics_fn(metrics_ctx, &resp->body);
 }

@@ -1143,6 +1143,11 @@ static int walk_attachments(struct att_ctx *a, const struct imap_body_part *p,
 	case IMAP_BODY_SINGLE:
 		break;
 	}
+	/* An empty leaf typed multipart holds nothing to download (Courier
+	 * shows so a multipart whose boundary begins with its parent's: it
+	 * reads the children as its parent's, and this part as empty) */
+	if (type_is(p, "multipart", NULL) && p->size == 0 && !attachment_dsp(p) && !p->filename)
+		return 0;
 	if (!type_is(p, "text", NULL))
 		return add_attachment(a, p);
 	if ((attachment_dsp(p) || p->filename) && !listed(plain, p) && !listed(html, p))

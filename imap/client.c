@@ -122,6 +122,7 @@ uint32_t imap_cap_bit(const char *name, size_t len)
 		{"CHILDREN", IMAP_CAP_CHILDREN}, {"BINARY", IMAP_CAP_BINARY},
 		{"PARTIAL", IMAP_CAP_PARTIAL}, {"CONTEXT=SORT", IMAP_CAP_CONTEXT_SORT},
 		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
+		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES},
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)
@@ -179,6 +180,11 @@ static void forget_caps(struct imap_session *s)
 	s->caps = 0;
 	s->caps_known = false;
 	imap_buf_reset(&s->caps_text, CAPS_TEXT_MAX);
+}
+
+const char *imap_session_caps_text(const struct imap_session *s)
+{
+	return s->caps_text.data ? s->caps_text.data : " ";
 }
 
 bool imap_session_has_cap(const struct imap_session *s, const char *name)
@@ -390,6 +396,8 @@ static int tagged_result(struct imap_session *s, const struct imap_response *r,
 	char text[IMAP_ERROR_MSG_MAX];
 	sanitize(text, sizeof text, r->text, r->text_len);
 	imap_error_set(err, code, "%s", text);
+	if (err)
+		err->server_text = true;
 	const struct imap_value *name = r->code ? imap_value_at(r->code, 0) : NULL;
 	if (err && name)
 		sanitize(err->imap_code, sizeof err->imap_code, name->str, name->len);

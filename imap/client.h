@@ -106,6 +106,7 @@ enum imap_cap {
 	IMAP_CAP_CONTEXT_SORT = 1u << 25,
 	IMAP_CAP_LIST_EXTENDED = 1u << 26,
 	IMAP_CAP_IMAP4REV2 = 1u << 27,
+	IMAP_CAP_THREAD_REFERENCES = 1u << 28,
 };
 
 /* The bit of a capability name (case-insensitive), 0 when not one above. */
@@ -204,6 +205,12 @@ int imap_session_caps(struct imap_session *s, uint32_t *caps, int64_t deadline,
 /* True when the capability (any name, e.g. "X-GM-EXT-1") was last stated
  * by the server. Uses what is known: call imap_session_caps first. */
 bool imap_session_has_cap(const struct imap_session *s, const char *name);
+
+/* Every capability last stated (those the configuration ignores left
+ * out), upper-cased, each followed by one space, the first preceded by
+ * one: " IMAP4REV1 SORT APPENDLIMIT=35651584 ". Borrowed: valid until the
+ * next call that talks to the server on s. */
+const char *imap_session_caps_text(const struct imap_session *s);
 
 /* ---- running commands ---- */
 

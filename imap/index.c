@@ -682,8 +682,8 @@ static const uint32_t *order_of(struct folder *f, enum imap_sort_key key, bool *
 
 static bool filter_local(const struct imap_filter *fl)
 {
-	return !fl->has_unsubscribe && !fl->from && !fl->to && !fl->subject && !fl->text &&
-	       !fl->since && !fl->before && !fl->has_larger && !fl->has_smaller;
+	return !fl->has_unsubscribe && !fl->thread_of && !fl->from && !fl->to && !fl->subject &&
+	       !fl->text && !fl->since && !fl->before && !fl->has_larger && !fl->has_smaller;
 }
 
 static int cmp_u32(const void *a, const void *b)

@@ -17,6 +17,7 @@
 
 #include "imap/mail/date.h"
 #include "imap/mail/rfc2047.h"
+#include "imap/mail/thread.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
 
@@ -148,7 +149,8 @@ static bool eight_bit(const char *s)
 
 static bool filter_needs_utf8(const struct imap_filter *f)
 {
-	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text);
+	return eight_bit(f->from) || eight_bit(f->to) || eight_bit(f->subject) || eight_bit(f->text) ||
+	       eight_bit(f->thread_of);
 }
 
 /* Append the SEARCH keys of f ("ALL" when there are none), in this order:
@@ -196,14 +198,24 @@ static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 		imap_cmd_raw(c, "HEADER List-Unsubscribe \"\"");
 		any = true;
 	}
+	if (f->thread_of) {
+		size_t n = strlen(f->thread_of);
+		imap_cmd_raw(c, "OR OR HEADER Message-ID");
+		imap_cmd_string(c, f->thread_of, n);
+		imap_cmd_raw(c, "HEADER References");
+		imap_cmd_string(c, f->thread_of, n);
+		imap_cmd_raw(c, "HEADER In-Reply-To");
+		imap_cmd_string(c, f->thread_of, n);
+		any = true;
+	}
 	if (!any)
 		imap_cmd_atom(c, "ALL");
 }
 
 static bool filter_empty(const struct imap_filter *f)
 {
-	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->from && !f->to &&
-	       !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
+	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from &&
+	       !f->to && !f->subject && !f->text && !f->since && !f->before && !f->has_larger &&
 	       !f->has_smaller;
 }
 
@@ -310,6 +322,13 @@ static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 			bool has_post = header_value(val->str, val->len, "List-Unsubscribe-Post", &post);
 			if (header_value(val->str, val->len, "List-Id", &id) && id.len)
 				m->list_id = list_id_of(id.data, id.len);
+			struct imap_buf refs;
+			imap_buf_init(&refs, 64 * 1024);
+			if (header_value(val->str, val->len, "References", &refs) && refs.len) {
+				free(m->references);
+				m->references = imap_buf_steal(&refs);
+			}
+			imap_buf_free(&refs);
 			if (has_unsub) {
 				imap_unsubscribe_free(&m->unsub);
 				rc = imap_unsubscribe_parse(unsub.data, unsub.len, has_post ? post.data : NULL,
@@ -379,6 +398,7 @@ static void summary_free(struct imap_summary *m)
 	imap_envelope_free(&m->env);
 	imap_unsubscribe_free(&m->unsub);
 	free(m->list_id);
+	free(m->references);
 	memset(m, 0, sizeof *m);
 }
 
@@ -442,99 +462,6 @@ static char *sort_fold(char *s)
 	return imap_buf_steal(&b);
 }
 
-/* After a subj-blob ("[" *BLOBCHAR "]", RFC 5256) at s[p] and the blanks
- * after it: where the subject goes on; p itself when no blob is at p. */
-static size_t after_blob(const char *s, size_t len, size_t p)
-{
-	if (p >= len || s[p] != '[')
-		return p;
-	size_t e = p + 1;
-	while (e < len && s[e] != '[' && s[e] != ']')
-		e++;
-	if (e >= len || s[e] != ']')
-		return p;
-	e++;
-	while (e < len && s[e] == ' ')
-		e++;
-	return e;
-}
-
-/* RFC 5256 §2.1 base subject (matched in lower case; folded by the caller). */
-static char *base_subject(const char *subject)
-{
-	struct imap_buf b;
-	imap_buf_init(&b, 0);
-	/* (1) whitespace runs become one space */
-	for (const char *p = subject ? subject : ""; *p; p++) {
-		char c = (*p == '\t' || *p == '\r' || *p == '\n') ? ' ' : *p;
-		if (c == ' ' && (b.len == 0 || b.data[b.len - 1] == ' '))
-			continue;
-		imap_buf_putc(&b, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c);
-	}
-	char *s = b.data ? b.data : NULL;
-	size_t start = 0, len = b.len;
-	for (bool changed = true; s && changed;) {
-		changed = false;
-		/* (2) trailing "(fwd)" and blanks */
-		for (;;) {
-			while (len > start && s[len - 1] == ' ')
-				len--, changed = true;
-			if (len - start >= 5 && memcmp(s + len - 5, "(fwd)", 5) == 0) {
-				len -= 5;
-				changed = true;
-				continue;
-			}
-			break;
-		}
-		/* (3) leading subj-leader: *(blob) ("re" / "fw" / "fwd") [blob] ":" */
-		for (bool again = true; again;) {
-			again = false;
-			size_t p = start;
-			while (p < len && s[p] == ' ')
-				p++;
-			size_t q = p, next;
-			while ((next = after_blob(s, len, q)) != q)  /* subj-blob */
-				q = next;
-			size_t w = 0;
-			if (len - q >= 3 && memcmp(s + q, "fwd", 3) == 0)
-				w = 3;
-			else if (len - q >= 2 && (memcmp(s + q, "re", 2) == 0 || memcmp(s + q, "fw", 2) == 0))
-				w = 2;
-			if (!w)
-				break;
-			size_t r = q + w;
-			while (r < len && s[r] == ' ')
-				r++;
-			r = after_blob(s, len, r);
-			if (r < len && s[r] == ':') {
-				start = r + 1;
-				changed = again = true;
-			}
-		}
-		/* (4) a leading blob, when something remains after it */
-		size_t p = start;
-		while (p < len && s[p] == ' ')
-			p++;
-		size_t rest = after_blob(s, len, p);
-		if (rest != p && rest < len) {
-			start = rest;
-			changed = true;
-		}
-		/* (6) "[fwd:" ... "]" */
-		while (start < len && s[start] == ' ')
-			start++;
-		if (!changed && len - start >= 6 && memcmp(s + start, "[fwd:", 5) == 0 &&
-		    s[len - 1] == ']') {
-			start += 5;
-			len -= 1;
-			changed = true;
-		}
-	}
-	char *out = strndup(s ? s + start : "", s ? len - start : 0);
-	imap_buf_free(&b);
-	return out;
-}
-
 /* RFC 5256: the addr-mailbox of the first address of an ENVELOPE address
  * list (field 2 = from, 5 = to), as the server sent it: a group's start
  * marker counts ("undisclosed-recipients" of "undisclosed-recipients:;"). */
@@ -589,7 +516,7 @@ static int on_sort_keys(void *ctx, const struct imap_response *r)
 			it->str = sort_fold(first_mailbox(env, 5));
 			break;
 		case IMAP_SORT_SUBJECT:
-			it->str = sort_fold(base_subject(m.env.subject));
+			it->str = sort_fold(imap_base_subject(m.env.subject, NULL));
 			break;
 		case IMAP_SORT_ARRIVAL:
 			break;
@@ -612,9 +539,9 @@ static int by_key(const void *a, const void *b)
 	return c ? c : x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-/* uids (ascending) reordered by the key, the way UID SORT would. */
-static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct uids *u,
-                        int64_t deadline, struct imap_error *err)
+/* The key of each of uids (ascending) into c->v, by one UID FETCH. */
+static int fetch_keys(struct imap_session *s, enum imap_sort_key key, const struct uids *u,
+                      struct sort_ctx *c, int64_t deadline, struct imap_error *err)
 {
 	static const char *const items[] = {
 		[IMAP_SORT_RECEIVED] = "(UID INTERNALDATE)",
@@ -622,14 +549,14 @@ static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct u
 		[IMAP_SORT_FROM] = "(UID ENVELOPE)", [IMAP_SORT_TO] = "(UID ENVELOPE)",
 		[IMAP_SORT_SUBJECT] = "(UID ENVELOPE)", [IMAP_SORT_SIZE] = "(UID RFC822.SIZE)",
 	};
+	*c = (struct sort_ctx){.n = u->n, .key = key};
 	if (u->n == 0)
 		return 0;
-	struct sort_ctx c = {.n = u->n, .key = key};
-	c.v = calloc(u->n, sizeof *c.v);
-	if (!c.v)
+	c->v = calloc(u->n, sizeof *c->v);
+	if (!c->v)
 		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < u->n; i++)
-		c.v[i].uid = u->v[i];
+		c->v[i].uid = u->v[i];
 	struct imap_buf set;
 	imap_buf_init(&set, 0);
 	uid_set(u->v, u->n, &set);
@@ -640,18 +567,33 @@ static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct u
 	imap_cmd_atom(&cmd, set.data);
 	imap_cmd_raw(&cmd, items[key]);
 	imap_buf_free(&set);
-	int rc = imap_session_run(s, &cmd, on_sort_keys, &c, deadline, err);
+	int rc = imap_session_run(s, &cmd, on_sort_keys, c, deadline, err);
 	imap_cmd_free(&cmd);
-	if (!rc && c.err)
-		rc = imap_error_set(err, c.err, "cannot read sort keys: %s", imap_strerror(c.err));
-	if (!rc) {
+	if (!rc && c->err)
+		rc = imap_error_set(err, c->err, "cannot read sort keys: %s", imap_strerror(c->err));
+	return rc;
+}
+
+static void sort_ctx_free(struct sort_ctx *c)
+{
+	for (size_t i = 0; c->v && i < c->n; i++)
+		free(c->v[i].str);
+	free(c->v);
+	c->v = NULL;
+}
+
+/* uids (ascending) reordered by the key, the way UID SORT would. */
+static int sort_locally(struct imap_session *s, enum imap_sort_key key, struct uids *u,
+                        int64_t deadline, struct imap_error *err)
+{
+	struct sort_ctx c;
+	int rc = fetch_keys(s, key, u, &c, deadline, err);
+	if (!rc && c.n) {
 		qsort(c.v, c.n, sizeof *c.v, by_key);
 		for (size_t i = 0; i < c.n; i++)
 			u->v[i] = c.v[i].uid;
 	}
-	for (size_t i = 0; i < c.n; i++)
-		free(c.v[i].str);
-	free(c.v);
+	sort_ctx_free(&c);
 	return rc;
 }
 
@@ -1119,7 +1061,8 @@ size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh)
 	const struct imap_summary *m = &sh->s;
 	const struct imap_envelope *e = &m->env;
 	size_t n = sizeof *sh + 16 + str_bytes(e->date_raw) + str_bytes(e->subject) +
-	           str_bytes(e->in_reply_to) + str_bytes(e->message_id) + str_bytes(m->list_id);
+	           str_bytes(e->in_reply_to) + str_bytes(e->message_id) + str_bytes(m->list_id) +
+	           str_bytes(m->references);
 	n += addrs_bytes(&e->from) + addrs_bytes(&e->sender) + addrs_bytes(&e->reply_to) +
 	     addrs_bytes(&e->to) + addrs_bytes(&e->cc) + addrs_bytes(&e->bcc);
 	const struct imap_unsubscribe *u = &m->unsub;
@@ -1138,7 +1081,7 @@ char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,
 	const struct imap_value *env = NULL, *v;
 	size_t i;
 	if (key == IMAP_SORT_SUBJECT)
-		return sort_fold(base_subject(m->env.subject));
+		return sort_fold(imap_base_subject(m->env.subject, NULL));
 	if (key != IMAP_SORT_FROM && key != IMAP_SORT_TO)
 		return NULL;
 	IMAP_LIST_FOREACH(att, v, i) {
@@ -1176,5 +1119,64 @@ int imap_messages_search(struct imap_session *s, const struct imap_filter *f, in
 	}
 	*uids = u.v;
 	*n = u.n;
+	return 0;
+}
+
+int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                          int64_t deadline, struct imap_matches *out, struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	out->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	struct imap_page_request req = {.sort = IMAP_SORT_ARRIVAL, .filter = *f};
+	struct uids u = {0};
+	rc = ordered_uids(s, &req, deadline, &u, err);
+	if (!rc && f->has_unsubscribe)
+		rc = keep_usable_unsubscribe(s, &u, deadline, err);
+	struct sort_ctx c = {0};
+	if (!rc)
+		rc = fetch_keys(s, IMAP_SORT_RECEIVED, &u, &c, deadline, err);
+	free(u.v);
+	if (rc) {
+		sort_ctx_free(&c);
+		return rc;
+	}
+	if (c.n && !(out->v = malloc(c.n * sizeof *out->v))) {
+		sort_ctx_free(&c);
+		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < c.n; i++)
+		out->v[i] = (struct imap_match){.uid = c.v[i].uid, .received = c.v[i].num};
+	out->n = c.n;
+	sort_ctx_free(&c);
+	return 0;
+}
+
+int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,
+                        size_t n, int64_t deadline, struct imap_page *out,
+                        struct imap_error *err)
+{
+	memset(out, 0, sizeof *out);
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	out->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	rc = fetch_uids(s, uids, n, deadline, out, err);
+	if (rc) {
+		imap_page_free(out);
+		return rc;
+	}
+	/* a UID expunged meanwhile got no FETCH: not shown */
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->msgs[i].has_internaldate || out->msgs[i].size)  /* it had a FETCH */
+			out->msgs[k++] = out->msgs[i];
+		else
+			summary_free(&out->msgs[i]);
+	}
+	out->n = k;
+	out->total = (uint32_t)k;
 	return 0;
 }

@@ -41,6 +41,8 @@ struct imap_filter {
 	const char *since, *before;             /* IMAP dates "1-Feb-2024", NULL: none */
 	bool has_larger, has_smaller;
 	uint64_t larger, smaller;
+	const char *thread_of;  /* a message id "<...>": that message and those whose
+	                           References or In-Reply-To name it; NULL: none */
 };
 
 struct imap_page_request {
@@ -71,6 +73,7 @@ struct imap_summary {
 	struct imap_envelope env;
 	unsigned attachments;
 	char *list_id;          /* List-Id header, unfolded and decoded; NULL if absent */
+	char *references;       /* References header, unfolded; NULL if absent */
 	struct imap_unsubscribe unsub; /* empty when no usable List-Unsubscribe */
 };
 
@@ -97,7 +100,7 @@ void imap_page_free(struct imap_page *p);
 /* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
  * response (`att`, the list after "FETCH") carrying the summary items:
  * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header
- * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id. Returns 0 or
+ * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id, References. Returns 0 or
  * IMAP_ERR_NOMEM. Free with imap_summary_free. */
 int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
 void imap_summary_free(struct imap_summary *m);
@@ -141,10 +144,35 @@ int64_t imap_sort_key_number(enum imap_sort_key key, const struct imap_summary *
 int imap_messages_search(struct imap_session *s, const struct imap_filter *f, int64_t deadline,
                          uint32_t **uids, size_t *n, struct imap_error *err);
 
+/* The messages of folder matching f (SEARCH, with ESEARCH when offered,
+ * and for has_unsubscribe the same check as a page makes), each with its
+ * INTERNALDATE (one UID FETCH), ascending by UID. Selects the folder
+ * read-only. Returns 0 and fills *out (free(out->v)); errors as
+ * imap_messages_page. */
+struct imap_match {
+	uint32_t uid;
+	int64_t received;   /* INTERNALDATE, seconds since the epoch (0: unknown) */
+};
+struct imap_matches {
+	uint32_t uidvalidity;
+	struct imap_match *v;
+	size_t n;
+};
+int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                          int64_t deadline, struct imap_matches *out, struct imap_error *err);
+
+/* The summaries of uids[0..n) in folder (selected read-only), in that
+ * order, leaving out those the server no longer has. Returns 0 and fills
+ * *out (total = n found; free with imap_page_free), or an error as
+ * imap_messages_page. */
+int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,
+                        size_t n, int64_t deadline, struct imap_page *out,
+                        struct imap_error *err);
+
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \
 	"UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
-	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID)]"
+	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID REFERENCES)]"
 
 
 #endif

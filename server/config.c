@@ -17,7 +17,6 @@
 
 #include "server/log.h"
 
-#define IMAPGW_VERSION "0.1.0"
 
 enum opt_type {
 	OPT_STR,    /* char *, NULL when empty */
@@ -75,6 +74,17 @@ static const struct opt opts[] = {
 	{"text-max", OPT_SIZE, OFF(text_max), "8M", 1024, 1ull << 30,
 	 "bytes of one text part GET /messages/{uid} fetches (the rest is cut: truncated)"},
 	{"per-page-max", OPT_UINT, OFF(per_page_max), "500", 1, 10000, "largest per_page"},
+	{"cors-origins", OPT_STR, OFF(cors_origins), "", 0, 0,
+	 "origins browsers may call from, comma-separated and exact (https://app.example:8443),"
+	 " or * for any origin without credentials (empty: CORS off)"},
+	{"gzip-min-bytes", OPT_SIZE, OFF(gzip_min_bytes), "1K", 0, 1ull << 30,
+	 "gzip JSON answers of at least this many bytes when the client accepts it (0: never)"},
+	{"search-deadline-ms", OPT_UINT, OFF(search_deadline_ms), "10000", 100, 3600000,
+	 "ms GET /search spends searching folders; then it answers what it found, partial"},
+	{"search-max-hits", OPT_UINT, OFF(search_max_hits), "100000", 1, 16000000,
+	 "matches GET /search orders in one request; beyond, the answer is partial"},
+	{"thread-max", OPT_UINT, OFF(thread_max), "10000", 1, 50000,
+	 "messages one conversation (GET /threads/{id}) or a threaded folder may hold"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
 
@@ -543,5 +553,6 @@ void server_config_free(struct server_config *cfg)
 	for (size_t i = 0; i < cfg->nservers; i++)
 		server_free(&cfg->servers[i]);
 	routes_clear(cfg);
+	free(cfg->cors_origins);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -14,6 +14,8 @@
 #include "api/api.h"
 #include "imap/client.h"
 
+#define IMAPGW_VERSION "0.1.0"
+
 /* An IMAP server the gateway may reach: --imap-server NAME=HOST:PORT[,...],
  * or "default" from --imap-host, --imap-port, --imap-tls and --imap-ca. */
 struct server_imap_server {
@@ -48,9 +50,14 @@ struct server_config {
 	unsigned workers;           /* --workers: IMAP worker threads */
 	unsigned queue_max;         /* --queue-max: requests waiting for a worker (503 above) */
 	unsigned per_page_max;      /* --per-page-max */
+	unsigned search_deadline_ms; /* --search-deadline-ms: time GET /search searches */
+	unsigned search_max_hits;   /* --search-max-hits: matches one search orders */
+	unsigned thread_max;        /* --thread-max: messages threaded in one request */
 	unsigned index_max_mb;      /* --index-max-mb */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */
+	char *cors_origins;         /* --cors-origins: exact origins or "*" (NULL: CORS off) */
+	size_t gzip_min_bytes;      /* --gzip-min-bytes: smallest JSON answer gzipped (0: none) */
 	size_t text_max;            /* --text-max: bytes of one text part shown by GET /messages/{uid} */
 
 	/* IMAP side */

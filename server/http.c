@@ -37,6 +37,7 @@
 #include "imap/base/codec.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/web.h"
 #include "server/workers.h"
 
 struct http_server {
@@ -44,6 +45,7 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	struct workers *workers;
 	atomic_uint inflight;
+	atomic_bool stopping;   /* the drain is over: streamed downloads give up */
 	atomic_ullong next_id;
 	unsigned long long id_salt;
 };
@@ -82,7 +84,8 @@ struct req {
 	size_t header_len;  /* bytes of the header fields (names and values) */
 	bool query_cut;     /* more query arguments than API_QUERY_MAX: cut off unread */
 	const struct api_route *route; /* NULL: none takes this method and path */
-	char id[20];
+	char id[WEB_REQUEST_ID_MAX + 1]; /* ours, or the client's X-Request-Id */
+	char trace[33];     /* the trace id of a W3C traceparent, or "" */
 	int64_t start_ms;
 	int64_t queued_ms;  /* when handed to the worker queue */
 	char *path;
@@ -133,30 +136,131 @@ static void build_api_request(struct req *q, const char *method)
 
 /* ---- answering ---- */
 
-/* Add q's headers to r and queue it (r is released). */
-static enum MHD_Result queue(struct req *q, struct MHD_Response *r)
+static const char *request_header(const struct req *q, const char *name)
+{
+	return MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name);
+}
+
+/* What a browser needs to read the answer from another origin
+ * (--cors-origins): the origin allowed, the headers it may read, and
+ * for a preflight (OPTIONS with Access-Control-Request-Method) the
+ * methods of the path (the Allow the router computed) and the request
+ * headers it may send. */
+static void add_cors(struct req *q, struct MHD_Response *r)
+{
+	const char *origin = web_cors_origin(q->srv->cfg->cors_origins, request_header(q, "Origin"));
+	if (!origin)
+		return;
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+	if (strcmp(origin, "*") != 0)
+		MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+	const struct api_response *a = &q->resp;
+	if (strcmp(q->api.method ? q->api.method : "", "OPTIONS") == 0 &&
+	    request_header(q, "Access-Control-Request-Method")) {
+		for (size_t i = 0; i < a->nheaders; i++)
+			if (strcmp(a->headers[i].name, "Allow") == 0)
+				MHD_add_response_header(r, "Access-Control-Allow-Methods", a->headers[i].value);
+		MHD_add_response_header(r, "Access-Control-Allow-Headers",
+		                        "Authorization, Content-Type, If-None-Match, Last-Event-ID, "
+		                        "X-Imap-User, X-Request-Id, traceparent");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	} else {
+		MHD_add_response_header(r, "Access-Control-Expose-Headers",
+		                        "ETag, Link, Retry-After, X-Request-Id, Content-Disposition");
+	}
+}
+
+/* Add q's headers to r and queue it (r is released). vary: the answer
+ * differs by Accept-Encoding; gzipped: the body is gzip (a strong ETag
+ * becomes weak: the bytes are not those of the identity coding). */
+static enum MHD_Result queue(struct req *q, struct MHD_Response *r, bool vary, bool gzipped)
 {
 	const struct api_response *a = &q->resp;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
+	if (a->status != 204)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
 	MHD_add_response_header(r, "X-Request-Id", q->id);
-	for (size_t i = 0; i < a->nheaders; i++)
-		MHD_add_response_header(r, a->headers[i].name, a->headers[i].value);
+	for (size_t i = 0; i < a->nheaders; i++) {
+		const char *v = a->headers[i].value;
+		char weak[sizeof a->headers[0].value + 2];
+		if (gzipped && strcmp(a->headers[i].name, "ETag") == 0 && v[0] == '"') {
+			snprintf(weak, sizeof weak, "W/%s", v);
+			v = weak;
+		}
+		MHD_add_response_header(r, a->headers[i].name, v);
+	}
+	if (gzipped)
+		MHD_add_response_header(r, "Content-Encoding", "gzip");
+	const char *cors = q->srv->cfg->cors_origins;
+	bool by_origin = cors && *cors && strcmp(cors, "*") != 0;
+	if (vary || by_origin)
+		MHD_add_response_header(r, "Vary", vary && by_origin ? "Origin, Accept-Encoding"
+		                                   : vary              ? "Accept-Encoding"
+		                                                       : "Origin");
+	add_cors(q, r);
 	enum MHD_Result ret = MHD_queue_response(q->conn, (unsigned)a->status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* A JSON answer (problems included) that may go out gzipped: a body of
+ * at least --gzip-min-bytes (or a 304 standing for one). */
+static bool gzip_candidate(const struct req *q)
+{
+	const struct api_response *a = &q->resp;
+	size_t min = q->srv->cfg->gzip_min_bytes;
+	/* a 304 says what the 200 would: it varies as the 200 does */
+	return min && (a->status == 304 || (a->body.len >= min && a->status != 204)) &&
+	       (strncmp(a->content_type, "application/json", 16) == 0 ||
+	        strncmp(a->content_type, "application/problem+json", 24) == 0);
+}
+
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 static enum MHD_Result send_response(struct req *q)
 {
 	struct api_response *a = &q->resp;
 	size_t len = a->body.len;
+	bool vary = gzip_candidate(q), gzipped = false;
 	char *data = imap_buf_steal(&a->body);
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-	if (!r) {
-		free(data);
-		return MHD_NO;
+	if (vary && len && web_accepts_gzip(request_header(q, "Accept-Encoding"))) {
+		char *z;
+		size_t zlen;
+		if (web_gzip(data ? data : "", len, 1, &z, &zlen) == 0) {
+			free(data);
+			data = z;
+			len = zlen;
+			gzipped = true;
+		}
 	}
-	return queue(q, r);
+	struct MHD_Response *r;
+	if (a->status == 304 || a->status == 204) {
+		/* Neither a body nor Content-Length: 0 (RFC 9110 §8.6: a 304's
+		 * would have to be the 200's length). libmicrohttpd 0.9.75 can
+		 * frame a bodiless 304 only three ways: that wrong length,
+		 * chunked (and then it sends a stray last-chunk that corrupts
+		 * the next answer on the connection), or by closing the
+		 * connection after it. A 304 takes the last: a response of
+		 * unknown length without chunked coding (HTTP/1.0 framing);
+		 * a 204 gets no framing header at all and keeps the connection. */
+		free(data);
+		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1, no_body, NULL, NULL);
+		if (r && a->status == 304)
+			MHD_set_response_options(r, MHD_RF_HTTP_VERSION_1_0_ONLY, MHD_RO_END);
+	} else {
+		r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+		if (!r)
+			free(data);
+	}
+	if (!r)
+		return MHD_NO;
+	return queue(q, r, vary, gzipped);
 }
 
 /* ---- streamed bodies ---- */
@@ -255,13 +359,14 @@ static int stream_write(void *ctx, const char *data, size_t len, int64_t deadlin
 		if (st->len == st->cap) {
 			stream_wake(st);
 			int64_t now = imap_now_ms();
-			if (now >= deadline) {
+			if (now >= deadline || atomic_load(&q->srv->stopping)) {
 				rc = -1;
 				break;
 			}
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t wait = deadline - now;
+			/* In slices: a stopping server ends the wait (http_server_stop). */
+			int64_t wait = deadline - now < 100 ? deadline - now : 100;
 			ts.tv_sec += wait / 1000;
 			ts.tv_nsec += (wait % 1000) * 1000000;
 			if (ts.tv_nsec >= 1000000000) {
@@ -312,7 +417,7 @@ static enum MHD_Result send_stream(struct req *q)
 		stream_response_freed(st);
 		return MHD_NO;
 	}
-	return queue(q, r);
+	return queue(q, r, false, false);
 }
 
 static void req_unref(struct req *q)
@@ -437,6 +542,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (q->state == REQ_NEW) {
 		q->conn = conn;
 		q->api.method = method;
+		const char *rid = request_header(q, "X-Request-Id");
+		if (web_request_id_ok(rid))
+			snprintf(q->id, sizeof q->id, "%s", rid);
+		if (!web_traceparent(request_header(q, "traceparent"), q->trace))
+			q->trace[0] = '\0';
 		q->path = strdup(url);
 		q->route = api_route_for(method, url);
 		q->message_body = q->route && (q->route->flags & API_ROUTE_MESSAGE);
@@ -515,13 +625,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	metrics_request(q->path ? api_route_name(q->path) : "other",
 	                answered ? q->resp.status : 0, imap_now_ms() - q->start_ms);
 	if (log_enabled(LOG_INFO)) {
-		char status[8], ms[24];
-		snprintf(status, sizeof status, "%d", answered ? q->resp.status : 0);
-		snprintf(ms, sizeof ms, "%lld", (long long)(imap_now_ms() - q->start_ms));
-		log_event(LOG_INFO, q->id, "request", "method", q->api.method ? q->api.method : "-",
-		          "path", q->path ? q->path : "-", "status", status, "ms", ms, "end",
-		          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted",
-		          (const char *)NULL);
+		struct log_field f[] = {
+			{"method", q->api.method ? q->api.method : "-", 0},
+			{"path", q->path ? q->path : "-", 0},
+			{"status", NULL, answered ? q->resp.status : 0},
+			{"ms", NULL, (long long)(imap_now_ms() - q->start_ms)},
+			{"end", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", 0},
+			{"trace_id", q->trace, 0},
+		};
+		log_fields(LOG_INFO, q->id, "request", f, q->trace[0] ? 6 : 5);
 	}
 	if (q->stream && q->state == REQ_STREAM) {
 		/* Closed before the streamed response was queued: nobody reads. */
@@ -648,7 +760,15 @@ void http_server_stop(struct http_server **sp)
 		return;
 	struct http_server *s = *sp;
 	MHD_quiesce_daemon(s->mhd);  /* no new connections */
-	int64_t until = imap_now_ms() + s->cfg->request_timeout_ms + 1000;
+	/* Requests in flight get --request-timeout to finish (their own
+	 * deadline, downloads aside); then streamed downloads give up (a
+	 * worker waiting for a slow reader wakes within 100 ms) and what is
+	 * left gets most of one more second before the connections close. */
+	int64_t start = imap_now_ms(), until = start + s->cfg->request_timeout_ms;
+	while (atomic_load(&s->inflight) > 0 && imap_now_ms() < until)
+		usleep(10000);
+	atomic_store(&s->stopping, true);
+	until += 700;  /* the rest of the second: workers join, connections close */
 	while (atomic_load(&s->inflight) > 0 && imap_now_ms() < until)
 		usleep(10000);
 	workers_stop(&s->workers);

@@ -27,8 +27,10 @@ struct http_server;
  * servers' pools from api_config). Returns NULL after logging why. */
 struct http_server *http_server_start(const struct server_config *cfg);
 
-/* Stop accepting, let in-flight requests finish (bounded by the request
- * timeout), then stop and free. */
+/* Stop accepting, let in-flight requests finish, then stop and free:
+ * returns within --request-timeout + 1 s. A streamed download still
+ * running after --request-timeout is cut short (the client sees an
+ * incomplete body); a slow reader's connection is closed. */
 void http_server_stop(struct http_server **s);
 
 #endif

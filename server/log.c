@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/jsonw.h"
 #include "imap/base/buf.h"
 
 static enum log_level min_level = LOG_INFO;
@@ -32,44 +33,42 @@ int log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
-/* Append s as the contents of a JSON string (control bytes escaped). */
-static void json_escape(struct imap_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			imap_buf_putc(b, '\\');
-			imap_buf_putc(b, (char)c);
-		} else if (c < 0x20 || c == 0x7f) {
-			imap_buf_printf(b, "\\u%04x", c);
-		} else {
-			imap_buf_putc(b, (char)c);
-		}
-	}
-}
-
-static void begin(struct imap_buf *b, enum log_level level, const char *req_id)
+/* The line is written with the answers' JSON writer (api/jsonw.h): one
+ * escaper for both, so a line stays valid UTF-8 JSON whatever bytes a
+ * request path or a server's text held. Keys are literals of ours. */
+static void begin(struct imap_buf *b, struct jsonw *w, enum log_level level,
+                  const char *req_id, const char *msg)
 {
 	struct timespec ts;
 	struct tm tm;
+	char stamp[96];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	imap_buf_printf(b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
-	                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                tm.tm_sec, ts.tv_nsec / 1000000, names[level]);
+	snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         ts.tv_nsec / 1000000);
+	imap_buf_init(b, 64 * 1024);
+	jsonw_init(w, b);
+	jsonw_object(w);
+	jsonw_key(w, "ts");
+	jsonw_string(w, stamp);
+	jsonw_key(w, "level");
+	jsonw_string(w, names[level]);
 	if (req_id) {
-		imap_buf_puts(b, ",\"req\":\"");
-		json_escape(b, req_id);
-		imap_buf_putc(b, '"');
+		jsonw_key(w, "req");
+		jsonw_string(w, req_id);
 	}
+	jsonw_key(w, "msg");
+	jsonw_string(w, msg);
 }
 
-static void end(struct imap_buf *b)
+static void end(struct imap_buf *b, struct jsonw *w)
 {
-	imap_buf_puts(b, "}\n");
+	jsonw_end_object(w);
+	imap_buf_putc(b, '\n');
 	if (b->data) {
-		ssize_t w = write(STDERR_FILENO, b->data, b->len);
-		(void)w;
+		ssize_t n = write(STDERR_FILENO, b->data, b->len);
+		(void)n;
 	}
 	imap_buf_free(b);
 }
@@ -79,24 +78,36 @@ void log_event(enum log_level level, const char *req_id, const char *msg, ...)
 	if (!log_enabled(level))
 		return;
 	struct imap_buf b;
-	imap_buf_init(&b, 64 * 1024);
-	begin(&b, level, req_id);
-	imap_buf_puts(&b, ",\"msg\":\"");
-	json_escape(&b, msg);
-	imap_buf_putc(&b, '"');
+	struct jsonw w;
+	begin(&b, &w, level, req_id, msg);
 	va_list ap;
 	va_start(ap, msg);
 	const char *k;
 	while ((k = va_arg(ap, const char *))) {
 		const char *v = va_arg(ap, const char *);
-		imap_buf_puts(&b, ",\"");
-		json_escape(&b, k);
-		imap_buf_puts(&b, "\":\"");
-		json_escape(&b, v ? v : "");
-		imap_buf_putc(&b, '"');
+		jsonw_key(&w, k);
+		jsonw_string(&w, v ? v : "");
 	}
 	va_end(ap);
-	end(&b);
+	end(&b, &w);
+}
+
+void log_fields(enum log_level level, const char *req_id, const char *msg,
+                const struct log_field *f, size_t n)
+{
+	if (!log_enabled(level))
+		return;
+	struct imap_buf b;
+	struct jsonw w;
+	begin(&b, &w, level, req_id, msg);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_key(&w, f[i].key);
+		if (f[i].str)
+			jsonw_string(&w, f[i].str);
+		else
+			jsonw_int(&w, f[i].num);
+	}
+	end(&b, &w);
 }
 
 void log_msgf(enum log_level level, const char *req_id, const char *fmt, ...)

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	metrics_start();
 
 	/* OpenSSL writes to sockets with write(): a closed peer must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -117,7 +118,10 @@ int main(int argc, char **argv)
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,
 	                              .per_page_default = cfg.per_page_max < 50 ? cfg.per_page_max : 50,
-	                              .bulk_max = cfg.bulk_max});
+	                              .bulk_max = cfg.bulk_max,
+	                              .search_deadline_ms = cfg.search_deadline_ms,
+	                              .search_max_hits = cfg.search_max_hits,
+	                              .thread_max = cfg.thread_max});
 
 	if (!(http = http_server_start(&cfg)))
 		goto out;

@@ -6,18 +6,26 @@
  */
 #include "server/metrics.h"
 
+#include <dirent.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
 
 #include "api/api.h"
 #include "imap/index.h"
 #include "imap/pool.h"
+#include "server/config.h"
 
 static const char *const routes[] = {
-	"healthz", "readyz", "metrics", "openapi", "folders", "folder", "messages",
+	"healthz", "readyz", "metrics", "openapi", "root", "docs", "docs_asset", "folders", "folder", "messages",
 	/* one message: read */
 	"message", "message_raw", "attachments", "attachment",
 	/* writes */
@@ -83,6 +91,84 @@ static const size_t server_slots[API_SERVERS_MAX] = {
 	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 static struct histogram imap_ms[NCOMMANDS];
 
+static double start_time_s;
+
+void metrics_start(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	start_time_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The process_* metrics every Prometheus client library exports, from
+ * /proc (Linux): CPU seconds, memory, file descriptors, start time. */
+static void render_process(struct imap_buf *out)
+{
+	double cpu = -1;
+	unsigned long long vsize = 0;
+	long long rss_pages = -1;
+	FILE *f = fopen("/proc/self/stat", "r");
+	if (f) {
+		char line[1024];
+		if (fgets(line, sizeof line, f)) {
+			/* after "pid (comm)": state is field 3; utime 14, stime 15,
+			 * vsize 23, rss 24 */
+			const char *p = strrchr(line, ')');
+			unsigned long long utime, stime;
+			long long rss;
+			if (p && sscanf(p + 2,
+			                "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+			                "%*d %*d %*d %*d %*d %*d %*u %llu %lld",
+			                &utime, &stime, &vsize, &rss) == 4) {
+				cpu = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+				rss_pages = rss;
+			}
+		}
+		fclose(f);
+	}
+	long fds = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		fds--;  /* the directory's own descriptor */
+	}
+	struct rlimit rl;
+	double max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	                 ? (double)rl.rlim_cur : -1;
+	if (cpu >= 0)
+		imap_buf_printf(out,
+		                "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n"
+		                "# TYPE process_cpu_seconds_total counter\n"
+		                "process_cpu_seconds_total %.2f\n"
+		                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		                "# TYPE process_resident_memory_bytes gauge\n"
+		                "process_resident_memory_bytes %lld\n"
+		                "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		                "# TYPE process_virtual_memory_bytes gauge\n"
+		                "process_virtual_memory_bytes %llu\n",
+		                cpu, rss_pages * (long long)sysconf(_SC_PAGESIZE), vsize);
+	if (d)
+		imap_buf_printf(out,
+		                "# HELP process_open_fds Number of open file descriptors.\n"
+		                "# TYPE process_open_fds gauge\n"
+		                "process_open_fds %ld\n",
+		                fds);
+	if (max_fds >= 0)
+		imap_buf_printf(out,
+		                "# HELP process_max_fds Maximum number of open file descriptors.\n"
+		                "# TYPE process_max_fds gauge\n"
+		                "process_max_fds %.0f\n",
+		                max_fds);
+	imap_buf_printf(out,
+	                "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+	                "# TYPE process_start_time_seconds gauge\n"
+	                "process_start_time_seconds %.3f\n",
+	                start_time_s);
+}
+
 static size_t index_of(const char *const *names, size_t n, const char *name)
 {
 	for (size_t i = 0; i + 1 < n; i++)
@@ -143,6 +229,12 @@ static void render_histogram(struct imap_buf *out, const char *name, const char 
 
 void metrics_render(unsigned workers_busy, struct imap_buf *out)
 {
+	imap_buf_printf(out,
+	                "# HELP imapgw_build_info The running build: versions of imapgw and its libraries.\n"
+	                "# TYPE imapgw_build_info gauge\n"
+	                "imapgw_build_info{version=\"%s\",libmicrohttpd=\"%s\",openssl=\"%s\"} 1\n",
+	                IMAPGW_VERSION, MHD_get_version(), OpenSSL_version(OPENSSL_VERSION_STRING));
+	render_process(out);
 	imap_buf_puts(out, "# HELP imapgw_http_requests_total HTTP requests by route and status.\n"
 	                   "# TYPE imapgw_http_requests_total counter\n");
 	for (size_t r = 0; r < NROUTES; r++)
@@ -224,9 +316,11 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	                "# HELP imapgw_index_messages Messages held in the index.\n"
 	                "# TYPE imapgw_index_messages gauge\n"
 	                "imapgw_index_messages %zu\n"
-	                "# HELP imapgw_index_bytes Bytes the index holds (estimate), and its limit.\n"
+	                "# HELP imapgw_index_bytes Bytes the index holds (estimate).\n"
 	                "# TYPE imapgw_index_bytes gauge\n"
 	                "imapgw_index_bytes %zu\n"
+	                "# HELP imapgw_index_bytes_max The limit of imapgw_index_bytes (--index-max-mb).\n"
+	                "# TYPE imapgw_index_bytes_max gauge\n"
 	                "imapgw_index_bytes_max %zu\n"
 	                "# HELP imapgw_index_folders_dropped_total Folders dropped by reason.\n"
 	                "# TYPE imapgw_index_folders_dropped_total counter\n"

@@ -18,6 +18,10 @@ void metrics_request(const char *route, int status, int64_t elapsed_ms);
 void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms);
 void *metrics_server_ctx(size_t server);
 
+/* Note the process's start time (process_start_time_seconds); called once
+ * by main before serving. */
+void metrics_start(void);
+
 /* Render every metric, with each server's pool state (labelled server="name")
  * and the index, into out. */
 void metrics_render(unsigned workers_busy, struct imap_buf *out);

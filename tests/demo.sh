@@ -6,7 +6,7 @@
 # 127.0.0.1:8080 (IMAPGW_DEMO_PORT=N for another port) against Dovecot's implicit-TLS
 # port, verified with the test CA, prints example curl calls, and then waits.
 # Ctrl-C (SIGINT) or SIGTERM stops imapgw (SIGTERM to its PID), then Dovecot, and
-# removes the temporary directory. Loopback addresses only.
+# removes the temporary directory, and exits 0. Loopback addresses only.
 #
 # Started in the background from a non-interactive shell (`tests/demo.sh ... &`),
 # bash ignores SIGINT for it and the script cannot undo that: stop it with SIGTERM,
@@ -74,8 +74,9 @@ cleanup() {
 	echo "demo: stopped, $dir removed" >&2
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Ctrl-C and SIGTERM are how the demo is meant to end: a normal stop, exit 0
+# (so `make demo` reports no error); imapgw exiting by itself is not (exit 1).
+trap 'exit 0' INT TERM
 trap 'exit 129' HUP
 
 dovecot_start "$dir" || exit 1
@@ -131,7 +132,7 @@ fi
 cursor=$(sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p' <<<"${first%$'\n'*}")
 openapi=$(http_status /openapi.json)
 
-c="curl -s -u $user:$password"
+c="curl -u $user:$password"
 cat <<EOF
 
 imapgw $("$imapgw" --version | sed 's/^imapgw //') is listening on $base (pid $gw_pid)
@@ -141,7 +142,7 @@ Login: $user / $password     Log: $log
 Try, in another terminal (add | jq . for pretty output, when jq is installed):
 
   # liveness (no login)
-  curl -s $base/healthz
+  curl $base/healthz
 
   # all folders, with message counts, nested as a tree
   $c '$base/folders?counts=true&tree=true'
@@ -164,7 +165,7 @@ Try, in another terminal (add | jq . for pretty output, when jq is installed):
   # infinite scroll: continue after page 1 with its next_cursor
   $c '$base/messages?per_page=5&cursor=$cursor'
   # ... or take the cursor from the answer yourself:
-  cur=\$($c '$base/messages?per_page=5' | sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p')
+  cur=\$($c -sS '$base/messages?per_page=5' | sed -n 's/.*"next_cursor":"\([^"]*\)".*/\1/p')
   $c "$base/messages?per_page=5&cursor=\$cur"
 
   # one message in full: people, chosen headers, decoded text and html, attachments
@@ -179,12 +180,20 @@ Try, in another terminal (add | jq . for pretty output, when jq is installed):
 
   # a bad parameter is a 400 with an application/problem+json body
   $c -i '$base/messages?per_page=0'
+
+  # append a message to Drafts (mail.eml is made here first)
+  printf 'From: alice@example.com\\r\\nTo: bob@example.com\\r\\nSubject: Draft from curl\\r\\n\\r\\nHello.\\r\\n' >mail.eml
+  $c -X POST -H 'Content-Type: message/rfc822' --data-binary @mail.eml \\
+       '$base/messages?folder=Drafts&flags=%5CDraft'
+
+  # the HTML reference of the API, in a browser
+  $base/docs
 EOF
 if [[ $openapi == 200 ]]; then
 	cat <<EOF
 
   # the API contract
-  curl -s $base/openapi.json
+  curl $base/openapi.json
 EOF
 fi
 cat <<EOF

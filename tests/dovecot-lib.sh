@@ -36,9 +36,10 @@
 # test may use dave), erin / erin-secret (write tests: they create what they
 # need), frank / frank-secret (message content tests: they append what they
 # need), grace / grace-secret and heidi / heidi-secret (the tests that run on
-# every server, see tests/servers-lib.sh), liam / liam-secret (the scale-out test's
-# writes, tests/cluster.py: no other test may use liam). Mail is owned by uid/gid 65534
-# (nobody/nogroup).
+# every server, see tests/servers-lib.sh), kim / kim-secret (the threading
+# tests: they append their conversations), liam / liam-secret (the scale-out
+# test's writes, tests/cluster.py: no other test may use liam). Mail is owned by
+# uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from
@@ -49,9 +50,9 @@
 _dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol dave erin frank grace heidi liam)
+_dovecot_users=(alice bob carol dave erin frank grace heidi kim liam)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
-	'grace-secret' 'heidi-secret' 'liam-secret')
+	'grace-secret' 'heidi-secret' 'kim-secret' 'liam-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 
@@ -233,6 +234,18 @@ userdb {
 }
 
 mail_location = maildir:~/Maildir:LAYOUT=fs
+
+# Quota (RFC 9208 GETQUOTAROOT for GET /account): counted by Dovecot itself,
+# limits far above what any test stores.
+mail_plugins = \$mail_plugins quota
+protocol imap {
+  mail_plugins = \$mail_plugins imap_quota
+}
+plugin {
+  quota = count:User quota
+  quota_rule = *:storage=1G:messages=1000000
+  quota_vsizes = yes
+}
 
 namespace inbox {
   inbox = yes

@@ -184,7 +184,7 @@ def crafted_cases():
     bad_parts = ["0", "1..2", "a", "1.HEADER", "1.", ".1", "1.0", "99999999999", "1%00"]
     for part in bad_parts:
         add(("GET", f"/messages/1/attachments/{part}", None, None, {400}))
-    for path in ["/", "/nope", "/messages/1/nope", "/folders/", "/folders/a/", "//folders",
+    for path in ["//", "/nope", "/docs/", "/docs/x.js", "/messages/1/nope", "/folders/", "/folders/a/", "//folders",
                  "/messages/", "/messages/1/raw/x", "/healthz/x", "/openapi.json/x",
                  "/%2e%2e/etc/passwd", "/messages/1/attachments/1/2", "/FOLDERS",
                  "/messages/flags/x", "/metrics/x"]:
@@ -195,9 +195,12 @@ def crafted_cases():
                          ("GET", "/messages/flags"), ("DELETE", "/messages/flags"),
                          ("POST", "/messages/1/raw"), ("PUT", "/messages/1/attachments"),
                          ("POST", "/folders/INBOX"), ("PUT", "/openapi.json"),
-                         ("POST", "/metrics"), ("OPTIONS", "/messages"), ("TRACE", "/folders"),
+                         ("POST", "/metrics"), ("DELETE", "/docs"), ("TRACE", "/folders"),
                          ("PROPFIND", "/folders"), ("POST", "/messages/1/flags")]:
         add((method, path, None, None, {405}))
+    # every path answers OPTIONS, without credentials and without IMAP
+    for path in ["/messages", "/messages/1", "/folders/a/b", "/", "/docs", "/metrics"]:
+        add(("OPTIONS", path, None, None, {204}))
     bad_query = ["page=0", "page=-1", "page=abc", "page=", "page=99999999999",
                  "per_page=0", "per_page=100000", "per_page=x", "sort=bogus", "sort=",
                  "order=up", "order=", "since=2024-13-01", "since=yesterday", "before=2024-02-30x",
@@ -214,6 +217,24 @@ def crafted_cases():
         add(("GET", "/messages/1?" + q, None, None, {400}))
     for q in ["counts=maybe", "tree=2", "bogus=1"]:
         add(("GET", "/folders?" + q, None, None, {400}))
+    # search, threads, account
+    for q in ["cursor=garbage", "cursor=", "cursor=czEuMS4yLjM", "per_page=0", "folders=",
+              "folders=a%0Db", "q=x&text=y", "q=%01", "since=2024-13-01", "bogus=1",
+              "folders=%FF", "page=2"]:
+        add(("GET", "/search?" + q, None, None, {400}))
+    add(("GET", "/search?folders=No%20Such%20Folder", None, None, {404}))
+    for q in ["page=0", "per_page=0", "per_page=x", "folder=%0A", "bogus=1", "sort=date"]:
+        add(("GET", "/threads?" + q, None, None, {400}))
+    add(("GET", "/threads?folder=No%20Such%20Folder", None, None, {404}))
+    for tid in ["x", "bTxhPg%3D%3D", "dTA", "dXg", "bm9wZQ", "bTw-", "A" * 3000,
+                "bTxhQGI-IDxjQGQ-", "dTQyOTQ5NjcyOTY"]:
+        add(("GET", f"/threads/{tid}", None, None, {400}))
+    add(("GET", "/threads/bTxuby1zdWNoQHg-", None, None, {404}))
+    add(("GET", "/threads/bTxuby1zdWNoQHg-?folders=No%20Such", None, None, {404}))
+    add(("GET", "/account?bogus=1", None, None, {400}))
+    for method, path in [("POST", "/search"), ("DELETE", "/threads"), ("PUT", "/account"),
+                         ("POST", "/threads/bTxhPg")]:
+        add((method, path, None, None, {405}))
     for folder in ["No%20Such%20Folder", "INBOX%00x", "%E2%98%83%20missing"]:
         add(("GET", f"/messages?folder={folder}", None, None, {404}))
         add(("GET", f"/messages/1/raw?folder={folder}", None, None, {404}))

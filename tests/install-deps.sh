@@ -28,7 +28,16 @@ packages=(
 	python3              # openapi/embed.py, tests/openapi-check.py
 	python3-yaml         # openapi/openapi.yaml to JSON
 	python3-jsonschema   # tests/openapi-check.py validates responses
+	zlib1g-dev           # gzip of JSON answers
+	chromium             # renders GET /docs in the integration tests (headless)
+	prometheus           # promtool check metrics on /metrics (the service is not started)
 )
+# Node.js and npm run `npm ci` in tools/ (Redocly CLI, the Redoc bundle):
+# Debian's, unless a node and npm are installed already (e.g. NodeSource's,
+# whose nodejs package holds npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -23,7 +23,8 @@ Answers the document cannot list under an operation follow its stated
 conventions: a path no template matches must be a 404 as
 components/responses/NotFound, a method a path does not document a 405 as
 components/responses/MethodNotAllowed whose Allow header names exactly the
-documented methods.
+documented methods and OPTIONS, and OPTIONS (which every path answers, and
+the document describes once) a 204 as components/responses/Preflight.
 
 Also: GET /openapi.json must serve this very document (compared as JSON
 values), and the document's own schemas must be valid 2020-12 schemas.
@@ -212,8 +213,15 @@ def check(spec, rec, coverage):
         coverage.add(("(no route)", method, "404"))
         return check_response(spec, rec, *spec.resolve(comps["NotFound"], "/components/responses/NotFound"), method)
     op = item.get(method.lower())
+    if op is None and method == "OPTIONS":
+        # every path answers OPTIONS the same way: documented once
+        coverage.add((tpl, method, str(status)))
+        if status != 204:
+            return [f"OPTIONS {tpl} answered {status}, not 204"]
+        return check_response(spec, rec, *spec.resolve(comps["Preflight"],
+                                                        "/components/responses/Preflight"), method)
     if op is None:
-        documented = [m.upper() for m in METHODS if m in item]
+        documented = [m.upper() for m in METHODS if m in item] + ["OPTIONS"]
         if status != 405:
             return [f"{method} is not documented for {tpl} and the status is {status}, not 405"]
         coverage.add((tpl, method, "405"))

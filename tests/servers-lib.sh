@@ -22,10 +22,14 @@
 # grace-secret, whose mailbox ../shared/servers/seed_any.py fills (the same
 # deterministic set on every server, folders under the server's own namespace),
 # read only by the tests; heidi / heidi-secret, for tests that write (they create
-# what they need and take turns, test_user_lock).
+# what they need and take turns, test_user_lock); alice / alice-secret, holding
+# the seed set Dovecot's alice has (tests/seed-imap.py loads what the generator
+# in $IMAPGW_TEST_SEEDGEN makes, when set), read only; frank / frank-secret, for
+# the content tests that append messages of their own.
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
-_servers_users="grace:grace-secret heidi:heidi-secret"
+_servers_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_servers_users="grace:grace-secret heidi:heidi-secret alice:alice-secret frank:frank-secret"
 
 _servers_err() { printf 'servers-lib: %s\n' "$*" >&2; }
 
@@ -67,6 +71,13 @@ _servers_one() {
 		tail -n 20 "$d/$name-seed.log" >&2
 		return 1
 	fi
+	if [[ -n ${IMAPGW_TEST_SEEDGEN:-} ]] &&
+		! python3 "$_servers_here/seed-imap.py" --port "$port" --user alice \
+			--password alice-secret "$d/seed-servers" >"$d/$name-seed-alice.log" 2>&1; then
+		_servers_err "seeding alice on $name failed:"
+		tail -n 20 "$d/$name-seed-alice.log" >&2
+		return 1
+	fi
 	local up_name=${name^^}
 	{
 		printf 'export IMAPGW_TEST_%s_IMAPS_PORT=%s\n' "$up_name" "$tport"
@@ -81,6 +92,12 @@ servers_start() {
 	local d=$1 s rc=0 t0=$SECONDS
 	local -a pids=()
 	rm -f "$d/servers.done"
+	if [[ -n ${IMAPGW_TEST_SEEDGEN:-} ]] &&
+		! "$IMAPGW_TEST_SEEDGEN" "$d/seed-servers" >"$d/seedgen-servers.log" 2>&1; then
+		_servers_err "seed generator failed (see $d/seedgen-servers.log)"
+		echo 1 >"$d/servers.done.tmp" && mv "$d/servers.done.tmp" "$d/servers.done"
+		return 1
+	fi
 	for s in ${IMAPGW_TEST_SERVERS-cyrus courier}; do
 		_servers_one "$s" "$d" &
 		pids+=($!)

@@ -5,7 +5,8 @@ import socket
 # Every user of tests/dovecot-lib.sh with its password (liam writes in tests/cluster.py).
 USERS = [("alice", "alice-secret"), ("bob", 'b"o\\b p@ss'), ("carol", "pässwörd"),
          ("dave", "dave-secret"), ("erin", "erin-secret"), ("frank", "frank-secret"),
-         ("grace", "grace-secret"), ("heidi", "heidi-secret"), ("liam", "liam-secret")]
+         ("grace", "grace-secret"), ("heidi", "heidi-secret"), ("kim", "kim-secret"),
+         ("liam", "liam-secret")]
 
 
 def free_port():

@@ -57,6 +57,7 @@ trap 'exit 129' HUP
 
 # Cyrus and Courier start meanwhile, in the background (IMAPGW_TEST_SERVERS= for none)
 chmod 0755 "$dir"
+export IMAPGW_TEST_SEEDGEN=$seedgen  # the seed set for alice on the other servers too
 servers_start "$dir" &
 servers_pid=$!
 dovecot_start "$dir" || exit 1

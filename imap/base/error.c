@@ -42,6 +42,7 @@ int imap_error_set(struct imap_error *err, int code, const char *fmt, ...)
 		return code;
 	err->code = (enum imap_err)code;
 	err->imap_code[0] = '\0';
+	err->server_text = false;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -35,6 +35,8 @@ enum imap_err {
 	                              needed, a folder still holds messages, INBOX ...) */
 };
 
+#include <stdbool.h>
+
 #define IMAP_ERROR_CODE_MAX 64
 #define IMAP_ERROR_MSG_MAX 256
 
@@ -42,13 +44,16 @@ struct imap_error {
 	enum imap_err code;
 	char imap_code[IMAP_ERROR_CODE_MAX]; /* response code, e.g. "AUTHENTICATIONFAILED"; "" if none */
 	char msg[IMAP_ERROR_MSG_MAX];        /* human-readable detail */
+	/* msg is the IMAP server's own text (a tagged NO or BAD), not ours:
+	 * for logs and the problem's imap_detail, never its detail. */
+	bool server_text;
 };
 
 /* Short constant description of a code ("timeout", "auth failed", ...). */
 const char *imap_strerror(int code);
 
 /* Fill *err (when err is non-NULL) and return code, for `return imap_error_set(...)`.
- * imap_code is cleared. */
+ * imap_code and server_text are cleared. */
 int imap_error_set(struct imap_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

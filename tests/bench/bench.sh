@@ -23,7 +23,12 @@
 #      CPU per request (utime+stime from /proc before/after), their ratio, and
 #      imapgw's CPU per request over the baseline's Dovecot CPU per page.
 #
-#   4. Downloads: a user whose INBOX holds one message with a base64 attachment of
+#   4. gzip: the first mailbox, arrival order, concurrency 1, once without and once
+#      with Accept-Encoding: gzip (JSON pages above --gzip-min-bytes are
+#      compressed, zlib level 1): imapgw's CPU per page either way, the
+#      difference (what compressing one page costs) and the bytes per answer.
+#
+#   5. Downloads: a user whose INBOX holds one message with a base64 attachment of
 #      IMAPGW_BENCH_DOWNLOAD_MB MiB. Baseline: imapbase fetch repeats the UID FETCH
 #      imapgw sends (BODY.PEEK[] for the source, BODY.PEEK[2] for the attachment);
 #      then wrk on GET /messages/1/raw and /messages/1/attachments/2 at concurrency
@@ -324,6 +329,33 @@ for n in "${sizes[@]}"; do
 	done
 done
 
+# ---------------------------------------------------------------- gzip
+gz_rows=()
+if (( ${#sizes[@]} )); then
+	n=${sizes[0]}
+	BENCH_AUTH=$(printf '%s:%s' "${user_of[$n]}" "${pass_of[$n]}" | base64 -w0)
+	export BENCH_AUTH BENCH_SORT=arrival BENCH_PAGES=$(( (n + per_page - 1) / per_page ))
+	for gz in 0 1; do
+		export BENCH_GZIP=$gz
+		run_wrk "$out/warmup-gzip$gz.log" 1 1 2 || fail "wrk failed: $(tail -n 3 "$out/warmup-gzip$gz.log")"
+		quiesce
+		f=$out/wrk-gzip$gz.log
+		g0=$(ticks "$gw_pid")
+		run_wrk "$f" 1 1 "$duration"
+		g1=$(ticks "$gw_pid")
+		line=$(grep '^BENCH ' "$f")
+		[[ -n $line ]] || { say "bench: wrk failed for gzip=$gz"; continue; }
+		declare -A kv=()
+		for w in ${line#BENCH }; do kv[${w%%=*}]=${w#*=}; done
+		req=${kv[requests]}
+		gcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( g1 - g0 ))" "$req" "$tck")
+		bytes=$(calc '(b > 0) ? a / b : 0' "${kv[bytes]}" "$req")
+		gz_rows+=("$gz|$req|$(calc 'a * 1000000 / b' "$req" "${kv[duration_us]}")|$(calc 'a / 1000' "${kv[p50_us]}")|$gcpu|$bytes|${kv[non200]}")
+		say "bench: gzip=$gz: $req pages, imapgw $(printf '%.0f' "$gcpu") µs CPU/page, $(printf '%.0f' "$bytes") bytes/answer"
+	done
+	unset BENCH_GZIP
+fi
+
 dl_rows=()
 if (( download_mb > 0 )); then
 	export BENCH_AUTH
@@ -389,6 +421,22 @@ fi
 		printf '%-7s %-7s %4s %8.1f %8.1f %9.1f %7s %7.0f %8.0f %6.2f %7.2f %9s %4s  %s\n' \
 			"$m" "$s" "$c" "$rps" "$p50" "$p99" "$req" "$g" "$d" "$ra" "$br" "$rss" "$thr" "$err"
 	done
+	if (( ${#gz_rows[@]} == 2 )); then
+		echo
+		echo "gzip of JSON pages ($(label "${sizes[0]}"), arrival, concurrency 1, per_page=$per_page): without and with"
+		echo "Accept-Encoding: gzip. bytes = answer bytes on the wire, headers included."
+		printf '%-9s %9s %8s %8s %11s %10s %s
+' coding pages 'req/s' 'p50 ms' 'gw CPU µs' bytes non-2xx
+		for r in "${gz_rows[@]}"; do
+			IFS='|' read -r gz req rps p50 g b bad <<<"$r"
+			printf '%-9s %9s %8.1f %8.2f %11.0f %10.0f %s
+' "$( ((gz)) && echo gzip || echo identity)" \
+				"$req" "$rps" "$p50" "$g" "$b" "$bad"
+		done
+		IFS='|' read -r _ _ _ _ g0 b0 _ <<<"${gz_rows[0]}"
+		IFS='|' read -r _ _ _ _ g1 b1 _ <<<"${gz_rows[1]}"
+		echo "gzip costs $(printf '%.0f' "$(calc 'a - b' "$g1" "$g0")") µs of imapgw CPU per page and saves $(printf '%.0f' "$(calc '(a > 0) ? 100 - b * 100 / a : 0' "$b0" "$b1")") % of the bytes."
+	fi
 	if (( ${#dl_rows[@]} )); then
 		echo
 		echo "Downloads of one message with a $download_mb MiB base64 attachment (raw: GET /messages/1/raw,"

@@ -6,6 +6,7 @@
 --   BENCH_PER_PAGE  per_page (default 50)
 --   BENCH_SORT      sort=... (default arrival)
 --   BENCH_PATH      when set, every request is GET of this path instead (downloads)
+--   BENCH_GZIP      when "1", requests send Accept-Encoding: gzip
 --
 -- Every response that is not 200 is counted by status; done() prints one line
 -- "BENCH key=value ..." that bench.sh reads (latencies in microseconds).
@@ -17,6 +18,9 @@ local fixed = os.getenv("BENCH_PATH")
 
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Basic " .. (os.getenv("BENCH_AUTH") or "")
+if os.getenv("BENCH_GZIP") == "1" then
+	wrk.headers["Accept-Encoding"] = "gzip"
+end
 
 local threads = {}
 

@@ -1,8 +1,11 @@
 /*
  * The read API end to end: the real imapgw daemon (tests/support/gateway.c)
- * against the private Dovecot, through libcurl.
+ * against the private Dovecot, through libcurl; the tests that are not about
+ * Dovecot's own folder layout or the gateway's modes against Cyrus and
+ * Courier too, where alice holds the same seed set (tests/seed-imap.py).
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,7 +21,19 @@ static void setup(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-TestSuite(api_read, .init = setup, .timeout = 120);
+/* long: a test on Cyrus or Courier first waits for them (a first run installs them) */
+TestSuite(api_read, .init = setup, .timeout = 600);
+
+/* The server of the running test (each test is a process of its own). */
+static struct test_server on;
+
+static void begin(const struct test_server *srv)
+{
+	test_server_need(srv);
+	on = *srv;
+}
+
+#define DOVECOT (&test_servers[0])
 
 #define ALICE "alice", "alice-secret"
 
@@ -78,8 +93,9 @@ static json_t *folder_by_path(json_t *arr, const char *path)
 
 Test(api_read, folders)
 {
+	begin(DOVECOT);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	json_t *j = get_json(&g, "/folders?counts=true", 200);
 	json_t *arr = json_object_get(j, "folders");
 	json_t *inbox = json_array_get(arr, 0);
@@ -181,11 +197,12 @@ static long long key_of(json_t *m, const char *sort)
 	return (long long)timegm(&tm) - off;
 }
 
-Test(api_read, pages_cover_every_message_once_in_order)
+TEST_ON_EVERY_SERVER(api_read, pages_cover_every_message_once_in_order)
 {
+	begin(srv);
 	static const char *sorts[] = {"arrival", "received", "date", "from", "to", "subject", "size"};
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	unsigned total = manifest_count("INBOX");
 	for (size_t k = 0; k < sizeof sorts / sizeof sorts[0]; k++) {
 		unsigned asc[256], desc[256];
@@ -212,10 +229,11 @@ Test(api_read, pages_cover_every_message_once_in_order)
 	gw_stop(&g);
 }
 
-Test(api_read, summary_fields)
+TEST_ON_EVERY_SERVER(api_read, summary_fields)
 {
+	begin(srv);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	json_t *j = get_json(&g, "/messages?per_page=500", 200);
 	cr_assert_eq(json_integer_value(json_object_get(j, "total")), manifest_count("INBOX"));
 	cr_assert(json_is_null(json_object_get(j, "next_cursor")));
@@ -262,9 +280,10 @@ Test(api_read, summary_fields)
 
 Test(api_read, cursor_walk_survives_new_mail)
 {
+	begin(DOVECOT);
 	test_user_lock("alice");  /* creates and deletes one of alice's folders */
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	char box[64];
 	snprintf(box, sizeof box, "walk-%d", (int)getpid());
 	doveadm("mailbox create -u alice %s", box);
@@ -300,11 +319,12 @@ Test(api_read, cursor_walk_survives_new_mail)
 
 /* ---- the pool at work ---- */
 
-Test(api_read, second_request_sends_no_select)
+TEST_ON_EVERY_SERVER(api_read, second_request_sends_no_select)
 {
+	begin(srv);
 	struct gw g;
 	/* the path without the index (with it: test_index.c) */
-	gw_start(&g, "--index-max-mb", "0", NULL);
+	gw_start_on(&g, &on, "--index-max-mb", "0", NULL);
 	json_decref(get_json(&g, "/messages?per_page=5", 200));
 	json_decref(get_json(&g, "/messages?per_page=5&page=2", 200));
 	/* arrival order: one FETCH by sequence range per page, nothing else */
@@ -332,10 +352,11 @@ static void *one_request(void *arg)
 	return NULL;
 }
 
-Test(api_read, concurrent_requests_use_several_sessions)
+TEST_ON_EVERY_SERVER(api_read, concurrent_requests_use_several_sessions)
 {
+	begin(srv);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	pthread_t t[8];
 	struct par p[8];
 	for (int i = 0; i < 8; i++) {
@@ -354,10 +375,11 @@ Test(api_read, concurrent_requests_use_several_sessions)
 
 /* ---- authentication ---- */
 
-Test(api_read, wrong_password_after_right_one)
+TEST_ON_EVERY_SERVER(api_read, wrong_password_after_right_one)
 {
+	begin(srv);
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	struct gw_reply r;
 	gw_request(&g, "GET", "/messages?per_page=1", ALICE, NULL, &r);
 	cr_assert_eq(r.status, 200);
@@ -379,7 +401,11 @@ Test(api_read, wrong_password_after_right_one)
 	gw_stop(&g);
 	/* The log (with the IMAP trace on) never holds a password or its base64:
 	 * base64("\0alice\0alice-secret") and base64("\0alice\0not-her-password"). */
-	cr_assert(gw_log_contains(&g, "AUTHENTICATE PLAIN ***"), "the trace was on");
+	cr_assert(gw_log_contains(&g, "\"imap >\""), "the trace was on");
+	/* with SASL-IR the secret is on the command's line, else on the next */
+	cr_assert(gw_log_contains(&g, "AUTHENTICATE PLAIN ***") ||
+	          (gw_log_contains(&g, "AUTHENTICATE PLAIN\"") && gw_log_contains(&g, "\"***\"")),
+	          "%s: the login is traced, its secret masked", on.name);
 	cr_assert(!gw_log_contains(&g, "alice-secret"));
 	cr_assert(!gw_log_contains(&g, "not-her-password"));
 	cr_assert(!gw_log_contains(&g, "AGFsaWNlAGFsaWNlLXNlY3JldA"));
@@ -389,8 +415,9 @@ Test(api_read, wrong_password_after_right_one)
 
 Test(api_read, repeated_failures_are_throttled)
 {
+	begin(DOVECOT);
 	struct gw g;
-	gw_start(&g, "--login-fail-max", "3", NULL);
+	gw_start_on(&g, &on, "--login-fail-max", "3", NULL);
 	char user[64];
 	snprintf(user, sizeof user, "mallory%d", (int)getpid());
 	struct gw_reply r;
@@ -410,10 +437,11 @@ Test(api_read, repeated_failures_are_throttled)
 	gw_stop(&g);
 }
 
-Test(api_read, untrusted_certificate_is_502)
+TEST_ON_EVERY_SERVER(api_read, untrusted_certificate_is_502)
 {
+	begin(srv);
 	struct gw g;
-	gw_start(&g, "--imap-ca", getenv("IMAPGW_TEST_OTHER_CA"), NULL);
+	gw_start_on(&g, &on, "--imap-ca", getenv("IMAPGW_TEST_OTHER_CA"), NULL);
 	struct gw_reply r;
 	gw_request(&g, "GET", "/folders", ALICE, NULL, &r);
 	cr_assert_eq(r.status, 502, "%s", r.body.data);
@@ -424,8 +452,9 @@ Test(api_read, untrusted_certificate_is_502)
 
 /* ---- bad input ---- */
 
-Test(api_read, bad_inputs_are_problems)
+TEST_ON_EVERY_SERVER(api_read, bad_inputs_are_problems)
 {
+	begin(srv);
 	static const struct { const char *path; long status; } t[] = {
 		{"/messages?page=0", 400},
 		{"/messages?page=-1", 400},
@@ -453,7 +482,7 @@ Test(api_read, bad_inputs_are_problems)
 		{"/nowhere", 404},
 	};
 	struct gw g;
-	gw_start(&g, NULL);
+	gw_start_on(&g, &on, NULL);
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		struct gw_reply r;
 		gw_request(&g, "GET", t[i].path, ALICE, NULL, &r);
@@ -470,8 +499,14 @@ Test(api_read, bad_inputs_are_problems)
 		gw_reply_free(&r);
 	}
 	/* Folder names with quotes that exist work, and nothing raw reached IMAP. */
-	json_decref(get_json(&g, "/messages?folder=Say%20%22Hi%22", 200));
-	json_decref(get_json(&g, "/messages?folder=Back%5Cslash&subject=%22%5C", 200));
+	char path[256];
+	if (strcmp(on.name, "cyrus") != 0) {  /* Cyrus refuses '"' and '\' in a name */
+		snprintf(path, sizeof path, "/messages?folder=%sSay%%20%%22Hi%%22", on.prefix);
+		json_decref(get_json(&g, path, 200));
+		snprintf(path, sizeof path, "/messages?folder=%sBack%%5Cslash&subject=%%22%%5C",
+		         on.prefix);
+		json_decref(get_json(&g, path, 200));
+	}
 	cr_assert_eq(gw_count_sent(&g, "\\u000d"), 0, "no CR ever sent");
 	cr_assert_eq(gw_count_sent(&g, "DELETE"), 0);
 	cr_assert_eq(gw_count_sent(&g, "LOGOUT\""), 0);

@@ -624,3 +624,348 @@ PARAMS(folder_writes_with_non_ascii_names)
 	gw_stop(&g);
 	test_user_unlock();
 }
+
+/* ---- account facts ---- */
+
+PARAMS(account_facts)
+{
+	test_server_need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_t *j = get(&g, "/account");
+	json_t *ns = json_object_get(j, "namespace");
+	char delim[2] = {srv->delimiter, '\0'};
+	cr_expect_str_eq(json_string_value(json_object_get(ns, "prefix")), srv->prefix, "%s",
+	                 srv->name);
+	cr_expect_str_eq(json_string_value(json_object_get(ns, "delimiter")), delim, "%s",
+	                 srv->name);
+	static const struct { const char *key, *logical; } uses[] = {
+		{"sent", "Sent"}, {"drafts", "Drafts"}, {"junk", "Junk"}, {"trash", "Trash"},
+	};
+	json_t *su = json_object_get(j, "special_use");
+	for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++) {
+		char path[64];
+		test_server_path(srv, uses[i].logical, path, sizeof path);
+		cr_expect_str_eq(json_string_value(json_object_get(su, uses[i].key)), path, "%s %s",
+		                 srv->name, uses[i].key);
+	}
+	/* the capabilities say what the server's list says, but SORT, which the
+	 * gateway does not use on Courier */
+	json_t *caps = json_object_get(j, "capabilities");
+	json_t *list = json_object_get(j, "server_capabilities");
+	bool move = false, esearch = false, quota = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) {
+		move |= strcmp(json_string_value(v), "MOVE") == 0;
+		esearch |= strcmp(json_string_value(v), "ESEARCH") == 0;
+		quota |= strcmp(json_string_value(v), "QUOTA") == 0;
+	}
+	cr_expect_eq(json_is_true(json_object_get(caps, "move")), move, "%s move", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "esearch")), esearch, "%s", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "quota")), quota, "%s", srv->name);
+	cr_expect_eq(json_is_true(json_object_get(caps, "sort")), strcmp(srv->name, "courier") != 0,
+	             "%s sort", srv->name);
+	json_t *limit = json_object_get(j, "append_limit");
+	bool stated = false;
+	json_array_foreach(list, i, v) {
+		const char *c = json_string_value(v);
+		if (strncmp(c, "APPENDLIMIT=", 12) == 0) {
+			stated = true;
+			cr_expect_eq(json_integer_value(limit), strtoll(c + 12, NULL, 10), "%s", srv->name);
+		}
+	}
+	if (!stated)
+		cr_expect(json_is_null(limit), "%s: append_limit without APPENDLIMIT=", srv->name);
+	json_t *q = json_object_get(j, "quota");
+	cr_expect(json_is_null(q) || json_is_object(q), "%s", srv->name);
+	if (!quota)
+		cr_expect(json_is_null(q), "%s: quota without QUOTA", srv->name);
+	json_decref(j);
+	gw_stop(&g);
+}
+
+/* ---- search across folders ---- */
+
+/* Every hit of a search walked with per_page and next_cursor; checks the
+ * order (newest first) on the way. Returns the number of hits. */
+static size_t search_walk(const struct gw *g, const char *query, unsigned per_page,
+                          json_t *hits)
+{
+	char path[1024], cursor[256] = "";
+	size_t n = 0;
+	char *prev = NULL;
+	for (int round = 0; round < 100; round++) {
+		snprintf(path, sizeof path, "/search?%s&per_page=%u%s%s", query, per_page,
+		         cursor[0] ? "&cursor=" : "", cursor);
+		json_t *j = get(g, path);
+		cr_assert(json_is_false(json_object_get(j, "partial")), "%s", path);
+		json_t *m;
+		size_t i;
+		json_array_foreach(json_object_get(j, "messages"), i, m) {
+			const char *at = json_string_value(json_object_get(m, "received_at"));
+			/* RFC 3339 with the same offset (UTC) compares as text */
+			if (prev && at)
+				cr_expect(strcmp(prev, at) >= 0, "newest first: %s then %s", prev, at);
+			json_array_append(hits, m);
+			n++;
+		}
+		free(prev);
+		prev = NULL;
+		size_t k = json_array_size(hits);
+		if (k)
+			prev = strdup(json_string_value(json_object_get(json_array_get(hits, k - 1),
+			                                                "received_at")));
+		json_t *next = json_object_get(j, "next_cursor");
+		if (!json_is_string(next)) {
+			json_decref(j);
+			break;
+		}
+		snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+		json_decref(j);
+	}
+	free(prev);
+	return n;
+}
+
+PARAMS(search_across_folders)
+{
+	test_server_need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	/* "<leaf> item 1" is in every folder the seed fills but INBOX */
+	json_t *hits = json_array();
+	size_t n = search_walk(&g, "subject=item%201", 3, hits);
+	static const char *const want[] = {
+		"Archive/2023", "Archive/2024", "Projects/Alpha/Specs", "Projects/\u65e5\u672c\u8a9e",
+		"Travel Plans", "Donn\u00e9es", "Receipts & Bills", "Sent", "Drafts",
+	};
+	for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+		char path[128];
+		test_server_path(srv, want[w], path, sizeof path);
+		size_t found = 0, i;
+		json_t *m;
+		json_array_foreach(hits, i, m)
+			found += strcmp(json_string_value(json_object_get(m, "folder")), path) == 0;
+		cr_expect_eq(found, 1, "%s: %zu hits in %s", srv->name, found, path);
+	}
+	/* Trash and Junk are not searched unless named; no hit twice */
+	size_t i;
+	json_t *m;
+	json_array_foreach(hits, i, m) {
+		const char *f = json_string_value(json_object_get(m, "folder"));
+		cr_expect(!strstr(f, "Trash") && !strstr(f, "Junk"), "%s: a hit in %s", srv->name, f);
+		cr_expect(strstr(json_string_value(json_object_get(m, "subject")), "item 1") != NULL);
+		for (size_t k = 0; k < i; k++) {
+			json_t *o = json_array_get(hits, k);
+			cr_expect(!(json_integer_value(json_object_get(o, "uid")) ==
+			                    json_integer_value(json_object_get(m, "uid")) &&
+			            strcmp(json_string_value(json_object_get(o, "folder")), f) == 0),
+			          "%s: %s %lld twice", srv->name, f,
+			          (long long)json_integer_value(json_object_get(m, "uid")));
+		}
+	}
+	/* one page holding everything: the same hits in the same order */
+	json_t *all = json_array();
+	cr_expect_eq(search_walk(&g, "subject=item%201", 500, all), n);
+	json_array_foreach(all, i, m) {
+		json_t *o = json_array_get(hits, i);
+		cr_expect_eq(json_integer_value(json_object_get(o, "uid")),
+		             json_integer_value(json_object_get(m, "uid")));
+	}
+	json_decref(all);
+	json_decref(hits);
+
+	/* named folders: Trash too, and a non-ASCII one */
+	char trash[64], donnees[64], e1[128], e2[128], path[512];
+	test_server_path(srv, "Trash", trash, sizeof trash);
+	test_server_path(srv, "Donn\u00e9es", donnees, sizeof donnees);
+	esc(trash, e1, sizeof e1);
+	esc(donnees, e2, sizeof e2);
+	snprintf(path, sizeof path, "/search?subject=item&folders=%s&folders=%s", e1, e2);
+	json_t *j = get(&g, path);
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 1 + 3, "%s: %s", srv->name,
+	             path);
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 2);
+	json_decref(j);
+	/* an unknown named folder is a 404 */
+	json_decref(call(&g, "GET", "/search?folders=No%20such%20folder", GRACE, NULL, 404));
+	json_decref(call(&g, "GET", "/search?q=x&text=y", GRACE, NULL, 400));
+	gw_stop(&g);
+
+	/* past --search-max-hits the answer is what was found, partial */
+	gw_start_on(&g, srv, "--search-max-hits", "2", NULL);
+	j = get(&g, "/search?subject=item");
+	cr_expect(json_is_true(json_object_get(j, "partial")), "%s", srv->name);
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 2);
+	json_decref(j);
+	gw_stop(&g);
+}
+
+/* ---- conversations ---- */
+
+static json_int_t append_raw(const struct gw *g, const char *folder, const char *msg)
+{
+	char e[256], path[512];
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/messages?folder=%s", e);
+	struct gw_reply r;
+	gw_request_body(g, "POST", path, HEIDI, "message/rfc822", msg, strlen(msg), &r);
+	cr_assert_eq(r.status, 201, "append to %s: %ld %s", folder, r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	json_int_t uid = field_int(j, "uid");
+	json_decref(j);
+	gw_reply_free(&r);
+	return uid;
+}
+
+/* Each thread of a /threads answer as its UIDs, ascending, one line per
+ * thread, in the answer's order. */
+static void thread_lines(json_t *j, char *out, size_t cap)
+{
+	size_t k = 0, i;
+	json_t *t;
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "threads"), i, t) {
+		json_t *uids = json_object_get(t, "uids");
+		size_t n = json_array_size(uids);
+		json_int_t v[512];
+		cr_assert(n < 512);
+		for (size_t a = 0; a < n; a++)
+			v[a] = json_integer_value(json_array_get(uids, a));
+		for (size_t a = 1; a < n; a++)  /* insertion sort: few */
+			for (size_t b = a; b > 0 && v[b - 1] > v[b]; b--) {
+				json_int_t x = v[b];
+				v[b] = v[b - 1];
+				v[b - 1] = x;
+			}
+		for (size_t a = 0; a < n && k + 16 < cap; a++)
+			k += (size_t)snprintf(out + k, cap - k, "%s%lld", a ? " " : "", (long long)v[a]);
+		if (k + 2 < cap)
+			out[k++] = '\n';
+		out[k] = '\0';
+	}
+}
+
+PARAMS(conversation_across_inbox_and_sent)
+{
+	test_server_need(srv);
+	test_user_lock("heidi");
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char sent[64], msg[1024];
+	heidi_folder(&g, srv, "Sent", sent, sizeof sent);
+	int pid = (int)getpid();
+	snprintf(msg, sizeof msg,
+	         "From: Ann <ann@example.test>\r\nTo: heidi@example.test\r\nSubject: Trip %d\r\n"
+	         "Message-ID: <trip.%d@example.test>\r\nDate: Sun, 1 Jun 2025 10:00:00 +0000\r\n\r\n"
+	         "Shall we go?\r\n", pid, pid);
+	json_int_t first = append_raw(&g, "INBOX", msg);
+	snprintf(msg, sizeof msg,
+	         "From: Heidi <heidi@example.test>\r\nTo: ann@example.test\r\nSubject: Re: Trip %d\r\n"
+	         "Message-ID: <trip-re.%d@example.test>\r\nIn-Reply-To: <trip.%d@example.test>\r\n"
+	         "References: <trip.%d@example.test>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
+	         "Yes.\r\n", pid, pid, pid, pid);
+	json_int_t reply = append_raw(&g, sent, msg);
+	snprintf(msg, sizeof msg,
+	         "From: Ann <ann@example.test>\r\nTo: heidi@example.test\r\nSubject: Re: Re: Trip %d\r\n"
+	         "Message-ID: <trip-re-re.%d@example.test>\r\nIn-Reply-To: <trip-re.%d@example.test>\r\n"
+	         "References: <trip.%d@example.test> <trip-re.%d@example.test>\r\n"
+	         "Date: Tue, 3 Jun 2025 10:00:00 +0000\r\n\r\nGood.\r\n", pid, pid, pid, pid, pid);
+	json_int_t last = append_raw(&g, "INBOX", msg);
+
+	/* every summary names the same conversation */
+	char path[2400], e[128];
+	esc(sent, e, sizeof e);
+	snprintf(path, sizeof path, "/search?subject=Trip%%20%d&folders=INBOX&folders=%s", pid, e);
+	json_t *j = call(&g, "GET", path, HEIDI, NULL, 200);
+	json_t *hits = json_object_get(j, "messages");
+	cr_assert_eq(json_array_size(hits), 3, "%s: %s", srv->name, json_dumps(j, 0));
+	char id[2100];
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(json_array_get(hits, 0),
+	                                                                  "thread_id")));
+	for (size_t i = 1; i < 3; i++)
+		cr_expect_str_eq(json_string_value(json_object_get(json_array_get(hits, i), "thread_id")),
+		                 id, "%s", srv->name);
+	json_decref(j);
+
+	/* the whole conversation, INBOX and Sent, in date order */
+	snprintf(path, sizeof path, "/threads/%s", id);
+	j = call(&g, "GET", path, HEIDI, NULL, 200);
+	json_t *msgs = json_object_get(j, "messages");
+	cr_assert_eq(json_array_size(msgs), 3, "%s: %s", srv->name, json_dumps(j, 0));
+	const char *want_folder[] = {"INBOX", sent, "INBOX"};
+	json_int_t want_uid[] = {first, reply, last};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *m = json_array_get(msgs, i);
+		cr_expect_str_eq(json_string_value(json_object_get(m, "folder")), want_folder[i],
+		                 "%s message %zu", srv->name, i);
+		cr_expect_eq(field_int(m, "uid"), want_uid[i], "%s message %zu", srv->name, i);
+	}
+	char subject[64];
+	snprintf(subject, sizeof subject, "Trip %d", pid);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "subject")), subject);
+	cr_expect_eq(field_int(j, "count"), 3);
+	cr_expect_eq(json_array_size(json_object_get(j, "participants")), 2, "%s", srv->name);
+	json_decref(j);
+	json_decref(call(&g, "GET", "/threads/bm90LWFuLWlk", HEIDI, NULL, 400));
+	json_decref(call(&g, "GET", "/threads/bTxub25lLXN1Y2hAeD4", HEIDI, NULL, 404));
+
+	/* GET /threads: the INBOX part of it, newest first */
+	j = call(&g, "GET", "/threads?per_page=500", HEIDI, NULL, 200);
+	json_t *t, *found = NULL;
+	size_t i;
+	json_array_foreach(json_object_get(j, "threads"), i, t)
+		if (strcmp(json_string_value(json_object_get(t, "thread_id")), id) == 0)
+			found = t;
+	cr_assert_not_null(found, "%s: no thread %s in %s", srv->name, id, json_dumps(j, 0));
+	cr_expect_eq(field_int(found, "count"), 2);
+	cr_expect_eq(field_int(json_object_get(found, "latest"), "uid"), last);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "server");
+	char by_server[8192];
+	thread_lines(j, by_server, sizeof by_server);
+	json_decref(j);
+	gw_stop(&g);
+
+	/* the gateway's own threading of the same folder: the same conversations */
+	gw_start_on(&g, srv, "--imap-ignore-caps", "THREAD=REFERENCES", NULL);
+	j = call(&g, "GET", "/threads?per_page=500", HEIDI, NULL, 200);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "gateway");
+	char by_gateway[8192];
+	thread_lines(j, by_gateway, sizeof by_gateway);
+	cr_expect_str_eq(by_gateway, by_server, "%s: gateway\n%s\nserver\n%s", srv->name,
+	                 by_gateway, by_server);
+	json_decref(j);
+	gw_stop(&g);
+	test_user_unlock();
+}
+
+/* grace's INBOX (the seed's thread, subjects of every kind): the server's
+ * THREAD and the gateway's own threading make the same conversations */
+PARAMS(threads_server_and_gateway_agree)
+{
+	test_server_need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	json_t *j = get(&g, "/threads?per_page=500");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "server");
+	char by_server[8192], by_gateway[8192];
+	thread_lines(j, by_server, sizeof by_server);
+	/* the seed's conversation: messages 10 to 14 of INBOX */
+	json_t *t;
+	size_t i, five = 0;
+	json_array_foreach(json_object_get(j, "threads"), i, t)
+		five += field_int(t, "count") == 5 &&
+		        strcmp(json_string_value(json_object_get(t, "subject")), "Thread test") == 0;
+	cr_expect_eq(five, 1, "%s: %s", srv->name, by_server);
+	json_decref(j);
+	gw_stop(&g);
+	gw_start_on(&g, srv, "--imap-ignore-caps", "THREAD=REFERENCES", NULL);
+	j = get(&g, "/threads?per_page=500");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "threaded_by")), "gateway");
+	thread_lines(j, by_gateway, sizeof by_gateway);
+	cr_expect_str_eq(by_gateway, by_server, "%s: gateway\n%s\nserver\n%s", srv->name,
+	                 by_gateway, by_server);
+	json_decref(j);
+	gw_stop(&g);
+}

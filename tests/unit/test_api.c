@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "imap/messages.h"
 #include "tests/support/fake_session.h"
 
 TestSuite(api, .timeout = 30);
@@ -206,8 +207,10 @@ static void expect_refused(const struct call *calls, size_t n, int status)
 Test(api, unknown_routes_are_404)
 {
 	static const struct call calls[] = {
-		CALL("GET", "/"),
+		CALL("GET", "//"),
 		CALL("GET", "/nope"),
+		CALL("GET", "/docs/"),
+		CALL("GET", "/docs/redoc.js"),
 		CALL("GET", "/folder"),
 		CALL("GET", "/foldersX"),
 		CALL("GET", "/messagesX"),
@@ -216,7 +219,8 @@ Test(api, unknown_routes_are_404)
 		CALL("GET", "/messages/5/flags/x"),
 		CALL("GET", "/healthz/"),
 		CALL("POST", "/nope"),
-		CALL("DELETE", "/"),
+		CALL("DELETE", "//"),
+		CALL("OPTIONS", "/nope"),
 	};
 	EXPECT_REFUSED(calls, 404);
 }
@@ -226,30 +230,32 @@ Test(api, wrong_method_is_405_with_the_allowed_ones)
 	static const struct {
 		const char *method, *path, *allow;
 	} cases[] = {
-		{"POST", "/healthz", "GET, HEAD"},
-		{"DELETE", "/readyz", "GET, HEAD"},
-		{"PUT", "/openapi.json", "GET, HEAD"},
-		{"PUT", "/folders", "GET, HEAD, POST"},
-		{"DELETE", "/folders", "GET, HEAD, POST"},
-		{"POST", "/folders/Archive", "GET, HEAD, PATCH, DELETE"},
-		{"PUT", "/folders/Archive/2024", "GET, HEAD, PATCH, DELETE"},
-		{"PUT", "/messages", "GET, HEAD, POST"},
-		{"DELETE", "/messages", "GET, HEAD, POST"},
-		{"POST", "/messages/5", "GET, HEAD, DELETE"},
-		{"PATCH", "/messages/5", "GET, HEAD, DELETE"},
-		{"POST", "/messages/5/flags", "GET, HEAD, PUT, PATCH"},
-		{"DELETE", "/messages/5/flags", "GET, HEAD, PUT, PATCH"},
-		{"GET", "/messages/flags", "PATCH"},
-		{"HEAD", "/messages/flags", "PATCH"},
-		{"POST", "/messages/flags", "PATCH"},
-		{"GET", "/messages/move", "POST"},
-		{"PUT", "/messages/copy", "POST"},
-		{"GET", "/messages/5/move", "POST"},
-		{"DELETE", "/messages/5/copy", "POST"},
-		{"POST", "/messages/5/raw", "GET, HEAD"},
-		{"DELETE", "/messages/5/raw", "GET, HEAD"},
-		{"POST", "/messages/5/attachments", "GET, HEAD"},
-		{"PUT", "/messages/5/attachments/2", "GET, HEAD"},
+		{"POST", "/healthz", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/", "GET, HEAD, OPTIONS"},
+		{"POST", "/docs", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/readyz", "GET, HEAD, OPTIONS"},
+		{"PUT", "/openapi.json", "GET, HEAD, OPTIONS"},
+		{"PUT", "/folders", "GET, HEAD, POST, OPTIONS"},
+		{"DELETE", "/folders", "GET, HEAD, POST, OPTIONS"},
+		{"POST", "/folders/Archive", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"PUT", "/folders/Archive/2024", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"PUT", "/messages", "GET, HEAD, POST, OPTIONS"},
+		{"DELETE", "/messages", "GET, HEAD, POST, OPTIONS"},
+		{"POST", "/messages/5", "GET, HEAD, DELETE, OPTIONS"},
+		{"PATCH", "/messages/5", "GET, HEAD, DELETE, OPTIONS"},
+		{"POST", "/messages/5/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
+		{"DELETE", "/messages/5/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
+		{"GET", "/messages/flags", "PATCH, OPTIONS"},
+		{"HEAD", "/messages/flags", "PATCH, OPTIONS"},
+		{"POST", "/messages/flags", "PATCH, OPTIONS"},
+		{"GET", "/messages/move", "POST, OPTIONS"},
+		{"PUT", "/messages/copy", "POST, OPTIONS"},
+		{"GET", "/messages/5/move", "POST, OPTIONS"},
+		{"DELETE", "/messages/5/copy", "POST, OPTIONS"},
+		{"POST", "/messages/5/raw", "GET, HEAD, OPTIONS"},
+		{"DELETE", "/messages/5/raw", "GET, HEAD, OPTIONS"},
+		{"POST", "/messages/5/attachments", "GET, HEAD, OPTIONS"},
+		{"PUT", "/messages/5/attachments/2", "GET, HEAD, OPTIONS"},
 	};
 	struct gateway g;
 	gateway_start_warm(&g);
@@ -722,4 +728,41 @@ Test(api, exchange_move_with_a_bare_copyuid_is_done)
 	gateway_finish(&g, "A1 CAPABILITY\nA2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\nA3 SELECT INBOX\n"
 	                   "A4 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
 	                   "A5 UID MOVE 5 Archive\nA6 LOGOUT");
+}
+
+/* GET /search past --search-deadline-ms: the folder under way is finished,
+ * the next one is not started, and the answer says partial instead of 504. */
+Test(api, search_past_its_deadline_is_partial)
+{
+	static const struct fake_step script[] = {
+		GREET, LOGIN, EXAMINE_INBOX,
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_DELAY(300),
+		FAKE_SEND("* SEARCH 5\r\n$TAG OK Search completed\r\n"),
+		FAKE_EXPECT("UID FETCH 5 (UID INTERNALDATE)"),
+		FAKE_SEND("* 2 FETCH (UID 5 INTERNALDATE \"02-Jun-2025 10:00:00 +0000\")\r\n"
+		          "$TAG OK Fetch completed\r\n"),
+		FAKE_EXPECT_PREFIX("UID FETCH 5 (UID FLAGS INTERNALDATE RFC822.SIZE"),
+		FAKE_SEND("* 2 FETCH (UID 5 FLAGS () INTERNALDATE \"02-Jun-2025 10:00:00 +0000\" "
+		          "RFC822.SIZE 10)\r\n$TAG OK Fetch completed\r\n"),
+		LOGOUT,
+	};
+	struct gateway g;
+	GATEWAY_START(&g, script);
+	struct api_config cfg = *api_config();
+	cfg.search_deadline_ms = 100;
+	api_init(&cfg);
+	struct api_response r;
+	run(&(struct call)CALL("GET", "/search", .query = "folders=INBOX&folders=Archive"), &r);
+	cr_expect_eq(r.status, 200, "%d: %s", r.status, body_text(&r));
+	json_t *j = json_loads(body_text(&r), 0, NULL);
+	cr_expect(json_is_true(json_object_get(j, "partial")), "%s", body_text(&r));
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 1, "%s", body_text(&r));
+	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 1);
+	cr_expect_eq(json_array_size(json_object_get(j, "messages")), 1);
+	json_decref(j);
+	api_response_free(&r);
+	gateway_finish(&g, "A1 LOGIN alice secret\nA2 EXAMINE INBOX\nA3 UID SEARCH ALL\n"
+	                   "A4 UID FETCH 5 (UID INTERNALDATE)\n"
+	                   "A5 UID FETCH 5 (" IMAP_SUMMARY_ITEMS ")\nA6 LOGOUT");
 }

@@ -599,8 +599,7 @@ Test(bodystructure, missing_and_bad_numbers)
 	expect_attachments(bs, "1|t.txt|text/plain|attachment|a|-|10|10\n"
 			       "2|-|message/rfc822|-|a|-|40|40\n"
 			       "3|-|message/rfc822|x|a|-|40|40\n"
-			       "4|-|multipart/digest|-|a|-|0|0\n"
-			       "6|-|image/gif|-|a|-|0|0");
+			       "6|-|image/gif|-|a|-|0|0");  /* 4: an empty multipart leaf */
 	imap_bodystructure_free(&bs);
 }
 
@@ -1820,5 +1819,30 @@ Test(bodystructure, unquoted_strings_and_odd_message_parts)
 	 * or lines at all) */
 	bs = BS("(" PLAIN "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 900) \"mixed\")");
 	expect_outline(bs, "-:multipart/mixed 1:text/plain 2:message/rfc822");
+	imap_bodystructure_free(&bs);
+}
+
+/* Courier reads a boundary that begins with the enclosing one's
+ * ("=_x_1.2" inside "=_x_1") as the enclosing one: it shows the inner
+ * multipart/related as an empty leaf, its children as the alternative's,
+ * and an empty text part at the end. The empty leaf is no attachment; the
+ * image is found where Courier numbers it, and the text is the non-empty one. */
+Test(bodystructure, courier_multipart_read_as_an_empty_leaf)
+{
+	struct imap_bodystructure *bs = BS(
+		"(((\"text\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 73 1 NIL NIL NIL)"
+		"(\"multipart\" \"related\" (\"boundary\" \"=_x_1.2\") NIL NIL \"8bit\" 0 NIL NIL NIL)"
+		"(\"text\" \"html\" (\"charset\" \"utf-8\") NIL NIL \"quoted-printable\" 105 2 NIL NIL NIL)"
+		"(\"image\" \"png\" (\"name\" \"chart.png\") \"<chart@x>\" NIL \"base64\" 1158 NIL "
+		"(\"inline\" (\"filename\" \"chart.png\")) NIL)"
+		"(\"text\" \"plain\" NIL NIL NIL \"8bit\" 0 0 NIL NIL NIL) \"alternative\" "
+		"(\"boundary\" \"=_x_1\") NIL NIL)"
+		"(\"application\" \"zip\" (\"name\" \"bundle.zip\") NIL NIL \"base64\" 4106 NIL "
+		"(\"attachment\" (\"filename\" \"bundle.zip\")) NIL) \"mixed\" (\"boundary\" \"=_x_top\") NIL NIL)");
+	expect_outline(bs, "-:multipart/mixed 1:multipart/alternative 1.1:text/plain "
+	                   "1.2:multipart/related 1.3:text/html 1.4:image/png 1.5:text/plain "
+	                   "2:application/zip");
+	expect_attachments(bs, "1.4|chart.png|image/png|inline|i|<chart@x>|1158|846\n"
+	                       "2|bundle.zip|application/zip|attachment|a|-|4106|3000");
 	imap_bodystructure_free(&bs);
 }

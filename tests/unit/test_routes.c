@@ -121,7 +121,7 @@ Test(routes, literal_segments_win_over_values)
 Test(routes, what_no_route_takes)
 {
 	static const char *const none[] = {
-		"/", "/folders/", "/folders/a/", "/messages/", "/messages//raw", "/messages/7/nope",
+		"/folders/", "/folders/a/", "/docs/", "/docs/x.js", "/messages/", "/messages//raw", "/messages/7/nope",
 		"/messages/7/raw/x", "/healthz/", "/openapi.json/x", "//folders", "folders",
 		"/messages/abc",      /* a bad UID: the table takes no route; api_handle says 400 */
 		"/messages/0/raw", "/messages/4294967296", "/messages/007",
@@ -137,17 +137,19 @@ Test(routes, allow_lists)
 	static const struct {
 		const char *path, *allow;
 	} cases[] = {
-		{"/folders", "GET, HEAD, POST"},
-		{"/folders/Archive/2024", "GET, HEAD, PATCH, DELETE"},
-		{"/messages", "GET, HEAD, POST"},
-		{"/messages/7", "GET, HEAD, DELETE"},
-		{"/messages/7/flags", "GET, HEAD, PUT, PATCH"},
-		{"/messages/flags", "PATCH"},
-		{"/messages/move", "POST"},
-		{"/messages/7/copy", "POST"},
-		{"/messages/7/raw", "GET, HEAD"},
-		{"/healthz", "GET, HEAD"},
-		{"/metrics", "GET, HEAD"},
+		{"/folders", "GET, HEAD, POST, OPTIONS"},
+		{"/folders/Archive/2024", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"/messages", "GET, HEAD, POST, OPTIONS"},
+		{"/messages/7", "GET, HEAD, DELETE, OPTIONS"},
+		{"/messages/7/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
+		{"/messages/flags", "PATCH, OPTIONS"},
+		{"/messages/move", "POST, OPTIONS"},
+		{"/messages/7/copy", "POST, OPTIONS"},
+		{"/messages/7/raw", "GET, HEAD, OPTIONS"},
+		{"/healthz", "GET, HEAD, OPTIONS"},
+		{"/metrics", "GET, HEAD, OPTIONS"},
+		{"/", "GET, HEAD, OPTIONS"},
+		{"/docs", "GET, HEAD, OPTIONS"},
 		{"/nope", ""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -188,7 +190,7 @@ Test(routes, answers_without_imap)
 	for (size_t i = 0; i < resp.nheaders; i++)
 		if (strcmp(resp.headers[i].name, "Allow") == 0)
 			snprintf(v, sizeof v, "%s", resp.headers[i].value);
-	cr_expect_str_eq(v, "GET, HEAD");
+	cr_expect_str_eq(v, "GET, HEAD, OPTIONS");
 	cr_expect(strstr(resp.body.data, "\"status\":405") != NULL, "%s", resp.body.data);
 	api_response_free(&resp);
 
@@ -205,6 +207,8 @@ Test(routes, answers_without_imap)
 		{"GET", "/healthz", 200},
 		{"HEAD", "/openapi.json", 200},
 		{"POST", "/healthz", 405},
+		{"OPTIONS", "/nope", 404},
+		{"OPTIONS", "/messages/abc", 400},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		req.method = cases[i].method;
@@ -213,6 +217,48 @@ Test(routes, answers_without_imap)
 		api_handle(&req, &resp);
 		cr_expect_eq(resp.status, cases[i].status, "%s %s: %d %s", cases[i].method,
 		             cases[i].path, resp.status, resp.body.data);
+		api_response_free(&resp);
+	}
+}
+
+/* OPTIONS is answered on the path of every route of the table, from the
+ * table alone: 204, no body, Allow with the path's methods and OPTIONS. */
+Test(routes, options_on_every_route)
+{
+	size_t n;
+	const struct api_route *r = api_routes(&n);
+	for (size_t i = 0; i < n; i++) {
+		char path[256];
+		size_t k = 0;
+		for (const char *t = r[i].path; *t && k + 16 < sizeof path;) {
+			const char *close = *t == '{' ? strchr(t, '}') : NULL;
+			if (close) {  /* a value each template takes */
+				const char *v = strncmp(t, "{uid}", 5) == 0    ? "7"
+				                : strncmp(t, "{part}", 6) == 0 ? "1.2"
+				                : strncmp(t, "{id}", 4) == 0   ? "t0a1b2c3"
+				                                               : "Archive/2024";
+				k += (size_t)snprintf(path + k, sizeof path - k, "%s", v);
+				t = close + 1;
+			} else {
+				path[k++] = *t++;
+			}
+		}
+		path[k] = '\0';
+		struct api_request req = {.id = "t", .path = path, .method = "OPTIONS"};
+		struct api_response resp;
+		api_response_init(&resp);
+		api_handle(&req, &resp);
+		cr_expect_eq(resp.status, 204, "OPTIONS %s: %d", path, resp.status);
+		cr_expect_eq(resp.body.len, 0, "OPTIONS %s has a body", path);
+		const char *allow = NULL;
+		for (size_t h = 0; h < resp.nheaders; h++)
+			if (strcmp(resp.headers[h].name, "Allow") == 0)
+				allow = resp.headers[h].value;
+		cr_expect(allow && strstr(allow, r[i].method), "OPTIONS %s: Allow %s lacks %s", path,
+		          allow ? allow : "(none)", r[i].method);
+		size_t al = allow ? strlen(allow) : 0;
+		cr_expect(al >= 7 && strcmp(allow + al - 7, "OPTIONS") == 0, "OPTIONS %s: Allow %s",
+		          path, allow ? allow : "(none)");
 		api_response_free(&resp);
 	}
 }
