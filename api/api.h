@@ -351,8 +351,8 @@ const struct api_server *api_server_for(const struct api_request *req, const cha
  * for throttling. */
 typedef int api_session_fn(struct imap_session *s, void *ctx, struct imap_error *err);
 int api_with_session(const struct api_request *req, const struct api_server *srv,
-                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
-                     unsigned *retry_after_s);
+                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn,
+                     void *ctx, struct imap_error *err, unsigned *retry_after_s);
 
 /* The whole round: the request's credentials and server, fn on a pooled session
  * (retried as above; idempotent when the matched route is

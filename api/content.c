@@ -119,7 +119,8 @@ void api_message_raw(const struct api_request *req, struct api_response *resp,
 	                .deadline = imap_now_ms() + api_config()->download_timeout_ms};
 	struct imap_error err = {0};
 	unsigned retry = 0;
-	int rc = api_with_session(req, t.server, &t.cred, t.idempotent, raw_run, &r, &err, &retry);
+	int rc = api_with_session(req, t.server, &t.cred, t.idempotent, raw_run, &r,
+	                          &err, &retry);
 	target_free(&t);
 	if (r.begun) {
 		api_stream_end(req, resp, rc == 0);
@@ -329,7 +330,8 @@ void api_message_get(const struct api_request *req, struct api_response *resp,
 		struct imap_error err = {0};
 		unsigned retry = 0;
 		/* Not idempotent with mark_seen, but setting \Seen twice is harmless. */
-		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, detail_run, &d, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, detail_run, &d,
+		                          &err, &retry);
 		if (rc)
 			api_imap_problem(resp, rc, &err, retry);
 		else
@@ -368,7 +370,8 @@ void api_message_attachments(const struct api_request *req, struct api_response 
 	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, listing_run, &l, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, listing_run, &l,
+		                          &err, &retry);
 		if (rc) {
 			api_imap_problem(resp, rc, &err, retry);
 		} else {
@@ -510,7 +513,8 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, download_run, &d, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, download_run, &d,
+		                          &err, &retry);
 		if (d.begun) {
 			api_stream_end(req, resp, rc == 0);
 		} else if (rc == 0 && d.not_modified) {

@@ -172,8 +172,8 @@ static const char *client_addr(const struct api_request *req, char *buf, size_t 
 }
 
 int api_with_session(const struct api_request *req, const struct api_server *srv,
-                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
-                     unsigned *retry_after_s)
+                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn,
+                     void *ctx, struct imap_error *err, unsigned *retry_after_s)
 {
 	char addr[INET6_ADDRSTRLEN];
 	struct imap_credentials who = *cred;

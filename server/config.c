@@ -175,7 +175,8 @@ static int parse_uint(const char *s, unsigned long long min, unsigned long long 
 static int find_server(const struct server_config *cfg, const char *name, size_t n)
 {
 	for (size_t i = 0; i < cfg->nservers; i++)
-		if (cfg->servers[i].name && strlen(cfg->servers[i].name) == n && strncasecmp(cfg->servers[i].name, name, n) == 0)
+		if (cfg->servers[i].name && strlen(cfg->servers[i].name) == n &&
+		    strncasecmp(cfg->servers[i].name, name, n) == 0)
 			return (int)i;
 	return -1;
 }

@@ -254,15 +254,16 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 			                 &request_ms[r]);
 
 	const struct api_config *cfg = api_config();
-	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by server, name and result.\n"
-	                   "# TYPE imapgw_imap_commands_total counter\n");
+	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by server, name and "
+	                   "result.\n# TYPE imapgw_imap_commands_total counter\n");
 	for (size_t v = 0; v < cfg->nservers && v < API_SERVERS_MAX; v++)
 		for (size_t c = 0; c < NCOMMANDS; c++) {
 			unsigned long long ok = atomic_load(&imap_ok[v][c]);
 			unsigned long long bad = atomic_load(&imap_failed[v][c]);
 			if (ok)
 				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
-				                     "result=\"ok\"} %llu\n", cfg->servers[v].name, commands[c], ok);
+				                     "result=\"ok\"} %llu\n",
+				                cfg->servers[v].name, commands[c], ok);
 			if (bad)
 				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
 				                     "result=\"error\"} %llu\n", cfg->servers[v].name, commands[c],
