@@ -12,6 +12,7 @@
 #   make CC=clang        any of the above with clang
 #   make demo            imapgw on 127.0.0.1:8080 over a private, seeded Dovecot (Ctrl-C stops)
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
+#   make bench-events    memory and CPU of idle watched folders (GET /events, ~1 min)
 #   make test-faults     faults and hostile input against the real daemon (~2 min)
 #   make test-cluster    three replicas behind HAProxy: stickiness, a killed replica, a drain (~1 min)
 #   make bench-cluster   requests/s of 1 and of 3 replicas behind HAProxy, and the ratio (~2 min)
@@ -92,7 +93,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults test-cluster bench-cluster fuzz demo bench clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults test-cluster bench-cluster fuzz demo bench bench-events clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -270,6 +271,12 @@ bench-cluster: deps
 	@$(MAKE) --no-print-directory all $(SEEDGEN)
 	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= IMAPGW_TEST_DOVECOT2=0 \
 		tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/bench/cluster.py
+
+# What watched folders (GET /events, IDLE) cost imapgw while idle (~1 min).
+bench-events: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= tests/with-dovecot.sh $(SEEDGEN) -- \
+		tests/bench/events.sh
 
 clean:
 	rm -rf build

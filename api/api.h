@@ -28,6 +28,7 @@
 #include "imap/pool.h"
 
 struct imap_index;
+struct imap_watch_hub;
 struct api_response;
 
 /*
@@ -49,6 +50,23 @@ struct api_stream_ops {
 	int (*begin)(void *ctx, const struct api_response *head, uint64_t length);
 	int (*write)(void *ctx, const char *data, size_t len, int64_t deadline);
 	void (*end)(void *ctx, bool complete);
+};
+
+/*
+ * Event streams (text/event-stream), fed long after the handler has
+ * returned, from other threads. The HTTP layer provides these:
+ *   open   send resp's status and headers and open a body of unknown
+ *          length fed by write; a handle, or NULL;
+ *   write  queue bytes without ever waiting: 0, or -1 when the client has
+ *          gone or the buffer (--events-buffer) has no room, and then the
+ *          body is cut (the client sees the stream end and may resume);
+ *   close  end the body and let go of the handle.
+ * write and close may be called from any thread, one at a time per handle.
+ */
+struct api_events_ops {
+	void *(*open)(void *ctx, const struct api_response *head);
+	int (*write)(void *stream, const char *data, size_t len);
+	void (*close)(void *stream);
 };
 
 struct api_param {
@@ -76,6 +94,9 @@ struct api_request {
 	int64_t deadline;          /* imap_now_ms() based */
 	const struct api_stream_ops *stream; /* NULL: bodies are collected in resp->body */
 	void *stream_ctx;
+	const char *last_event_id; /* Last-Event-ID header or NULL */
+	const struct api_events_ops *events; /* NULL: no event streams here */
+	void *events_ctx;
 };
 
 #define API_HEADERS_MAX 6
@@ -180,6 +201,8 @@ struct api_server {
 	const char *name;                        /* "default" is --imap-host's */
 	struct imap_pool *pool;                  /* borrowed: its own limits and throttle */
 	const struct imap_client_config *client; /* borrowed: for /readyz */
+	struct imap_watch_hub *watch;            /* borrowed: its watched folders (GET /events);
+	                                            NULL: GET /events answers 503 */
 };
 
 /* Users whose address ends in "@domain" (any case) go to servers[server]. */
@@ -202,11 +225,17 @@ struct api_config {
 	unsigned search_deadline_ms; /* time GET /search searches (0: 10 s) */
 	unsigned search_max_hits;    /* matches one search orders (0: 100000) */
 	unsigned thread_max;         /* messages threaded in one request (0: 10000) */
+	unsigned changes_max;        /* largest max_changes of GET /changes (0: 5000) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
+	unsigned events_folders_max; /* folders one event stream may watch (0: 16) */
 };
 
 /* Remember the configuration for every later api_handle call. */
 void api_init(const struct api_config *cfg);
+
+/* End every event stream (a final error event) and refuse new ones: the
+ * first step of a shutdown. */
+void api_stop_events(void);
 const struct api_config *api_config(void);
 
 /* Whether s[0..n) is a server name: 1 to API_SERVER_NAME_MAX of
@@ -240,6 +269,7 @@ enum api_err {
 	API_ERR_STALE,         /* 409: the folder's UIDVALIDITY is not the client's */
 	API_ERR_EXISTS,        /* 409: what would be created exists already */
 	API_ERR_REFUSED,       /* 409: not done, it could lose mail */
+	API_ERR_CANNOT_CALCULATE, /* 410: changes since that state cannot be told: re-list */
 	API_ERR_TOO_LARGE,     /* 413: the request body passed its limit */
 	API_ERR_URI_TOO_LONG,  /* 414: the path and query passed --uri-max */
 	API_ERR_MEDIA_TYPE,    /* 415: a body of the wrong Content-Type */

@@ -20,6 +20,7 @@
 
 #include "api/handlers.h"
 #include "api/render.h"
+#include "imap/changes.h"
 #include "imap/content.h"
 #include "imap/mail/cte.h"
 #include "imap/mail/date.h"
@@ -180,6 +181,7 @@ struct detail {
 	char names_store[1024];
 	uint64_t max_bytes;            /* 0: no limit */
 	uint32_t uidvalidity;          /* the folder's */
+	struct imap_state state;       /* the folder's, taken before the message */
 	struct imap_message msg;
 	bool truncated;
 };
@@ -234,6 +236,8 @@ static int detail_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	if (rc)
 		return rc;
 	d->uidvalidity = imap_session_mailbox(s)->uidvalidity;
+	if ((rc = imap_state_of(s, d->t->folder, false, deadline, &d->state, err)))
+		return rc;
 	/* Text parts are fetched up to --text-max, and only as far as max_bytes
 	 * will show: 4 encoded bytes per byte shown, and some, cover base64 and
 	 * quoted-printable text in any but pathological cases (then less than
@@ -272,6 +276,7 @@ static void detail_json(struct detail *d, struct api_response *resp)
 	jsonw_string(&w, d->t->folder);
 	jsonw_key(&w, "uidvalidity");
 	jsonw_uint(&w, d->uidvalidity);
+	api_render_state(&w, &d->state, d->t->folder);
 	api_render_summary_fields(&w, &m->sum);
 	jsonw_key(&w, "sender");
 	api_render_addresses(&w, &m->sum.env.sender);

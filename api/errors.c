@@ -30,6 +30,7 @@ static const struct {
 	[API_ERR_STALE] = {409, "stale-uidvalidity", "Conflict", 0},
 	[API_ERR_EXISTS] = {409, "exists", "Conflict", 0},
 	[API_ERR_REFUSED] = {409, "refused", "Conflict", 0},
+	[API_ERR_CANNOT_CALCULATE] = {410, "cannot-calculate-changes", "Gone", 0},
 	[API_ERR_TOO_LARGE] = {413, "payload-too-large", "Payload Too Large", 0},
 	[API_ERR_URI_TOO_LONG] = {414, "uri-too-long", "URI Too Long", 0},
 	[API_ERR_MEDIA_TYPE] = {415, "unsupported-media-type", "Unsupported Media Type", 0},

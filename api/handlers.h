@@ -35,6 +35,9 @@ api_handler api_threads_list, api_thread_get;
 /* api/content.c: one message, its source and attachments */
 api_handler api_message_get, api_message_raw, api_message_attachments, api_message_attachment;
 
+/* api/changes.c: what changed since a state; api/events.c: live changes */
+api_handler api_changes, api_events;
+
 /* api/flags.c */
 api_handler api_flags_get, api_flags_put, api_flags_patch, api_flags_bulk;
 

@@ -20,6 +20,7 @@
 #include "imap/base/codec.h"
 #include "imap/mail/date.h"
 #include "imap/mail/utf7.h"
+#include "imap/changes.h"
 #include "imap/index.h"
 #include "imap/messages.h"
 
@@ -43,6 +44,7 @@ struct listing {
 	bool has_key;               /* the index's key for these credentials */
 	unsigned char key[IMAP_INDEX_KEY_LEN];
 	struct imap_page page;
+	struct imap_state state;    /* taken before the page: never newer than it */
 };
 
 
@@ -137,7 +139,9 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct listing *l = ctx;
 	imap_page_free(&l->page);
 	struct imap_index *ix = l->has_key ? api_config()->index : NULL;
-	int rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->deadline, &l->page, err);
+	int rc = imap_state_of(s, l->folder, false, l->deadline, &l->state, err);
+	if (!rc)
+		rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->deadline, &l->page, err);
 	if (!rc && l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
 		imap_page_free(&l->page);
 		return imap_error_set(err, IMAP_ERR_STALE,
@@ -242,6 +246,7 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 	jsonw_string(&w, l.folder);
 	jsonw_key(&w, "uidvalidity");
 	jsonw_uint(&w, p->uidvalidity);
+	api_render_state(&w, &l.state, l.folder);
 	jsonw_key(&w, "total");
 	jsonw_uint(&w, p->total);
 	jsonw_key(&w, "page");

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/changes.h"
+#include "imap/folders.h"
 #include "imap/mail/date.h"
 #include "imap/mail/thread.h"
-#include "imap/folders.h"
 #include "imap/messages.h"
 
 void api_reply_json(struct api_response *resp, int status, struct jsonw *w)
@@ -263,6 +264,15 @@ void api_render_folder_fields(struct jsonw *w, const struct imap_folder *f, bool
 			jsonw_uint(w, values[i]);
 		else
 			jsonw_null(w);
+	}
+	/* The change state, from the same STATUS (GET /changes?since=) */
+	struct imap_state st = {.uidvalidity = f->uidvalidity, .uidnext = f->uidnext,
+	                        .exists = f->messages, .modseq = f->highestmodseq};
+	if (f->has_status && st.uidvalidity && st.uidnext && st.exists < st.uidnext) {
+		api_render_state(w, &st, f->path);
+	} else {
+		jsonw_key(w, "state");
+		jsonw_null(w);
 	}
 }
 

@@ -15,6 +15,7 @@
 struct imap_summary;
 struct imap_address_list;
 struct imap_folder;
+struct imap_state;
 
 /* Start a JSON answer: status, Content-Type application/json, an empty
  * body, and *w writing into it. */
@@ -59,5 +60,22 @@ void api_render_addresses(struct jsonw *w, const struct imap_address_list *l);
  * when `counts`; as an object or as members only. */
 void api_render_folder(struct jsonw *w, const struct imap_folder *f, bool counts);
 void api_render_folder_fields(struct jsonw *w, const struct imap_folder *f, bool counts);
+
+/* ---- change state tokens (api/state.c) ---- */
+
+#define API_STATE_LEN 34  /* characters of a state token */
+
+/* The token of state st of folder (as the client names it) into out. */
+void api_state_encode(const struct imap_state *st, const char *folder,
+                      char out[API_STATE_LEN + 1]);
+
+/* The state in token, which must have been made for folder: true, or
+ * false after a 400 in resp (NULL, malformed, forged numbers, another
+ * folder's). */
+bool api_state_decode(const char *token, const char *folder, struct imap_state *out,
+                      struct api_response *resp);
+
+/* "state": token. */
+void api_render_state(struct jsonw *w, const struct imap_state *st, const char *folder);
 
 #endif

@@ -47,6 +47,8 @@ static const struct api_route routes[] = {
 	{"GET", "/search", "search", api_search, READ},
 	{"GET", "/threads", "threads", api_threads_list, READ},
 	{"GET", "/threads/{id}", "thread", api_thread_get, READ},
+	{"GET", "/changes", "changes", api_changes, READ},
+	{"GET", "/events", "events", api_events, IMAP},
 	{"POST", "/messages", "messages", api_message_append, IMAP | API_ROUTE_MESSAGE},
 	{"PATCH", "/messages/flags", "messages_flags", api_flags_bulk, IMAP},
 	{"POST", "/messages/move", "messages_move", api_messages_move, IMAP},

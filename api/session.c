@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "imap/base/codec.h"
 #include "imap/mail/utf7.h"
+#include "imap/watch.h"
 
 #define CREDENTIAL_MAX 4096
 
@@ -29,6 +30,12 @@ void api_init(const struct api_config *cfg)
 const struct api_config *api_config(void)
 {
 	return &config;
+}
+
+void api_stop_events(void)
+{
+	for (size_t i = 0; i < config.nservers; i++)
+		imap_watch_hub_stop(config.servers[i].watch);
 }
 
 static int unauthorized(struct api_response *resp, const char *detail)

@@ -11,6 +11,8 @@
 #include "imap/client.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +40,11 @@ struct imap_session {
 	unsigned caps_gen;          /* bumped whenever the server states them */
 	struct imap_buf caps_text;  /* " NAME NAME ... " upper-cased */
 	unsigned tag_seq;
-	bool utf8, condstore, sync_literals;
+	bool utf8, condstore, qresync, sync_literals;
 	bool bye;
 	char bye_text[160];
 	uint64_t bytes_sent;       /* handed to the connection, ever */
+	uint64_t news;             /* untagged EXISTS, EXPUNGE, VANISHED, FETCH with FLAGS */
 	void *owner;
 	unsigned learned;          /* enum imap_learned bits */
 	uint64_t account;          /* imap_session_account */
@@ -218,9 +221,30 @@ static void track_mailbox(struct imap_session *s, const struct imap_response *r)
 			s->selected = false;
 		return;
 	}
+	if (r->args && r->args->count >= 2 && imap_value_is_atom(imap_value_at(r->args, 0), "VANISHED")) {
+		/* RFC 7162 §3.2.10: under QRESYNC, expunges of the selected
+		 * mailbox come as UID sets; (EARLIER) ones only answer a
+		 * question and change nothing now. */
+		const struct imap_value *set = imap_value_at(r->args, r->args->count - 1);
+		if (r->args->count != 2 || !imap_value_is_string(set))
+			return;
+		s->news++;
+		size_t pos = 0;
+		uint32_t a, b;
+		while (imap_set_next(set->str, set->len, &pos, &a, &b) == 1) {
+			uint64_t k = (uint64_t)(a < b ? b - a : a - b) + 1;
+			m->exists = k < m->exists ? m->exists - (uint32_t)k : 0;
+		}
+		m->changes++;
+		return;
+	}
 	if (!r->args || r->args->count < 2 || imap_value_u64(imap_value_at(r->args, 0), UINT32_MAX, &n))
 		return;
 	const struct imap_value *what = imap_value_at(r->args, 1);
+	if (imap_value_is_atom(what, "EXISTS") || imap_value_is_atom(what, "EXPUNGE") ||
+	    (imap_value_is_atom(what, "FETCH") &&
+	     imap_fetch_item(imap_value_at(r->args, 2), "FLAGS", false)))
+		s->news++;
 	if (imap_value_is_atom(what, "EXISTS")) {
 		if (s->selected && n > m->exists)
 			m->uidnext = 0;  /* new mail arrived: UIDNEXT is no longer known */
@@ -437,6 +461,20 @@ static int run(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_
 	return rc;
 }
 
+/* The tagged answer r that ends the command tagged tag[0..tag_len): its
+ * result (kept as the last tagged answer), or a broken session when the
+ * tag is another. */
+static int tagged_end(struct imap_session *s, const struct imap_response *r, const char *tag,
+                      size_t tag_len, struct imap_error *err)
+{
+	if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
+		imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
+		return broken(s, err, IMAP_ERR_PROTOCOL);
+	}
+	s->tagged = r;
+	return tagged_result(s, r, err);
+}
+
 static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn *on_untagged,
                     void *ctx, cont_fn *on_cont, void *cont_ctx, int64_t deadline,
                     struct imap_error *err)
@@ -499,13 +537,7 @@ static int run_once(struct imap_session *s, struct imap_cmd *c, imap_untagged_fn
 				handler_rc = on_untagged(ctx, r);
 			continue;
 		}
-		if (strlen(r->tag) != tag_len || strncmp(r->tag, tag, tag_len) != 0) {
-			imap_error_set(err, IMAP_ERR_PROTOCOL, "answer for an unknown tag");
-			rc = broken(s, err, IMAP_ERR_PROTOCOL);
-			break;
-		}
-		s->tagged = r;
-		rc = tagged_result(s, r, err);
+		rc = tagged_end(s, r, tag, tag_len, err);
 		if (rc == 0 && handler_rc)
 			rc = imap_error_set(err, handler_rc, "response handler failed: %s",
 			                    imap_strerror(handler_rc));
@@ -682,6 +714,11 @@ int imap_session_check(struct imap_session *s, struct imap_error *err)
 uint64_t imap_session_bytes_sent(const struct imap_session *s)
 {
 	return s->bytes_sent;
+}
+
+uint64_t imap_session_news(const struct imap_session *s)
+{
+	return s->news;
 }
 
 /* ---- authentication ---- */
@@ -972,6 +1009,109 @@ int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t dea
 	return rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD ? 0 : rc;
 }
 
+/* ---- IDLE ---- */
+
+/* Wait until the socket or wake_fd is readable, or until `until`: 1 for
+ * the socket, 0 otherwise. */
+static int wait_idle(struct imap_session *s, int wake_fd, int64_t until)
+{
+	struct pollfd pfd[2] = {{.fd = imap_conn_fd(s->conn), .events = POLLIN},
+	                        {.fd = wake_fd, .events = POLLIN}};
+	for (;;) {
+		int64_t left = until - imap_now_ms();
+		if (left <= 0)
+			return 0;
+		int n = poll(pfd, wake_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 1;  /* the read that follows reports it */
+		if (n > 0 && pfd[0].revents)
+			return 1;
+		if (n > 0)
+			return 0;  /* woken */
+	}
+}
+
+int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
+                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
+                      struct imap_error *err)
+{
+	int64_t start = imap_now_ms();
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "IDLE");
+	s->tagged = NULL;
+	int rc = s->state == IMAP_SESSION_BROKEN
+	                 ? imap_error_set(err, IMAP_ERR_IO, "session is no longer usable")
+	                 : imap_cmd_end(&c);
+	if (!rc)
+		rc = take_unsolicited(s, err);
+	if (!rc) {
+		trace(s, 'C', c.trace.data, c.trace.len);
+		rc = write_all(s, c.wire.data, c.wire.len, deadline, err);
+	}
+	const char *tag = c.wire.data;
+	size_t tag_len = tag ? strcspn(tag, " ") : 0;
+	bool idling = false, done_sent = false, stop = false;
+	while (!rc) {
+		const struct imap_response *r = NULL;
+		if (idling && !done_sent && !stop && s->in_pos >= s->in_len) {
+			/* Idling: nothing buffered. Wait as long as asked, without
+			 * the stall limit: silence is what IDLE is for. */
+			long n = imap_conn_read_ready(s->conn, s->in, sizeof s->in, err);
+			if (n < 0) {
+				rc = broken(s, err, (int)n);
+				break;
+			}
+			if (n == 0) {
+				if (!wait_idle(s, wake_fd, until))
+					stop = true;
+				continue;
+			}
+			s->in_pos = 0;
+			s->in_len = (size_t)n;
+		}
+		if (stop && idling && !done_sent) {
+			trace(s, 'C', "DONE", 4);
+			if ((rc = write_all(s, "DONE\r\n", 6, deadline, err)))
+				break;
+			done_sent = true;
+			continue;
+		}
+		if (idling && !done_sent) {
+			int got = feed_buffered(s, &r, err);
+			if (got < 0) {
+				rc = got;
+				break;
+			}
+			if (got == 0)
+				continue;
+		} else if ((rc = read_response(s, &r, deadline, err))) {
+			break;
+		}
+		if (r->kind == IMAP_RESPONSE_CONTINUATION) {
+			idling = true;
+			continue;
+		}
+		if (r->kind == IMAP_RESPONSE_UNTAGGED) {
+			if (s->bye) {
+				imap_error_set(err, IMAP_ERR_BYE, "server said BYE: %s", s->bye_text);
+				rc = broken(s, err, IMAP_ERR_BYE);
+				break;
+			}
+			if (on_untagged && on_untagged(ctx, r) != 0)
+				stop = true;
+			continue;
+		}
+		rc = tagged_end(s, r, tag, tag_len, err);
+		break;  /* the tagged answer: IDLE is over */
+	}
+	observe(s, &c, rc, start);
+	imap_cmd_free(&c);
+	return rc;
+}
+
 /* ---- ENABLE ---- */
 
 static int on_enabled(void *ctx, const struct imap_response *r)
@@ -984,6 +1124,8 @@ static int on_enabled(void *ctx, const struct imap_response *r)
 	IMAP_LIST_FOREACH(r->args, v, i) {
 		if (imap_value_is_atom(v, "CONDSTORE"))
 			s->condstore = true;
+		else if (imap_value_is_atom(v, "QRESYNC"))
+			s->qresync = s->condstore = true;  /* QRESYNC implies CONDSTORE */
 		else if (imap_value_is_atom(v, "UTF8=ACCEPT"))
 			s->utf8 = true;
 	}
@@ -1006,6 +1148,8 @@ int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_er
 	imap_cmd_atom(&c, "ENABLE");
 	if (caps & IMAP_CAP_CONDSTORE)
 		imap_cmd_atom(&c, "CONDSTORE");
+	if ((caps & IMAP_CAP_QRESYNC) && (caps & IMAP_CAP_CONDSTORE))
+		imap_cmd_atom(&c, "QRESYNC");
 	if (caps & IMAP_CAP_UTF8_ACCEPT)
 		imap_cmd_atom(&c, "UTF8=ACCEPT");
 	rc = run(s, &c, on_enabled, s, NULL, NULL, deadline, err);
@@ -1021,6 +1165,11 @@ bool imap_session_utf8(const struct imap_session *s)
 bool imap_session_condstore(const struct imap_session *s)
 {
 	return s->condstore;
+}
+
+bool imap_session_qresync(const struct imap_session *s)
+{
+	return s->qresync;
 }
 
 bool imap_session_learned(const struct imap_session *s, unsigned what)

@@ -152,6 +152,13 @@ int imap_session_check(struct imap_session *s, struct imap_error *err);
  * not have been carried out, whatever came back. */
 uint64_t imap_session_bytes_sent(const struct imap_session *s);
 
+/* Untagged responses that tell of a change in the selected mailbox, seen
+ * since the session opened, whatever command brought them: EXISTS,
+ * EXPUNGE, VANISHED (not EARLIER) and FETCH with FLAGS (on a session that
+ * asks for no FLAGS itself, those are others' flag changes). A change taken
+ * in by another command is not told again by IDLE: compare this before. */
+uint64_t imap_session_news(const struct imap_session *s);
+
 enum imap_mech {
 	IMAP_MECH_AUTO,        /* password: PLAIN when offered, else LOGIN;
 	                          token: OAUTHBEARER when offered, else XOAUTH2 */
@@ -188,14 +195,18 @@ int imap_session_authenticate_oauth(struct imap_session *s, enum imap_mech mech,
 int imap_session_id_origin(struct imap_session *s, const char *addr, int64_t deadline,
                            struct imap_error *err);
 
-/* ENABLE CONDSTORE and UTF8=ACCEPT, those of them the server offers (no
- * command when it offers neither, or lacks ENABLE). Call once after
- * authentication (IMAP_ERR_INVALID before). Returns 0 or an error. */
+/* ENABLE CONDSTORE, QRESYNC and UTF8=ACCEPT, those of them the server
+ * offers (QRESYNC only with CONDSTORE); no command when it offers none of
+ * them, or lacks ENABLE. Under QRESYNC, expunges of the selected mailbox
+ * arrive as VANISHED, which the session tracks as it tracks EXPUNGE. Call
+ * once after authentication (IMAP_ERR_INVALID before). Returns 0 or an
+ * error. */
 int imap_session_enable(struct imap_session *s, int64_t deadline, struct imap_error *err);
 
 /* True once ENABLE succeeded for that extension. */
 bool imap_session_utf8(const struct imap_session *s);
 bool imap_session_condstore(const struct imap_session *s);
+bool imap_session_qresync(const struct imap_session *s);
 
 /* Capabilities as bits. When they are not known (after STARTTLS or a login
  * that did not restate them) this sends CAPABILITY first. */
@@ -259,6 +270,18 @@ int imap_session_run_sink(struct imap_session *s, struct imap_cmd *c,
 int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, size_t n,
                                imap_untagged_fn *on_untagged, void *ctx, int *results,
                                int64_t deadline, struct imap_error *err);
+
+/* IDLE (RFC 2177) on the selected mailbox: send IDLE and, once the server
+ * is idling, wait without the stall limit (cfg.stall_ms bounds only the
+ * exchanges before and after), handing every untagged response to
+ * on_untagged. DONE ends it when on_untagged returns nonzero, when wake_fd
+ * (-1: none) becomes readable (it is not read here), or at `until`; then
+ * the tagged answer is read by `deadline` (which must lie after until).
+ * Returns 0; IMAP_ERR_NO / IMAP_ERR_BAD when the server refuses IDLE; or
+ * a transport error (BYE included), the session then broken. */
+int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
+                      imap_untagged_fn *on_untagged, void *ctx, int64_t deadline,
+                      struct imap_error *err);
 
 /* The tagged answer that ended the last command run on s (with
  * imap_session_run, or the last one read by imap_session_run_pipelined):

@@ -285,6 +285,11 @@ long imap_conn_read(struct imap_conn *c, char *buf, size_t cap, int64_t deadline
 	}
 }
 
+int imap_conn_fd(const struct imap_conn *c)
+{
+	return c->fd;
+}
+
 long imap_conn_read_ready(struct imap_conn *c, char *buf, size_t cap, struct imap_error *err)
 {
 	if (!c->ssl || SSL_pending(c->ssl) == 0) {

@@ -65,6 +65,10 @@ long imap_conn_read(struct imap_conn *c, char *buf, size_t cap, int64_t deadline
  * IMAP_ERR_TLS. One poll() when nothing has arrived. */
 long imap_conn_read_ready(struct imap_conn *c, char *buf, size_t cap, struct imap_error *err);
 
+/* The socket, for waiting on it with poll() beside other descriptors
+ * (data already decrypted is only seen by imap_conn_read_ready). */
+int imap_conn_fd(const struct imap_conn *c);
+
 /* Write all of buf. Returns 0, or IMAP_ERR_IO / IMAP_ERR_TLS / IMAP_ERR_TIMEOUT.
  * *written (may be NULL) receives the bytes handed to the kernel, also on
  * failure: 0 there means that nothing of buf left this process. */

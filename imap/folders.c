@@ -55,7 +55,10 @@ void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *it
 			break;
 		const struct imap_value *num = imap_value_next(v);
 		uint64_t n;
-		if (imap_value_u64(num, UINT32_MAX, &n) == 0) {
+		if (imap_value_is_atom(v, "HIGHESTMODSEQ")) {
+			if (imap_value_u64(num, UINT64_MAX, &n) == 0)
+				f->highestmodseq = n;
+		} else if (imap_value_u64(num, UINT32_MAX, &n) == 0) {
 			if (imap_value_is_atom(v, "MESSAGES"))
 				f->messages = (uint32_t)n;
 			else if (imap_value_is_atom(v, "UNSEEN"))
@@ -69,6 +72,14 @@ void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *it
 		v = num;
 		i++;
 	}
+}
+
+/* The STATUS items of a folder with counts: HIGHESTMODSEQ too once
+ * CONDSTORE is enabled, for the folder's change state. */
+static const char *status_items(const struct imap_session *s)
+{
+	return imap_session_condstore(s) ? "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+	                                 : "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY)";
 }
 
 static int add_folder(struct collect *c, const struct imap_value *args)
@@ -258,8 +269,10 @@ int imap_folders_list(struct imap_session *s, const char *name, bool counts, int
 		imap_cmd_atom(&cmd, "CHILDREN");
 		if (caps & IMAP_CAP_SPECIAL_USE)
 			imap_cmd_atom(&cmd, "SPECIAL-USE");
-		if (counts && (caps & IMAP_CAP_LIST_STATUS))
-			imap_cmd_raw(&cmd, "STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)");
+		if (counts && (caps & IMAP_CAP_LIST_STATUS)) {
+			imap_cmd_atom(&cmd, "STATUS");
+			imap_cmd_raw(&cmd, status_items(s));
+		}
 		imap_cmd_close(&cmd);
 		rc = imap_session_run(s, &cmd, on_list, &c, deadline, err);
 		imap_cmd_free(&cmd);
@@ -303,7 +316,7 @@ int imap_folders_list(struct imap_session *s, const char *name, bool counts, int
 			imap_session_cmd(s, &cmds[n]);
 			imap_cmd_atom(&cmds[n], "STATUS");
 			imap_cmd_astring(&cmds[n], out->v[i].raw, strlen(out->v[i].raw));
-			imap_cmd_raw(&cmds[n], "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY)");
+			imap_cmd_raw(&cmds[n], status_items(s));
 			n++;
 		}
 		if (!rc && n)

@@ -23,6 +23,7 @@ struct imap_folder {
 	bool selectable;
 	bool has_status;         /* the four counts below are filled */
 	uint32_t messages, unseen, uidnext, uidvalidity;
+	uint64_t highestmodseq;  /* with CONDSTORE enabled; 0 when not known */
 };
 
 struct imap_folder_list {
@@ -47,7 +48,7 @@ void imap_folder_list_free(struct imap_folder_list *l);
 const char *imap_folder_name(const struct imap_folder *f);
 
 /* Set f's counts from the item list of a STATUS response ("(MESSAGES 3
- * UIDVALIDITY 7)": MESSAGES, UNSEEN, UIDNEXT, UIDVALIDITY; others are
+ * UIDVALIDITY 7)": MESSAGES, UNSEEN, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ; others are
  * ignored); has_status once any of them was read. */
 void imap_folder_status_apply(struct imap_folder *f, const struct imap_value *items);
 

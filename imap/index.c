@@ -387,7 +387,9 @@ static int on_load(void *ctx, const struct imap_response *r)
 		c->err = IMAP_ERR_LIMIT;
 		return 0;
 	}
-	if (c->flags_only) {
+	/* Under QRESYNC, flag updates of other messages come with their UID
+	 * too: only a FETCH with the ENVELOPE is a summary. */
+	if (c->flags_only || !imap_fetch_item(att, "ENVELOPE", false)) {
 		struct msg *known = find(f, uid);
 		if (known && flags)
 			known->flags = (uint32_t)mask;

@@ -289,6 +289,12 @@ static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 		const struct imap_value *val = imap_value_next(v);
 		uint64_t n;
 		if (att_is(v, "FLAGS") && val->kind == IMAP_VALUE_LIST) {
+			/* A second FETCH of the message (under QRESYNC unsolicited
+			 * flag updates carry the UID) brings newer flags. */
+			for (size_t k = 0; k < m->nflags; k++)
+				free(m->flags[k]);
+			free(m->flags);
+			m->nflags = 0;
 			m->flags = calloc(val->count ? val->count : 1, sizeof *m->flags);
 			if (!m->flags)
 				return IMAP_ERR_NOMEM;
@@ -365,7 +371,9 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 	for (size_t k = 0; k < p->n && !m; k++)
 		if (p->msgs[k].uid == uid)
 			m = &p->msgs[k];
-	if (!m && f->append) {
+	/* Under QRESYNC, flag updates of other messages come with their UID
+	 * too: only a FETCH with the ENVELOPE adds a message. */
+	if (!m && f->append && imap_fetch_item(att, "ENVELOPE", false)) {
 		if (p->n == f->cap)
 			return 0;  /* more than asked for: a message arrived meanwhile */
 		m = &p->msgs[p->n++];

@@ -53,6 +53,14 @@ struct server_config {
 	unsigned search_deadline_ms; /* --search-deadline-ms: time GET /search searches */
 	unsigned search_max_hits;   /* --search-max-hits: matches one search orders */
 	unsigned thread_max;        /* --thread-max: messages threaded in one request */
+	unsigned changes_max;       /* --changes-max: largest max_changes of GET /changes */
+	unsigned events_max;        /* --events-max: event streams in all (503 above) */
+	unsigned events_max_per_user; /* --events-max-per-user (429 above) */
+	size_t events_buffer;       /* --events-buffer: bytes held per stream (slower clients dropped) */
+	unsigned events_heartbeat_s;/* --events-heartbeat */
+	unsigned events_poll_s;     /* --events-poll: checks without IDLE */
+	unsigned events_idle_s;     /* --events-idle: IDLE re-issued after */
+	unsigned events_folders_max;/* --events-folders-max: folders of one stream */
 	unsigned index_max_mb;      /* --index-max-mb */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */

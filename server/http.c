@@ -69,6 +69,7 @@ struct stream {
 	bool eof, complete;       /* the writer has finished (whole or cut short) */
 	bool gone;                /* the response was freed: nobody reads any more */
 	bool suspended;           /* the reader suspended the connection for data */
+	bool events;              /* an event stream: writes never wait (events_write) */
 	int refs;
 };
 
@@ -78,6 +79,7 @@ struct req {
 	enum req_state state;
 	atomic_int refs;    /* libmicrohttpd's, and the worker's while it runs */
 	struct stream *stream;
+	bool events;        /* q->stream is an event stream: its writer owns a reference */
 	bool too_large;
 	bool message_body;  /* the body is a message to append: --append-max */
 	size_t uri_len;     /* of the request target as sent, query included */
@@ -126,6 +128,7 @@ static void build_api_request(struct req *q, const char *method)
 	                                               MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r->content_type = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                              MHD_HTTP_HEADER_CONTENT_TYPE);
+	r->last_event_id = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Last-Event-ID");
 	r->body = q->body.data;
 	r->body_len = q->body.len;
 	const union MHD_ConnectionInfo *ci =
@@ -408,6 +411,71 @@ static void stream_end(void *ctx, bool complete)
 
 static const struct api_stream_ops stream_ops = {stream_begin, stream_write, stream_end};
 
+/* ---- event streams: the same ring, written from the event hub's threads
+ * without ever waiting (a client too slow for --events-buffer is cut off),
+ * and read by libmicrohttpd, which sleeps (suspended) while it is empty. */
+
+static void *events_open(void *ctx, const struct api_response *head)
+{
+	struct req *q = ctx;
+	(void)head;  /* q->resp is head: sent by on_request when resumed */
+	struct stream *st = calloc(1, sizeof *st);
+	if (!st || !(st->ring = malloc(q->srv->cfg->events_buffer))) {
+		free(st);
+		return NULL;
+	}
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->room, NULL);
+	st->conn = q->conn;
+	st->cap = q->srv->cfg->events_buffer;
+	st->length = MHD_SIZE_UNKNOWN;
+	st->events = true;
+	st->refs = 2;  /* the writer's (until events_close), and the response's */
+	q->stream = st;
+	q->events = true;
+	q->state = REQ_STREAM;
+	MHD_resume_connection(q->conn);  /* on_request queues the response */
+	return st;
+}
+
+static int events_write(void *handle, const char *data, size_t len)
+{
+	struct stream *st = handle;
+	int rc = 0;
+	pthread_mutex_lock(&st->mu);
+	if (st->gone || st->eof) {
+		rc = -1;
+	} else if (st->cap - st->len < len) {
+		st->eof = true;  /* cut: the client resumes with Last-Event-ID */
+		st->complete = false;
+		rc = -1;
+	} else {
+		size_t tail = (st->head + st->len) % st->cap;
+		size_t first = st->cap - tail < len ? st->cap - tail : len;
+		memcpy(st->ring + tail, data, first);
+		memcpy(st->ring, data + first, len - first);
+		st->len += len;
+	}
+	stream_wake(st);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+static void events_close(void *handle)
+{
+	struct stream *st = handle;
+	pthread_mutex_lock(&st->mu);
+	if (!st->eof) {
+		st->eof = true;
+		st->complete = true;
+	}
+	stream_wake(st);
+	pthread_mutex_unlock(&st->mu);
+	stream_unref(st);
+}
+
+static const struct api_events_ops events_ops = {events_open, events_write, events_close};
+
 static enum MHD_Result send_stream(struct req *q)
 {
 	struct stream *st = q->stream;
@@ -452,8 +520,10 @@ static void job_done(struct req *q)
 {
 	if (q->stream) {
 		/* The body went out through the stream: the connection is no
-		 * longer ours to resume, nor q->state ours to change. */
-		stream_unref(q->stream);
+		 * longer ours to resume, nor q->state ours to change. An event
+		 * stream's writer keeps its reference (events_close drops it). */
+		if (!q->events)
+			stream_unref(q->stream);
 		req_unref(q);
 		return;
 	}
@@ -600,6 +670,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			q->queued_ms = imap_now_ms();
 			q->api.stream = &stream_ops;
 			q->api.stream_ctx = q;
+			q->api.events = &events_ops;
+			q->api.events_ctx = q;
 			atomic_fetch_add(&q->refs, 1);
 			MHD_suspend_connection(conn);
 			if (workers_submit(srv->workers, fairness_key(&q->api), run_job, job_expired, q) == 0)
@@ -760,6 +832,7 @@ void http_server_stop(struct http_server **sp)
 		return;
 	struct http_server *s = *sp;
 	MHD_quiesce_daemon(s->mhd);  /* no new connections */
+	api_stop_events();           /* event streams end (in-flight until then) */
 	/* Requests in flight get --request-timeout to finish (their own
 	 * deadline, downloads aside); then streamed downloads give up (a
 	 * worker waiting for a slow reader wakes within 100 ms) and what is

@@ -20,6 +20,7 @@
 #include "imap/base/clock.h"
 #include "imap/index.h"
 #include "imap/pool.h"
+#include "imap/watch.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -111,6 +112,21 @@ int main(int argc, char **argv)
 				routes[r].server = i;
 	}
 	index = imap_index_new((size_t)cfg.index_max_mb << 20);
+	/* Watched folders hold pooled sessions: one per user stays for requests.
+	 * One hub per server, over that server's pool. */
+	unsigned per_user = cfg.pool_per_user ? cfg.pool_per_user : 4;
+	for (size_t i = 0; i < n; i++)
+		servers[i].watch = imap_watch_hub_new(&(struct imap_watch_config){
+			.pool = servers[i].pool,
+			.per_user_watches = per_user - 1,
+			.max_subs = cfg.events_max,
+			.max_subs_per_user = cfg.events_max_per_user,
+			.poll_ms = cfg.events_poll_s * 1000,
+			.reissue_ms = cfg.events_idle_s * 1000,
+			.heartbeat_ms = cfg.events_heartbeat_s * 1000,
+			.command_ms = cfg.request_timeout_ms,
+			.changes_max = cfg.changes_max,
+		});
 	api_init(&(struct api_config){.servers = servers, .nservers = n, .routes = routes,
 	                              .nroutes = cfg.nroutes,
 	                              .default_server = cfg.route_default_index, .index = index,
@@ -121,7 +137,10 @@ int main(int argc, char **argv)
 	                              .bulk_max = cfg.bulk_max,
 	                              .search_deadline_ms = cfg.search_deadline_ms,
 	                              .search_max_hits = cfg.search_max_hits,
-	                              .thread_max = cfg.thread_max});
+	                              .thread_max = cfg.thread_max,
+
+	                              .changes_max = cfg.changes_max,
+	                              .events_folders_max = cfg.events_folders_max});
 
 	if (!(http = http_server_start(&cfg)))
 		goto out;
@@ -168,6 +187,7 @@ int main(int argc, char **argv)
 	exit_code = 0;
 out:
 	for (size_t i = 0; i < n; i++) {
+		imap_watch_hub_free(&servers[i].watch);  /* event streams ended with the server */
 		imap_pool_free(&servers[i].pool, imap_now_ms() + 5000);  /* LOGOUT of idle sessions */
 		imap_tls_free(&tls[i]);
 	}

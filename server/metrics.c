@@ -22,10 +22,14 @@
 #include "api/api.h"
 #include "imap/index.h"
 #include "imap/pool.h"
+#include "imap/watch.h"
 #include "server/config.h"
 
 static const char *const routes[] = {
-	"healthz", "readyz", "metrics", "openapi", "root", "docs", "docs_asset", "folders", "folder", "messages",
+	"healthz", "readyz", "metrics", "openapi", "root", "docs", "docs_asset", "folders", "folder",
+	"messages", "search", "threads", "thread", "account",
+	/* changes */
+	"changes", "events",
 	/* one message: read */
 	"message", "message_raw", "attachments", "attachment",
 	/* writes */
@@ -33,7 +37,7 @@ static const char *const routes[] = {
 	"messages_copy", "other"};
 #define NROUTES (sizeof routes / sizeof routes[0])
 
-static const int statuses[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 413, 414,
+static const int statuses[] = {200, 201, 204, 304, 400, 401, 404, 405, 409, 410, 413, 414,
                                415, 429, 500, 502, 503, 504, 0 /* other */};
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
@@ -45,7 +49,7 @@ static const char *const commands[] = {
 	"LOGIN", "AUTHENTICATE", "CAPABILITY", "ENABLE", "STARTTLS", "LOGOUT", "NOOP",
 	"SELECT", "EXAMINE", "UNSELECT", "LIST", "LSUB", "STATUS", "FETCH", "UID FETCH",
 	"UID SEARCH", "UID SORT", "SEARCH", "APPEND", "UID STORE", "UID MOVE", "UID COPY",
-	"UID EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "other",
+	"UID EXPUNGE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE", "UNSUBSCRIBE", "IDLE", "other",
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -334,4 +338,22 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
 		imap_buf_printf(out, "imapgw_index_revalidations_total{kind=\"%s\"} %llu\n",
 		                imap_index_reval_name((enum imap_index_reval)k), ix.reval[k]);
+
+	struct imap_watch_stats ws = {0};  /* all servers' hubs together */
+	for (size_t v = 0; v < cfg->nservers; v++) {
+		struct imap_watch_stats one;
+		imap_watch_stats(cfg->servers[v].watch, &one);
+		ws.subs += one.subs;
+		ws.watches += one.watches;
+		ws.idling += one.idling;
+	}
+	imap_buf_printf(out,
+	                "# HELP imapgw_events_streams Open GET /events streams.\n"
+	                "# TYPE imapgw_events_streams gauge\n"
+	                "imapgw_events_streams %u\n"
+	                "# HELP imapgw_events_watches Watched folders, each holding one IMAP session.\n"
+	                "# TYPE imapgw_events_watches gauge\n"
+	                "imapgw_events_watches %u\n"
+	                "imapgw_events_watches_idling %u\n",
+	                ws.subs, ws.watches, ws.idling);
 }

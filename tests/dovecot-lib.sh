@@ -37,9 +37,10 @@
 # need), frank / frank-secret (message content tests: they append what they
 # need), grace / grace-secret and heidi / heidi-secret (the tests that run on
 # every server, see tests/servers-lib.sh), kim / kim-secret (the threading
-# tests: they append their conversations), liam / liam-secret (the scale-out
-# test's writes, tests/cluster.py: no other test may use liam). Mail is owned by
-# uid/gid 65534 (nobody/nogroup).
+# tests: they append their conversations), ivan / ivan-secret (change feed and
+# event tests, on every server: they write only into ivan's own folders), liam /
+# liam-secret (the scale-out test's writes, tests/cluster.py: no other test may use
+# liam). Mail is owned by uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from
@@ -50,9 +51,9 @@
 _dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol dave erin frank grace heidi kim liam)
+_dovecot_users=(alice bob carol dave erin frank grace heidi kim ivan liam)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
-	'grace-secret' 'heidi-secret' 'kim-secret' 'liam-secret')
+	'grace-secret' 'heidi-secret' 'kim-secret' 'ivan-secret' 'liam-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 

@@ -25,11 +25,12 @@
 # what they need and take turns, test_user_lock); alice / alice-secret, holding
 # the seed set Dovecot's alice has (tests/seed-imap.py loads what the generator
 # in $IMAPGW_TEST_SEEDGEN makes, when set), read only; frank / frank-secret, for
-# the content tests that append messages of their own.
+# the content tests that append messages of their own; ivan / ivan-secret, for
+# the change feed and event tests (they write only into ivan's own folders).
 
 _servers_shared=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../shared/servers" 2>/dev/null && pwd)
 _servers_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-_servers_users="grace:grace-secret heidi:heidi-secret alice:alice-secret frank:frank-secret"
+_servers_users="grace:grace-secret heidi:heidi-secret alice:alice-secret frank:frank-secret ivan:ivan-secret"
 
 _servers_err() { printf 'servers-lib: %s\n' "$*" >&2; }
 

@@ -1,0 +1,616 @@
+/*
+ * GET /events: live changes over Server-Sent Events, on every server
+ * (Dovecot and Cyrus: IDLE; Courier, whose IDLE is silent without FAM:
+ * polled, --imap-ignore-caps IDLE --events-poll 1).
+ * Another gateway (another IMAP session) makes the changes in ivan's
+ * folders. Times are measured and printed, never asserted tightly: a
+ * generous bound only says the event came at all.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "imap/base/clock.h"
+#include "tests/support/gateway.h"
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+TestSuite(events, .init = setup, .timeout = 600);
+
+#define IVAN "ivan", "ivan-secret"
+#define EVENT_WAIT_MS 30000  /* generous: the machine is shared */
+
+#define PARAMS(name)                                                                   \
+	ParameterizedTestParameters(events, name)                                      \
+	{                                                                              \
+		static struct test_server p[TEST_SERVERS];                               \
+		memcpy(p, test_servers, sizeof p);                                       \
+		return cr_make_param_array(struct test_server, p, TEST_SERVERS);         \
+	}                                                                              \
+	ParameterizedTest(const struct test_server *srv, events, name)
+
+static void need(const struct test_server *srv)
+{
+	if (!test_server_running(srv))
+		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", srv->name);
+}
+
+static void esc(const char *s, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+			out[k++] = (char)*p;
+		else
+			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
+	}
+	out[k] = '\0';
+}
+
+/* ---- a small SSE client over a plain socket (HTTP/1.0: no chunking) ---- */
+
+struct sse {
+	int fd;
+	long status;
+	char buf[65536];
+	size_t len;
+	bool eof;
+};
+
+struct sse_event {
+	char id[1200];
+	char name[64];
+	char data[8192];
+};
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void basic(const char *user, const char *pw, char *out)
+{
+	char in[256];
+	int n = snprintf(in, sizeof in, "%s:%s", user, pw);
+	size_t k = 0;
+	for (int i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		out[k++] = b64chars[v >> 18 & 63];
+		out[k++] = b64chars[v >> 12 & 63];
+		out[k++] = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
+		out[k++] = i + 2 < n ? b64chars[v & 63] : '=';
+	}
+	out[k] = '\0';
+}
+
+static bool fill(struct sse *s, int64_t until)
+{
+	if (s->eof || s->len == sizeof s->buf - 1)
+		return false;
+	struct pollfd p = {.fd = s->fd, .events = POLLIN};
+	int64_t left = until - imap_now_ms();
+	if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		return false;
+	ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - 1 - s->len);
+	if (n <= 0) {
+		s->eof = true;
+		return false;
+	}
+	s->len += (size_t)n;
+	s->buf[s->len] = '\0';
+	return true;
+}
+
+/* Open GET /events (status in s->status, headers read). */
+static void sse_open(struct sse *s, const struct gw *g, const char *user, const char *pw,
+                     const char *folders, const char *last_id)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+	char auth[400], f[600], req[2400];
+	basic(user, pw, auth);
+	esc(folders, f, sizeof f);
+	int n = snprintf(req, sizeof req,
+	                 "GET /events?folders=%s HTTP/1.0\r\nAuthorization: Basic %s\r\n%s%s%s\r\n", f,
+	                 auth, last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
+	                 last_id ? "\r\n" : "");
+	cr_assert_eq(write(s->fd, req, (size_t)n), n);
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	char *end;
+	while (!(end = strstr(s->buf, "\r\n\r\n")) && fill(s, until))
+		;
+	cr_assert_not_null(end, "no answer to GET /events");
+	cr_assert(sscanf(s->buf, "HTTP/1.%*d %ld", &s->status) == 1);
+	size_t head = (size_t)(end + 4 - s->buf);
+	if (s->status == 200)
+		cr_expect(strstr(s->buf, "text/event-stream") && strstr(s->buf, "text/event-stream") < end);
+	memmove(s->buf, s->buf + head, s->len - head + 1);
+	s->len -= head;
+}
+
+static void sse_close(struct sse *s)
+{
+	close(s->fd);
+}
+
+/* The next event (comments skipped) before the deadline; false at EOF or
+ * timeout. */
+static bool sse_next(struct sse *s, struct sse_event *ev, int64_t until)
+{
+	for (;;) {
+		char *end = strstr(s->buf, "\n\n");
+		if (end) {
+			*end = '\0';
+			memset(ev, 0, sizeof *ev);
+			bool any = false;
+			for (char *line = s->buf, *next; line && *line; line = next) {
+				next = strchr(line, '\n');
+				if (next)
+					*next++ = '\0';
+				if (strncmp(line, "id: ", 4) == 0)
+					snprintf(ev->id, sizeof ev->id, "%s", line + 4);
+				else if (strncmp(line, "event: ", 7) == 0)
+					any = snprintf(ev->name, sizeof ev->name, "%s", line + 7) > 0;
+				else if (strncmp(line, "data: ", 6) == 0)
+					snprintf(ev->data, sizeof ev->data, "%s", line + 6);
+			}
+			size_t used = (size_t)(end + 2 - s->buf);
+			memmove(s->buf, end + 2, s->len - used + 1);
+			s->len -= used;
+			if (any)
+				return true;
+			continue;  /* a comment: the heartbeat */
+		}
+		if (!fill(s, until))
+			return false;
+	}
+}
+
+/* Wait for an event named `name` of folder whose uids hold `uid` (0: any
+ * uids); the others are skipped. Returns true when it came. */
+static bool wait_for(struct sse *s, const char *name, long long uid, struct sse_event *ev)
+{
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	while (sse_next(s, ev, until)) {
+		if (strcmp(ev->name, name) != 0) {
+			if (strcmp(ev->name, "error") == 0 || strcmp(ev->name, "folder.changed") == 0)
+				fprintf(stderr, "events: while waiting for %s: %s %s\n", name, ev->name,
+				        ev->data);
+			continue;
+		}
+		if (!uid)
+			return true;
+		json_t *j = json_loads(ev->data, 0, NULL);
+		size_t i;
+		json_t *v;
+		bool hit = false;
+		json_array_foreach(json_object_get(j, "uids"), i, v)
+			hit |= json_integer_value(v) == uid;
+		json_decref(j);
+		if (hit)
+			return true;
+	}
+	return false;
+}
+
+/* ---- writes by another session ---- */
+
+static json_t *call(const struct gw *g, const char *method, const char *path, const char *body,
+                    long want)
+{
+	struct gw_reply r;
+	if (body)
+		gw_request_body(g, method, path, IVAN, "application/json", body, strlen(body), &r);
+	else
+		gw_request(g, method, path, IVAN, NULL, &r);
+	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
+	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
+	gw_reply_free(&r);
+	return j;
+}
+
+static void fresh_folder(const struct gw *g, const char *path)
+{
+	char e[256], url[400], body[400];
+	esc(path, e, sizeof e);
+	snprintf(url, sizeof url, "/folders/%s?force=true", e);
+	struct gw_reply r;
+	gw_request(g, "DELETE", url, IVAN, NULL, &r);
+	gw_reply_free(&r);
+	snprintf(body, sizeof body, "{\"path\":\"%s\"}", path);
+	json_decref(call(g, "POST", "/folders", body, 201));
+}
+
+static long long append(const struct gw *g, const char *folder, const char *subject)
+{
+	char msg[512], e[256], path[512];
+	snprintf(msg, sizeof msg,
+	         "From: Ivan <ivan@example.test>\r\nTo: x@example.test\r\nSubject: %s\r\n"
+	         "Date: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\nBody.\r\n", subject);
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/messages?folder=%s", e);
+	struct gw_reply r;
+	gw_request_body(g, "POST", path, IVAN, "message/rfc822", msg, strlen(msg), &r);
+	cr_assert_eq(r.status, 201, "append: %ld %s", r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	long long uid = json_integer_value(json_object_get(j, "uid"));
+	json_decref(j);
+	gw_reply_free(&r);
+	return uid;
+}
+
+static bool has_condstore(const struct test_server *srv)
+{
+	return strcmp(srv->name, "courier") != 0;
+}
+
+PARAMS(append_flag_expunge_arrive_and_resume)
+{
+	need(srv);
+	char lock[64];
+	snprintf(lock, sizeof lock, "ivan-%s", srv->name);
+	test_user_lock(lock);
+	struct gw reader, writer;
+	/* Courier's IDLE tells nothing without FAM: it is polled, as the
+	 * README says to run it */
+	if (strcmp(srv->name, "courier") == 0)
+		gw_start_on(&reader, srv, "--events-poll", "1", "--events-heartbeat", "1",
+		            "--imap-ignore-caps", "IDLE", "--imap-trace", NULL);
+	else
+		gw_start_on(&reader, srv, "--events-heartbeat", "1", "--imap-trace", NULL);
+	gw_start_on(&writer, srv, NULL);
+	char folder[256], e[256], path[600];
+	test_server_path(srv, "Live", folder, sizeof folder);
+	fresh_folder(&writer, folder);
+	long long first = append(&writer, folder, "before the stream");
+
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &reader, IVAN, folder, NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS), "%s: no ready event", srv->name);
+	cr_expect_str_eq(ev.name, "ready");
+	cr_expect_eq(strlen(ev.id), 34, "one folder, one state: %s", ev.id);
+
+	/* an append by another session */
+	int64_t t0 = imap_now_ms();
+	long long uid = append(&writer, folder, "live one");
+	cr_assert(wait_for(&s, "message.created", uid, &ev), "%s: no message.created for %lld",
+	          srv->name, uid);
+	fprintf(stderr, "events: %s: message.created %lld ms after the APPEND answered\n",
+	        srv->name, (long long)(imap_now_ms() - t0));
+	json_t *j = json_loads(ev.data, 0, NULL);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "folder")), folder);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "state")), ev.id);
+	json_decref(j);
+
+	/* flags (pushed where CONDSTORE can tell them) and an expunge */
+	esc(folder, e, sizeof e);
+	if (has_condstore(srv)) {
+		snprintf(path, sizeof path, "/messages/%lld/flags?folder=%s", first, e);
+		json_decref(call(&writer, "PATCH", path, "{\"add\":[\"\\\\Flagged\"]}", 200));
+		cr_expect(wait_for(&s, "message.updated", first, &ev), "%s: no message.updated",
+		          srv->name);
+	}
+	snprintf(path, sizeof path, "/messages/%lld?folder=%s&permanent=true", first, e);
+	struct gw_reply r;
+	gw_request(&writer, "DELETE", path, IVAN, NULL, &r);
+	gw_reply_free(&r);
+	cr_expect(wait_for(&s, "message.destroyed", first, &ev), "%s: no message.destroyed",
+	          srv->name);
+	char last_id[1200];
+	snprintf(last_id, sizeof last_id, "%s", ev.id);
+	sse_close(&s);
+
+	/* away: two more arrive; back with Last-Event-ID, they come first */
+	long long a = append(&writer, folder, "while away 1");
+	long long b = append(&writer, folder, "while away 2");
+	sse_open(&s, &reader, IVAN, folder, last_id);
+	cr_assert_eq(s.status, 200, "%s: resuming: %ld %s", srv->name, s.status, s.buf);
+	cr_expect(wait_for(&s, "message.created", a, &ev), "%s: missed %lld", srv->name, a);
+	json_t *got = json_loads(ev.data, 0, NULL);
+	bool has_b = false;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(got, "uids"), i, v)
+		has_b |= json_integer_value(v) == b;
+	json_decref(got);
+	if (!has_b)
+		cr_expect(wait_for(&s, "message.created", b, &ev), "%s: missed %lld", srv->name, b);
+	sse_close(&s);
+
+	/* a Last-Event-ID of other folders is a 400 */
+	sse_open(&s, &reader, IVAN, "INBOX", last_id);
+	cr_expect_eq(s.status, 400);
+	sse_close(&s);
+	gw_stop(&writer);
+	gw_stop(&reader);
+	test_user_unlock();
+}
+
+/* Many streams, several users: one IDLE session per user and folder, and
+ * the users' requests still answered. */
+Test(events, shared_idle_sessions_and_limits)
+{
+	static const char *const users[][2] = {
+		{"ivan", "ivan-secret"}, {"grace", "grace-secret"},
+		{"heidi", "heidi-secret"}, {"frank", "frank-secret"},
+	};
+	enum { USERS = 4, PER_USER = 10 };
+	struct gw g;
+	gw_start(&g, "--pool-per-user", "2", "--events-max-per-user", "10", NULL);
+	static struct sse s[USERS * PER_USER];
+	for (int u = 0; u < USERS; u++) {
+		for (int k = 0; k < PER_USER; k++) {
+			struct sse *x = &s[u * PER_USER + k];
+			sse_open(x, &g, users[u][0], users[u][1], "INBOX", NULL);
+			cr_assert_eq(x->status, 200, "%s stream %d: %ld", users[u][0], k, x->status);
+		}
+	}
+	/* each stream gets its ready event */
+	for (int i = 0; i < USERS * PER_USER; i++) {
+		struct sse_event ev;
+		cr_expect(sse_next(&s[i], &ev, imap_now_ms() + EVENT_WAIT_MS) &&
+		          strcmp(ev.name, "ready") == 0, "stream %d: no ready event", i);
+	}
+	/* an eleventh stream of a user: 429; a second folder (one session is
+	 * kept for requests of --pool-per-user 2): 429 */
+	struct sse x;
+	sse_open(&x, &g, "ivan", "ivan-secret", "INBOX", NULL);
+	cr_expect_eq(x.status, 429);
+	sse_close(&x);
+	/* the users' requests are answered meanwhile */
+	for (int u = 0; u < USERS; u++) {
+		struct gw_reply r;
+		gw_request(&g, "GET", "/messages?per_page=5", users[u][0], users[u][1], NULL, &r);
+		cr_expect_eq(r.status, 200, "%s: %ld %s", users[u][0], r.status, r.body.data);
+		gw_reply_free(&r);
+	}
+	/* one watched folder (one IDLE session) per user and folder, however
+	 * many streams; at most --pool-per-user sessions per user */
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	unsigned streams = 0, watches = 0, idling = 0, busy = 0, idle = 0;
+	do {
+		struct gw_reply r;
+		gw_request(&g, "GET", "/metrics", NULL, NULL, NULL, &r);
+		const char *m = r.body.data;
+		const char *p;
+		if ((p = strstr(m, "\nimapgw_events_streams ")))
+			sscanf(p, "\nimapgw_events_streams %u", &streams);
+		if ((p = strstr(m, "\nimapgw_events_watches ")))
+			sscanf(p, "\nimapgw_events_watches %u", &watches);
+		if ((p = strstr(m, "\nimapgw_events_watches_idling ")))
+			sscanf(p, "\nimapgw_events_watches_idling %u", &idling);
+		if ((p = strstr(m, "imapgw_pool_sessions{state=\"busy\"} ")))
+			sscanf(p, "imapgw_pool_sessions{state=\"busy\"} %u", &busy);
+		if ((p = strstr(m, "imapgw_pool_sessions{state=\"idle\"} ")))
+			sscanf(p, "imapgw_pool_sessions{state=\"idle\"} %u", &idle);
+		gw_reply_free(&r);
+		if (idling < USERS)
+			usleep(100000);
+	} while (idling < USERS && imap_now_ms() < until);
+	cr_expect_eq(streams, USERS * PER_USER);
+	cr_expect_eq(watches, USERS, "%u watched folders for %d users", watches, USERS);
+	cr_expect_eq(idling, USERS, "%u in IDLE", idling);
+	cr_expect_leq(busy + idle, USERS * 2, "%u sessions for %d users", busy + idle, USERS);
+	struct sse y;
+	sse_open(&x, &g, "alice", "alice-secret", "INBOX", NULL);
+	cr_expect_eq(x.status, 200);
+	sse_open(&y, &g, "alice", "alice-secret", "Sent", NULL);
+	cr_expect_eq(y.status, 429, "a second watched folder would leave alice no session");
+	sse_close(&y);
+	sse_close(&x);
+	for (int i = 0; i < USERS * PER_USER; i++)
+		sse_close(&s[i]);
+	gw_stop(&g);
+}
+
+/* SIGTERM ends every stream with a final error event. */
+Test(events, sigterm_ends_streams_cleanly)
+{
+	struct gw g;
+	gw_start(&g, NULL);
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &g, IVAN, "INBOX", NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS));
+	kill(g.pid, SIGTERM);
+	cr_expect(wait_for(&s, "error", 0, &ev), "a final error event");
+	cr_expect(strstr(ev.data, "\"final\":true"), "%s", ev.data);
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	while (!s.eof && imap_now_ms() < until)
+		fill(&s, until);
+	cr_expect(s.eof, "the stream ends");
+	sse_close(&s);
+	gw_stop(&g);
+}
+
+Test(events, bad_requests)
+{
+	struct gw g;
+	gw_start(&g, NULL);
+	struct sse s;
+	sse_open(&s, &g, IVAN, "INBOX,INBOX", NULL);
+	cr_expect_eq(s.status, 400);
+	sse_close(&s);
+	sse_open(&s, &g, IVAN, "No such folder", NULL);
+	cr_expect_eq(s.status, 404);
+	sse_close(&s);
+	sse_open(&s, &g, IVAN, "INBOX", "garbage");
+	cr_expect_eq(s.status, 400);
+	sse_close(&s);
+	sse_open(&s, &g, "ivan", "wrong", "INBOX", NULL);
+	cr_expect_eq(s.status, 401);
+	sse_close(&s);
+	gw_stop(&g);
+}
+
+/* ---- faults, with the scripted server: the IDLE session gets BYE and the
+ * connection closes; the stream says so (an error event), the watch logs
+ * in again and the message that came meanwhile arrives. ---- */
+
+#include "tests/support/fake_session.h"
+
+#define LOGIN_STEPS                                                                       \
+	FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE] fake\r\n"),         \
+		FAKE_EXPECT_PREFIX("AUTHENTICATE PLAIN "),                                 \
+		FAKE_SEND("$TAG OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n")
+#define STATE_STEPS(messages, uidnext)                                                    \
+	FAKE_EXPECT("NOOP"), FAKE_SEND("$TAG OK done\r\n"),                                \
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),                \
+		FAKE_SEND("* STATUS INBOX (MESSAGES " messages " UIDNEXT " uidnext             \
+		          " UIDVALIDITY 5)\r\n$TAG OK done\r\n"),                              \
+		FAKE_EXPECT("NOOP"), FAKE_SEND("$TAG OK done\r\n")
+
+Test(events, idle_session_lost_stream_recovers)
+{
+	static const struct fake_step first[] = {
+		LOGIN_STEPS,
+		/* the handler: the folder's state */
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
+		FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 5)\r\n$TAG OK done\r\n"),
+		/* the watch, on the same pooled session */
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		STATE_STEPS("1", "2"),
+		/* the stream's own state: nothing new */
+		STATE_STEPS("1", "2"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		FAKE_DELAY(300),
+		FAKE_SEND("* BYE going down\r\n"),
+		FAKE_CLOSE(),
+	};
+	static const struct fake_step second[] = {
+		LOGIN_STEPS,
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 2 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 3] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		/* what changed while it was away: UID 2 */
+		STATE_STEPS("2", "3"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1 2\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		/* SIGTERM */
+		FAKE_EXPECT_RAW("DONE"),
+		FAKE_SEND("$TAG OK done\r\n"),
+		FAKE_EXPECT("LOGOUT"),
+		FAKE_SEND("* BYE bye\r\n$TAG OK done\r\n"),
+	};
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(first), FAKE_SCRIPT(second)};
+	struct fake_session h;
+	FAKE_SESSION_START_MANY(&h, scripts);
+	char port[16];
+	snprintf(port, sizeof port, "%u", (unsigned)h.cfg.port);
+	struct gw g;
+	gw_start(&g, "--imap-port", port, "--imap-tls", "none", NULL);
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &g, "ivan", "ivan-secret", "INBOX", NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS));
+	cr_expect_str_eq(ev.name, "ready");
+	cr_expect(wait_for(&s, "error", 0, &ev), "the lost session is told");
+	cr_expect(strstr(ev.data, "BYE") && strstr(ev.data, "\"final\":false"), "%s", ev.data);
+	cr_expect(wait_for(&s, "message.created", 2, &ev), "the message that came meanwhile");
+	sse_close(&s);
+	gw_stop(&g);
+	fake_session_finish_many(&h, 2, NULL);
+}
+
+/* Refused credentials on the way back: the stream ends with a final error. */
+Test(events, login_refused_on_reconnect_ends_the_stream)
+{
+	static const struct fake_step first[] = {
+		LOGIN_STEPS,
+		FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
+		FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 5)\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("EXAMINE INBOX"),
+		FAKE_SEND("* 1 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 2] n\r\n"
+		          "$TAG OK [READ-ONLY] done\r\n"),
+		STATE_STEPS("1", "2"),
+		STATE_STEPS("1", "2"),
+		FAKE_EXPECT("UID SEARCH ALL"),
+		FAKE_SEND("* SEARCH 1\r\n$TAG OK done\r\n"),
+		FAKE_EXPECT("IDLE"),
+		FAKE_SEND("+ idling\r\n"),
+		FAKE_DELAY(200),
+		FAKE_CLOSE(),  /* dropped without a word */
+	};
+	static const struct fake_step second[] = {
+		FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR IDLE] fake\r\n"),
+		FAKE_EXPECT_PREFIX("AUTHENTICATE PLAIN "),
+		FAKE_SEND("$TAG NO [AUTHENTICATIONFAILED] password changed\r\n"),
+	};
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(first), FAKE_SCRIPT(second)};
+	struct fake_session h;
+	FAKE_SESSION_START_MANY(&h, scripts);
+	char port[16];
+	snprintf(port, sizeof port, "%u", (unsigned)h.cfg.port);
+	struct gw g;
+	gw_start(&g, "--imap-port", port, "--imap-tls", "none", NULL);
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &g, "ivan", "ivan-secret", "INBOX", NULL);
+	cr_assert_eq(s.status, 200);
+	bool final = false;
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	while (!final && sse_next(&s, &ev, until))
+		final = strcmp(ev.name, "error") == 0 && strstr(ev.data, "\"final\":true");
+	cr_expect(final, "a final error event");
+	while (!s.eof && imap_now_ms() < until)
+		fill(&s, until);
+	cr_expect(s.eof, "the stream ends after it");
+	sse_close(&s);
+	gw_stop(&g);
+	fake_session_finish_many(&h, 2, NULL);
+}
+
+/* A server without IDLE (or whose IDLE is ignored) is polled. */
+Test(events, without_idle_the_folder_is_polled)
+{
+	test_user_lock("ivan-dovecot");
+	struct gw reader, writer;
+	gw_start(&reader, "--imap-ignore-caps", "IDLE", "--events-poll", "1", "--imap-trace", NULL);
+	gw_start(&writer, NULL);
+	fresh_folder(&writer, "Polled");
+	struct sse s;
+	struct sse_event ev;
+	sse_open(&s, &reader, IVAN, "Polled", NULL);
+	cr_assert_eq(s.status, 200);
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS));
+	int64_t t0 = imap_now_ms();
+	long long uid = append(&writer, "Polled", "polled");
+	cr_expect(wait_for(&s, "message.created", uid, &ev), "no message.created when polling");
+	fprintf(stderr, "events: dovecot without IDLE (--events-poll 1): %lld ms\n",
+	        (long long)(imap_now_ms() - t0));
+	cr_expect_gt(gw_count_sent(&reader, " STATUS "), 0, "the trace is there");
+	cr_expect_eq(gw_count_sent(&reader, " IDLE"), 0, "IDLE was not used");
+	sse_close(&s);
+	gw_stop(&writer);
+	gw_stop(&reader);
+	test_user_unlock();
+}
