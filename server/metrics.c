@@ -354,6 +354,8 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	                "# HELP imapgw_events_watches Watched folders, each holding one IMAP session.\n"
 	                "# TYPE imapgw_events_watches gauge\n"
 	                "imapgw_events_watches %u\n"
+	                "# HELP imapgw_events_watches_idling Watched folders whose session is in IDLE.\n"
+	                "# TYPE imapgw_events_watches_idling gauge\n"
 	                "imapgw_events_watches_idling %u\n",
 	                ws.subs, ws.watches, ws.idling);
 }
