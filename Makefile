@@ -14,6 +14,8 @@
 #   make bench           wrk against a private Dovecot with 10k/100k messages (~5 min)
 #   make bench-events    memory and CPU of idle watched folders (GET /events, ~1 min)
 #   make test-faults     faults and hostile input against the real daemon (~2 min)
+#   make test-cluster    three replicas behind HAProxy: stickiness, a killed replica, a drain (~1 min)
+#   make bench-cluster   requests/s of 1 and of 3 replicas behind HAProxy, and the ratio (~2 min)
 #
 # One test: make unit TEST='parser/*'   (a Criterion --filter pattern;
 #           make integration TEST='corpus/content' is the corpus content test alone)
@@ -91,7 +93,7 @@ INTEG_BIN := $(BUILD)/tests/integration-tests
 
 CRITERION_ARGS := --jobs=2 $(if $(TEST),--filter='$(TEST)')
 
-.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults fuzz demo bench bench-events clean seedgen check-layers
+.PHONY: all deps tools lint-openapi check-deploy demo-check test unit integration test-faults test-cluster bench-cluster fuzz demo bench bench-events clean seedgen check-layers
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/imapgw
@@ -198,7 +200,15 @@ integration: $(INTEG_BIN) $(BUILD)/imapgw $(SEEDGEN)
 # The fault and hostile-input suite (tests/faults.py) under a private Dovecot.
 test-faults: deps
 	@$(MAKE) --no-print-directory all $(SEEDGEN)
-	IMAPGW_BIN=$(BUILD)/imapgw tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/faults.py
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_DOVECOT2=0 tests/with-dovecot.sh $(SEEDGEN) -- \
+		$(PYTHON) tests/faults.py
+
+# Three replicas behind HAProxy with deploy/haproxy.cfg (tests/cluster.py), over a
+# private Dovecot only.
+test-cluster: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= IMAPGW_TEST_DOVECOT2=0 \
+		tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/cluster.py
 
 # libFuzzer: clang only, its own object directory.
 FUZZ_DIR  := build/fuzz
@@ -254,6 +264,13 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_TOOLS)
 	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_BENCH_TOOLS=$(BUILD)/tests/bench tests/bench/bench.sh
+
+# 1 and 3 replicas behind deploy/haproxy.cfg, index warm (tests/bench/cluster.py);
+# not part of `make test`. Results in build/bench/cluster.txt.
+bench-cluster: deps
+	@$(MAKE) --no-print-directory all $(SEEDGEN)
+	@IMAPGW_BIN=$(BUILD)/imapgw IMAPGW_TEST_SERVERS= IMAPGW_TEST_DOVECOT2=0 \
+		tests/with-dovecot.sh $(SEEDGEN) -- $(PYTHON) tests/bench/cluster.py
 
 # What watched folders (GET /events, IDLE) cost imapgw while idle (~1 min).
 bench-events: deps

@@ -85,6 +85,7 @@ struct api_request {
 	bool query_overflow;       /* more than API_QUERY_MAX parameters arrived */
 	const char *authorization; /* Authorization header or NULL */
 	const char *imap_user;     /* X-Imap-User header or NULL */
+	const char *imap_server;   /* X-Imap-Server header or NULL */
 	const char *if_none_match; /* If-None-Match header or NULL */
 	const char *content_type;  /* Content-Type header or NULL */
 	const struct sockaddr *client_addr; /* the HTTP client's address, or NULL */
@@ -193,9 +194,30 @@ bool api_etag_matches(const char *header, const char *etag);
 
 /* ---- set-up ---- */
 
-struct api_config {
-	struct imap_pool *pool;      /* borrowed */
+/* One configured IMAP server: a request reaches it only by its name
+ * (X-Imap-Server) or through a domain route, never by a host it names. */
+#define API_SERVER_NAME_MAX 32  /* bytes of a server name: [A-Za-z0-9._-] */
+#define API_SERVERS_MAX 32      /* configured servers, the default included */
+struct api_server {
+	const char *name;                        /* "default" is --imap-host's */
+	struct imap_pool *pool;                  /* borrowed: its own limits and throttle */
 	const struct imap_client_config *client; /* borrowed: for /readyz */
+	struct imap_watch_hub *watch;            /* borrowed: its watched folders (GET /events);
+	                                            NULL: GET /events answers 503 */
+};
+
+/* Users whose address ends in "@domain" (any case) go to servers[server]. */
+struct api_domain_route {
+	const char *domain;
+	size_t server;
+};
+
+struct api_config {
+	const struct api_server *servers; /* borrowed; at least one */
+	size_t nservers;
+	const struct api_domain_route *routes; /* borrowed */
+	size_t nroutes;
+	size_t default_server;       /* index of the server when neither picks one */
 	unsigned per_page_max;
 	unsigned per_page_default;
 	unsigned download_timeout_ms; /* deadline of a streamed download, from its start */
@@ -206,7 +228,6 @@ struct api_config {
 	unsigned thread_max;         /* messages threaded in one request (0: 10000) */
 	unsigned changes_max;        /* largest max_changes of GET /changes (0: 5000) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
-	struct imap_watch_hub *watch; /* borrowed; NULL: GET /events answers 503 */
 	unsigned events_folders_max; /* folders one event stream may watch (0: 16) */
 	/* /senders */
 	unsigned senders_batch;      /* UIDs per header FETCH of a scan (0: 1000) */
@@ -243,6 +264,18 @@ void api_init(const struct api_config *cfg);
 void api_stop_events(void);
 const struct api_config *api_config(void);
 
+/* Whether s[0..n) is a server name: 1 to API_SERVER_NAME_MAX of
+ * [A-Za-z0-9._-]. */
+bool api_server_name_ok(const char *s, size_t n);
+
+/* The index of the server named name (any case) among the configured
+ * ones, or -1. */
+int api_server_index(const char *name);
+
+/* Draining (after SIGTERM, before the listener closes): /readyz answers 503
+ * so that load balancers stop sending new requests; the rest still works. */
+void api_set_draining(bool draining);
+
 /* GET /metrics: fn appends the Prometheus text to out (server state the
  * API does not own). Set once by the server before it serves; until then
  * the route answers 404. */
@@ -255,6 +288,7 @@ void api_set_metrics(api_metrics_fn *fn, void *ctx);
  * status, problem type and headers (Retry-After, WWW-Authenticate). */
 enum api_err {
 	API_ERR_BAD_REQUEST,   /* 400: a parameter, path value or body is wrong */
+	API_ERR_UNKNOWN_SERVER, /* 400: X-Imap-Server names no configured server */
 	API_ERR_UNAUTHORIZED,  /* 401: no or unusable credentials */
 	API_ERR_NOT_FOUND,     /* 404: no such route, folder, message or part */
 	API_ERR_METHOD,        /* 405: the route does not take the method (add Allow) */
@@ -361,7 +395,15 @@ bool api_known_params(const struct api_request *req, const char *const *keys,
 int api_credentials(const struct api_request *req, struct imap_credentials *cred,
                     struct imap_buf *storage, struct api_response *resp);
 
-/* Run fn on a pooled session for the request's credentials (a login on
+/* The configured server a request goes to: the one X-Imap-Server names
+ * (1 to API_SERVER_NAME_MAX bytes of [A-Za-z0-9._-], else a 400; a name
+ * not configured is a 400 API_ERR_UNKNOWN_SERVER), else the route of the
+ * domain of user (after its last '@'), else the default. NULL after
+ * filling resp. Nothing is ever connected but a configured server. */
+const struct api_server *api_server_for(const struct api_request *req, const char *user,
+                                        struct api_response *resp);
+
+/* Run fn on a pooled session of srv for the request's credentials (a login on
  * the way names req->client_addr to the server). When fn fails
  * because a reused session turned out dead, it runs once more on a fresh
  * session if `idempotent` is set or no byte of its commands had been sent
@@ -369,22 +411,24 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
  * on failure *err says why (pool errors included) and *retry_after_s is set
  * for throttling. */
 typedef int api_session_fn(struct imap_session *s, void *ctx, struct imap_error *err);
-int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
-                     bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
-                     unsigned *retry_after_s);
+int api_with_session(const struct api_request *req, const struct api_server *srv,
+                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn,
+                     void *ctx, struct imap_error *err, unsigned *retry_after_s);
 
-/* The whole round: the request's credentials, fn on a pooled session
+/* The whole round: the request's credentials and server, fn on a pooled session
  * (retried as above; idempotent when the matched route is
  * API_ROUTE_IDEMPOTENT).
  * Returns true, or false after filling resp with the problem. */
 bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
              void *ctx, struct api_response *resp);
 
-/* A fingerprint of the request's credentials (kind, user, secret) under a
- * random key made once per process: HMAC-SHA256 into out. The secret
- * cannot be recovered from it; equal credentials give equal fingerprints.
- * Returns false (out zeroed) when the request has no usable credentials;
- * api_run then answers the problem. */
+/* A fingerprint of the request's server and credentials (server name,
+ * kind, user, secret) under a random key made once per process:
+ * HMAC-SHA256 into out. The secret cannot be recovered from it; equal
+ * credentials on the same server give equal fingerprints, the same
+ * credentials on two servers never do (the index keeps their folders
+ * apart). Returns false (out zeroed) when the request has no usable
+ * credentials or server; api_run then answers the problem. */
 bool api_credentials_key(const struct api_request *req, unsigned char out[32]);
 
 #endif

@@ -33,6 +33,7 @@ struct target {
 	bool idempotent;   /* the route's: may run again on a fresh session */
 	struct imap_credentials cred;
 	struct imap_buf cred_store;
+	const struct api_server *server;
 };
 
 static bool target_parse(const struct api_request *req, struct api_response *resp,
@@ -45,7 +46,8 @@ static bool target_parse(const struct api_request *req, struct api_response *res
 	if (!api_known_params(req, known, resp) || !api_folder_param(req, &t->folder, resp) ||
 	    !api_uidvalidity_param(req, &t->uidvalidity, resp))
 		return false;
-	return api_credentials(req, &t->cred, &t->cred_store, resp) == 0;
+	return api_credentials(req, &t->cred, &t->cred_store, resp) == 0 &&
+	       (t->server = api_server_for(req, t->cred.user, resp)) != NULL;
 }
 
 static void target_free(struct target *t)
@@ -118,7 +120,8 @@ void api_message_raw(const struct api_request *req, struct api_response *resp,
 	                .deadline = imap_now_ms() + api_config()->download_timeout_ms};
 	struct imap_error err = {0};
 	unsigned retry = 0;
-	int rc = api_with_session(req, &t.cred, t.idempotent, raw_run, &r, &err, &retry);
+	int rc = api_with_session(req, t.server, &t.cred, t.idempotent, raw_run, &r,
+	                          &err, &retry);
 	target_free(&t);
 	if (r.begun) {
 		api_stream_end(req, resp, rc == 0);
@@ -332,7 +335,8 @@ void api_message_get(const struct api_request *req, struct api_response *resp,
 		struct imap_error err = {0};
 		unsigned retry = 0;
 		/* Not idempotent with mark_seen, but setting \Seen twice is harmless. */
-		int rc = api_with_session(req, &t.cred, t.idempotent, detail_run, &d, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, detail_run, &d,
+		                          &err, &retry);
 		if (rc)
 			api_imap_problem(resp, rc, &err, retry);
 		else
@@ -371,7 +375,8 @@ void api_message_attachments(const struct api_request *req, struct api_response 
 	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, &t.cred, t.idempotent, listing_run, &l, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, listing_run, &l,
+		                          &err, &retry);
 		if (rc) {
 			api_imap_problem(resp, rc, &err, retry);
 		} else {
@@ -513,7 +518,8 @@ void api_message_attachment(const struct api_request *req, struct api_response *
 	if (target_parse(req, resp, m, known, &t)) {
 		struct imap_error err = {0};
 		unsigned retry = 0;
-		int rc = api_with_session(req, &t.cred, t.idempotent, download_run, &d, &err, &retry);
+		int rc = api_with_session(req, t.server, &t.cred, t.idempotent, download_run, &d,
+		                          &err, &retry);
 		if (d.begun) {
 			api_stream_end(req, resp, rc == 0);
 		} else if (rc == 0 && d.not_modified) {

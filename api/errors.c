@@ -20,6 +20,7 @@ static const struct {
 	unsigned retry_after; /* seconds of Retry-After (0: none) */
 } problems[] = {
 	[API_ERR_BAD_REQUEST] = {400, "bad-request", "Bad Request", 0},
+	[API_ERR_UNKNOWN_SERVER] = {400, "unknown-server", "Bad Request", 0},
 	[API_ERR_UNAUTHORIZED] = {401, "unauthorized", "Unauthorized", 0},
 	[API_ERR_NOT_FOUND] = {404, "not-found", "Not Found", 0},
 	[API_ERR_METHOD] = {405, "method-not-allowed", "Method Not Allowed", 0},

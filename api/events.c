@@ -203,7 +203,8 @@ void api_events(const struct api_request *req, struct api_response *resp,
 	const struct api_config *cfg = api_config();
 	if (!api_known_params(req, params, resp))
 		return;
-	if (!req->events || !cfg->watch) {
+	/* (every server has a hub, or none has) */
+	if (!req->events || !cfg->nservers || !cfg->servers[0].watch) {
 		api_fail(resp, API_ERR_BUSY, "event streams are not served here");
 		return;
 	}
@@ -239,13 +240,15 @@ void api_events(const struct api_request *req, struct api_response *resp,
 		memcpy(e->state, since, e->n * sizeof *since);
 	else
 		memcpy(since, e->state, e->n * sizeof *since);
-	if (api_credentials(req, &cred, &store, resp) || !api_credentials_key(req, key)) {
+	const struct api_server *srv = NULL;
+	if (api_credentials(req, &cred, &store, resp) || !api_credentials_key(req, key) ||
+	    !(srv = api_server_for(req, cred.user, resp))) {
 		api_fail(resp, API_ERR_UNAUTHORIZED, "unusable credentials");
 		goto out;
 	}
 	struct imap_watch_sub *sub;
 	enum imap_watch_refusal why =
-		imap_watch_subscribe(cfg->watch, &cred, key, (const char *const *)e->folders, since,
+		imap_watch_subscribe(srv->watch, &cred, key, (const char *const *)e->folders, since,
 		                     e->n, on_event, on_release, e, &sub);
 	imap_buf_free(&store);
 	if (why == IMAP_WATCH_USER_LIMIT) {

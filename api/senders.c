@@ -205,14 +205,19 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 		imap_buf_free(&store);
 		return false;
 	}
+	const struct api_server *srv = api_server_for(req, cred.user, resp);
+	if (!srv) {
+		imap_buf_free(&store);
+		return false;
+	}
 	unsigned batch = api_config()->senders_batch ? api_config()->senders_batch : BATCH_DEFAULT;
 	struct imap_error err = {0};
 	unsigned retry = 0;
 	scope->deadline = req->deadline;
-	int rc = api_with_session(req, &cred, true, run_folders, scope, &err, &retry);
+	int rc = api_with_session(req, srv, &cred, true, run_folders, scope, &err, &retry);
 	for (size_t f = 0; !rc && f < scope->n; f++) {
 		sc->folder = scope->folders[f];
-		rc = api_with_session(req, &cred, true, run_uids, sc, &err, &retry);
+		rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
 		scope->uidvalidity[f] = sc->uidvalidity;
 		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
 			if (api_stopping()) {
@@ -221,7 +226,7 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 			}
 			sc->batch = sc->uids + at;
 			sc->nbatch = sc->nuids - at < batch ? sc->nuids - at : batch;
-			rc = api_with_session(req, &cred, true, run_batch, sc, &err, &retry);
+			rc = api_with_session(req, srv, &cred, true, run_batch, sc, &err, &retry);
 			if (!rc && sc->g.only_key &&
 			    !append_uids(scope, f, sc->g.matched, sc->g.nmatched))
 				rc = imap_error_set(&err, IMAP_ERR_NOMEM, "out of memory");
@@ -241,7 +246,7 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
 			sc->batch = sc->uids + at;
 			sc->nbatch = sc->nuids - at < batch ? sc->nuids - at : batch;
-			rc = api_with_session(req, &cred, true, run_details, sc, &err, &retry);
+			rc = api_with_session(req, srv, &cred, true, run_details, sc, &err, &retry);
 		}
 	}
 	imap_buf_free(&store);

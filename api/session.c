@@ -3,6 +3,7 @@
  * IMAP session for the shortest possible time.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
@@ -45,7 +46,8 @@ const struct api_config *api_config(void)
 
 void api_stop_events(void)
 {
-	imap_watch_hub_stop(config.watch);
+	for (size_t i = 0; i < config.nservers; i++)
+		imap_watch_hub_stop(config.servers[i].watch);
 }
 
 static int unauthorized(struct api_response *resp, const char *detail)
@@ -126,6 +128,50 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
 	return unauthorized(resp, "unsupported authorization scheme");
 }
 
+int api_server_index(const char *name)
+{
+	for (size_t i = 0; i < config.nservers; i++)
+		if (strcasecmp(config.servers[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+bool api_server_name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > API_SERVER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+const struct api_server *api_server_for(const struct api_request *req, const char *user,
+                                        struct api_response *resp)
+{
+	if (req->imap_server) {
+		/* Only names: a host, port or URL here is refused, never tried. */
+		if (!api_server_name_ok(req->imap_server, strlen(req->imap_server))) {
+			api_bad(resp, "X-Imap-Server takes the name of a configured IMAP server "
+			              "(1 to %d of A-Z a-z 0-9 . _ -)", API_SERVER_NAME_MAX);
+			return NULL;
+		}
+		int i = api_server_index(req->imap_server);
+		if (i < 0) {
+			api_fail(resp, API_ERR_UNKNOWN_SERVER, "no IMAP server named '%s' is configured",
+			         req->imap_server);
+			return NULL;
+		}
+		return &config.servers[i];
+	}
+	const char *at = user ? strrchr(user, '@') : NULL;
+	if (at && at[1])
+		for (size_t r = 0; r < config.nroutes; r++)
+			if (strcasecmp(config.routes[r].domain, at + 1) == 0)
+				return &config.servers[config.routes[r].server];
+	return &config.servers[config.default_server];
+}
+
 /* Errors after which the session is known dead (it was, before we used it). */
 static bool transport_failure(int rc)
 {
@@ -144,9 +190,9 @@ static const char *client_addr(const struct api_request *req, char *buf, size_t 
 	return ip && inet_ntop(sa->sa_family, ip, buf, (socklen_t)cap) ? buf : NULL;
 }
 
-int api_with_session(const struct api_request *req, const struct imap_credentials *cred,
-                     bool idempotent, api_session_fn *fn, void *ctx, struct imap_error *err,
-                     unsigned *retry_after_s)
+int api_with_session(const struct api_request *req, const struct api_server *srv,
+                     const struct imap_credentials *cred, bool idempotent, api_session_fn *fn,
+                     void *ctx, struct imap_error *err, unsigned *retry_after_s)
 {
 	char addr[INET6_ADDRSTRLEN];
 	struct imap_credentials who = *cred;
@@ -154,7 +200,7 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 	for (int attempt = 0;; attempt++) {
 		struct imap_session *s = NULL;
 		bool fresh = false;
-		int rc = imap_pool_acquire(config.pool, &who, req->deadline, &s, &fresh, retry_after_s,
+		int rc = imap_pool_acquire(srv->pool, &who, req->deadline, &s, &fresh, retry_after_s,
 		                           err);
 		if (rc)
 			return rc;
@@ -165,7 +211,7 @@ int api_with_session(const struct api_request *req, const struct imap_credential
 		 * server cannot have acted on any of them, so even a write may
 		 * run again. */
 		bool unsent = imap_session_bytes_sent(s) == sent_before;
-		imap_pool_release(config.pool, s);
+		imap_pool_release(srv->pool, s);
 		if (rc && dead && !fresh && (idempotent || unsent) && attempt == 0 &&
 		    transport_failure(rc) && imap_now_ms() < req->deadline)
 			continue;  /* a pooled session had died while idle: once more, fresh */
@@ -182,10 +228,15 @@ bool api_run(const struct api_request *req, const struct api_match *m, api_sessi
 		imap_buf_free(&store);
 		return false;
 	}
+	const struct api_server *srv = api_server_for(req, cred.user, resp);
+	if (!srv) {
+		imap_buf_free(&store);
+		return false;
+	}
 	struct imap_error err = {0};
 	unsigned retry = 0;
 	bool idempotent = m->route && (m->route->flags & API_ROUTE_IDEMPOTENT);
-	int rc = api_with_session(req, &cred, idempotent, fn, ctx, &err, &retry);
+	int rc = api_with_session(req, srv, &cred, idempotent, fn, ctx, &err, &retry);
 	imap_buf_free(&store);
 	if (rc) {
 		api_imap_problem(resp, rc, &err, retry);
@@ -211,14 +262,16 @@ bool api_credentials_key(const struct api_request *req, unsigned char out[32])
 	memset(out, 0, 32);
 	api_response_init(&scratch);
 	pthread_once(&key_once, key_init);
-	bool ok = key_ready && api_credentials(req, &cred, &store, &scratch) == 0;
+	const struct api_server *srv = NULL;
+	bool ok = key_ready && api_credentials(req, &cred, &store, &scratch) == 0 &&
+	          (srv = api_server_for(req, cred.user, &scratch)) != NULL;
 	if (ok) {
-		/* kind, user and secret, each length-prefixed: no two triples
-		 * give the same input */
+		/* server, kind, user and secret, each length-prefixed: no two
+		 * quadruples give the same input */
 		struct imap_buf in;
 		imap_buf_init(&in, 0);
 		size_t ul = strlen(cred.user), sl = strlen(cred.secret);
-		imap_buf_printf(&in, "%d:%zu:", (int)cred.kind, ul);
+		imap_buf_printf(&in, "%zu:%s:%d:%zu:", strlen(srv->name), srv->name, (int)cred.kind, ul);
 		imap_buf_append(&in, cred.user, ul);
 		imap_buf_printf(&in, ":%zu:", sl);
 		imap_buf_append(&in, cred.secret, sl);

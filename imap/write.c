@@ -195,11 +195,25 @@ static char *message_id_of(const char *h, size_t len)
 /* ---- selecting ---- */
 
 /* Select ref's folder (read-write unless readonly) and check the caller's
- * UIDVALIDITY against the answer. */
-static int select_ref(struct imap_session *s, const struct imap_ref *ref, bool readonly,
-                      int64_t deadline, struct imap_error *err)
+ * UIDVALIDITY against the answer. A selection the session already had is
+ * brought up to date with NOOP first: the server ignores UIDs its view of
+ * the folder does not hold yet, so a message another session (another
+ * request, another gateway) has just appended would otherwise be left
+ * unchanged while the answer looked like success. */
+static int select_ref_sync(struct imap_session *s, const struct imap_ref *ref, bool readonly,
+                           bool sync, int64_t deadline, struct imap_error *err)
 {
+	const struct imap_mailbox *was = imap_session_mailbox(s);
+	bool reused = sync && was && was->name && strcmp(was->name, ref->folder) == 0 &&
+	              (readonly || !was->readonly);
 	int rc = imap_session_select(s, ref->folder, readonly, deadline, err);
+	if (!rc && reused) {
+		struct imap_cmd c;
+		imap_session_cmd(s, &c);
+		imap_cmd_atom(&c, "NOOP");
+		rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+		imap_cmd_free(&c);
+	}
 	if (rc)
 		return rc;
 	const struct imap_mailbox *m = imap_session_mailbox(s);
@@ -209,6 +223,13 @@ static int select_ref(struct imap_session *s, const struct imap_ref *ref, bool r
 		                      "other messages; read it again",
 		                      m->uidvalidity, ref->uidvalidity);
 	return 0;
+}
+
+/* The first selection of an operation: brought up to date. */
+static int select_ref(struct imap_session *s, const struct imap_ref *ref, bool readonly,
+                      int64_t deadline, struct imap_error *err)
+{
+	return select_ref_sync(s, ref, readonly, true, deadline, err);
 }
 
 /* A refused command naming a mailbox that does not exist (RFC 3501
@@ -675,10 +696,11 @@ static int find_copies(struct imap_session *s, struct transfer *t, const char *t
 	return rc;
 }
 
-int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
-                           const uint32_t *uids, size_t n, const char *to, bool move,
-                           int64_t deadline, struct imap_transfer_result *out,
-                           struct imap_error *err)
+/* imap_messages_transfer; sync: its selection is the operation's first
+ * (see select_ref), not one a caller has just made. */
+static int transfer(struct imap_session *s, const struct imap_ref *ref, const uint32_t *uids,
+                    size_t n, const char *to, bool move, bool sync, int64_t deadline,
+                    struct imap_transfer_result *out, struct imap_error *err)
 {
 	memset(out, 0, sizeof *out);
 	struct transfer t = {.out = out};
@@ -721,7 +743,7 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 		rc = imap_error_set(err, rc, "out of memory");
 		goto done;
 	}
-	if ((rc = select_ref(s, ref, !move, deadline, err)))
+	if ((rc = select_ref_sync(s, ref, !move, sync, deadline, err)))
 		goto done;
 	uint32_t source_uv = imap_session_mailbox(s)->uidvalidity;
 
@@ -787,7 +809,8 @@ int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
 	}
 	if (nconf)
 		uid_set(v, nconf, &confirmed);
-	if (nconf && (rc = select_ref(s, ref, false, deadline, err)))
+	/* (the same operation's selection again: no NOOP needed) */
+	if (nconf && (rc = select_ref_sync(s, ref, false, false, deadline, err)))
 		goto done;
 	if (nconf && imap_session_mailbox(s)->uidvalidity != source_uv) {
 		rc = imap_error_set(err, IMAP_ERR_STALE,
@@ -822,6 +845,14 @@ void imap_delete_result_free(struct imap_delete_result *r)
 {
 	free(r->trash);
 	memset(r, 0, sizeof *r);
+}
+
+int imap_messages_transfer(struct imap_session *s, const struct imap_ref *ref,
+                           const uint32_t *uids, size_t n, const char *to, bool move,
+                           int64_t deadline, struct imap_transfer_result *out,
+                           struct imap_error *err)
+{
+	return transfer(s, ref, uids, n, to, move, true, deadline, out, err);
 }
 
 int imap_message_delete(struct imap_session *s, const struct imap_ref *ref, uint32_t uid,
@@ -864,7 +895,7 @@ int imap_message_delete(struct imap_session *s, const struct imap_ref *ref, uint
 		imap_folder_list_free(&l);
 		if (!in_trash) {
 			struct imap_transfer_result tr;
-			rc = imap_messages_transfer(s, ref, &uid, 1, out->trash, true, deadline, &tr, err);
+			rc = transfer(s, ref, &uid, 1, out->trash, true, false, deadline, &tr, err);
 			if (!rc && tr.n == 1) {
 				out->found = tr.v[0].found;
 				out->moved = tr.v[0].found;

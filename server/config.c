@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/log.h"
 
@@ -27,6 +28,8 @@ enum opt_type {
 	OPT_TLS,    /* enum imap_tls_mode */
 	OPT_LEVEL,  /* log level */
 	OPT_CAPS,   /* comma-separated capability names into an IMAP_CAP_* mask */
+	OPT_SERVER, /* NAME=HOST:PORT[,tls=MODE][,ca=FILE], repeatable (env: ';' between) */
+	OPT_ROUTE,  /* DOMAIN=NAME, repeatable (env: ';' between) */
 };
 
 struct opt {
@@ -136,6 +139,12 @@ static const struct opt opts[] = {
 	{"imap-tls", OPT_TLS, OFF(imap_tls), "implicit", 0, 0, "implicit | starttls | none"},
 	{"imap-ca", OPT_STR, OFF(imap_ca), "", 0, 0,
 	 "PEM file of CAs to trust for the IMAP server (empty: system store)"},
+	{"imap-server", OPT_SERVER, 0, "", 0, 0,
+	 "another IMAP server, NAME=HOST:PORT[,tls=implicit|starttls|none][,ca=FILE]; repeatable"},
+	{"imap-route", OPT_ROUTE, 0, "", 0, 0,
+	 "users of DOMAIN go to the server NAME: DOMAIN=NAME; repeatable"},
+	{"imap-route-default", OPT_STR, OFF(route_default), "default", 0, 0,
+	 "the server of requests that name none and whose domain has no route"},
 	{"imap-connect-timeout", OPT_UINT, OFF(imap_connect_timeout_ms), "10000", 100, 600000,
 	 "milliseconds for connect, TLS, greeting and login"},
 	{"imap-stall-timeout", OPT_UINT, OFF(imap_stall_timeout_ms), "30000", 0, 3600000,
@@ -165,6 +174,9 @@ static const struct opt opts[] = {
 	{"login-fail-window", OPT_UINT, OFF(login_fail_window_s), "60", 1, 86400,
 	 "seconds failed logins are remembered"},
 
+	{"drain-time", OPT_UINT, OFF(drain_s), "0", 0, 3600,
+	 "seconds /readyz answers 503 after SIGTERM before the listener closes"},
+
 	{"log-level", OPT_LEVEL, OFF(log_level), "info", 0, 0, "debug | info | warn | error"},
 };
 
@@ -175,6 +187,9 @@ static void env_name(const struct opt *o, char *out, size_t cap)
 	size_t n = (size_t)snprintf(out, cap, "IMAPGW_");
 	for (const char *p = o->name; *p && n + 1 < cap; p++)
 		out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	/* a list: IMAPGW_IMAP_SERVERS, IMAPGW_IMAP_ROUTES */
+	if ((o->type == OPT_SERVER || o->type == OPT_ROUTE) && n + 1 < cap)
+		out[n++] = 'S';
 	out[n] = '\0';
 }
 
@@ -199,6 +214,190 @@ static int parse_uint(const char *s, unsigned long long min, unsigned long long 
 	if (*end || v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+static int find_server(const struct server_config *cfg, const char *name, size_t n)
+{
+	for (size_t i = 0; i < cfg->nservers; i++)
+		if (cfg->servers[i].name && strlen(cfg->servers[i].name) == n &&
+		    strncasecmp(cfg->servers[i].name, name, n) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void server_free(struct server_imap_server *v)
+{
+	free(v->name);
+	free(v->host);
+	free(v->ca);
+	memset(v, 0, sizeof *v);
+}
+
+/* One NAME=HOST[:PORT][,tls=MODE][,ca=FILE] (len bytes of s) into a new
+ * server; an error message into why. */
+static int parse_server(struct server_config *cfg, const char *s, size_t len, char *why,
+                        size_t cap)
+{
+	const char *end = s + len;
+	const char *eq = memchr(s, '=', len);
+	if (!eq || !api_server_name_ok(s, (size_t)(eq - s))) {
+		snprintf(why, cap, "expected NAME=HOST:PORT with a NAME of 1 to %d of A-Z a-z 0-9 . _ -",
+		         API_SERVER_NAME_MAX);
+		return -1;
+	}
+	size_t nl = (size_t)(eq - s);
+	if (find_server(cfg, s, nl) >= 0 || (nl == 7 && strncasecmp(s, "default", 7) == 0)) {
+		snprintf(why, cap, "the name '%.*s' is taken (\"default\" is --imap-host's)", (int)nl, s);
+		return -1;
+	}
+	if (cfg->nservers == API_SERVERS_MAX) {
+		snprintf(why, cap, "more than %d servers", API_SERVERS_MAX);
+		return -1;
+	}
+	const char *hp = eq + 1;
+	const char *comma = memchr(hp, ',', (size_t)(end - hp));
+	const char *hpe = comma ? comma : end;
+	const char *h = hp, *colon = NULL;
+	size_t hl;
+	if (*h == '[') {  /* [::1]:993 */
+		const char *rb = memchr(h, ']', (size_t)(hpe - h));
+		if (!rb || rb == h + 1 || (rb + 1 < hpe && rb[1] != ':')) {
+			snprintf(why, cap, "a bracketed IPv6 address needs a closing ']'");
+			return -1;
+		}
+		h++;
+		hl = (size_t)(rb - h);
+		colon = rb + 1 < hpe ? rb + 1 : NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(hpe - h));
+		hl = (size_t)((colon ? colon : hpe) - h);
+	}
+	unsigned long long port = 0;
+	char num[8];
+	if (colon) {
+		size_t pl = (size_t)(hpe - colon - 1);
+		if (pl == 0 || pl >= sizeof num ||
+		    (memcpy(num, colon + 1, pl), num[pl] = '\0', parse_uint(num, 1, 65535, false, &port))) {
+			snprintf(why, cap, "the port must be 1..65535");
+			return -1;
+		}
+	}
+	if (hl == 0 || hl > 253) {
+		snprintf(why, cap, "no host");
+		return -1;
+	}
+	for (size_t i = 0; i < hl; i++)
+		if ((unsigned char)h[i] <= 0x20 || h[i] == 0x7f || h[i] == '/' || h[i] == '@') {
+			snprintf(why, cap, "the host has a character no host name has");
+			return -1;
+		}
+	struct server_imap_server v = {.tls = IMAP_TLS_IMPLICIT, .port = (uint16_t)port};
+	v.name = strndup(s, nl);
+	v.host = strndup(h, hl);
+	for (const char *o = comma; o && o < end;) {
+		o++;
+		const char *oe = memchr(o, ',', (size_t)(end - o));
+		if (!oe)
+			oe = end;
+		size_t ol = (size_t)(oe - o);
+		char mode[16];
+		if (ol > 4 && strncmp(o, "tls=", 4) == 0 && ol - 4 < sizeof mode) {
+			memcpy(mode, o + 4, ol - 4);
+			mode[ol - 4] = '\0';
+			if (imap_tls_mode_parse(mode, &v.tls) != 0) {
+				snprintf(why, cap, "tls= takes implicit, starttls or none");
+				server_free(&v);
+				return -1;
+			}
+		} else if (ol >= 3 && strncmp(o, "ca=", 3) == 0) {
+			free(v.ca);
+			v.ca = ol > 3 ? strndup(o + 3, ol - 3) : NULL;
+		} else {
+			snprintf(why, cap, "unknown setting '%.*s' (tls=, ca=)", (int)(ol < 40 ? ol : 40), o);
+			server_free(&v);
+			return -1;
+		}
+		o = oe;
+	}
+	if (!v.port)
+		v.port = v.tls == IMAP_TLS_IMPLICIT ? 993 : 143;
+	cfg->servers[cfg->nservers++] = v;
+	return 0;
+}
+
+/* One DOMAIN=NAME; the name is checked once every server is known. */
+static int parse_route(struct server_config *cfg, const char *s, size_t len, char *why, size_t cap)
+{
+	const char *eq = memchr(s, '=', len);
+	size_t dl = eq ? (size_t)(eq - s) : 0;
+	if (!eq || dl == 0 || dl > 253 || !api_server_name_ok(eq + 1, len - dl - 1)) {
+		snprintf(why, cap, "expected DOMAIN=NAME");
+		return -1;
+	}
+	for (size_t i = 0; i < dl; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '@') {
+			snprintf(why, cap, "the domain has a character no domain has");
+			return -1;
+		}
+	for (size_t r = 0; r < cfg->nroutes; r++)
+		if (strlen(cfg->routes[r].domain) == dl && strncasecmp(cfg->routes[r].domain, s, dl) == 0) {
+			snprintf(why, cap, "the domain '%.*s' is routed twice", (int)dl, s);
+			return -1;
+		}
+	if (cfg->nroutes == SERVER_ROUTES_MAX) {
+		snprintf(why, cap, "more than %d routes", SERVER_ROUTES_MAX);
+		return -1;
+	}
+	cfg->routes[cfg->nroutes].domain = strndup(s, dl);
+	cfg->routes[cfg->nroutes].server = strndup(eq + 1, len - dl - 1);
+	cfg->nroutes++;
+	return 0;
+}
+
+static void routes_clear(struct server_config *cfg)
+{
+	for (size_t r = 0; r < cfg->nroutes; r++) {
+		free(cfg->routes[r].domain);
+		free(cfg->routes[r].server);
+	}
+	cfg->nroutes = 0;
+}
+
+/* A list option: from the environment, entries separated by ';' (blanks
+ * around them ignored); from a flag, one entry, and the first such flag
+ * replaces what the environment gave. */
+static int set_list(struct server_config *cfg, const struct opt *o, const char *val, FILE *err,
+                    const char *from)
+{
+	bool flag = strcmp(from, "command line") == 0;
+	bool *replaced = o->type == OPT_SERVER ? &cfg->servers_from_flags : &cfg->routes_from_flags;
+	if (flag && !*replaced) {
+		*replaced = true;
+		if (o->type == OPT_SERVER)
+			while (cfg->nservers > 1)
+				server_free(&cfg->servers[--cfg->nservers]);
+		else
+			routes_clear(cfg);
+	}
+	const char *p = val;
+	while (*p) {
+		size_t n = flag ? strlen(p) : strcspn(p, ";");
+		const char *e = p + n;
+		while (p < e && (*p == ' ' || *p == '\t' || *p == '\n'))
+			p++;
+		size_t l = (size_t)(e - p);
+		while (l && (p[l - 1] == ' ' || p[l - 1] == '\t' || p[l - 1] == '\n'))
+			l--;
+		char why[160];
+		if (l && (o->type == OPT_SERVER ? parse_server(cfg, p, l, why, sizeof why)
+		                                : parse_route(cfg, p, l, why, sizeof why))) {
+			fprintf(err, "imapgw: %s: invalid value for --%s: '%.*s': %s\n", from, o->name,
+			        (int)(l < 200 ? l : 200), p, why);
+			return -1;
+		}
+		p = *e ? e + 1 : e;
+	}
 	return 0;
 }
 
@@ -269,6 +468,9 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
 		*(uint32_t *)(base + o->off) = mask;
 		return 0;
 	}
+	case OPT_SERVER:
+	case OPT_ROUTE:
+		return set_list(cfg, o, val, err, from);
 	case OPT_LEVEL: {
 		int lv = log_level_parse(val);
 		if (lv < 0)
@@ -306,6 +508,7 @@ static void usage(FILE *out)
 int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
 	memset(cfg, 0, sizeof *cfg);
+	cfg->nservers = 1;  /* servers[0], "default", is made last */
 	for (size_t i = 0; i < NOPTS; i++)
 		if (set_opt(cfg, &opts[i], opts[i].def, err, "default"))
 			return -1;
@@ -361,6 +564,29 @@ int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *o
 		fprintf(err, "imapgw: --imap-host must not be empty\n");
 		return -1;
 	}
+	struct server_imap_server *d = &cfg->servers[0];
+	d->name = strdup("default");
+	d->host = strdup(cfg->imap_host);
+	d->port = cfg->imap_port;
+	d->tls = cfg->imap_tls;
+	d->ca = cfg->imap_ca ? strdup(cfg->imap_ca) : NULL;
+	/* A route to a server nobody configured is a mistake to stop at, not
+	 * a request to refuse later. */
+	for (size_t r = 0; r < cfg->nroutes; r++)
+		if (find_server(cfg, cfg->routes[r].server, strlen(cfg->routes[r].server)) < 0) {
+			fprintf(err, "imapgw: --imap-route %s=%s: no IMAP server named '%s' "
+			             "(--imap-server NAME=HOST:PORT configures one)\n",
+			        cfg->routes[r].domain, cfg->routes[r].server, cfg->routes[r].server);
+			return -1;
+		}
+	int di = cfg->route_default ? find_server(cfg, cfg->route_default, strlen(cfg->route_default))
+	                            : -1;
+	if (di < 0) {
+		fprintf(err, "imapgw: --imap-route-default %s: no IMAP server of that name\n",
+		        cfg->route_default ? cfg->route_default : "(empty)");
+		return -1;
+	}
+	cfg->route_default_index = (size_t)di;
 	return 0;
 }
 
@@ -369,6 +595,10 @@ void server_config_free(struct server_config *cfg)
 	free(cfg->listen_host);
 	free(cfg->imap_host);
 	free(cfg->imap_ca);
+	free(cfg->route_default);
+	for (size_t i = 0; i < cfg->nservers; i++)
+		server_free(&cfg->servers[i]);
+	routes_clear(cfg);
 	free(cfg->cors_origins);
 	free(cfg->trusted_authserv_ids);
 	free(cfg->unsubscribe_ca);

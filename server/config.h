@@ -11,9 +11,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "api/api.h"
 #include "imap/client.h"
 
 #define IMAPGW_VERSION "0.1.0"
+
+/* An IMAP server the gateway may reach: --imap-server NAME=HOST:PORT[,...],
+ * or "default" from --imap-host, --imap-port, --imap-tls and --imap-ca. */
+struct server_imap_server {
+	char *name;
+	char *host;
+	uint16_t port;
+	enum imap_tls_mode tls;
+	char *ca;                   /* NULL: system store */
+};
+
+/* --imap-route DOMAIN=NAME */
+struct server_imap_route {
+	char *domain;
+	char *server;
+};
+
+#define SERVER_ROUTES_MAX 1024  /* --imap-route entries */
 
 struct server_config {
 	/* HTTP side */
@@ -74,6 +93,15 @@ struct server_config {
 	                                          --imap-response-max, --imap-depth-max */
 	bool imap_trace;            /* --imap-trace: protocol trace in the log (redacted) */
 	uint32_t imap_ignore_caps;  /* --imap-ignore-caps SORT,ESEARCH,...: act as if not offered */
+	/* servers[0] is "default" (the --imap-host flags), then each --imap-server */
+	struct server_imap_server servers[API_SERVERS_MAX];
+	size_t nservers;
+	bool servers_from_flags;    /* a flag replaced IMAPGW_IMAP_SERVERS */
+	struct server_imap_route routes[SERVER_ROUTES_MAX];
+	size_t nroutes;
+	bool routes_from_flags;     /* a flag replaced IMAPGW_IMAP_ROUTES */
+	char *route_default;        /* --imap-route-default NAME */
+	size_t route_default_index; /* of route_default in servers, once loaded */
 
 	/* session pool */
 	unsigned pool_per_user;     /* --pool-per-user */
@@ -82,6 +110,8 @@ struct server_config {
 	unsigned pool_wait_ms;      /* --pool-wait: wait for a worker or a session (503 after) */
 	unsigned login_fail_max;    /* --login-fail-max: failed logins before 429 */
 	unsigned login_fail_window_s; /* --login-fail-window */
+
+	unsigned drain_s;           /* --drain-time: /readyz 503 before the listener closes */
 
 	int log_level;              /* --log-level debug|info|warn|error */
 };

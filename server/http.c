@@ -42,7 +42,6 @@
 
 struct http_server {
 	const struct server_config *cfg;
-	struct imap_pool *pool;
 	struct MHD_Daemon *mhd;
 	struct workers *workers;
 	atomic_uint inflight;
@@ -124,6 +123,7 @@ static void build_api_request(struct req *q, const char *method)
 	r->authorization = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                               MHD_HTTP_HEADER_AUTHORIZATION);
 	r->imap_user = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Imap-User");
+	r->imap_server = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Imap-Server");
 	r->if_none_match = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	                                               MHD_HTTP_HEADER_IF_NONE_MATCH);
 	r->content_type = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
@@ -499,13 +499,15 @@ static void req_unref(struct req *q)
 }
 
 /* The key that keeps one user's requests from holding every worker: the
- * credentials as sent (FNV-1a of Authorization and X-Imap-User). */
+ * credentials as sent (FNV-1a of Authorization, X-Imap-User and
+ * X-Imap-Server: the same user on two servers has two shares). */
 static uint64_t fairness_key(const struct api_request *r)
 {
 	uint64_t h = 1469598103934665603ull;
-	const char *parts[2] = {r->authorization ? r->authorization : "",
-	                        r->imap_user ? r->imap_user : ""};
-	for (int i = 0; i < 2; i++) {
+	const char *parts[3] = {r->authorization ? r->authorization : "",
+	                        r->imap_user ? r->imap_user : "",
+	                        r->imap_server ? r->imap_server : ""};
+	for (int i = 0; i < 3; i++) {
 		for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
 			h = (h ^ *p) * 1099511628211ull;
 		h = (h ^ 0xff) * 1099511628211ull;
@@ -749,14 +751,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_event(LOG_WARN, NULL, msg, (const char *)NULL);
 }
 
-/* GET /metrics (api_set_metrics): the pool's and the workers' state. */
+/* GET /metrics (api_set_metrics): the pools' and the workers' state. */
 static void render_metrics(void *ctx, struct imap_buf *out)
 {
 	struct http_server *s = ctx;
-	metrics_render(s->pool, workers_busy(s->workers), out);
+	metrics_render(workers_busy(s->workers), out);
 }
 
-struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool)
+struct http_server *http_server_start(const struct server_config *cfg)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof ss);
@@ -780,7 +782,6 @@ struct http_server *http_server_start(const struct server_config *cfg, struct im
 	if (!s)
 		return NULL;
 	s->cfg = cfg;
-	s->pool = pool;
 	unsigned long long salt = 0;
 	FILE *ur = fopen("/dev/urandom", "rb");
 	if (ur) {

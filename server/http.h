@@ -23,11 +23,9 @@
 
 struct http_server;
 
-struct imap_pool;
-
-/* Start listening; `pool` (borrowed) feeds /metrics. Returns NULL after
- * logging why. */
-struct http_server *http_server_start(const struct server_config *cfg, struct imap_pool *pool);
+/* Start listening (api_init must have been called: /metrics reads the
+ * servers' pools from api_config). Returns NULL after logging why. */
+struct http_server *http_server_start(const struct server_config *cfg);
 
 /* Stop accepting, let in-flight requests finish, then stop and free:
  * returns within --request-timeout + 1 s. A streamed download still

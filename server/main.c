@@ -1,9 +1,11 @@
 /*
- * server/main.c — imapgw: a REST/JSON gateway to an IMAP server.
+ * server/main.c — imapgw: a REST/JSON gateway to IMAP servers.
  *
  * Reads the configuration (flags and IMAPGW_* variables, see --help),
- * starts the HTTP front end (server/http.h explains the threading model),
- * and runs until SIGTERM or SIGINT, then drains in-flight requests.
+ * makes a session pool per configured IMAP server, starts the HTTP front
+ * end (server/http.h explains the threading model), and runs until
+ * SIGTERM or SIGINT; then /readyz reports draining for --drain-time
+ * seconds, the listener closes and in-flight requests finish.
  */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,58 +83,81 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);  /* threads started below inherit it */
 
-	struct imap_error err = {0};
-	struct imap_tls *tls = NULL;
-	if (cfg.imap_tls != IMAP_TLS_NONE && !(tls = imap_tls_new(cfg.imap_ca, &err))) {
-		log_event(LOG_ERROR, NULL, "cannot set up TLS", "detail", err.msg, (const char *)NULL);
-		server_config_free(&cfg);
-		return 1;
-	}
-	struct imap_pool_config pc = {
-		.per_user = cfg.pool_per_user,
-		.max_sessions = cfg.pool_max,
-		.idle_s = cfg.pool_idle_s,
-		.connect_timeout_ms = cfg.imap_connect_timeout_ms,
-		.login_fail_max = cfg.login_fail_max,
-		.login_fail_window_s = cfg.login_fail_window_s,
-		.wait_ms = cfg.pool_wait_ms,
-	};
-	imap_client_config_default(&pc.client);
-	pc.client.host = cfg.imap_host;
-	pc.client.port = cfg.imap_port;
-	pc.client.tls_mode = cfg.imap_tls;
-	pc.client.tls = tls;
+	/* One TLS context, client configuration and session pool per server:
+	 * each server has its own limits and its own failed-login throttle. */
 	static struct imap_budget budget;  /* every session's responses, together */
 	budget.max = cfg.imap_memory_max;
-	pc.client.limits = cfg.imap_limits;
-	pc.client.limits.budget = &budget;
-	pc.client.stall_ms = cfg.imap_stall_timeout_ms;
-	pc.client.ignore_caps = cfg.imap_ignore_caps;
-	if (cfg.imap_trace)
-		pc.client.trace = imap_trace_log;
-	pc.client.on_command = metrics_imap_command;
-	struct imap_pool *pool = imap_pool_new(&pc);
-	if (!pool) {
-		log_msgf(LOG_ERROR, NULL, "cannot create the session pool");
-		imap_tls_free(&tls);
-		server_config_free(&cfg);
-		return 1;
+	static struct imap_tls *tls[API_SERVERS_MAX];
+	static struct imap_pool_config pc[API_SERVERS_MAX];
+	static struct api_server servers[API_SERVERS_MAX];
+	static struct api_domain_route routes[SERVER_ROUTES_MAX];
+	size_t n = 0;
+	int exit_code = 1;
+	struct imap_index *index = NULL;
+	struct http_server *http = NULL;
+	for (; n < cfg.nservers; n++) {
+		const struct server_imap_server *v = &cfg.servers[n];
+		struct imap_error err = {0};
+		if (v->tls != IMAP_TLS_NONE && !(tls[n] = imap_tls_new(v->ca, &err))) {
+			log_event(LOG_ERROR, NULL, "cannot set up TLS", "server", v->name, "detail", err.msg,
+			          (const char *)NULL);
+			goto out;
+		}
+		pc[n] = (struct imap_pool_config){
+			.per_user = cfg.pool_per_user,
+			.max_sessions = cfg.pool_max,
+			.idle_s = cfg.pool_idle_s,
+			.connect_timeout_ms = cfg.imap_connect_timeout_ms,
+			.login_fail_max = cfg.login_fail_max,
+			.login_fail_window_s = cfg.login_fail_window_s,
+			.wait_ms = cfg.pool_wait_ms,
+		};
+		struct imap_client_config *c = &pc[n].client;
+		imap_client_config_default(c);
+		c->host = v->host;
+		c->port = v->port;
+		c->tls_mode = v->tls;
+		c->tls = tls[n];
+		c->limits = cfg.imap_limits;
+		c->limits.budget = &budget;
+		c->stall_ms = cfg.imap_stall_timeout_ms;
+		c->ignore_caps = cfg.imap_ignore_caps;
+		if (cfg.imap_trace)
+			c->trace = imap_trace_log;
+		c->on_command = metrics_imap_command;
+		c->on_command_ctx = metrics_server_ctx(n);
+		servers[n] = (struct api_server){.name = v->name, .client = c};
+		if (!(servers[n].pool = imap_pool_new(&pc[n]))) {
+			log_msgf(LOG_ERROR, NULL, "cannot create the session pool of %s", v->name);
+			imap_tls_free(&tls[n]);
+			goto out;
+		}
 	}
-	struct imap_index *index = imap_index_new((size_t)cfg.index_max_mb << 20);
-	/* Watched folders hold pooled sessions: one per user stays for requests. */
+	for (size_t r = 0; r < cfg.nroutes; r++) {
+		routes[r].domain = cfg.routes[r].domain;
+		for (size_t i = 0; i < n; i++)
+			if (strcasecmp(cfg.routes[r].server, servers[i].name) == 0)
+				routes[r].server = i;
+	}
+	index = imap_index_new((size_t)cfg.index_max_mb << 20);
+	/* Watched folders hold pooled sessions: one per user stays for requests.
+	 * One hub per server, over that server's pool. */
 	unsigned per_user = cfg.pool_per_user ? cfg.pool_per_user : 4;
-	struct imap_watch_hub *watch = imap_watch_hub_new(&(struct imap_watch_config){
-		.pool = pool,
-		.per_user_watches = per_user - 1,
-		.max_subs = cfg.events_max,
-		.max_subs_per_user = cfg.events_max_per_user,
-		.poll_ms = cfg.events_poll_s * 1000,
-		.reissue_ms = cfg.events_idle_s * 1000,
-		.heartbeat_ms = cfg.events_heartbeat_s * 1000,
-		.command_ms = cfg.request_timeout_ms,
-		.changes_max = cfg.changes_max,
-	});
-	api_init(&(struct api_config){.pool = pool, .client = &pc.client, .index = index,
+	for (size_t i = 0; i < n; i++)
+		servers[i].watch = imap_watch_hub_new(&(struct imap_watch_config){
+			.pool = servers[i].pool,
+			.per_user_watches = per_user - 1,
+			.max_subs = cfg.events_max,
+			.max_subs_per_user = cfg.events_max_per_user,
+			.poll_ms = cfg.events_poll_s * 1000,
+			.reissue_ms = cfg.events_idle_s * 1000,
+			.heartbeat_ms = cfg.events_heartbeat_s * 1000,
+			.command_ms = cfg.request_timeout_ms,
+			.changes_max = cfg.changes_max,
+		});
+	api_init(&(struct api_config){.servers = servers, .nservers = n, .routes = routes,
+	                              .nroutes = cfg.nroutes,
+	                              .default_server = cfg.route_default_index, .index = index,
 	                              .per_page_max = cfg.per_page_max,
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,
@@ -142,9 +168,7 @@ int main(int argc, char **argv)
 	                              .thread_max = cfg.thread_max,
 
 	                              .changes_max = cfg.changes_max,
-	                              .watch = watch,
 	                              .events_folders_max = cfg.events_folders_max,
-
 	                              .senders_batch = cfg.senders_batch,
 	                              .senders_timeout_ms = cfg.senders_timeout_ms,
 	                              .trusted_authserv_ids = cfg.trusted_authserv_ids,
@@ -160,23 +184,20 @@ int main(int argc, char **argv)
 	                              .smtp_timeout_ms = cfg.smtp_timeout_ms,
 	                              .log_event = api_log_event});
 
-	struct http_server *http = http_server_start(&cfg, pool);
-	if (!http) {
-		imap_watch_hub_free(&watch);
-		imap_pool_free(&pool, imap_now_ms() + 1000);
-		imap_index_free(&index);
-		imap_tls_free(&tls);
-		server_config_free(&cfg);
-		return 1;
-	}
-	char listen[300], imap[300];
+	if (!(http = http_server_start(&cfg)))
+		goto out;
+	char listen[300];
 	snprintf(listen, sizeof listen, "%s:%u", cfg.listen_host, (unsigned)cfg.listen_port);
-	snprintf(imap, sizeof imap, "%s:%u", cfg.imap_host, (unsigned)cfg.imap_port);
-	log_event(LOG_INFO, NULL, "listening", "listen", listen, "imap", imap, "imap_tls",
-	          cfg.imap_tls == IMAP_TLS_IMPLICIT   ? "implicit"
-	          : cfg.imap_tls == IMAP_TLS_STARTTLS ? "starttls"
-	                                              : "none",
-	          (const char *)NULL);
+	for (size_t i = 0; i < n; i++) {
+		char imap[300];
+		snprintf(imap, sizeof imap, "%s:%u", cfg.servers[i].host, (unsigned)cfg.servers[i].port);
+		log_event(LOG_INFO, NULL, "listening", "listen", listen, "server", servers[i].name, "imap",
+		          imap, "imap_tls",
+		          cfg.servers[i].tls == IMAP_TLS_IMPLICIT   ? "implicit"
+		          : cfg.servers[i].tls == IMAP_TLS_STARTTLS ? "starttls"
+		                                                    : "none",
+		          (const char *)NULL);
+	}
 
 	/* Wait for a stop signal; meanwhile log out sessions idle too long. */
 	int sig;
@@ -185,19 +206,38 @@ int main(int argc, char **argv)
 		sig = sigtimedwait(&stop, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		imap_pool_reap(pool);
+		for (size_t i = 0; i < n; i++)
+			imap_pool_reap(servers[i].pool);
 	}
 	log_event(LOG_INFO, NULL, "stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
 	          (const char *)NULL);
-	http_server_stop(&http);  /* event streams end first (api_stop_events) */
-	imap_watch_hub_free(&watch);
+	/* Draining: /readyz says 503 so that load balancers send no new
+	 * requests, while everything else is still served; then the listener
+	 * closes and in-flight requests finish. */
+	if (cfg.drain_s) {
+		api_set_draining(true);
+		log_event(LOG_INFO, NULL, "draining", (const char *)NULL);
+		int64_t until = imap_now_ms() + (int64_t)cfg.drain_s * 1000;
+		for (int64_t now; (now = imap_now_ms()) < until;) {
+			int64_t left = until - now;
+			struct timespec tick = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000};
+			if (sigtimedwait(&stop, NULL, &tick) > 0)
+				break;  /* a second signal: stop now */
+		}
+	}
 	api_stop();  /* long scans give up between batches */
-	http_server_stop(&http);
-	imap_pool_free(&pool, imap_now_ms() + 5000);  /* LOGOUT of every idle session */
+	http_server_stop(&http);  /* event streams end first (api_stop_events) */
+	exit_code = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		imap_watch_hub_free(&servers[i].watch);  /* event streams ended with the server */
+		imap_pool_free(&servers[i].pool, imap_now_ms() + 5000);  /* LOGOUT of idle sessions */
+		imap_tls_free(&tls[i]);
+	}
 	imap_index_free(&index);
-	imap_tls_free(&tls);
 	server_config_free(&cfg);
-	log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);
 	curl_global_cleanup();
-	return 0;
+	if (exit_code == 0)
+		log_event(LOG_INFO, NULL, "stopped", (const char *)NULL);
+	return exit_code;
 }

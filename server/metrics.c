@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -19,6 +21,7 @@
 
 #include "api/api.h"
 #include "imap/index.h"
+#include "imap/pool.h"
 #include "imap/watch.h"
 #include "server/config.h"
 
@@ -50,6 +53,34 @@ static const char *const commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* The pool's counters, per server: a family's rows are consecutive, its
+ * first carries the help and type. */
+#define PS(f) offsetof(struct imap_pool_stats, f)
+static const struct {
+	const char *name, *help, *type;
+	const char *label;  /* more labels after server="…" */
+	size_t off;         /* of the field in struct imap_pool_stats */
+	bool wide;          /* unsigned long long, else unsigned */
+} pool_series[] = {
+	{"imapgw_pool_sessions", "IMAP sessions in each server's pool by state.", "gauge",
+	 ",state=\"idle\"", PS(idle), false},
+	{"imapgw_pool_sessions", NULL, NULL, ",state=\"busy\"", PS(busy), false},
+	{"imapgw_pool_sessions", NULL, NULL, ",state=\"connecting\"", PS(connecting), false},
+	{"imapgw_pool_waiters", "Requests waiting for a session, by server.", "gauge", "",
+	 PS(waiting), false},
+	{"imapgw_pool_events_total", "Pool events by server.", "counter", ",event=\"created\"",
+	 PS(created), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"reused\"", PS(reused), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"evicted\"", PS(evicted), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"expired\"", PS(expired), true},
+	{"imapgw_pool_events_total", NULL, NULL, ",event=\"discarded\"", PS(discarded), true},
+	{"imapgw_login_failures_total", "Logins the IMAP server refused.", "counter", "",
+	 PS(login_failures), true},
+	{"imapgw_login_throttled_total", "Requests answered 429 without asking the server.",
+	 "counter", "", PS(throttled), true},
+};
+#define NPOOL_SERIES (sizeof pool_series / sizeof pool_series[0])
+
 struct histogram {
 	atomic_ullong buckets[NBOUNDS];  /* non-cumulative counts */
 	atomic_ullong count;
@@ -58,7 +89,10 @@ struct histogram {
 
 static atomic_ullong requests[NROUTES][NSTATUS];
 static struct histogram request_ms[NROUTES];
-static atomic_ullong imap_ok[NCOMMANDS], imap_failed[NCOMMANDS];
+static atomic_ullong imap_ok[API_SERVERS_MAX][NCOMMANDS], imap_failed[API_SERVERS_MAX][NCOMMANDS];
+static const size_t server_slots[API_SERVERS_MAX] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 static struct histogram imap_ms[NCOMMANDS];
 
 static double start_time_s;
@@ -168,11 +202,16 @@ void metrics_request(const char *route, int status, int64_t elapsed_ms)
 	observe(&request_ms[r], elapsed_ms);
 }
 
+void *metrics_server_ctx(size_t server)
+{
+	return (void *)(uintptr_t)&server_slots[server < API_SERVERS_MAX ? server : 0];
+}
+
 void metrics_imap_command(void *ctx, const char *name, int result, int64_t elapsed_ms)
 {
-	(void)ctx;
+	size_t srv = ctx ? *(const size_t *)ctx : 0;
 	size_t c = index_of(commands, NCOMMANDS, name);
-	atomic_fetch_add(result == 0 ? &imap_ok[c] : &imap_failed[c], 1);
+	atomic_fetch_add(result == 0 ? &imap_ok[srv][c] : &imap_failed[srv][c], 1);
 	observe(&imap_ms[c], elapsed_ms);
 }
 
@@ -192,7 +231,7 @@ static void render_histogram(struct imap_buf *out, const char *name, const char 
 	imap_buf_printf(out, "%s_count{%s=\"%s\"} %llu\n", name, label, value, count);
 }
 
-void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_buf *out)
+void metrics_render(unsigned workers_busy, struct imap_buf *out)
 {
 	imap_buf_printf(out,
 	                "# HELP imapgw_build_info The running build: versions of imapgw and its libraries.\n"
@@ -218,17 +257,22 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 			render_histogram(out, "imapgw_http_request_duration_seconds", "route", routes[r],
 			                 &request_ms[r]);
 
-	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by name and result.\n"
-	                   "# TYPE imapgw_imap_commands_total counter\n");
-	for (size_t c = 0; c < NCOMMANDS; c++) {
-		unsigned long long ok = atomic_load(&imap_ok[c]), bad = atomic_load(&imap_failed[c]);
-		if (ok)
-			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"ok\"} %llu\n",
-			                commands[c], ok);
-		if (bad)
-			imap_buf_printf(out, "imapgw_imap_commands_total{command=\"%s\",result=\"error\"} %llu\n",
-			                commands[c], bad);
-	}
+	const struct api_config *cfg = api_config();
+	imap_buf_puts(out, "# HELP imapgw_imap_commands_total IMAP commands by server, name and "
+	                   "result.\n# TYPE imapgw_imap_commands_total counter\n");
+	for (size_t v = 0; v < cfg->nservers && v < API_SERVERS_MAX; v++)
+		for (size_t c = 0; c < NCOMMANDS; c++) {
+			unsigned long long ok = atomic_load(&imap_ok[v][c]);
+			unsigned long long bad = atomic_load(&imap_failed[v][c]);
+			if (ok)
+				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
+				                     "result=\"ok\"} %llu\n",
+				                cfg->servers[v].name, commands[c], ok);
+			if (bad)
+				imap_buf_printf(out, "imapgw_imap_commands_total{server=\"%s\",command=\"%s\","
+				                     "result=\"error\"} %llu\n", cfg->servers[v].name, commands[c],
+				                bad);
+		}
 	imap_buf_puts(out, "# HELP imapgw_imap_command_duration_seconds IMAP command latency.\n"
 	                   "# TYPE imapgw_imap_command_duration_seconds histogram\n");
 	for (size_t c = 0; c < NCOMMANDS; c++)
@@ -236,38 +280,36 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 			render_histogram(out, "imapgw_imap_command_duration_seconds", "command", commands[c],
 			                 &imap_ms[c]);
 
-	struct imap_pool_stats st;
-	imap_pool_stats(pool, &st);
+	/* One snapshot per server, then each family as one group. */
+	struct imap_pool_stats st[API_SERVERS_MAX];
+	size_t ns = cfg->nservers < API_SERVERS_MAX ? cfg->nservers : API_SERVERS_MAX;
+	for (size_t v = 0; v < ns; v++)
+		imap_pool_stats(cfg->servers[v].pool, &st[v]);
+	for (size_t i = 0; i < NPOOL_SERIES;) {
+		const char *family = pool_series[i].name;
+		size_t end = i;
+		while (end < NPOOL_SERIES && strcmp(pool_series[end].name, family) == 0)
+			end++;
+		imap_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", family, pool_series[i].help, family,
+		                pool_series[i].type);
+		for (size_t v = 0; v < ns; v++)
+			for (size_t k = i; k < end; k++) {
+				const char *field = (const char *)&st[v] + pool_series[k].off;
+				unsigned long long n = pool_series[k].wide ? *(const unsigned long long *)field
+				                                           : *(const unsigned *)field;
+				imap_buf_printf(out, "%s{server=\"%s\"%s} %llu\n", family, cfg->servers[v].name,
+				                pool_series[k].label, n);
+			}
+		i = end;
+	}
 	imap_buf_printf(out,
-	                "# HELP imapgw_pool_sessions IMAP sessions in the pool by state.\n"
-	                "# TYPE imapgw_pool_sessions gauge\n"
-	                "imapgw_pool_sessions{state=\"idle\"} %u\n"
-	                "imapgw_pool_sessions{state=\"busy\"} %u\n"
-	                "imapgw_pool_sessions{state=\"connecting\"} %u\n"
-	                "# HELP imapgw_pool_waiters Requests waiting for a session.\n"
-	                "# TYPE imapgw_pool_waiters gauge\n"
-	                "imapgw_pool_waiters %u\n"
-	                "# HELP imapgw_pool_events_total Pool events.\n"
-	                "# TYPE imapgw_pool_events_total counter\n"
-	                "imapgw_pool_events_total{event=\"created\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"reused\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"evicted\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"expired\"} %llu\n"
-	                "imapgw_pool_events_total{event=\"discarded\"} %llu\n"
-	                "# HELP imapgw_login_failures_total Logins the IMAP server refused.\n"
-	                "# TYPE imapgw_login_failures_total counter\n"
-	                "imapgw_login_failures_total %llu\n"
-	                "# HELP imapgw_login_throttled_total Requests answered 429 without asking the server.\n"
-	                "# TYPE imapgw_login_throttled_total counter\n"
-	                "imapgw_login_throttled_total %llu\n"
 	                "# HELP imapgw_workers_busy Requests queued or running on IMAP workers.\n"
 	                "# TYPE imapgw_workers_busy gauge\n"
 	                "imapgw_workers_busy %u\n",
-	                st.idle, st.busy, st.connecting, st.waiting, st.created, st.reused, st.evicted,
-	                st.expired, st.discarded, st.login_failures, st.throttled, workers_busy);
+	                workers_busy);
 
 	struct imap_index_stats ix;
-	imap_index_stats(api_config()->index, &ix);
+	imap_index_stats(cfg->index, &ix);
 	imap_buf_printf(out,
 	                "# HELP imapgw_index_pages_total Listings by whether the index served them.\n"
 	                "# TYPE imapgw_index_pages_total counter\n"
@@ -297,8 +339,14 @@ void metrics_render(struct imap_pool *pool, unsigned workers_busy, struct imap_b
 		imap_buf_printf(out, "imapgw_index_revalidations_total{kind=\"%s\"} %llu\n",
 		                imap_index_reval_name((enum imap_index_reval)k), ix.reval[k]);
 
-	struct imap_watch_stats ws;
-	imap_watch_stats(api_config()->watch, &ws);
+	struct imap_watch_stats ws = {0};  /* all servers' hubs together */
+	for (size_t v = 0; v < cfg->nservers; v++) {
+		struct imap_watch_stats one;
+		imap_watch_stats(cfg->servers[v].watch, &one);
+		ws.subs += one.subs;
+		ws.watches += one.watches;
+		ws.idling += one.idling;
+	}
 	imap_buf_printf(out,
 	                "# HELP imapgw_events_streams Open GET /events streams.\n"
 	                "# TYPE imapgw_events_streams gauge\n"

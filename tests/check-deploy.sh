@@ -44,5 +44,45 @@ while read -r src; do
 done < <(grep -E '^COPY ' "$df" | grep -v -- '--from=' | grep -v '<<' \
          | sed -E 's/^COPY( --[a-z]+=[^ ]+)* //' | awk '{ for (i = 1; i < NF; i++) print $i }')
 
+# deploy/: HAProxy's own check of deploy/haproxy.cfg (addresses from the
+# environment) and of the one in the Kubernetes manifests; the manifests parse.
+if command -v haproxy >/dev/null; then
+	out=$(IMAPGW_LB_BIND=127.0.0.1:1 IMAPGW_LB_STATS=/nonexistent/haproxy.sock \
+		IMAPGW_REPLICA_1=127.0.0.1:2 IMAPGW_REPLICA_2=127.0.0.1:3 IMAPGW_REPLICA_3=127.0.0.1:4 \
+		haproxy -c -f "$root/deploy/haproxy.cfg" 2>&1) || fail "haproxy -c deploy/haproxy.cfg: $out"
+else
+	echo "check-deploy: haproxy is not installed: deploy/haproxy.cfg not checked" >&2
+fi
+out=$(python3 - "$root/deploy/k8s" <<'PY' 2>&1
+import os, subprocess, sys, tempfile, yaml
+d = sys.argv[1]
+kinds = []
+drain = grace = None
+for f in sorted(os.listdir(d)):
+    for doc in yaml.safe_load_all(open(os.path.join(d, f))):
+        kinds.append(doc["kind"])
+        if doc["kind"] == "ConfigMap" and "IMAPGW_DRAIN_TIME" in doc["data"]:
+            drain = int(doc["data"]["IMAPGW_DRAIN_TIME"])
+        if doc["kind"] == "ConfigMap" and "haproxy.cfg" in doc["data"]:
+            with tempfile.NamedTemporaryFile("w", suffix=".cfg") as t:
+                t.write(doc["data"]["haproxy.cfg"])
+                t.flush()
+                r = subprocess.run(["haproxy", "-c", "-f", t.name], capture_output=True, text=True)
+                if r.returncode:
+                    sys.exit(f"{f}: haproxy.cfg: {r.stdout}{r.stderr}")
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "imapgw":
+            spec = doc["spec"]["template"]["spec"]
+            c = spec["containers"][0]
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness is not /readyz"
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", "liveness is not /healthz"
+            grace = spec["terminationGracePeriodSeconds"]
+# above the drain and the longest request (--request-timeout, 30 s by default)
+assert drain is not None and grace is not None, "no IMAPGW_DRAIN_TIME or grace period"
+assert grace > drain + 30, f"terminationGracePeriodSeconds {grace} <= drain {drain} + 30 s"
+for k in ("Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
+    assert k in kinds, f"no {k} in deploy/k8s"
+PY
+) || fail "deploy/k8s: $out"
+
 (( failed )) && exit 1
-echo "check-deploy: systemd unit and docker files ok"
+echo "check-deploy: systemd unit, docker and deploy files ok"

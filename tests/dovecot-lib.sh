@@ -40,7 +40,8 @@
 # tests: they append their conversations), ivan / ivan-secret (change feed and
 # event tests, on every server: they write only into ivan's own folders), judy /
 # judy-secret (the /senders tests, on every server: they append the mail they
-# group). Mail is owned by uid/gid 65534 (nobody/nogroup).
+# group), liam / liam-secret (the scale-out test's writes, tests/cluster.py: no
+# other test may use liam). Mail is owned by uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from
@@ -51,9 +52,9 @@
 _dovecot_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _dovecot_mail_uid=65534
 _dovecot_mail_gid=65534
-_dovecot_users=(alice bob carol dave erin frank grace heidi kim ivan judy)
+_dovecot_users=(alice bob carol dave erin frank grace heidi kim ivan judy liam)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
-	'grace-secret' 'heidi-secret' 'kim-secret' 'ivan-secret' 'judy-secret')
+	'grace-secret' 'heidi-secret' 'kim-secret' 'ivan-secret' 'judy-secret' 'liam-secret')
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 
@@ -274,6 +275,7 @@ namespace inbox {
 }
 
 $(_dovecot_penalty_conf)
+$([[ -n ${DOVECOT_USERNAME_FORMAT:-} ]] && printf 'auth_username_format = %s\n' "$DOVECOT_USERNAME_FORMAT")
 
 # Login processes in "high-performance" mode (reused, started in advance): a new
 # connection never meets a login process that is still connecting to auth (which
@@ -427,6 +429,28 @@ _dovecot_write_env() {
 		[[ -n ${!v:-} ]] && printf 'export %s=%q\n' "$v" "${!v}" >>"$d/env"
 	done
 	return 0
+}
+
+# dovecot_second_start DIR — a second, independent Dovecot in DIR/second for the
+# tests of one gateway in front of several servers: its own CA, ports and mail, the
+# same users and passwords, nothing seeded. It drops the domain of a user name
+# (auth_username_format %Ln: alice@two.test logs in as alice), so that a gateway's
+# domain routes can be tested with the same users. Exports, and appends to DIR/env:
+#   IMAPGW_TEST_DOVECOT2_IMAP_PORT, IMAPGW_TEST_DOVECOT2_IMAPS_PORT, IMAPGW_TEST_DOVECOT2_CA
+# Stop it with dovecot_stop DIR/second.
+dovecot_second_start() {
+	local d=${1:?usage: dovecot_second_start DIR} ports
+	mkdir -p "$d/second" || return 1
+	# in a subshell: dovecot_start exports the first instance's variable names
+	ports=$(DOVECOT_USERNAME_FORMAT=%Ln dovecot_start "$d/second" &&
+		printf '%s %s' "$IMAPGW_TEST_IMAP_PORT" "$IMAPGW_TEST_IMAPS_PORT") || return 1
+	export IMAPGW_TEST_DOVECOT2_IMAP_PORT=${ports% *}
+	export IMAPGW_TEST_DOVECOT2_IMAPS_PORT=${ports#* }
+	export IMAPGW_TEST_DOVECOT2_CA=$d/second/pki/ca.crt
+	local v
+	for v in IMAPGW_TEST_DOVECOT2_IMAP_PORT IMAPGW_TEST_DOVECOT2_IMAPS_PORT IMAPGW_TEST_DOVECOT2_CA; do
+		printf 'export %s=%q\n' "$v" "${!v}" >>"$d/env"
+	done
 }
 
 # dovecot_seed DIR SEEDGEN — generate the seed set into DIR/seed and load it into alice.

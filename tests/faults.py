@@ -28,6 +28,8 @@ import sys
 import threading
 import time
 
+from testlib import basic, free_port
+
 BIN = os.environ.get("IMAPGW_BIN", "build/imapgw")
 DIR = os.environ["IMAPGW_TEST_DIR"]
 CA = os.environ["IMAPGW_TEST_CA"]
@@ -44,18 +46,6 @@ figures = {}
 def fail(msg):
     failures.append(msg)
     print("faults: FAIL " + msg, file=sys.stderr)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def basic(user, password):
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class Gateway:
@@ -645,6 +635,9 @@ def run_restart():
             break
         time.sleep(0.2)
     else:
+        stop.set()  # the load threads would keep the process alive
+        for t in threads:
+            t.join()
         raise SystemExit("faults: Dovecot did not start again: " +
                          open(os.path.join(DIR, "dovecot-restart.out")).read())
     time.sleep(1.5)  # under load, with the server back

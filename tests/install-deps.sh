@@ -21,6 +21,7 @@ packages=(
 	dovecot-imapd        # private test IMAP server (dovecot, doveadm)
 	openssl              # test PKI (openssl req/x509), s_client
 	wrk                  # make bench
+	haproxy              # make test-cluster: replicas behind deploy/haproxy.cfg
 	curl                 # make demo's example calls
 	procps               # ps (stopping Dovecot and its children)
 	iproute2             # ss (free port search)

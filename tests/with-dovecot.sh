@@ -2,7 +2,8 @@
 # with-dovecot.sh SEEDGEN -- COMMAND [ARGS...]
 #
 # Starts a private Dovecot on loopback (127.0.0.1 and 127.0.0.2, random free ports),
-# seeds alice's mailbox with SEEDGEN's messages, and beside it a private Cyrus and
+# seeds alice's mailbox with SEEDGEN's messages, a second, empty Dovecot (for a gateway
+# in front of several servers: dovecot_second_start), and beside them a private Cyrus and
 # Courier (tests/servers-lib.sh; grace's mailbox seeded on all three), runs COMMAND
 # with IMAPGW_TEST_* describing them (see both libraries), then stops the servers
 # and removes the temporary directory (kept when IMAPGW_TEST_KEEP=1). Exits with
@@ -41,6 +42,7 @@ cleanup() {
 	# stop what it started
 	[[ -n ${servers_pid:-} ]] && wait "$servers_pid" 2>/dev/null
 	servers_stop "$dir"
+	dovecot_stop "$dir/second"
 	dovecot_stop "$dir"
 	if [[ ${IMAPGW_TEST_KEEP:-0} == 1 ]]; then
 		echo "with-dovecot: kept $dir (Dovecot is stopped; $dir/env has the settings it ran with)" >&2
@@ -59,6 +61,11 @@ export IMAPGW_TEST_SEEDGEN=$seedgen  # the seed set for alice on the other serve
 servers_start "$dir" &
 servers_pid=$!
 dovecot_start "$dir" || exit 1
+# a second Dovecot, for one gateway in front of several servers (tests/dovecot-lib.sh);
+# IMAPGW_TEST_DOVECOT2=0 for runs that do not need it
+if [[ ${IMAPGW_TEST_DOVECOT2:-1} == 1 ]]; then
+	dovecot_second_start "$dir" || exit 1
+fi
 dovecot_seed "$dir" "$seedgen" || exit 1
 if ! "${PYTHON:-python3}" "$here/../../shared/servers/seed_any.py" --port "$IMAPGW_TEST_IMAP_PORT" \
 	--user grace --password grace-secret >"$dir/dovecot-seed-grace.log" 2>&1; then

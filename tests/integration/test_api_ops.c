@@ -78,10 +78,12 @@ Test(api_ops, metrics_count_requests_sessions_and_commands)
 	cr_assert(strstr(m, "imapgw_http_requests_total{route=\"messages\",status=\"400\"} 1\n"), "%s", m);
 	cr_assert(strstr(m, "imapgw_http_requests_total{route=\"folders\",status=\"401\"} 1\n"), "%s", m);
 	cr_assert(strstr(m, "imapgw_http_request_duration_seconds_count{route=\"messages\"} 4\n"), "%s", m);
-	cr_assert(strstr(m, "imapgw_imap_commands_total{command=\"EXAMINE\",result=\"ok\"} 1\n"), "%s", m);
-	cr_assert(strstr(m, "imapgw_imap_commands_total{command=\"FETCH\",result=\"ok\"} 3\n"), "%s", m);
-	cr_assert(strstr(m, "imapgw_pool_sessions{state=\"idle\"} 1\n"), "%s", m);
-	cr_assert(strstr(m, "imapgw_login_failures_total 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_imap_commands_total{server=\"default\",command=\"EXAMINE\","
+	                    "result=\"ok\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_imap_commands_total{server=\"default\",command=\"FETCH\","
+	                    "result=\"ok\"} 3\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_pool_sessions{server=\"default\",state=\"idle\"} 1\n"), "%s", m);
+	cr_assert(strstr(m, "imapgw_login_failures_total{server=\"default\"} 1\n"), "%s", m);
 	cr_assert(strstr(m, "imapgw_imap_command_duration_seconds_bucket{command=\"FETCH\",le=\"+Inf\"} 3\n"),
 	          "%s", m);
 	gw_reply_free(&r);

@@ -204,6 +204,19 @@ void gw_start_on(struct gw *g, const struct test_server *s, ...)
 	va_end(ap);
 }
 
+void test_imap_server_flag(const char *name, const char *which, char *out, size_t cap)
+{
+	char port_var[64], ca_var[64];
+	if (strcmp(which, "DOVECOT2") != 0)
+		others_ready();
+	snprintf(port_var, sizeof port_var, "IMAPGW_TEST_%s_IMAPS_PORT", which);
+	snprintf(ca_var, sizeof ca_var, "IMAPGW_TEST_%s_CA", which);
+	const char *port = getenv(port_var), *ca = getenv(ca_var);
+	cr_assert(port && ca, "%s or %s is not set (run under tests/with-dovecot.sh)", port_var,
+	          ca_var);
+	snprintf(out, cap, "%s=127.0.0.1:%s,tls=implicit,ca=%s", name, port, ca);
+}
+
 void test_server_path(const struct test_server *s, const char *logical, char *out, size_t cap)
 {
 	size_t k = (size_t)snprintf(out, cap, "%s", strcmp(logical, "INBOX") == 0 ? "" : s->prefix);
@@ -418,6 +431,14 @@ void gw_request_body(const struct gw *g, const char *method, const char *path,
                      const char *body, size_t len, struct gw_reply *r)
 {
 	request(g, method, path, user, password, NULL, content_type, body, len, r);
+}
+
+void gw_request_body_headers(const struct gw *g, const char *method, const char *path,
+                             const char *user, const char *password, const char *extra_header,
+                             const char *content_type, const char *body, size_t len,
+                             struct gw_reply *r)
+{
+	request(g, method, path, user, password, extra_header, content_type, body, len, r);
 }
 
 void gw_reply_free(struct gw_reply *r)

@@ -60,6 +60,13 @@ void test_server_need(const struct test_server *s);
 /* As gw_start, in front of server s (its implicit-TLS port and certificate). */
 void gw_start_on(struct gw *g, const struct test_server *s, ...) __attribute__((sentinel));
 
+/* An --imap-server value that names, as `name`, a server of the test run
+ * by the prefix of its IMAPGW_TEST_* variables: "DOVECOT2" (the second
+ * Dovecot, tests/dovecot-lib.sh dovecot_second_start), "CYRUS" or "COURIER"
+ * (waits for them, tests/servers-lib.sh): "name=127.0.0.1:PORT,ca=FILE"
+ * (implicit TLS). Fails the test when the server's settings are missing. */
+void test_imap_server_flag(const char *name, const char *which, char *out, size_t cap);
+
 /* The folder path on server s of a logical path ("Archive/2023" is
  * "INBOX.Archive.2023" on Courier); INBOX stays INBOX. */
 void test_server_path(const struct test_server *s, const char *logical, char *out, size_t cap);
@@ -84,6 +91,12 @@ void gw_request(const struct gw *g, const char *method, const char *path, const 
 void gw_request_body(const struct gw *g, const char *method, const char *path,
                      const char *user, const char *password, const char *content_type,
                      const char *body, size_t len, struct gw_reply *r);
+
+/* As gw_request_body, with extra headers as in gw_request. */
+void gw_request_body_headers(const struct gw *g, const char *method, const char *path,
+                             const char *user, const char *password, const char *extra_header,
+                             const char *content_type, const char *body, size_t len,
+                             struct gw_reply *r);
 
 void gw_reply_free(struct gw_reply *r);
 

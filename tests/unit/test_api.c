@@ -55,7 +55,9 @@ static void gateway_start(struct gateway *g, const struct fake_step *script, siz
 	struct imap_pool_config pc = fake_session_pool_config(&g->fs);
 	g->pool = imap_pool_new(&pc);
 	cr_assert_not_null(g->pool);
-	api_init(&(struct api_config){.pool = g->pool, .client = &g->fs.cfg, .per_page_max = 100,
+	static struct api_server server;
+	server = (struct api_server){.name = "default", .pool = g->pool, .client = &g->fs.cfg};
+	api_init(&(struct api_config){.servers = &server, .nservers = 1, .per_page_max = 100,
 	                              .per_page_default = 50, .download_timeout_ms = 3000,
 	                              .text_max = 65536});
 }

@@ -147,6 +147,45 @@ Test(write, replace_with_empty_list_clears)
 	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 FLAGS.SILENT ()\nA3 UID FETCH 3 (UID FLAGS)");
 }
 
+/* A selection left by an earlier request is synced (NOOP) before the UIDs
+ * are named: the server ignores UIDs its view of the folder lacks, so a
+ * message appended meanwhile by another session would be left unchanged. */
+Test(write, store_on_an_earlier_selection_syncs_it_first)
+{
+	static const struct fake_step script[] = {
+		GREETING(CAPS_ALL),
+		SELECT_INBOX("7"),
+		FAKE_EXPECT("UID STORE 3 +FLAGS.SILENT (\\Flagged)"),
+		FAKE_SEND("$TAG OK Store completed\r\n"),
+		FAKE_EXPECT("UID FETCH 3 (UID FLAGS)"),
+		FAKE_SEND("* 1 FETCH (UID 3 FLAGS (\\Flagged))\r\n$TAG OK Fetch completed\r\n"),
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("* 4 EXISTS\r\n$TAG OK NOOP completed\r\n"),
+		FAKE_EXPECT("UID STORE 9 +FLAGS.SILENT (\\Flagged)"),
+		FAKE_SEND("$TAG OK Store completed\r\n"),
+		FAKE_EXPECT("UID FETCH 9 (UID FLAGS)"),
+		FAKE_SEND("* 4 FETCH (UID 9 FLAGS (\\Flagged))\r\n$TAG OK Fetch completed\r\n"),
+	};
+	struct fake_session h;
+	FAKE_SESSION_OPEN(&h, script);
+	const char *add[] = {"\\Flagged"};
+	struct imap_store st = {.add = add, .nadd = 1};
+	struct imap_ref ref = {"INBOX", 7};
+	struct imap_flags_result r;
+	const uint32_t first = 3, appended = 9;
+	cr_assert_eq(imap_flags_store(h.s, &ref, &first, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0,
+	             "%s", h.err.msg);
+	imap_flags_result_free(&r);
+	cr_assert_eq(imap_flags_store(h.s, &ref, &appended, 1, &st, FAKE_DEADLINE(), &r, &h.err), 0,
+	             "%s", h.err.msg);
+	cr_assert(r.v[0].found);
+	cr_assert_eq(imap_session_mailbox(h.s)->exists, 4);
+	imap_flags_result_free(&r);
+	finish(&h, "A1 SELECT INBOX\nA2 UID STORE 3 +FLAGS.SILENT (\\Flagged)\n"
+	           "A3 UID FETCH 3 (UID FLAGS)\nA4 NOOP\nA5 UID STORE 9 +FLAGS.SILENT (\\Flagged)\n"
+	           "A6 UID FETCH 9 (UID FLAGS)");
+}
+
 Test(write, bad_flag_or_stale_uidvalidity_changes_nothing)
 {
 	static const struct fake_step script[] = {
@@ -352,6 +391,9 @@ Test(write, bare_no_to_a_copy_is_not_found_when_the_target_is_missing)
 		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
 		FAKE_EXPECT("STATUS INBOX.Nope (UIDVALIDITY)"),
 		FAKE_SEND("$TAG NO Mailbox does not exist, or must be subscribed to.\r\n"),
+		/* the second request's selection is the first one's: looked at again */
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK NOOP completed\r\n"),
 		PREFETCH("6", "* 2 FETCH (UID 6 BODY[HEADER.FIELDS (MESSAGE-ID)] {2}\r\n\r\n)\r\n"),
 		FAKE_EXPECT("UID COPY 6 INBOX.Full"),
 		FAKE_SEND("$TAG NO Error in IMAP command received by server.\r\n"),
@@ -370,9 +412,10 @@ Test(write, bare_no_to_a_copy_is_not_found_when_the_target_is_missing)
 	           "A2 UID FETCH 5 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
 	           "A3 UID COPY 5 INBOX.Nope\n"
 	           "A4 STATUS INBOX.Nope (UIDVALIDITY)\n"
-	           "A5 UID FETCH 6 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
-	           "A6 UID COPY 6 INBOX.Full\n"
-	           "A7 STATUS INBOX.Full (UIDVALIDITY)");
+	           "A5 NOOP\n"
+	           "A6 UID FETCH 6 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\n"
+	           "A7 UID COPY 6 INBOX.Full\n"
+	           "A8 STATUS INBOX.Full (UIDVALIDITY)");
 }
 
 /* Courier writes back the keywords a session last read: each STORE there
@@ -451,7 +494,10 @@ Test(write, permanent_delete_expunges_that_uid_only)
 		FAKE_SEND("$TAG OK Store completed\r\n"),
 		FAKE_EXPECT("UID EXPUNGE 5"),
 		FAKE_SEND("* 2 EXPUNGE\r\n$TAG OK Expunge completed\r\n"),
-		/* a UID that is not there: nothing reported expunged */
+		/* a UID that is not there: nothing reported expunged; the
+		 * selection of the earlier operation is brought up to date first */
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK done\r\n"),
 		FAKE_EXPECT("UID STORE 6 +FLAGS.SILENT (\\Deleted)"),
 		FAKE_SEND("$TAG OK Store completed\r\n"),
 		FAKE_EXPECT("UID EXPUNGE 6"),
@@ -471,7 +517,7 @@ Test(write, permanent_delete_expunges_that_uid_only)
 	imap_delete_result_free(&d);
 	finish(&h, "A1 SELECT INBOX\n"
 	           "A2 UID STORE 5 +FLAGS.SILENT (\\Deleted)\nA3 UID EXPUNGE 5\n"
-	           "A4 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA5 UID EXPUNGE 6");
+	           "A4 NOOP\nA5 UID STORE 6 +FLAGS.SILENT (\\Deleted)\nA6 UID EXPUNGE 6");
 }
 
 Test(write, delete_moves_to_trash_found_by_name)
