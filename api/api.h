@@ -403,6 +403,12 @@ int api_credentials(const struct api_request *req, struct imap_credentials *cred
 const struct api_server *api_server_for(const struct api_request *req, const char *user,
                                         struct api_response *resp);
 
+/* api_credentials, then api_server_for: both for the request, or false
+ * after filling resp (store freed). On true, free store when cred is done. */
+bool api_request_target(const struct api_request *req, struct imap_credentials *cred,
+                        struct imap_buf *store, const struct api_server **srv,
+                        struct api_response *resp);
+
 /* Run fn on a pooled session of srv for the request's credentials (a login on
  * the way names req->client_addr to the server). When fn fails
  * because a reused session turned out dead, it runs once more on a fresh

@@ -201,15 +201,9 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 {
 	struct imap_credentials cred;
 	struct imap_buf store;
-	if (api_credentials(req, &cred, &store, resp)) {
-		imap_buf_free(&store);
+	const struct api_server *srv;
+	if (!api_request_target(req, &cred, &store, &srv, resp))
 		return false;
-	}
-	const struct api_server *srv = api_server_for(req, cred.user, resp);
-	if (!srv) {
-		imap_buf_free(&store);
-		return false;
-	}
 	unsigned batch = api_config()->senders_batch ? api_config()->senders_batch : BATCH_DEFAULT;
 	struct imap_error err = {0};
 	unsigned retry = 0;

@@ -219,20 +219,26 @@ int api_with_session(const struct api_request *req, const struct api_server *srv
 	}
 }
 
+bool api_request_target(const struct api_request *req, struct imap_credentials *cred,
+                        struct imap_buf *store, const struct api_server **srv,
+                        struct api_response *resp)
+{
+	if (api_credentials(req, cred, store, resp) ||
+	    !(*srv = api_server_for(req, cred->user, resp))) {
+		imap_buf_free(store);
+		return false;
+	}
+	return true;
+}
+
 bool api_run(const struct api_request *req, const struct api_match *m, api_session_fn *fn,
              void *ctx, struct api_response *resp)
 {
 	struct imap_credentials cred;
 	struct imap_buf store;
-	if (api_credentials(req, &cred, &store, resp)) {
-		imap_buf_free(&store);
+	const struct api_server *srv;
+	if (!api_request_target(req, &cred, &store, &srv, resp))
 		return false;
-	}
-	const struct api_server *srv = api_server_for(req, cred.user, resp);
-	if (!srv) {
-		imap_buf_free(&store);
-		return false;
-	}
 	struct imap_error err = {0};
 	unsigned retry = 0;
 	bool idempotent = m->route && (m->route->flags & API_ROUTE_IDEMPOTENT);
