@@ -109,10 +109,22 @@ struct conv {
 	size_t count;
 	int64_t latest;      /* newest INTERNALDATE */
 	uint32_t latest_uid;
+	int64_t started;     /* oldest INTERNALDATE */
+	uint32_t started_uid;
+};
+
+/* The orders of GET /threads (?sort=, ?order=; newest activity first by
+ * default). Ties: by the UID of the message the key was taken from. */
+enum conv_sort { SORT_LATEST, SORT_STARTED, SORT_COUNT };
+static const char *const conv_sorts[] = {"latest", "started", "count"};
+struct conv_order {
+	enum conv_sort key;
+	bool asc;
 };
 
 struct list_call {
 	const char *folder;
+	struct conv_order order;
 	uint32_t page, per_page;
 	int64_t deadline;
 	struct imap_folder_threads ft;
@@ -132,12 +144,24 @@ static long next_in(const struct imap_threads *t, long top, long x)
 	return x == top ? -1 : t->v[x].next;
 }
 
-static int by_latest(const void *a, const void *b)
+static int conv_cmp(const void *a, const void *b, void *ctx)
 {
 	const struct conv *x = a, *y = b;
-	if (x->latest != y->latest)
-		return x->latest > y->latest ? -1 : 1;
-	return x->latest_uid > y->latest_uid ? -1 : x->latest_uid < y->latest_uid;
+	const struct conv_order *o = ctx;
+	int c = 0;
+	if (o->key == SORT_STARTED) {
+		c = x->started < y->started ? -1 : x->started > y->started;
+		if (!c)
+			c = x->started_uid < y->started_uid ? -1 : x->started_uid > y->started_uid;
+		return o->asc ? c : -c;
+	}
+	if (o->key == SORT_COUNT)
+		c = x->count < y->count ? -1 : x->count > y->count;
+	if (!c)  /* latest activity: the key, and what breaks a tie of counts */
+		c = x->latest < y->latest ? -1 : x->latest > y->latest;
+	if (!c)
+		c = x->latest_uid < y->latest_uid ? -1 : x->latest_uid > y->latest_uid;
+	return o->asc ? c : -c;
 }
 
 static int list_threads(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -158,7 +182,8 @@ static int list_threads(struct imap_session *s, void *ctx, struct imap_error *er
 	if (!(c->convs = calloc(n ? n : 1, sizeof *c->convs)))
 		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	for (long r = t->first; r >= 0; r = t->v[r].next) {
-		struct conv cv = {.root = r, .latest = INT64_MIN};
+		struct conv cv = {.root = r, .latest = INT64_MIN, .started = INT64_MAX,
+		                  .started_uid = UINT32_MAX};
 		for (long x = r; x >= 0; x = next_in(t, r, x)) {
 			if (t->v[x].msg < 0)
 				continue;
@@ -169,11 +194,16 @@ static int list_threads(struct imap_session *s, void *ctx, struct imap_error *er
 				cv.latest = mm->received;
 				cv.latest_uid = mm->uid;
 			}
+			if (mm->received < cv.started ||
+			    (mm->received == cv.started && mm->uid < cv.started_uid)) {
+				cv.started = mm->received;
+				cv.started_uid = mm->uid;
+			}
 		}
 		if (cv.count)
 			c->convs[c->nconvs++] = cv;
 	}
-	qsort(c->convs, c->nconvs, sizeof *c->convs, by_latest);
+	qsort_r(c->convs, c->nconvs, sizeof *c->convs, conv_cmp, &c->order);
 	uint64_t start = (uint64_t)(c->page - 1) * c->per_page;
 	c->first = start < c->nconvs ? (size_t)start : c->nconvs;
 	size_t end = c->first + c->per_page < c->nconvs ? c->first + c->per_page : c->nconvs;
@@ -250,7 +280,7 @@ void api_threads_list(const struct api_request *req, struct api_response *resp,
                       const struct api_match *m)
 {
 	const struct api_config *cfg = api_config();
-	static const char *const known[] = {"folder", "page", "per_page", NULL};
+	static const char *const known[] = {"folder", "page", "per_page", "sort", "order", NULL};
 	struct list_call c;
 	memset(&c, 0, sizeof c);
 	c.ft.t.first = -1;
@@ -258,6 +288,19 @@ void api_threads_list(const struct api_request *req, struct api_response *resp,
 	uint64_t n;
 	if (!api_known_params(req, known, resp) || !api_folder_param(req, &c.folder, resp))
 		return;
+	if ((v = api_query(req, "sort"))) {
+		size_t k = 0;
+		while (k < sizeof conv_sorts / sizeof conv_sorts[0] && strcmp(v, conv_sorts[k]) != 0)
+			k++;
+		if (k == sizeof conv_sorts / sizeof conv_sorts[0])
+			return (void)api_bad(resp, "sort must be latest, started or count");
+		c.order.key = (enum conv_sort)k;
+	}
+	if ((v = api_query(req, "order"))) {
+		if (strcmp(v, "asc") != 0 && strcmp(v, "desc") != 0)
+			return (void)api_bad(resp, "order must be asc or desc");
+		c.order.asc = strcmp(v, "asc") == 0;
+	}
 	c.page = 1;
 	if ((v = api_query(req, "page"))) {
 		if (!api_parse_u64(v, 1, PAGE_MAX, &n))

@@ -223,7 +223,8 @@ def crafted_cases():
               "folders=%FF", "page=2"]:
         add(("GET", "/search?" + q, None, None, {400}))
     add(("GET", "/search?folders=No%20Such%20Folder", None, None, {404}))
-    for q in ["page=0", "per_page=0", "per_page=x", "folder=%0A", "bogus=1", "sort=date"]:
+    for q in ["page=0", "per_page=0", "per_page=x", "folder=%0A", "bogus=1", "sort=date",
+              "order=up", "sort="]:
         add(("GET", "/threads?" + q, None, None, {400}))
     add(("GET", "/threads?folder=No%20Such%20Folder", None, None, {404}))
     for tid in ["x", "bTxhPg%3D%3D", "dTA", "dXg", "bm9wZQ", "bTw-", "A" * 3000,

@@ -270,3 +270,54 @@ Test(conversations, api_threads_server_and_gateway_agree)
 	gw_stop(&g);
 	test_user_unlock();
 }
+
+/* The thread_ids of a /threads answer, one per line; and their counts. */
+static void thread_ids(json_t *j, char ids[][160], json_int_t *counts, size_t *n)
+{
+	size_t i;
+	json_t *t;
+	*n = 0;
+	json_array_foreach(json_object_get(j, "threads"), i, t) {
+		snprintf(ids[*n], sizeof ids[0], "%s", json_string_value(json_object_get(t, "thread_id")));
+		counts[(*n)++] = json_integer_value(json_object_get(t, "count"));
+	}
+}
+
+Test(conversations, threads_sort_and_order)
+{
+	static char desc[256][160], asc[256][160], dflt[256][160];
+	json_int_t cd[256], ca[256], c0[256];
+	size_t nd, na, n0;
+	struct gw g;
+	gw_start(&g, NULL);
+	json_t *j = get_as(&g, GRACE, "/threads?per_page=200", 200);
+	thread_ids(j, dflt, c0, &n0);
+	json_decref(j);
+	cr_assert_gt(n0, 10);
+	static const char *const sorts[] = {"latest", "started", "count"};
+	for (size_t k = 0; k < 3; k++) {
+		char path[128];
+		snprintf(path, sizeof path, "/threads?per_page=200&sort=%s&order=desc", sorts[k]);
+		j = get_as(&g, GRACE, path, 200);
+		thread_ids(j, desc, cd, &nd);
+		json_decref(j);
+		snprintf(path, sizeof path, "/threads?per_page=200&sort=%s&order=asc", sorts[k]);
+		j = get_as(&g, GRACE, path, 200);
+		thread_ids(j, asc, ca, &na);
+		json_decref(j);
+		cr_assert_eq(nd, n0, "%s", sorts[k]);
+		cr_assert_eq(na, n0, "%s", sorts[k]);
+		/* every key has a tie-breaker: ascending is descending reversed */
+		for (size_t i = 0; i < nd; i++)
+			cr_expect_str_eq(asc[i], desc[nd - 1 - i], "%s: #%zu", sorts[k], i);
+		if (k == 0)  /* the default is latest, desc */
+			for (size_t i = 0; i < nd; i++)
+				cr_expect_str_eq(desc[i], dflt[i], "default #%zu", i);
+		if (k == 2)
+			for (size_t i = 1; i < nd; i++)
+				cr_expect_geq(cd[i - 1], cd[i], "count: #%zu", i);
+	}
+	json_decref(get_as(&g, GRACE, "/threads?sort=subject", 400));
+	json_decref(get_as(&g, GRACE, "/threads?order=up", 400));
+	gw_stop(&g);
+}
