@@ -94,7 +94,8 @@ static int raw_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct raw *r = ctx;
 	if (r->begun)  /* the session died mid-body: the body cannot restart */
 		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
-	int rc = imap_content_select(s, r->t->folder, false, r->t->uidvalidity, r->req->deadline, err);
+	int rc = imap_content_select(s, r->t->folder, false, r->t->uidvalidity, r->t->uid,
+	                             r->req->deadline, err);
 	if (rc)
 		return rc;
 	snprintf(r->etag, sizeof r->etag, "\"%u.%u\"", imap_session_mailbox(s)->uidvalidity,
@@ -231,8 +232,8 @@ static int detail_run(struct imap_session *s, void *ctx, struct imap_error *err)
 	int64_t deadline = d->req->deadline;
 	imap_message_free(&d->msg);
 	/* Marking as seen needs the folder read-write; reading alone does not. */
-	int rc = imap_content_select(s, d->t->folder, d->mark_seen, d->t->uidvalidity, deadline,
-	                             err);
+	int rc = imap_content_select(s, d->t->folder, d->mark_seen, d->t->uidvalidity, d->t->uid,
+	                             deadline, err);
 	if (rc)
 		return rc;
 	d->uidvalidity = imap_session_mailbox(s)->uidvalidity;
@@ -359,7 +360,8 @@ static int listing_run(struct imap_session *s, void *ctx, struct imap_error *err
 {
 	struct listing *l = ctx;
 	imap_bodystructure_free(&l->bs);
-	int rc = imap_content_select(s, l->t->folder, false, l->t->uidvalidity, l->req->deadline, err);
+	int rc = imap_content_select(s, l->t->folder, false, l->t->uidvalidity, l->t->uid,
+	                             l->req->deadline, err);
 	if (rc)
 		return rc;
 	l->uidvalidity = imap_session_mailbox(s)->uidvalidity;
@@ -469,7 +471,8 @@ static int download_run(struct imap_session *s, void *ctx, struct imap_error *er
 	if (d->begun)  /* the session died mid-body: the body cannot restart */
 		return imap_error_set(err, IMAP_ERR_IO, "the connection to the server was lost");
 	imap_bodystructure_free(&d->bs);
-	int rc = imap_content_select(s, d->t->folder, false, d->t->uidvalidity, d->req->deadline, err);
+	int rc = imap_content_select(s, d->t->folder, false, d->t->uidvalidity, d->t->uid,
+	                             d->req->deadline, err);
 	if (!rc)
 		rc = imap_content_structure(s, d->t->uid, d->req->deadline, &d->bs, err);
 	if (rc)

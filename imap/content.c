@@ -11,12 +11,28 @@
 #include "imap/mail/cte.h"
 
 int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
-                        uint32_t uidvalidity, int64_t deadline, struct imap_error *err)
+                        uint32_t uidvalidity, uint32_t uid, int64_t deadline,
+                        struct imap_error *err)
 {
+	const struct imap_mailbox *was = imap_session_mailbox(s);
+	bool reused = was && was->name && strcmp(was->name, folder) == 0;
 	int rc = imap_session_select(s, folder, !readwrite, deadline, err);
 	if (rc)
 		return rc;
 	const struct imap_mailbox *m = imap_session_mailbox(s);
+	/* A UID at or past what this session's view of the folder holds may
+	 * name a message another session has just appended: the server answers
+	 * a FETCH of it with nothing until the session has looked again. */
+	if (reused && (!m->uidnext || uid >= m->uidnext)) {
+		struct imap_cmd c;
+		imap_session_cmd(s, &c);
+		imap_cmd_atom(&c, "NOOP");
+		rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+		imap_cmd_free(&c);
+		if (rc)
+			return rc;
+		m = imap_session_mailbox(s);
+	}
 	if (uidvalidity && m->uidvalidity != uidvalidity)
 		return imap_error_set(err, IMAP_ERR_STALE,
 		                      "the folder's UIDVALIDITY is no longer the one given");
@@ -152,7 +168,7 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
 {
 	if (*section && !imap_body_section_valid(section, strlen(section)))
 		return imap_error_set(err, IMAP_ERR_INVALID, "malformed body section");
-	int rc = imap_content_select(s, folder, false, uidvalidity, deadline, err);
+	int rc = imap_content_select(s, folder, false, uidvalidity, uid, deadline, err);
 	if (rc)
 		return rc;
 	char item[IMAP_SECTION_LEN_MAX + 24];

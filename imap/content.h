@@ -55,10 +55,14 @@ int imap_content_stream(struct imap_session *s, const char *folder, uint32_t uid
                         void *sink_ctx, int64_t deadline, struct imap_error *err);
 
 /* Select `folder` (read-only unless `readwrite`; a selection already made
- * serves when it allows as much) and check UIDVALIDITY as above. Returns
- * 0, IMAP_ERR_NOT_FOUND, IMAP_ERR_STALE or a session error. */
+ * serves when it allows as much) and check UIDVALIDITY as above, for
+ * reading message `uid`: a selection already made is brought up to date
+ * (NOOP) when uid is at or past its UIDNEXT (or that is unknown), so a
+ * message just appended by another session is found. Returns 0,
+ * IMAP_ERR_NOT_FOUND, IMAP_ERR_STALE or a session error. */
 int imap_content_select(struct imap_session *s, const char *folder, bool readwrite,
-                        uint32_t uidvalidity, int64_t deadline, struct imap_error *err);
+                        uint32_t uidvalidity, uint32_t uid, int64_t deadline,
+                        struct imap_error *err);
 
 /* One message, as GET /messages/{uid} shows it. */
 struct imap_message {

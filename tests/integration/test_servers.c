@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/client.h"
 #include "tests/support/gateway.h"
 
 static void setup(void)
@@ -564,6 +565,57 @@ PARAMS(flags_move_copy_delete_append)
 	          r.status, r.body.data);
 	gw_reply_free(&r);
 	cr_expect_eq(count(&g, src), before_src, "%s: both gone", srv->name);
+	gw_stop(&g);
+	test_user_unlock();
+}
+
+/* A message another client has just appended is readable at once through
+ * a pooled session that had the folder selected before it came (one
+ * session per user, so it is that session). */
+PARAMS(a_message_appended_elsewhere_is_read_at_once)
+{
+	test_server_need(srv);
+	char lock[64];
+	snprintf(lock, sizeof lock, "heidi-%s", srv->name);
+	test_user_lock(lock);
+	struct gw g;
+	gw_start_on(&g, srv, "--pool-per-user", "1", "--index-max-mb", "0", NULL);
+	char folder[256], e[256], path[640];
+	heidi_folder(&g, srv, "Fresh", folder, sizeof folder);
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/messages?folder=%s", e);
+	json_decref(call(&g, "GET", path, HEIDI, NULL, 200));  /* the session selects it */
+
+	struct imap_session *s = test_imap_login_on(srv, HEIDI);
+	struct imap_error err = {0};
+	char msg[256];
+	snprintf(msg, sizeof msg, "From: x@example.test\r\nSubject: fresh %d\r\n\r\nJust now.\r\n",
+	         (int)getpid());
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "APPEND");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	imap_cmd_literal(&c, msg, strlen(msg));
+	cr_assert_eq(imap_session_run(s, &c, NULL, NULL, imap_now_ms() + 15000, &err), 0, "%s",
+	             err.msg);
+	imap_cmd_free(&c);
+	const struct imap_response *t = imap_session_last_tagged(s);
+	uint64_t uid = 0;
+	cr_assert(t && t->code && imap_value_is_atom(imap_value_at(t->code, 0), "APPENDUID"),
+	          "%s: no APPENDUID", srv->name);
+	cr_assert_eq(imap_value_u64(imap_value_at(t->code, 2), UINT32_MAX, &uid), 0);
+	imap_session_logout(&s, imap_now_ms() + 15000);
+
+	static const char *const suffixes[] = {"", "/raw", "/attachments"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "/messages/%llu%s?folder=%s", (unsigned long long)uid,
+		         suffixes[i], e);
+		struct gw_reply r;
+		gw_request(&g, "GET", path, HEIDI, NULL, &r);
+		cr_expect_eq(r.status, 200, "%s: GET %s: %ld %s", srv->name, path, r.status,
+		             r.body.data);
+		gw_reply_free(&r);
+	}
 	gw_stop(&g);
 	test_user_unlock();
 }

@@ -611,7 +611,7 @@ static void run_everything(struct imap_session *s)
 	}
 
 	/* reading */
-	imap_content_select(s, "Archive/Old Mail", false, 7, dl, &err);
+	imap_content_select(s, "Archive/Old Mail", false, 7, 3, dl, &err);
 	struct imap_message m;
 	memset(&m, 0, sizeof m);
 	if (imap_message_fetch(s, 3, dl, &m, &err) == 0)
@@ -621,7 +621,7 @@ static void run_everything(struct imap_session *s)
 	if (imap_content_structure(s, 3, dl, &bs, &err) == 0)
 		imap_bodystructure_free(&bs);
 	imap_content_exists(s, 3, dl, &err);
-	imap_content_select(s, "INBOX", true, 0, dl, &err);
+	imap_content_select(s, "INBOX", true, 0, 3, dl, &err);
 	memset(&m, 0, sizeof m);
 	if (imap_message_fetch(s, 3, dl, &m, &err) == 0)
 		imap_message_mark_seen(s, &m, dl, &err);

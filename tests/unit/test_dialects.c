@@ -187,8 +187,13 @@ Test(dialects, yandex_body_section_nil_is_not_a_missing_message)
 		          "$TAG OK [READ-ONLY] EXAMINE Completed.\r\n"),
 		FAKE_EXPECT("UID FETCH 3 (UID BODY.PEEK[2])"),
 		FAKE_SEND("* 1 FETCH (UID 3 BODY[2] NIL)\r\n$TAG OK FETCH Completed.\r\n"),
+		/* no UIDNEXT was said: a reused selection looks again first */
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK NOOP Completed.\r\n"),
 		FAKE_EXPECT("UID FETCH 3 (UID BODY.PEEK[2])"),
 		FAKE_SEND("* 1 FETCH (UID 3)\r\n$TAG OK FETCH Completed.\r\n"),
+		FAKE_EXPECT("NOOP"),
+		FAKE_SEND("$TAG OK NOOP Completed.\r\n"),
 		FAKE_EXPECT("UID FETCH 4 (UID BODY.PEEK[2])"),
 		FAKE_SEND("$TAG OK FETCH Completed.\r\n"),
 	};
