@@ -8,16 +8,6 @@
 #include "imap/changes.h"
 #include "imap/folders.h"
 
-static int noop(struct imap_session *s, int64_t deadline, struct imap_error *err)
-{
-	struct imap_cmd c;
-	imap_session_cmd(s, &c);
-	imap_cmd_atom(&c, "NOOP");
-	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
-	imap_cmd_free(&c);
-	return rc;
-}
-
 int imap_state_of(struct imap_session *s, const char *folder, bool fresh, int64_t deadline,
                   struct imap_state *out, struct imap_error *err)
 {
@@ -28,7 +18,7 @@ int imap_state_of(struct imap_session *s, const char *folder, bool fresh, int64_
 	/* Servers answer STATUS of the selected mailbox from what that session
 	 * has seen (Dovecot) or from the mailbox itself; a NOOP first brings
 	 * the session up to date, one after makes it no older than the answer. */
-	int rc = selected && fresh ? noop(s, deadline, err) : 0;
+	int rc = selected && fresh ? imap_session_noop(s, deadline, err) : 0;
 	if (rc)
 		return rc;
 	if (!fresh && selected && m->uidvalidity && m->uidnext && (!condstore || m->highestmodseq)) {
@@ -55,7 +45,7 @@ int imap_state_of(struct imap_session *s, const char *folder, bool fresh, int64_
 	/* Not selected: the SELECT to come sees at least this. Selected: the
 	 * session sees the mailbox as of its last command, and what it reads
 	 * next must not be older than the state (changes would be lost). */
-	return selected ? noop(s, deadline, err) : 0;
+	return selected ? imap_session_noop(s, deadline, err) : 0;
 }
 
 void imap_changes_free(struct imap_changes *c)

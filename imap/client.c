@@ -863,6 +863,16 @@ uint64_t imap_session_account(const struct imap_session *s)
 	return s->account;
 }
 
+int imap_session_noop(struct imap_session *s, int64_t deadline, struct imap_error *err)
+{
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "NOOP");
+	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	return rc;
+}
+
 int imap_session_login(struct imap_session *s, enum imap_mech mech, const char *user,
                        const char *password, int64_t deadline, struct imap_error *err)
 {

@@ -351,6 +351,11 @@ void imap_session_learn(struct imap_session *s, unsigned what);
  * that the account's sessions must take turns at. */
 uint64_t imap_session_account(const struct imap_session *s);
 
+/* NOOP: the session takes in what the server has to tell (new mail,
+ * expunges, flags other sessions stored). 0 or an error as
+ * imap_session_run. */
+int imap_session_noop(struct imap_session *s, int64_t deadline, struct imap_error *err);
+
 /* An opaque pointer for the session's owner (the pool keeps its bookkeeping
  * here). NULL until set. */
 void imap_session_set_owner(struct imap_session *s, void *owner);

@@ -24,12 +24,7 @@ int imap_content_select(struct imap_session *s, const char *folder, bool readwri
 	 * name a message another session has just appended: the server answers
 	 * a FETCH of it with nothing until the session has looked again. */
 	if (reused && (!m->uidnext || uid >= m->uidnext)) {
-		struct imap_cmd c;
-		imap_session_cmd(s, &c);
-		imap_cmd_atom(&c, "NOOP");
-		rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
-		imap_cmd_free(&c);
-		if (rc)
+		if ((rc = imap_session_noop(s, deadline, err)))
 			return rc;
 		m = imap_session_mailbox(s);
 	}

@@ -931,12 +931,7 @@ int imap_messages_page(struct imap_session *s, const char *folder,
 				 * (a FETCH would have brought news): ask once. */
 				if (attempt > 0)
 					return 0;
-				struct imap_cmd noop;
-				imap_session_cmd(s, &noop);
-				imap_cmd_atom(&noop, "NOOP");
-				rc = imap_session_run(s, &noop, NULL, NULL, deadline, err);
-				imap_cmd_free(&noop);
-				if (rc)
+				if ((rc = imap_session_noop(s, deadline, err)))
 					return rc;
 				continue;
 			}

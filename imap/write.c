@@ -207,13 +207,8 @@ static int select_ref_sync(struct imap_session *s, const struct imap_ref *ref, b
 	bool reused = sync && was && was->name && strcmp(was->name, ref->folder) == 0 &&
 	              (readonly || !was->readonly);
 	int rc = imap_session_select(s, ref->folder, readonly, deadline, err);
-	if (!rc && reused) {
-		struct imap_cmd c;
-		imap_session_cmd(s, &c);
-		imap_cmd_atom(&c, "NOOP");
-		rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
-		imap_cmd_free(&c);
-	}
+	if (!rc && reused)
+		rc = imap_session_noop(s, deadline, err);
 	if (rc)
 		return rc;
 	const struct imap_mailbox *m = imap_session_mailbox(s);
@@ -295,17 +290,6 @@ static pthread_mutex_t *store_turn(const struct imap_session *s)
 	return &store_turns[h % STORE_TURNS];
 }
 
-/* NOOP: the session reads what other sessions stored */
-static int look_again(struct imap_session *s, int64_t deadline, struct imap_error *err)
-{
-	struct imap_cmd noop;
-	imap_session_cmd(s, &noop);
-	imap_cmd_atom(&noop, "NOOP");
-	int rc = imap_session_run(s, &noop, NULL, NULL, deadline, err);
-	imap_cmd_free(&noop);
-	return rc;
-}
-
 /* UID STORE <set> <item> (flags), each flag in its canonical spelling. */
 static int store(struct imap_session *s, const char *set, const char *item,
                  const char *const *flags, size_t n, int64_t deadline, struct imap_error *err)
@@ -317,7 +301,7 @@ static int store(struct imap_session *s, const char *set, const char *item,
 	int rc = 0;
 	if (turn) {
 		pthread_mutex_lock(turn);
-		if ((rc = look_again(s, deadline, err))) {
+		if ((rc = imap_session_noop(s, deadline, err))) {
 			pthread_mutex_unlock(turn);
 			return rc;
 		}
