@@ -30,7 +30,7 @@ for _ in $(seq 100); do
 done
 [[ -n $port ]] || { echo "events bench: no free port" >&2; exit 1; }
 base=http://127.0.0.1:$port
-log=$(mktemp "${TMPDIR:-/tmp}/imapgw-events-bench.XXXXXX")
+log=$(mktemp "${TMPDIR:-/tmp}/imapgw-events-bench.XXXXXX") || exit 1
 "$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
 	--imap-ca "$IMAPGW_TEST_CA" --pool-per-user 64 --pool-max 256 --events-max-per-user 1000 \
 	--events-heartbeat 3600 --log-level warn 2>"$log" &
