@@ -105,6 +105,7 @@ void api_folders_list(const struct api_request *req, struct api_response *resp,
 			api_render_folder(&w, &c.list.v[i], c.counts);
 	}
 	jsonw_end_array(&w);
+	api_render_folder_list_state(&w, &c.list, c.counts);
 	jsonw_end_object(&w);
 done:
 	imap_folder_list_free(&c.list);

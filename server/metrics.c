@@ -29,7 +29,7 @@ static const char *const routes[] = {
 	"healthz", "readyz", "metrics", "openapi", "root", "docs", "docs_asset", "folders", "folder",
 	"messages", "search", "threads", "thread", "account",
 	/* changes */
-	"changes", "events",
+	"changes", "events", "folder_changes",
 	/* one message: read */
 	"message", "message_raw", "attachments", "attachment",
 	/* writes */
