@@ -161,8 +161,19 @@ static void error_all(struct watch *w, const char *detail, bool final)
 	unpin(v, n);
 }
 
+/* True when v[0..n) (n > 0) were all dropped: nobody is left to tell. */
+static bool all_dead(const struct member *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!atomic_load(&v[i].sub->dead))
+			return false;
+	return n > 0;
+}
+
 /* The changes of w's folder since *state, handed to v[0..n); *state
- * becomes the new one. Returns 0 or an error of the session. */
+ * becomes the new one (an intermediate one when every member of v was
+ * dropped before the end: the rest is asked for next time). Returns 0 or
+ * an error of the session. */
 static int catch_up(struct watch *w, struct imap_session *s, struct imap_state *state,
                     struct member *v, size_t n)
 {
@@ -200,7 +211,7 @@ static int catch_up(struct watch *w, struct imap_session *s, struct imap_state *
 			                                         .state = state});
 		bool more = c.has_more;
 		imap_changes_free(&c);
-		if (!more)
+		if (!more || all_dead(v, n))
 			return 0;
 	}
 }
