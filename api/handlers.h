@@ -22,7 +22,9 @@ api_handler api_account_get;
 /* api/folders.c, api/folder_write.c */
 api_handler api_folders_list, api_folder_get;
 api_handler api_folder_create, api_folder_patch, api_folder_delete;
-/* api/folder_changes.c: folder-list changes; the folder named "changes" */
+/* GET /folders/changes (folders.c); PATCH and DELETE of it act on the
+ * top-level folder named "changes" (folder_write.c) */
+#define API_FOLDER_NAMED_CHANGES "changes"
 api_handler api_folder_changes, api_folder_named_changes_patch, api_folder_named_changes_delete;
 
 /* api/messages.c: a page of summaries */
