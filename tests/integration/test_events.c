@@ -429,10 +429,11 @@ Test(events, shared_idle_sessions_and_limits)
 			sscanf(p, "\nimapgw_events_watches %u", &watches);
 		if ((p = strstr(m, "\nimapgw_events_watches_idling ")))
 			sscanf(p, "\nimapgw_events_watches_idling %u", &idling);
-		if ((p = strstr(m, "imapgw_pool_sessions{state=\"busy\"} ")))
-			sscanf(p, "imapgw_pool_sessions{state=\"busy\"} %u", &busy);
-		if ((p = strstr(m, "imapgw_pool_sessions{state=\"idle\"} ")))
-			sscanf(p, "imapgw_pool_sessions{state=\"idle\"} %u", &idle);
+		busy = idle = UINT_MAX;  /* a line not found fails the test below */
+		if ((p = strstr(m, "imapgw_pool_sessions{server=\"default\",state=\"busy\"} ")))
+			sscanf(p, "imapgw_pool_sessions{server=\"default\",state=\"busy\"} %u", &busy);
+		if ((p = strstr(m, "imapgw_pool_sessions{server=\"default\",state=\"idle\"} ")))
+			sscanf(p, "imapgw_pool_sessions{server=\"default\",state=\"idle\"} %u", &idle);
 		gw_reply_free(&r);
 		if (idling < USERS)
 			usleep(100000);
@@ -440,6 +441,7 @@ Test(events, shared_idle_sessions_and_limits)
 	cr_expect_eq(streams, USERS * PER_USER);
 	cr_expect_eq(watches, USERS, "%u watched folders for %d users", watches, USERS);
 	cr_expect_eq(idling, USERS, "%u in IDLE", idling);
+	cr_expect(busy != UINT_MAX && idle != UINT_MAX, "the pool's gauges are in /metrics");
 	cr_expect_leq(busy + idle, USERS * 2, "%u sessions for %d users", busy + idle, USERS);
 	struct sse y;
 	sse_open(&x, &g, "alice", "alice-secret", "INBOX", NULL);
@@ -666,6 +668,62 @@ Test(events, through_a_second_server)
 	json_decref(j);
 	sse_close(&s);
 	gw_stop(&g);
+}
+
+/* The pooled sessions busy now (IDLE and NOTIFY sessions are). */
+static unsigned busy_sessions(const struct gw *g)
+{
+	return metric(g, "imapgw_pool_sessions{server=\"default\",state=\"busy\"}");
+}
+
+/* Dovecot offers NOTIFY: two folders watched by one user hold one IMAP
+ * session while they wait (the watches borrow one for each round), and the
+ * events of both arrive. With NOTIFY ignored, each folder holds its own
+ * session in IDLE, as before. */
+Test(events, notify_one_session_for_a_users_folders)
+{
+	test_user_lock("ivan-dovecot");
+	for (int ignore = 0; ignore < 2; ignore++) {
+		struct gw g;
+		if (ignore)
+			gw_start(&g, "--pool-per-user", "4", "--imap-ignore-caps", "NOTIFY", NULL);
+		else
+			gw_start(&g, "--pool-per-user", "4", "--imap-trace", NULL);
+		fresh_folder(&g, "Notify A");
+		fresh_folder(&g, "Notify B");
+		struct sse s;
+		struct sse_event ev;
+		sse_open(&s, &g, IVAN, "Notify A,Notify B", NULL);
+		cr_assert_eq(s.status, 200);
+		cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS) &&
+		          !strcmp(ev.name, "ready"));
+		unsigned want = ignore ? 2 : 1;
+		cr_expect_eq(metric_becomes(&g, "imapgw_events_watches_idling", want), want,
+		             "%s: sessions in IDLE", ignore ? "IDLE" : "NOTIFY");
+		cr_expect_eq(metric(&g, "imapgw_events_notify_sessions"), ignore ? 0 : 1);
+		cr_expect_eq(metric(&g, "imapgw_events_watches"), 2);
+		unsigned busy = busy_sessions(&g);
+		cr_expect_eq(busy, want, "%s: %u sessions held for two watched folders",
+		             ignore ? "IDLE" : "NOTIFY", busy);
+		if (!ignore)
+			cr_expect_geq(gw_count_sent(&g, "NOTIFY SET"), 1);
+		long long a = append(&g, "Notify A", "to A");
+		cr_expect(wait_for(&s, "message.created", a, &ev), "the append to A arrives");
+		json_t *j = json_loads(ev.data, 0, NULL);
+		cr_expect_str_eq(json_string_value(json_object_get(j, "folder")), "Notify A");
+		json_decref(j);
+		long long b = append(&g, "Notify B", "to B");
+		cr_expect(wait_for(&s, "message.created", b, &ev), "the append to B arrives");
+		/* a second change of one folder (Dovecot tells nothing after a second
+		 * NOTIFY SET on one session: the set of two is a session of its own) */
+		long long b2 = append(&g, "Notify B", "to B again");
+		cr_expect(wait_for(&s, "message.created", b2, &ev), "a second append to B arrives");
+		sse_close(&s);
+		json_decref(call(&g, "DELETE", "/folders/Notify%20A?force=true", NULL, 200));
+		json_decref(call(&g, "DELETE", "/folders/Notify%20B?force=true", NULL, 200));
+		gw_stop(&g);
+	}
+	test_user_unlock();
 }
 
 /* SIGTERM ends every stream with a final error event. */
