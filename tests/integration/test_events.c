@@ -312,8 +312,9 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 	long long uid = append(&writer, folder, "live one");
 	cr_assert(wait_for(&s, "message.created", uid, &ev), "%s: no message.created for %lld",
 	          srv->name, uid);
-	fprintf(stderr, "events: %s: message.created %lld ms after the APPEND answered\n",
-	        srv->name, (long long)(imap_now_ms() - t0));
+	fprintf(stderr, "events: %s: message.created %lld ms after the APPEND answered (%s)\n",
+	        srv->name, (long long)(imap_now_ms() - t0),
+	        gw_count_sent(&reader, "NOTIFY SET") ? "NOTIFY" : "IDLE or polled");
 	json_t *j = json_loads(ev.data, 0, NULL);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "folder")), folder);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "state")), ev.id);
