@@ -33,8 +33,6 @@
 #define ID_BITS 48
 #define LISTED_MAX 100000u  /* pairs a token may hold at all (--folder-state-max's top) */
 
-static const char alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 #define FNV_START 14695981039346656037ull
 
@@ -77,48 +75,19 @@ static uint32_t folder_digest(const struct imap_folder *f)
 	return (uint32_t)(h ^ h >> 32);
 }
 
-static void put_be(unsigned char *p, uint64_t v, int bytes)
-{
-	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be(const unsigned char *p, int bytes)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void b64(const unsigned char *raw, size_t n, char *out)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)raw[i + 1] << 8;
-		if (i + 2 < n)
-			v |= raw[i + 2];
-		size_t chars = n - i >= 3 ? 4 : (n - i) + 1;
-		for (size_t c = 0; c < chars; c++)
-			out[k++] = alphabet[(v >> (18 - 6 * c)) & 63];
-	}
-	out[k] = '\0';
-}
 
 void api_folder_id(const struct imap_folder *f, char out[API_FOLDER_ID_LEN + 1])
 {
 	unsigned char raw[6];
-	put_be(raw, folder_id(f), 6);
-	b64(raw, sizeof raw, out);
+	api_put_be(raw, folder_id(f), 6);
+	api_b64url(raw, sizeof raw, out);
 }
 
 static void id_text(uint64_t id, char out[API_FOLDER_ID_LEN + 1])
 {
 	unsigned char raw[6];
-	put_be(raw, id, 6);
-	b64(raw, sizeof raw, out);
+	api_put_be(raw, id, 6);
+	api_b64url(raw, sizeof raw, out);
 }
 
 static int by_id(const void *a, const void *b)
@@ -156,8 +125,8 @@ static int entries_of(const struct imap_folder_list *l, bool counts, struct api_
 	uint64_t h = fnv(FNV_START, &head, 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char pair[PAIR_BYTES];
-		put_be(pair, out->v[i].id, 6);
-		put_be(pair + 6, out->v[i].digest, 4);
+		api_put_be(pair, out->v[i].id, 6);
+		api_put_be(pair + 6, out->v[i].digest, 4);
 		h = fnv(h, pair, sizeof pair);
 	}
 	out->digest = h;
@@ -189,13 +158,13 @@ char *api_folder_set_token(const struct api_folder_set *s, unsigned listed_max)
 	}
 	raw[0] = LIST_VERSION;
 	raw[1] = (unsigned char)((s->counts ? FLAG_COUNTS : 0) | (whole ? FLAG_WHOLE : 0));
-	put_be(raw + 2, s->n, 4);
-	put_be(raw + 6, s->digest, 8);
+	api_put_be(raw + 2, s->n, 4);
+	api_put_be(raw + 6, s->digest, 8);
 	for (size_t i = 0; whole && i < s->n; i++) {
-		put_be(raw + HEAD_BYTES + i * PAIR_BYTES, s->v[i].id, 6);
-		put_be(raw + HEAD_BYTES + i * PAIR_BYTES + 6, s->v[i].digest, 4);
+		api_put_be(raw + HEAD_BYTES + i * PAIR_BYTES, s->v[i].id, 6);
+		api_put_be(raw + HEAD_BYTES + i * PAIR_BYTES + 6, s->v[i].digest, 4);
 	}
-	b64(raw, bytes, out);
+	api_b64url(raw, bytes, out);
 	free(raw);
 	return out;
 }
@@ -215,25 +184,10 @@ bool api_folder_set_decode(const char *token, struct api_folder_set *out,
 		api_fail(resp, API_ERR_BUSY, "out of memory");
 		return false;
 	}
-	uint32_t acc = 0;
-	size_t bits = 0, n = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *at = token[i] ? strchr(alphabet, token[i]) : NULL;
-		if (!at) {
-			free(raw);
-			return api_bad(resp, bad);
-		}
-		acc = acc << 6 | (uint32_t)(at - alphabet);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	uint32_t count = n >= HEAD_BYTES ? (uint32_t)get_be(raw + 2, 4) : 0;
-	bool whole = n >= HEAD_BYTES && (raw[1] & FLAG_WHOLE);
-	if (acc != 0 || n < HEAD_BYTES || raw[0] != LIST_VERSION ||
+	size_t n = api_b64url_decode(token, len, raw);
+	uint32_t count = n != SIZE_MAX && n >= HEAD_BYTES ? (uint32_t)api_get_be(raw + 2, 4) : 0;
+	bool whole = n != SIZE_MAX && n >= HEAD_BYTES && (raw[1] & FLAG_WHOLE);
+	if (n == SIZE_MAX || n < HEAD_BYTES || raw[0] != LIST_VERSION ||
 	    (raw[1] & ~(FLAG_COUNTS | FLAG_WHOLE)) || (whole && count > LISTED_MAX) ||
 	    n != HEAD_BYTES + (whole ? (size_t)count * PAIR_BYTES : 0)) {
 		free(raw);
@@ -242,7 +196,7 @@ bool api_folder_set_decode(const char *token, struct api_folder_set *out,
 	out->counts = raw[1] & FLAG_COUNTS;
 	out->whole = whole;
 	out->n = count;
-	out->digest = get_be(raw + 6, 8);
+	out->digest = api_get_be(raw + 6, 8);
 	if (whole) {
 		out->v = malloc((count ? count : 1) * sizeof *out->v);
 		if (!out->v) {
@@ -254,8 +208,8 @@ bool api_folder_set_decode(const char *token, struct api_folder_set *out,
 		uint64_t h = fnv(FNV_START, &head, 1);
 		for (size_t i = 0; i < count; i++) {
 			const unsigned char *p = raw + HEAD_BYTES + i * PAIR_BYTES;
-			out->v[i] = (struct api_folder_entry){.id = get_be(p, 6),
-			                                      .digest = (uint32_t)get_be(p + 6, 4)};
+			out->v[i] = (struct api_folder_entry){.id = api_get_be(p, 6),
+			                                      .digest = (uint32_t)api_get_be(p + 6, 4)};
 			h = fnv(h, p, PAIR_BYTES);
 		}
 		bool ascending = true;

@@ -85,6 +85,19 @@ void api_state_encode(const struct imap_state *st, const char *folder,
 bool api_state_decode(const char *token, const char *folder, struct imap_state *out,
                       struct api_response *resp);
 
+/* base64url without padding of raw[0..n) into out (4 characters per 3
+ * bytes, and a NUL) (api/state.c). */
+void api_b64url(const unsigned char *raw, size_t n, char *out);
+
+/* The bytes of base64url s[0..len) (no padding) into out (room for
+ * len * 3 / 4): their number, or SIZE_MAX for a character outside the
+ * alphabet, a length no encoding has, or trailing bits that are not 0. */
+size_t api_b64url_decode(const char *s, size_t len, unsigned char *out);
+
+/* Big-endian numbers of `bytes` bytes in tokens (api/state.c). */
+void api_put_be(unsigned char *p, uint64_t v, int bytes);
+uint64_t api_get_be(const unsigned char *p, int bytes);
+
 /* "state": token. */
 void api_render_state(struct jsonw *w, const struct imap_state *st, const char *folder);
 

@@ -296,6 +296,37 @@ static void drain(struct watch *w)
 	drain_fd(w->wake[0]);
 }
 
+/* A pooled session of the user whose credentials these are. */
+static int acquire_as(const struct imap_watch_config *cfg, enum imap_cred_kind kind, char *user,
+                      char *secret, struct imap_session **s, struct imap_error *err)
+{
+	struct imap_credentials cred = {.kind = kind, .user = user, .secret = secret};
+	return imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, s, NULL, NULL,
+	                         err);
+}
+
+/* A detached thread of the hub (counted in h->threads by the caller). */
+static bool spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WATCH_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
+/* The end of a watch or notifier thread: hub_stop may be waiting. */
+static void thread_done(struct imap_watch_hub *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->threads--;
+	pthread_cond_broadcast(&h->changed);
+	pthread_mutex_unlock(&h->mu);
+}
+
 /* ---- the notifier of a user ---- */
 
 static bool grow(void **v, size_t *cap, size_t need, size_t size)
@@ -480,10 +511,7 @@ static void *notifier_main(void *arg)
 		struct imap_error err = {0};
 		int rc = 0;
 		if (!s) {
-			struct imap_credentials cred = {.kind = n->kind, .user = n->user,
-			                                .secret = n->secret};
-			rc = imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, &s,
-			                       NULL, NULL, &err);
+			rc = acquire_as(cfg, n->kind, n->user, n->secret, &s, &err);
 			have_sent = false;
 		}
 		bool refused = false;
@@ -494,10 +522,7 @@ static void *notifier_main(void *arg)
 			imap_pool_release(cfg->pool, s);
 			s = NULL;
 			have_sent = false;
-			struct imap_credentials cred = {.kind = n->kind, .user = n->user,
-			                                .secret = n->secret};
-			rc = imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, &s,
-			                       NULL, NULL, &err);
+			rc = acquire_as(cfg, n->kind, n->user, n->secret, &s, &err);
 		}
 		if (!rc && !have_sent) {
 			rc = notify_set(s, names, nn, imap_now_ms() + cfg->command_ms, &err);
@@ -561,10 +586,7 @@ static void *notifier_main(void *arg)
 		imap_pool_release(cfg->pool, s);
 	}
 	notifier_free(n);
-	pthread_mutex_lock(&h->mu);
-	h->threads--;
-	pthread_cond_broadcast(&h->changed);
-	pthread_mutex_unlock(&h->mu);
+	thread_done(h);
 	return NULL;
 }
 
@@ -600,20 +622,13 @@ static bool notify_join(struct watch *w)
 		n->user = strdup(w->user);
 		n->secret = strdup(w->secret);
 		n->wake[0] = n->wake[1] = -1;
-		pthread_attr_t attr;
-		pthread_t t;
 		if (!n->user || !n->secret || pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 			notifier_free(n);
 			return false;
 		}
 		h->nt[h->nnt++] = n;
 		w->notified = true;  /* so the new thread finds a folder */
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WATCH_STACK);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		bool started = pthread_create(&t, &attr, notifier_main, n) == 0;
-		pthread_attr_destroy(&attr);
-		if (!started) {
+		if (!spawn(notifier_main, n)) {
 			h->nnt--;
 			w->notified = false;
 			notifier_free(n);
@@ -696,10 +711,7 @@ static void *watch_main(void *arg)
 		struct imap_error err = {0};
 		int rc = 0;
 		if (!s) {
-			struct imap_credentials cred = {.kind = w->kind, .user = w->user,
-			                                .secret = w->secret};
-			rc = imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, &s,
-			                       NULL, NULL, &err);
+			rc = acquire_as(cfg, w->kind, w->user, w->secret, &s, &err);
 			if (!rc)
 				rc = imap_session_select(s, w->folder, true, imap_now_ms() + cfg->command_ms,
 				                         &err);
@@ -786,10 +798,7 @@ static void *watch_main(void *arg)
 	if (s)
 		imap_pool_release(cfg->pool, s);
 	watch_free(w);
-	pthread_mutex_lock(&h->mu);
-	h->threads--;
-	pthread_cond_broadcast(&h->changed);
-	pthread_mutex_unlock(&h->mu);
+	thread_done(h);
 	return NULL;
 }
 
@@ -1038,18 +1047,12 @@ enum imap_watch_refusal imap_watch_subscribe(struct imap_watch_hub *h,
 	if (why == IMAP_WATCH_OK) {
 		h->s[h->ns++] = s;
 		atomic_fetch_add(&s->refs, 1);
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WATCH_STACK);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		for (size_t i = 0; i < nfresh; i++) {
-			pthread_t t;
-			if (pthread_create(&t, &attr, watch_main, fresh[i]) == 0) {
+			if (spawn(watch_main, fresh[i])) {
 				h->threads++;
 				fresh[i] = NULL;
 			}
 		}
-		pthread_attr_destroy(&attr);
 	}
 	/* undo: memberships of s, and watches whose thread did not start */
 	for (size_t i = 0; i < n && why != IMAP_WATCH_OK; i++) {
