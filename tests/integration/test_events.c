@@ -312,9 +312,8 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 	long long uid = append(&writer, folder, "live one");
 	cr_assert(wait_for(&s, "message.created", uid, &ev), "%s: no message.created for %lld",
 	          srv->name, uid);
-	fprintf(stderr, "events: %s: message.created %lld ms after the APPEND answered (%s)\n",
-	        srv->name, (long long)(imap_now_ms() - t0),
-	        gw_count_sent(&reader, "NOTIFY SET") ? "NOTIFY" : "IDLE or polled");
+	fprintf(stderr, "events: %s: message.created %lld ms after the APPEND answered\n",
+	        srv->name, (long long)(imap_now_ms() - t0));
 	json_t *j = json_loads(ev.data, 0, NULL);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "folder")), folder);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "state")), ev.id);
@@ -359,6 +358,11 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 	sse_open(&s, &reader, IVAN, "INBOX", last_id);
 	cr_expect_eq(s.status, 400);
 	sse_close(&s);
+	/* Dovecot offers NOTIFY: its watch was woken through it */
+	unsigned notify = gw_count_sent(&reader, "NOTIFY SET");
+	fprintf(stderr, "events: %s: %s\n", srv->name, notify ? "NOTIFY" : "IDLE or polled");
+	if (strcmp(srv->name, "dovecot") == 0)
+		cr_expect_geq(notify, 1, "dovecot: NOTIFY SET sent");
 	gw_stop(&writer);
 	gw_stop(&reader);
 	test_user_unlock();
