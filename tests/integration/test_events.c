@@ -393,6 +393,7 @@ Test(events, shared_idle_sessions_and_limits)
 	struct gw g;
 	gw_start(&g, "--pool-per-user", "2", "--events-max-per-user", "10", NULL);
 	static struct sse s[USERS * PER_USER];
+	int64_t t0 = imap_now_ms();
 	for (int u = 0; u < USERS; u++) {
 		for (int k = 0; k < PER_USER; k++) {
 			struct sse *x = &s[u * PER_USER + k];
@@ -406,6 +407,8 @@ Test(events, shared_idle_sessions_and_limits)
 		cr_expect(sse_next(&s[i], &ev, imap_now_ms() + EVENT_WAIT_MS) &&
 		          strcmp(ev.name, "ready") == 0, "stream %d: no ready event", i);
 	}
+	fprintf(stderr, "events: %d streams of %d users open and ready in %lld ms\n",
+	        USERS * PER_USER, USERS, (long long)(imap_now_ms() - t0));
 	/* an eleventh stream of a user: 429; a second folder (one session is
 	 * kept for requests of --pool-per-user 2): 429 */
 	struct sse x;
