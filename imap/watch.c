@@ -45,11 +45,12 @@ struct watch {
 };
 
 /* With NOTIFY (RFC 5465) one session per user waits for news of all the
- * user's watched folders: NOTIFY SET names them, IDLE waits, and a STATUS
- * (or, for the session's selected mailbox, EXISTS, EXPUNGE, FETCH or
- * VANISHED) wakes the watch of that folder. Such a watch holds no session
- * while it waits: it borrows one from the pool for each round (the changes,
- * then back). */
+ * user's watched folders: NOTIFY SET names them (the session has no mailbox
+ * selected), IDLE waits, and a STATUS wakes the watch of that folder. Such
+ * a watch holds no session while it waits: it borrows one from the pool for
+ * each round (the changes, then back). A new set of folders gets a new
+ * session (Dovecot 2.3 tells nothing after a second NOTIFY SET), and a
+ * session that had NOTIFY is closed, never lent again. */
 struct notifier {
 	struct imap_watch_hub *hub;
 	unsigned char key[IMAP_WATCH_KEY_LEN];
