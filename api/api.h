@@ -227,6 +227,7 @@ struct api_config {
 	unsigned search_max_hits;    /* matches one search orders (0: 100000) */
 	unsigned thread_max;         /* messages threaded in one request (0: 10000) */
 	unsigned changes_max;        /* largest max_changes of GET /changes (0: 5000) */
+	unsigned folder_state_max;   /* folders a folder-list state lists one by one (0: 500) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
 	unsigned events_folders_max; /* folders one event stream may watch (0: 16) */
 	/* /senders */

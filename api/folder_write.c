@@ -145,3 +145,20 @@ void api_folder_delete(const struct api_request *req, struct api_response *resp,
 	}
 	finish(&c);
 }
+
+/* The top-level folder named "changes" (see api/folders.c). */
+void api_folder_named_changes_patch(const struct api_request *req, struct api_response *resp,
+                                    const struct api_match *m)
+{
+	struct api_match named = *m;
+	named.path = API_FOLDER_NAMED_CHANGES;
+	api_folder_patch(req, resp, &named);
+}
+
+void api_folder_named_changes_delete(const struct api_request *req,
+                                     struct api_response *resp, const struct api_match *m)
+{
+	struct api_match named = *m;
+	named.path = API_FOLDER_NAMED_CHANGES;
+	api_folder_delete(req, resp, &named);
+}

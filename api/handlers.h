@@ -22,6 +22,10 @@ api_handler api_account_get;
 /* api/folders.c, api/folder_write.c */
 api_handler api_folders_list, api_folder_get;
 api_handler api_folder_create, api_folder_patch, api_folder_delete;
+/* GET /folders/changes (folders.c); PATCH and DELETE of it act on the
+ * top-level folder named "changes" (folder_write.c) */
+#define API_FOLDER_NAMED_CHANGES "changes"
+api_handler api_folder_changes, api_folder_named_changes_patch, api_folder_named_changes_delete;
 
 /* api/messages.c: a page of summaries */
 api_handler api_messages_list;

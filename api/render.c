@@ -235,6 +235,10 @@ static void parent_json(struct jsonw *w, const struct imap_folder *f)
 void api_render_folder_fields(struct jsonw *w, const struct imap_folder *f, bool counts)
 {
 	char delim[2] = {f->delimiter, '\0'};
+	char id[API_FOLDER_ID_LEN + 1];
+	api_folder_id(f, id);
+	jsonw_key(w, "id");
+	jsonw_string(w, id);
 	jsonw_key(w, "path");
 	jsonw_string(w, f->path);
 	jsonw_key(w, "name");

@@ -15,6 +15,7 @@
 struct imap_summary;
 struct imap_address_list;
 struct imap_folder;
+struct imap_folder_list;
 struct imap_state;
 
 /* Start a JSON answer: status, Content-Type application/json, an empty
@@ -84,7 +85,59 @@ void api_state_encode(const struct imap_state *st, const char *folder,
 bool api_state_decode(const char *token, const char *folder, struct imap_state *out,
                       struct api_response *resp);
 
+/* base64url without padding of raw[0..n) into out (4 characters per 3
+ * bytes, and a NUL) (api/state.c). */
+void api_b64url(const unsigned char *raw, size_t n, char *out);
+
+/* The bytes of base64url s[0..len) (no padding) into out (room for
+ * len * 3 / 4): their number, or SIZE_MAX for a character outside the
+ * alphabet, a length no encoding has, or trailing bits that are not 0. */
+size_t api_b64url_decode(const char *s, size_t len, unsigned char *out);
+
+/* Big-endian numbers of `bytes` bytes in tokens (api/state.c). */
+void api_put_be(unsigned char *p, uint64_t v, int bytes);
+uint64_t api_get_be(const unsigned char *p, int bytes);
+
 /* "state": token. */
 void api_render_state(struct jsonw *w, const struct imap_state *st, const char *folder);
+
+/* ---- folder ids and folder-list states (api/folder_state.c) ---- */
+
+#define API_FOLDER_ID_LEN 8  /* characters of a folder id */
+
+/* The folder's id: the same for one path as long as the folder keeps it. */
+void api_folder_id(const struct imap_folder *f, char out[API_FOLDER_ID_LEN + 1]);
+/* An id of api_folder_set as a JSON string. */
+void api_render_folder_id_of(struct jsonw *w, uint64_t id);
+
+/* A folder list as a state holds it: (id, digest) pairs ascending by id,
+ * and a digest of them all. */
+struct api_folder_entry {
+	uint64_t id;        /* 48 bits */
+	uint32_t digest;    /* of the folder's counts and properties; 0 without counts */
+	size_t folder;      /* its index in the list it was made of (not in decoded sets) */
+};
+struct api_folder_set {
+	bool counts;        /* digests hold the counts */
+	bool whole;         /* v holds every pair (a decoded token may hold none) */
+	size_t n;           /* folders; entries in v when whole */
+	uint64_t digest;    /* of counts and all pairs */
+	struct api_folder_entry *v;
+};
+
+/* The set of list l (with its counts when `counts`): 0, or -1 out of memory. */
+int api_folder_set_of(const struct imap_folder_list *l, bool counts, struct api_folder_set *out);
+void api_folder_set_free(struct api_folder_set *s);
+
+/* The state token of s (malloc'd; NULL out of memory); the pairs are left
+ * out when s has more than listed_max. */
+char *api_folder_set_token(const struct api_folder_set *s, unsigned listed_max);
+
+/* The set in token: true, or false after a 400 (or 503) in resp. */
+bool api_folder_set_decode(const char *token, struct api_folder_set *out,
+                           struct api_response *resp);
+
+/* "state": the token of list l (--folder-state-max). */
+void api_render_folder_list_state(struct jsonw *w, const struct imap_folder_list *l, bool counts);
 
 #endif

@@ -38,6 +38,9 @@ static const struct api_route routes[] = {
 
 	{"GET", "/folders", "folders", api_folders_list, READ},
 	{"POST", "/folders", "folders", api_folder_create, IMAP},
+	{"GET", "/folders/changes", "folder_changes", api_folder_changes, READ},
+	{"PATCH", "/folders/changes", "folder_changes", api_folder_named_changes_patch, IMAP},
+	{"DELETE", "/folders/changes", "folder_changes", api_folder_named_changes_delete, IMAP},
 	{"GET", "/folders/{path}", "folder", api_folder_get, READ},
 	{"PATCH", "/folders/{path}", "folder", api_folder_patch, IMAP},
 	{"DELETE", "/folders/{path}", "folder", api_folder_delete, IMAP},

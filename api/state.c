@@ -29,13 +29,13 @@ static uint32_t path_hash(const char *folder)
 	return h;
 }
 
-static void put_be(unsigned char *p, uint64_t v, int bytes)
+void api_put_be(unsigned char *p, uint64_t v, int bytes)
 {
 	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
 		p[i] = (unsigned char)v;
 }
 
-static uint64_t get_be(const unsigned char *p, int bytes)
+uint64_t api_get_be(const unsigned char *p, int bytes)
 {
 	uint64_t v = 0;
 	for (int i = 0; i < bytes; i++)
@@ -43,23 +43,51 @@ static uint64_t get_be(const unsigned char *p, int bytes)
 	return v;
 }
 
-void api_state_encode(const struct imap_state *st, const char *folder,
-                      char out[API_STATE_LEN + 1])
+void api_b64url(const unsigned char *raw, size_t n, char *out)
 {
-	unsigned char raw[STATE_BYTES + 2] = {STATE_VERSION};
-	put_be(raw + 1, st->uidvalidity, 4);
-	put_be(raw + 5, st->uidnext, 4);
-	put_be(raw + 9, st->exists, 4);
-	put_be(raw + 13, st->modseq, 8);
-	put_be(raw + 21, path_hash(folder), 4);
 	size_t k = 0;
-	for (size_t i = 0; i < STATE_BYTES; i += 3) {
-		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-		size_t chars = STATE_BYTES - i >= 3 ? 4 : (STATE_BYTES - i) + 1;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)raw[i + 1] << 8;
+		if (i + 2 < n)
+			v |= raw[i + 2];
+		size_t chars = n - i >= 3 ? 4 : (n - i) + 1;
 		for (size_t c = 0; c < chars; c++)
 			out[k++] = alphabet[(v >> (18 - 6 * c)) & 63];
 	}
 	out[k] = '\0';
+}
+
+size_t api_b64url_decode(const char *s, size_t len, unsigned char *out)
+{
+	uint32_t acc = 0;
+	size_t bits = 0, n = 0;
+	for (size_t i = 0; i < len; i++) {
+		const char *at = s[i] ? strchr(alphabet, s[i]) : NULL;
+		if (!at)
+			return SIZE_MAX;
+		acc = acc << 6 | (uint32_t)(at - alphabet);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	return acc == 0 && len % 4 != 1 ? n : SIZE_MAX;
+}
+
+void api_state_encode(const struct imap_state *st, const char *folder,
+                      char out[API_STATE_LEN + 1])
+{
+	unsigned char raw[STATE_BYTES + 2] = {STATE_VERSION};
+	api_put_be(raw + 1, st->uidvalidity, 4);
+	api_put_be(raw + 5, st->uidnext, 4);
+	api_put_be(raw + 9, st->exists, 4);
+	api_put_be(raw + 13, st->modseq, 8);
+	api_put_be(raw + 21, path_hash(folder), 4);
+	api_b64url(raw, STATE_BYTES, out);
 }
 
 bool api_state_decode(const char *token, const char *folder, struct imap_state *out,
@@ -69,31 +97,17 @@ bool api_state_decode(const char *token, const char *folder, struct imap_state *
 	if (!token || strlen(token) != API_STATE_LEN)
 		return api_bad(resp, bad);
 	unsigned char raw[STATE_BYTES + 2] = {0};
-	uint32_t acc = 0;
-	size_t bits = 0, n = 0;
-	for (size_t i = 0; i < API_STATE_LEN; i++) {
-		const char *at = token[i] ? strchr(alphabet, token[i]) : NULL;
-		if (!at)
-			return api_bad(resp, bad);
-		acc = acc << 6 | (uint32_t)(at - alphabet);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
 	/* 34 characters carry 25 bytes and 4 bits that must be zero */
-	if (n != STATE_BYTES || acc != 0 || raw[0] != STATE_VERSION)
+	if (api_b64url_decode(token, API_STATE_LEN, raw) != STATE_BYTES || raw[0] != STATE_VERSION)
 		return api_bad(resp, bad);
-	out->uidvalidity = (uint32_t)get_be(raw + 1, 4);
-	out->uidnext = (uint32_t)get_be(raw + 5, 4);
-	out->exists = (uint32_t)get_be(raw + 9, 4);
-	out->modseq = get_be(raw + 13, 8);
+	out->uidvalidity = (uint32_t)api_get_be(raw + 1, 4);
+	out->uidnext = (uint32_t)api_get_be(raw + 5, 4);
+	out->exists = (uint32_t)api_get_be(raw + 9, 4);
+	out->modseq = api_get_be(raw + 13, 8);
 	if (out->uidvalidity == 0 || out->uidnext == 0 ||
 	    (out->exists != IMAP_STATE_EXISTS_UNKNOWN && out->exists >= out->uidnext))
 		return api_bad(resp, bad);
-	if ((uint32_t)get_be(raw + 21, 4) != path_hash(folder))
+	if ((uint32_t)api_get_be(raw + 21, 4) != path_hash(folder))
 		return api_bad(resp, "since is a state of another folder");
 	return true;
 }

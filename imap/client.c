@@ -100,6 +100,11 @@ static int broken(struct imap_session *s, struct imap_error *err, int code)
 	return code;
 }
 
+void imap_session_abandon(struct imap_session *s)
+{
+	broken(s, NULL, IMAP_ERR_IO);
+}
+
 static void trace(struct imap_session *s, char dir, const char *text, size_t len)
 {
 	if (s->cfg.trace)
@@ -125,7 +130,7 @@ uint32_t imap_cap_bit(const char *name, size_t len)
 		{"CHILDREN", IMAP_CAP_CHILDREN}, {"BINARY", IMAP_CAP_BINARY},
 		{"PARTIAL", IMAP_CAP_PARTIAL}, {"CONTEXT=SORT", IMAP_CAP_CONTEXT_SORT},
 		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
-		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES},
+		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES}, {"NOTIFY", IMAP_CAP_NOTIFY},
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)
@@ -359,7 +364,18 @@ static int write_all(struct imap_session *s, const char *data, size_t len, int64
  * Called before every command, so a session the server has left is found
  * broken before a byte of the command is written, and the caller knows
  * for certain that the command never reached the server. */
+/* As take_unsolicited, each untagged response also handed to fn (NULL:
+ * none); *heard set when fn returned nonzero for one. */
+static int take_unsolicited_to(struct imap_session *s, imap_untagged_fn *fn, void *ctx,
+                               bool *heard, struct imap_error *err);
+
 static int take_unsolicited(struct imap_session *s, struct imap_error *err)
+{
+	return take_unsolicited_to(s, NULL, NULL, NULL, err);
+}
+
+static int take_unsolicited_to(struct imap_session *s, imap_untagged_fn *fn, void *ctx,
+                               bool *heard, struct imap_error *err)
 {
 	for (;;) {
 		if (s->bye) {
@@ -376,6 +392,8 @@ static int take_unsolicited(struct imap_session *s, struct imap_error *err)
 				               "the server answered a command nobody sent");
 				return broken(s, err, IMAP_ERR_PROTOCOL);
 			}
+			if (rc == 1 && fn && !s->bye && fn(ctx, r) != 0 && heard)
+				*heard = true;
 			continue;  /* a response taken in, or all of it in the parser */
 		}
 		s->in_pos = s->in_len = 0;
@@ -1055,15 +1073,16 @@ int imap_session_idle(struct imap_session *s, int wake_fd, int64_t until,
 	int rc = s->state == IMAP_SESSION_BROKEN
 	                 ? imap_error_set(err, IMAP_ERR_IO, "session is no longer usable")
 	                 : imap_cmd_end(&c);
-	if (!rc)
-		rc = take_unsolicited(s, err);
+	bool stop = false;
+	if (!rc)  /* what came since the last command counts as heard in IDLE */
+		rc = take_unsolicited_to(s, on_untagged, ctx, &stop, err);
 	if (!rc) {
 		trace(s, 'C', c.trace.data, c.trace.len);
 		rc = write_all(s, c.wire.data, c.wire.len, deadline, err);
 	}
 	const char *tag = c.wire.data;
 	size_t tag_len = tag ? strcspn(tag, " ") : 0;
-	bool idling = false, done_sent = false, stop = false;
+	bool idling = false, done_sent = false;
 	while (!rc) {
 		const struct imap_response *r = NULL;
 		if (idling && !done_sent && !stop && s->in_pos >= s->in_len) {

@@ -107,6 +107,7 @@ enum imap_cap {
 	IMAP_CAP_LIST_EXTENDED = 1u << 26,
 	IMAP_CAP_IMAP4REV2 = 1u << 27,
 	IMAP_CAP_THREAD_REFERENCES = 1u << 28,
+	IMAP_CAP_NOTIFY = 1u << 29,
 };
 
 /* The bit of a capability name (case-insensitive), 0 when not one above. */
@@ -274,7 +275,8 @@ int imap_session_run_pipelined(struct imap_session *s, struct imap_cmd *cmds, si
 /* IDLE (RFC 2177) on the selected mailbox: send IDLE and, once the server
  * is idling, wait without the stall limit (cfg.stall_ms bounds only the
  * exchanges before and after), handing every untagged response to
- * on_untagged. DONE ends it when on_untagged returns nonzero, when wake_fd
+ * on_untagged (also those that came since the last command, taken in
+ * before IDLE is sent). DONE ends it when on_untagged returns nonzero, when wake_fd
  * (-1: none) becomes readable (it is not read here), or at `until`; then
  * the tagged answer is read by `deadline` (which must lie after until).
  * Returns 0; IMAP_ERR_NO / IMAP_ERR_BAD when the server refuses IDLE; or
@@ -350,6 +352,11 @@ void imap_session_learn(struct imap_session *s, unsigned what);
  * and the user name given at login), and 0 before a login: a key for work
  * that the account's sessions must take turns at. */
 uint64_t imap_session_account(const struct imap_session *s);
+
+/* Make s unusable (IMAP_SESSION_BROKEN, nothing sent): given back to a
+ * pool it is closed, not lent again. For a session whose state on the
+ * server no one else may inherit (NOTIFY). */
+void imap_session_abandon(struct imap_session *s);
 
 /* NOOP: the session takes in what the server has to tell (new mail,
  * expunges, flags other sessions stored). 0 or an error as

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,24 @@ struct watch {
 	struct member *m;
 	size_t n, cap;
 	bool idling;
+	bool notified;            /* the user's notifier wakes it (see below); hub->mu */
+};
+
+/* With NOTIFY (RFC 5465) one session per user waits for news of all the
+ * user's watched folders: NOTIFY SET names them (the session has no mailbox
+ * selected), IDLE waits, and a STATUS wakes the watch of that folder. Such
+ * a watch holds no session while it waits: it borrows one from the pool for
+ * each round (the changes, then back). A new set of folders gets a new
+ * session (Dovecot 2.3 tells nothing after a second NOTIFY SET), and a
+ * session that had NOTIFY is closed, never lent again. */
+struct notifier {
+	struct imap_watch_hub *hub;
+	unsigned char key[IMAP_WATCH_KEY_LEN];
+	enum imap_cred_kind kind;
+	char *user, *secret;
+	int wake[2];
+	unsigned gen;             /* bumped when the user's notified folders change */
+	bool idling;
 };
 
 struct imap_watch_sub {
@@ -64,7 +83,10 @@ struct imap_watch_hub {
 	size_t nw, capw;
 	struct imap_watch_sub **s;
 	size_t ns, caps;
-	unsigned threads;          /* watch threads running */
+	struct notifier **nt;
+	size_t nnt, capnt;
+	bool notify_refused;       /* the server refused NOTIFY or its IDLE once */
+	unsigned threads;          /* watch and notifier threads running */
 	bool stopping, stopped;
 	pthread_t clock;
 	bool clock_started;
@@ -161,8 +183,19 @@ static void error_all(struct watch *w, const char *detail, bool final)
 	unpin(v, n);
 }
 
+/* True when v[0..n) (n > 0) were all dropped: nobody is left to tell. */
+static bool all_dead(const struct member *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!atomic_load(&v[i].sub->dead))
+			return false;
+	return n > 0;
+}
+
 /* The changes of w's folder since *state, handed to v[0..n); *state
- * becomes the new one. Returns 0 or an error of the session. */
+ * becomes the new one (an intermediate one when every member of v was
+ * dropped before the end: the rest is asked for next time). Returns 0 or
+ * an error of the session. */
 static int catch_up(struct watch *w, struct imap_session *s, struct imap_state *state,
                     struct member *v, size_t n)
 {
@@ -200,7 +233,7 @@ static int catch_up(struct watch *w, struct imap_session *s, struct imap_state *
 			                                         .state = state});
 		bool more = c.has_more;
 		imap_changes_free(&c);
-		if (!more)
+		if (!more || all_dead(v, n))
 			return 0;
 	}
 }
@@ -238,20 +271,375 @@ static int on_idle(void *ctx, const struct imap_response *r)
 	       imap_value_is_atom(what, "FETCH");
 }
 
-/* Wait on the wake pipe for up to ms (a stop or a new member ends it). */
-static void nap(struct watch *w, unsigned ms)
+/* Wait on a wake pipe for up to ms (a stop or a new member ends it). */
+static void nap_fd(int fd, unsigned ms)
 {
-	struct pollfd p = {.fd = w->wake[0], .events = POLLIN};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 	int rc;
 	while ((rc = poll(&p, 1, (int)ms)) < 0 && errno == EINTR)
 		;
 }
 
-static void drain(struct watch *w)
+static void nap(struct watch *w, unsigned ms)
+{
+	nap_fd(w->wake[0], ms);
+}
+
+static void drain_fd(int fd)
 {
 	char buf[64];
-	while (read(w->wake[0], buf, sizeof buf) > 0)
+	while (read(fd, buf, sizeof buf) > 0)
 		;
+}
+
+static void drain(struct watch *w)
+{
+	drain_fd(w->wake[0]);
+}
+
+/* A pooled session of the user whose credentials these are. */
+static int acquire_as(const struct imap_watch_config *cfg, enum imap_cred_kind kind, char *user,
+                      char *secret, struct imap_session **s, struct imap_error *err)
+{
+	struct imap_credentials cred = {.kind = kind, .user = user, .secret = secret};
+	return imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, s, NULL, NULL,
+	                         err);
+}
+
+/* A detached thread of the hub (counted in h->threads by the caller). */
+static bool spawn(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WATCH_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
+/* The end of a watch or notifier thread: hub_stop may be waiting. */
+static void thread_done(struct imap_watch_hub *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->threads--;
+	pthread_cond_broadcast(&h->changed);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- the notifier of a user ---- */
+
+static bool grow(void **v, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return true;
+	size_t c = *cap ? *cap * 2 : 8;
+	while (c < need)
+		c *= 2;
+	void *nv = realloc(*v, c * size);
+	if (!nv)
+		return false;
+	*v = nv;
+	*cap = c;
+	return true;
+}
+
+
+static void notifier_free(struct notifier *n)
+{
+	if (n->secret)
+		OPENSSL_cleanse(n->secret, strlen(n->secret));
+	free(n->secret);
+	free(n->user);
+	if (n->wake[0] >= 0)
+		close(n->wake[0]);
+	if (n->wake[1] >= 0)
+		close(n->wake[1]);
+	free(n);
+}
+
+static bool same_folder(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0 || (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
+}
+
+/* Wake the notified watches of key: all of them, or those of `folder`.
+ * With hub->mu held. */
+static void wake_notified(struct imap_watch_hub *h, const unsigned char *key,
+                          const char *folder)
+{
+	for (size_t i = 0; i < h->nw; i++) {
+		struct watch *w = h->w[i];
+		if (w->notified && memcmp(w->key, key, IMAP_WATCH_KEY_LEN) == 0 &&
+		    (!folder || same_folder(w->folder, folder)))
+			wake(w);
+	}
+}
+
+/* The server cannot notify: every watch goes back to its own IDLE.
+ * With hub->mu held. */
+static void notify_give_up(struct imap_watch_hub *h)
+{
+	h->notify_refused = true;
+	for (size_t i = 0; i < h->nw; i++) {
+		if (h->w[i]->notified) {
+			h->w[i]->notified = false;
+			wake(h->w[i]);
+		}
+	}
+}
+
+struct heard {
+	struct imap_session *s;
+	char *names[16];
+	size_t n;
+	bool all;        /* more than fit: wake them all */
+	bool selected;   /* news of a selected mailbox (there should be none) */
+};
+
+/* Ends IDLE on any news: a STATUS names its mailbox. */
+static int on_notify(void *ctx, const struct imap_response *r)
+{
+	struct heard *hd = ctx;
+	if (!r->args || r->args->count < 1)
+		return 0;
+	const struct imap_value *kw = imap_value_at(r->args, 0);
+	if (imap_value_is_atom(kw, "STATUS")) {
+		const struct imap_value *name = imap_value_at(r->args, 1);
+		struct imap_buf b;
+		imap_buf_init(&b, 0);
+		int rc = !imap_value_is_string(name) ? IMAP_ERR_INVALID
+		         : name->len == 5 && strncasecmp(name->str, "INBOX", 5) == 0
+		                 ? imap_buf_puts(&b, "INBOX")
+		                 : imap_session_mailbox_decode(hd->s, name->str, name->len, &b);
+		if (rc == 0 && b.data && hd->n < sizeof hd->names / sizeof hd->names[0])
+			hd->names[hd->n++] = imap_buf_steal(&b);
+		else
+			hd->all = true;
+		imap_buf_free(&b);
+		return 1;
+	}
+	if (imap_value_is_atom(kw, "VANISHED")) {
+		hd->selected = true;
+		return 1;
+	}
+	const struct imap_value *what = imap_value_at(r->args, 1);
+	if (imap_value_is_atom(what, "EXISTS") || imap_value_is_atom(what, "EXPUNGE") ||
+	    imap_value_is_atom(what, "FETCH")) {
+		hd->selected = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* NOTIFY SET for names[0..n). No mailbox is selected first (a pooled
+ * session may have one, and Dovecot tells nothing of a selected mailbox
+ * named in MAILBOXES): an EXAMINE of the empty name fails, and after a
+ * failed EXAMINE none is. */
+static int notify_set(struct imap_session *s, char *const *names, size_t n, int64_t deadline,
+                      struct imap_error *err)
+{
+	static const char events[] = "(MessageNew MessageExpunge FlagChange)";
+	if (imap_session_mailbox(s)) {
+		int rc = imap_session_select(s, "", true, deadline, err);
+		if (rc != IMAP_ERR_NOT_FOUND && rc != IMAP_ERR_INVALID)
+			return rc ? rc : imap_error_set(err, IMAP_ERR_NO, "EXAMINE \"\" succeeded");
+		if (imap_session_mailbox(s))
+			return imap_error_set(err, IMAP_ERR_NO, "a mailbox is still selected");
+		memset(err, 0, sizeof *err);
+	}
+	struct imap_cmd c;
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "NOTIFY");
+	imap_cmd_atom(&c, "SET");
+	imap_cmd_open(&c);
+	imap_cmd_atom(&c, "MAILBOXES");
+	imap_cmd_open(&c);
+	for (size_t i = 0; i < n; i++)
+		imap_cmd_mailbox(&c, names[i], strlen(names[i]));
+	imap_cmd_close(&c);
+	imap_cmd_raw(&c, events);
+	imap_cmd_close(&c);
+	int rc = imap_session_run(s, &c, NULL, NULL, deadline, err);
+	imap_cmd_free(&c);
+	return rc;
+}
+
+/* The folders of key's notified watches (strdup'd), with hub->mu held. */
+static size_t notified_folders(struct imap_watch_hub *h, const unsigned char *key,
+                               char ***out)
+{
+	size_t n = 0;
+	*out = malloc((h->nw ? h->nw : 1) * sizeof **out);
+	for (size_t i = 0; *out && i < h->nw; i++)
+		if (h->w[i]->notified && memcmp(h->w[i]->key, key, IMAP_WATCH_KEY_LEN) == 0 &&
+		    ((*out)[n] = strdup(h->w[i]->folder)))
+			n++;
+	return n;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void *notifier_main(void *arg)
+{
+	struct notifier *n = arg;
+	struct imap_watch_hub *h = n->hub;
+	const struct imap_watch_config *cfg = &h->cfg;
+	struct imap_session *s = NULL;
+	unsigned sent = 0;
+	bool have_sent = false;
+	unsigned backoff = BACKOFF_MIN_MS;
+	for (;;) {
+		char **names = NULL;
+		pthread_mutex_lock(&h->mu);
+		size_t nn = h->stopping ? 0 : notified_folders(h, n->key, &names);
+		unsigned gen = n->gen;
+		if (nn == 0) {
+			for (size_t i = 0; i < h->nnt; i++)
+				if (h->nt[i] == n)
+					h->nt[i] = h->nt[--h->nnt];
+			pthread_mutex_unlock(&h->mu);
+			free(names);
+			break;
+		}
+		pthread_mutex_unlock(&h->mu);
+		struct imap_error err = {0};
+		int rc = 0;
+		if (!s) {
+			rc = acquire_as(cfg, n->kind, n->user, n->secret, &s, &err);
+			have_sent = false;
+		}
+		bool refused = false;
+		if (!rc && have_sent && sent != gen) {
+			/* Another NOTIFY SET on the same session: Dovecot 2.3 then
+			 * tells nothing at all. A session of its own for the new set. */
+			imap_session_abandon(s);
+			imap_pool_release(cfg->pool, s);
+			s = NULL;
+			have_sent = false;
+			rc = acquire_as(cfg, n->kind, n->user, n->secret, &s, &err);
+		}
+		if (!rc && !have_sent) {
+			rc = notify_set(s, names, nn, imap_now_ms() + cfg->command_ms, &err);
+			refused = rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD;
+			if (!rc) {
+				sent = gen;
+				have_sent = true;
+				/* what changed before NOTIFY took effect: one round each */
+				pthread_mutex_lock(&h->mu);
+				wake_notified(h, n->key, NULL);
+				pthread_mutex_unlock(&h->mu);
+			}
+		}
+		free_names(names, nn);
+		if (!rc) {
+			struct heard hd = {.s = s};
+			pthread_mutex_lock(&h->mu);
+			n->idling = true;
+			pthread_mutex_unlock(&h->mu);
+			int64_t until = imap_now_ms() + cfg->reissue_ms;
+			rc = imap_session_idle(s, n->wake[0], until, on_notify, &hd,
+			                       until + cfg->command_ms, &err);
+			refused = rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD;
+			const struct imap_mailbox *mb = hd.selected && !rc ? imap_session_mailbox(s) : NULL;
+			pthread_mutex_lock(&h->mu);
+			n->idling = false;
+			if (hd.all || (hd.selected && !mb))
+				wake_notified(h, n->key, NULL);
+			for (size_t i = 0; i < hd.n; i++)
+				wake_notified(h, n->key, hd.names[i]);
+			if (mb)
+				wake_notified(h, n->key, mb->name);
+			pthread_mutex_unlock(&h->mu);
+			for (size_t i = 0; i < hd.n; i++)
+				free(hd.names[i]);
+		}
+		drain_fd(n->wake[0]);
+		if (refused) {
+			pthread_mutex_lock(&h->mu);
+			notify_give_up(h);
+			pthread_mutex_unlock(&h->mu);
+		} else if (rc) {
+			/* the watches find out for themselves, each in its round */
+			pthread_mutex_lock(&h->mu);
+			wake_notified(h, n->key, NULL);
+			pthread_mutex_unlock(&h->mu);
+			if (s) {
+				imap_session_abandon(s);
+				imap_pool_release(cfg->pool, s);
+			}
+			s = NULL;
+			nap_fd(n->wake[0], backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			drain_fd(n->wake[0]);
+		} else {
+			backoff = BACKOFF_MIN_MS;
+		}
+	}
+	if (s) {  /* NOTIFY stays on it: no one else may have it */
+		imap_session_abandon(s);
+		imap_pool_release(cfg->pool, s);
+	}
+	notifier_free(n);
+	thread_done(h);
+	return NULL;
+}
+
+/* Tell key's notifier that its folders changed. With hub->mu held. */
+static void notifier_poke(struct imap_watch_hub *h, const unsigned char *key)
+{
+	for (size_t i = 0; i < h->nnt; i++) {
+		if (memcmp(h->nt[i]->key, key, IMAP_WATCH_KEY_LEN) == 0) {
+			h->nt[i]->gen++;
+			char b = 1;
+			ssize_t rc = write(h->nt[i]->wake[1], &b, 1);
+			(void)rc;
+		}
+	}
+}
+
+/* Make w notified: its user's notifier (started when there is none) is
+ * told of its folder. False when none can be had. With hub->mu held. */
+static bool notify_join(struct watch *w)
+{
+	struct imap_watch_hub *h = w->hub;
+	struct notifier *n = NULL;
+	for (size_t i = 0; i < h->nnt && !n; i++)
+		if (memcmp(h->nt[i]->key, w->key, IMAP_WATCH_KEY_LEN) == 0)
+			n = h->nt[i];
+	if (!n) {
+		if (h->stopping || !grow((void **)&h->nt, &h->capnt, h->nnt + 1, sizeof *h->nt) ||
+		    !(n = calloc(1, sizeof *n)))
+			return false;
+		n->hub = h;
+		memcpy(n->key, w->key, IMAP_WATCH_KEY_LEN);
+		n->kind = w->kind;
+		n->user = strdup(w->user);
+		n->secret = strdup(w->secret);
+		n->wake[0] = n->wake[1] = -1;
+		if (!n->user || !n->secret || pipe2(n->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+			notifier_free(n);
+			return false;
+		}
+		h->nt[h->nnt++] = n;
+		w->notified = true;  /* so the new thread finds a folder */
+		if (!spawn(notifier_main, n)) {
+			h->nnt--;
+			w->notified = false;
+			notifier_free(n);
+			return false;
+		}
+		h->threads++;
+	}
+	w->notified = true;
+	notifier_poke(h, w->key);
+	return true;
 }
 
 /* Drop dead members; true when none is left (the watch is then out of
@@ -277,11 +665,22 @@ static bool prune(struct watch *w)
 		for (size_t i = 0; i < h->nw; i++)
 			if (h->w[i] == w)
 				h->w[i] = h->w[--h->nw];
+		if (w->notified)
+			notifier_poke(h, w->key);  /* one folder fewer to be told of */
 	}
 	pthread_mutex_unlock(&h->mu);
 	for (size_t i = 0; i < ngone; i++)
 		sub_unref(gone[i]);
 	return empty;
+}
+
+/* Whether s's server can notify of all a user's folders on one session. */
+static bool notifiable(struct imap_session *s, const struct imap_watch_config *cfg)
+{
+	uint32_t caps = 0;
+	struct imap_error err = {0};
+	return imap_session_caps(s, &caps, imap_now_ms() + cfg->command_ms, &err) == 0 &&
+	       (caps & IMAP_CAP_NOTIFY) && (caps & IMAP_CAP_IDLE);
 }
 
 static void *watch_main(void *arg)
@@ -313,10 +712,7 @@ static void *watch_main(void *arg)
 		struct imap_error err = {0};
 		int rc = 0;
 		if (!s) {
-			struct imap_credentials cred = {.kind = w->kind, .user = w->user,
-			                                .secret = w->secret};
-			rc = imap_pool_acquire(cfg->pool, &cred, imap_now_ms() + cfg->command_ms, &s,
-			                       NULL, NULL, &err);
+			rc = acquire_as(cfg, w->kind, w->user, w->secret, &s, &err);
 			if (!rc)
 				rc = imap_session_select(s, w->folder, true, imap_now_ms() + cfg->command_ms,
 				                         &err);
@@ -326,6 +722,12 @@ static void *watch_main(void *arg)
 				rc = imap_state_of(s, w->folder, true, imap_now_ms() + cfg->command_ms, &state,
 				                   &err);
 				have_state = rc == 0;
+				if (!rc && notifiable(s, cfg)) {
+					pthread_mutex_lock(&h->mu);
+					if (!h->notify_refused)
+						notify_join(w);
+					pthread_mutex_unlock(&h->mu);
+				}
 			} else if (!rc) {
 				/* back after a loss: what changed meanwhile */
 				struct member *v;
@@ -348,7 +750,19 @@ static void *watch_main(void *arg)
 			}
 			backoff = BACKOFF_MIN_MS;
 		}
-		if (!(rc = join_new(w, s))) {
+		pthread_mutex_lock(&h->mu);
+		bool notified = w->notified;
+		pthread_mutex_unlock(&h->mu);
+		if (notified) {
+			/* the notifier wakes it: no session held while waiting */
+			if (!(rc = join_new(w, s))) {
+				imap_pool_release(cfg->pool, s);
+				s = NULL;
+				nap(w, cfg->reissue_ms);
+				drain(w);
+				continue;
+			}
+		} else if (!(rc = join_new(w, s))) {
 			uint32_t caps = 0;
 			rc = imap_session_caps(s, &caps, imap_now_ms() + cfg->command_ms, &err);
 			if (!rc && imap_session_news(s) != quiet) {
@@ -368,7 +782,7 @@ static void *watch_main(void *arg)
 			}
 			drain(w);
 		}
-		if (!rc && !h->stopping) {
+		if (!rc && !h->stopping && !notified) {
 			struct member *v;
 			size_t n = members(w, true, &v);
 			uint64_t before = imap_session_news(s);
@@ -385,10 +799,7 @@ static void *watch_main(void *arg)
 	if (s)
 		imap_pool_release(cfg->pool, s);
 	watch_free(w);
-	pthread_mutex_lock(&h->mu);
-	h->threads--;
-	pthread_cond_broadcast(&h->changed);
-	pthread_mutex_unlock(&h->mu);
+	thread_done(h);
 	return NULL;
 }
 
@@ -488,6 +899,11 @@ void imap_watch_hub_stop(struct imap_watch_hub *h)
 	h->ns = h->caps = 0;
 	for (size_t i = 0; i < h->nw; i++)
 		wake(h->w[i]);
+	for (size_t i = 0; i < h->nnt; i++) {
+		char b = 1;
+		ssize_t rc = write(h->nt[i]->wake[1], &b, 1);
+		(void)rc;
+	}
 	pthread_mutex_unlock(&h->mu);
 	if (h->clock_started)
 		pthread_join(h->clock, NULL);
@@ -517,6 +933,7 @@ void imap_watch_hub_free(struct imap_watch_hub **hp)
 	imap_watch_hub_stop(h);
 	free(h->w);
 	free(h->s);
+	free(h->nt);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->changed);
 	pthread_cond_destroy(&h->began);
@@ -556,20 +973,6 @@ static struct watch *watch_new(struct imap_watch_hub *h, const struct imap_crede
 	return w;
 }
 
-static bool grow(void **v, size_t *cap, size_t need, size_t size)
-{
-	if (need <= *cap)
-		return true;
-	size_t c = *cap ? *cap * 2 : 8;
-	while (c < need)
-		c *= 2;
-	void *nv = realloc(*v, c * size);
-	if (!nv)
-		return false;
-	*v = nv;
-	*cap = c;
-	return true;
-}
 
 enum imap_watch_refusal imap_watch_subscribe(struct imap_watch_hub *h,
                                              const struct imap_credentials *cred,
@@ -645,18 +1048,12 @@ enum imap_watch_refusal imap_watch_subscribe(struct imap_watch_hub *h,
 	if (why == IMAP_WATCH_OK) {
 		h->s[h->ns++] = s;
 		atomic_fetch_add(&s->refs, 1);
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WATCH_STACK);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		for (size_t i = 0; i < nfresh; i++) {
-			pthread_t t;
-			if (pthread_create(&t, &attr, watch_main, fresh[i]) == 0) {
+			if (spawn(watch_main, fresh[i])) {
 				h->threads++;
 				fresh[i] = NULL;
 			}
 		}
-		pthread_attr_destroy(&attr);
 	}
 	/* undo: memberships of s, and watches whose thread did not start */
 	for (size_t i = 0; i < n && why != IMAP_WATCH_OK; i++) {
@@ -735,5 +1132,9 @@ void imap_watch_stats(struct imap_watch_hub *h, struct imap_watch_stats *out)
 	out->watches = (unsigned)h->nw;
 	for (size_t i = 0; i < h->nw; i++)
 		out->idling += h->w[i]->idling;
+	for (size_t i = 0; i < h->nnt; i++)
+		out->notifiers += 1;
+	for (size_t i = 0; i < h->nnt; i++)
+		out->idling += h->nt[i]->idling;
 	pthread_mutex_unlock(&h->mu);
 }

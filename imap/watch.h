@@ -14,6 +14,13 @@
  * to 60 s); meanwhile subscribers get an error event and, once the session
  * is back, the changes they missed. Refused credentials end the streams.
  *
+ * When the server offers NOTIFY (RFC 5465) and IDLE, one session per user
+ * (the notifier) waits in IDLE after NOTIFY SET for all of the user's
+ * watched folders, and a watch holds no session between rounds: woken by
+ * the notifier, it borrows one for the round (the changes since its state)
+ * and gives it back. Without NOTIFY, or once the server refuses it, each
+ * watch waits in IDLE on its own session as above.
+ *
  * Limits: at most max_subs subscribers, max_subs_per_user per user, and
  * per_user_watches watched folders per user (set it below --pool-per-user
  * so requests always have a session). A heartbeat goes to every subscriber
@@ -114,6 +121,7 @@ void imap_watch_cancel(struct imap_watch_sub *sub);
 
 struct imap_watch_stats {
 	unsigned subs, watches, idling;
+	unsigned notifiers;   /* users whose watches one NOTIFY session serves */
 };
 void imap_watch_stats(struct imap_watch_hub *h, struct imap_watch_stats *out);
 

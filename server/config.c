@@ -116,6 +116,9 @@ static const struct opt opts[] = {
 	 "messages one conversation (GET /threads/{id}) or a threaded folder may hold"},
 	{"changes-max", OPT_UINT, OFF(changes_max), "5000", 1, 100000,
 	 "largest max_changes of GET /changes (created + updated in one answer)"},
+	{"folder-state-max", OPT_UINT, OFF(folder_state_max), "500", 1, 100000,
+	 "folders a folder-list state lists one by one (14 characters each; beyond, "
+	 "GET /folders/changes from it answers 410 unless nothing changed)"},
 	{"events-max", OPT_UINT, OFF(events_max), "1000", 1, 1000000,
 	 "GET /events streams open at once (503 above)"},
 	{"events-max-per-user", OPT_UINT, OFF(events_max_per_user), "20", 1, 100000,

@@ -54,6 +54,7 @@ struct server_config {
 	unsigned search_max_hits;   /* --search-max-hits: matches one search orders */
 	unsigned thread_max;        /* --thread-max: messages threaded in one request */
 	unsigned changes_max;       /* --changes-max: largest max_changes of GET /changes */
+	unsigned folder_state_max;  /* --folder-state-max: folders a folder-list state lists */
 	unsigned events_max;        /* --events-max: event streams in all (503 above) */
 	unsigned events_max_per_user; /* --events-max-per-user (429 above) */
 	size_t events_buffer;       /* --events-buffer: bytes held per stream (slower clients dropped) */

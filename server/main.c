@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	                              .thread_max = cfg.thread_max,
 
 	                              .changes_max = cfg.changes_max,
+	                              .folder_state_max = cfg.folder_state_max,
 	                              .events_folders_max = cfg.events_folders_max,
 	                              .senders_batch = cfg.senders_batch,
 	                              .senders_timeout_ms = cfg.senders_timeout_ms,

@@ -29,7 +29,7 @@ static const char *const routes[] = {
 	"healthz", "readyz", "metrics", "openapi", "root", "docs", "docs_asset", "folders", "folder",
 	"messages", "search", "threads", "thread", "account",
 	/* changes */
-	"changes", "events",
+	"changes", "events", "folder_changes",
 	/* one message: read */
 	"message", "message_raw", "attachments", "attachment",
 	/* writes */
@@ -346,16 +346,22 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 		ws.subs += one.subs;
 		ws.watches += one.watches;
 		ws.idling += one.idling;
+		ws.notifiers += one.notifiers;
 	}
 	imap_buf_printf(out,
 	                "# HELP imapgw_events_streams Open GET /events streams.\n"
 	                "# TYPE imapgw_events_streams gauge\n"
 	                "imapgw_events_streams %u\n"
-	                "# HELP imapgw_events_watches Watched folders, each holding one IMAP session.\n"
+	                "# HELP imapgw_events_watches Watched (user, folder) pairs: each holds one IMAP "
+	                "session, or shares its user's NOTIFY session.\n"
 	                "# TYPE imapgw_events_watches gauge\n"
 	                "imapgw_events_watches %u\n"
-	                "# HELP imapgw_events_watches_idling Watched folders whose session is in IDLE now.\n"
+	                "# HELP imapgw_events_watches_idling Sessions of watches and NOTIFY sessions in IDLE now.\n"
 	                "# TYPE imapgw_events_watches_idling gauge\n"
-	                "imapgw_events_watches_idling %u\n",
-	                ws.subs, ws.watches, ws.idling);
+	                "imapgw_events_watches_idling %u\n"
+	                "# HELP imapgw_events_notify_sessions Users whose watched folders one NOTIFY "
+	                "session serves.\n"
+	                "# TYPE imapgw_events_notify_sessions gauge\n"
+	                "imapgw_events_notify_sessions %u\n",
+	                ws.subs, ws.watches, ws.idling, ws.notifiers);
 }

@@ -41,7 +41,9 @@
 # event tests, on every server: they write only into ivan's own folders), judy /
 # judy-secret (the /senders tests, on every server: they append the mail they
 # group), liam / liam-secret (the scale-out test's writes, tests/cluster.py: no
-# other test may use liam). Mail is owned by uid/gid 65534 (nobody/nogroup).
+# other test may use liam), crowd01 ... crowd16 / crowd01-secret ... (the crowd: the
+# event stream tests that need many users at once; they only read and watch; only the
+# first is checked at start). Mail is owned by uid/gid 65534 (nobody/nogroup).
 #
 # Loopback and LOGINDISABLED: Dovecot treats a connection whose remote IP equals its
 # local IP as secure. A client on this machine reaching 127.0.0.1 comes from
@@ -55,6 +57,12 @@ _dovecot_mail_gid=65534
 _dovecot_users=(alice bob carol dave erin frank grace heidi kim ivan judy liam)
 _dovecot_passwords=('alice-secret' 'b"o\b p@ss' 'pässwörd' 'dave-secret' 'erin-secret' 'frank-secret'
 	'grace-secret' 'heidi-secret' 'kim-secret' 'ivan-secret' 'judy-secret' 'liam-secret')
+_dovecot_checked=${#_dovecot_users[@]}
+for _i in $(seq -w 1 16); do
+	_dovecot_users+=("crowd$_i")
+	_dovecot_passwords+=("crowd$_i-secret")
+done
+unset _i
 
 _dovecot_err() { printf 'dovecot-lib: %s\n' "$*" >&2; }
 
@@ -406,8 +414,9 @@ dovecot_start() {
 	export IMAPGW_TEST_TOKEN_ALICE IMAPGW_TEST_TOKEN_EXPIRED
 	_dovecot_write_env "$d"
 
-	# every user must be able to log in with exactly its password
-	for i in "${!_dovecot_users[@]}"; do
+	# every user must be able to log in with exactly its password (of the
+	# crowd, the first: they are made alike)
+	for (( i = 0; i <= _dovecot_checked; i++ )); do
 		if ! out=$(doveadm -c "$d/dovecot.conf" auth test "${_dovecot_users[$i]}" \
 			"${_dovecot_passwords[$i]}" 2>&1); then
 			_dovecot_err "login check failed for ${_dovecot_users[$i]}: $out"

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -19,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "imap/base/clock.h"
+#include "imap/client.h"
 #include "tests/support/gateway.h"
 
 static void setup(void)
@@ -116,12 +119,20 @@ static bool fill(struct sse *s, int64_t until)
 	return true;
 }
 
-/* Open GET /events (status in s->status, headers read). */
-static void sse_open(struct sse *s, const struct gw *g, const char *user, const char *pw,
-                     const char *folders, const char *last_id)
+/* Open GET /events (status in s->status, headers read). A `tiny`
+ * connection takes little in flight: a small receive buffer, and small
+ * segments (on loopback the sender's buffer is sized from the segment
+ * size, megabytes otherwise). */
+static void sse_open_as(struct sse *s, const struct gw *g, const char *user, const char *pw,
+                        const char *folders, const char *last_id, bool tiny)
 {
 	memset(s, 0, sizeof *s);
 	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (tiny) {
+		int rcv = 1024, seg = 536;
+		cr_assert_eq(setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
+		cr_assert_eq(setsockopt(s->fd, IPPROTO_TCP, TCP_MAXSEG, &seg, sizeof seg), 0);
+	}
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g->port)};
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	cr_assert_eq(connect(s->fd, (struct sockaddr *)&a, sizeof a), 0);
@@ -144,6 +155,12 @@ static void sse_open(struct sse *s, const struct gw *g, const char *user, const 
 		cr_expect(strstr(s->buf, "text/event-stream") && strstr(s->buf, "text/event-stream") < end);
 	memmove(s->buf, s->buf + head, s->len - head + 1);
 	s->len -= head;
+}
+
+static void sse_open(struct sse *s, const struct gw *g, const char *user, const char *pw,
+                     const char *folders, const char *last_id)
+{
+	sse_open_as(s, g, user, pw, folders, last_id, false);
 }
 
 static void sse_close(struct sse *s)
@@ -341,6 +358,11 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 	sse_open(&s, &reader, IVAN, "INBOX", last_id);
 	cr_expect_eq(s.status, 400);
 	sse_close(&s);
+	/* Dovecot offers NOTIFY: its watch was woken through it */
+	unsigned notify = gw_count_sent(&reader, "NOTIFY SET");
+	fprintf(stderr, "events: %s: %s\n", srv->name, notify ? "NOTIFY" : "IDLE or polled");
+	if (strcmp(srv->name, "dovecot") == 0)
+		cr_expect_geq(notify, 1, "dovecot: NOTIFY SET sent");
 	gw_stop(&writer);
 	gw_stop(&reader);
 	test_user_unlock();
@@ -348,16 +370,30 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 
 /* Many streams, several users: one IDLE session per user and folder, and
  * the users' requests still answered. */
+/* 200 streams of 20 users (the crowd of tests/dovecot-lib.sh and four
+ * more): one IDLE session per user and folder, at most --pool-per-user
+ * sessions per user, and every user's requests still answered. */
 Test(events, shared_idle_sessions_and_limits)
 {
-	static const char *const users[][2] = {
+	static const char *const named[][2] = {
 		{"ivan", "ivan-secret"}, {"grace", "grace-secret"},
 		{"heidi", "heidi-secret"}, {"frank", "frank-secret"},
 	};
-	enum { USERS = 4, PER_USER = 10 };
+	enum { USERS = 20, PER_USER = 10 };
+	static char users[USERS][2][32];
+	for (int u = 0; u < USERS; u++) {
+		if (u < 4) {
+			snprintf(users[u][0], sizeof users[u][0], "%s", named[u][0]);
+			snprintf(users[u][1], sizeof users[u][1], "%s", named[u][1]);
+		} else {
+			snprintf(users[u][0], sizeof users[u][0], "crowd%02d", u - 3);
+			snprintf(users[u][1], sizeof users[u][1], "crowd%02d-secret", u - 3);
+		}
+	}
 	struct gw g;
 	gw_start(&g, "--pool-per-user", "2", "--events-max-per-user", "10", NULL);
 	static struct sse s[USERS * PER_USER];
+	int64_t t0 = imap_now_ms();
 	for (int u = 0; u < USERS; u++) {
 		for (int k = 0; k < PER_USER; k++) {
 			struct sse *x = &s[u * PER_USER + k];
@@ -371,6 +407,8 @@ Test(events, shared_idle_sessions_and_limits)
 		cr_expect(sse_next(&s[i], &ev, imap_now_ms() + EVENT_WAIT_MS) &&
 		          strcmp(ev.name, "ready") == 0, "stream %d: no ready event", i);
 	}
+	fprintf(stderr, "events: %d streams of %d users open and ready in %lld ms\n",
+	        USERS * PER_USER, USERS, (long long)(imap_now_ms() - t0));
 	/* an eleventh stream of a user: 429; a second folder (one session is
 	 * kept for requests of --pool-per-user 2): 429 */
 	struct sse x;
@@ -399,10 +437,11 @@ Test(events, shared_idle_sessions_and_limits)
 			sscanf(p, "\nimapgw_events_watches %u", &watches);
 		if ((p = strstr(m, "\nimapgw_events_watches_idling ")))
 			sscanf(p, "\nimapgw_events_watches_idling %u", &idling);
-		if ((p = strstr(m, "imapgw_pool_sessions{state=\"busy\"} ")))
-			sscanf(p, "imapgw_pool_sessions{state=\"busy\"} %u", &busy);
-		if ((p = strstr(m, "imapgw_pool_sessions{state=\"idle\"} ")))
-			sscanf(p, "imapgw_pool_sessions{state=\"idle\"} %u", &idle);
+		busy = idle = UINT_MAX;  /* a line not found fails the test below */
+		if ((p = strstr(m, "imapgw_pool_sessions{server=\"default\",state=\"busy\"} ")))
+			sscanf(p, "imapgw_pool_sessions{server=\"default\",state=\"busy\"} %u", &busy);
+		if ((p = strstr(m, "imapgw_pool_sessions{server=\"default\",state=\"idle\"} ")))
+			sscanf(p, "imapgw_pool_sessions{server=\"default\",state=\"idle\"} %u", &idle);
 		gw_reply_free(&r);
 		if (idling < USERS)
 			usleep(100000);
@@ -410,6 +449,7 @@ Test(events, shared_idle_sessions_and_limits)
 	cr_expect_eq(streams, USERS * PER_USER);
 	cr_expect_eq(watches, USERS, "%u watched folders for %d users", watches, USERS);
 	cr_expect_eq(idling, USERS, "%u in IDLE", idling);
+	cr_expect(busy != UINT_MAX && idle != UINT_MAX, "the pool's gauges are in /metrics");
 	cr_expect_leq(busy + idle, USERS * 2, "%u sessions for %d users", busy + idle, USERS);
 	struct sse y;
 	sse_open(&x, &g, "alice", "alice-secret", "INBOX", NULL);
@@ -421,6 +461,277 @@ Test(events, shared_idle_sessions_and_limits)
 	for (int i = 0; i < USERS * PER_USER; i++)
 		sse_close(&s[i]);
 	gw_stop(&g);
+}
+
+/* A gauge of /metrics ("imapgw_events_streams"), or UINT_MAX. */
+static unsigned metric(const struct gw *g, const char *name)
+{
+	struct gw_reply r;
+	gw_request(g, "GET", "/metrics", NULL, NULL, NULL, &r);
+	char needle[128];
+	snprintf(needle, sizeof needle, "\n%s ", name);
+	const char *p = r.body.data ? strstr(r.body.data, needle) : NULL;
+	unsigned v = UINT_MAX;
+	if (p)
+		sscanf(p + strlen(needle), "%u", &v);
+	gw_reply_free(&r);
+	return v;
+}
+
+/* Wait (bounded) until the gauge is want; its last value. */
+static unsigned metric_becomes(const struct gw *g, const char *name, unsigned want)
+{
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	unsigned v;
+	while ((v = metric(g, name)) != want && imap_now_ms() < until)
+		usleep(100000);
+	return v;
+}
+
+/* A command of the direct session, pipelined n at a time; all must pass. */
+static void direct_run(struct imap_session *d, struct imap_cmd *c, size_t n)
+{
+	struct imap_error err = {0};
+	int results[64];
+	cr_assert_leq(n, 64);
+	int rc = imap_session_run_pipelined(d, c, n, NULL, NULL, results, imap_now_ms() + 60000,
+	                                    &err);
+	cr_assert_eq(rc, 0, "%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(results[i], 0, "command %zu refused", i);
+		imap_cmd_free(&c[i]);
+	}
+}
+
+/* A client that never reads is dropped once --events-buffer is full;
+ * meanwhile and after, other streams (another folder, and the same folder
+ * anew) get their events. The volume: a stream resumed from the state of
+ * an empty folder that then received 256 messages, each of its own MODSEQ,
+ * with --changes-max 1 (one event per message) and a long folder name (in
+ * every event): ~100 KB for a client that takes a few KB in flight. */
+Test(events, slow_consumer_is_dropped_others_go_on)
+{
+	test_user_lock("ivan-dovecot");
+	struct gw g;
+	gw_start(&g, "--events-buffer", "1K", "--changes-max", "1", "--events-heartbeat", "1",
+	         "--pool-per-user", "4", NULL);
+	char folder[240], e[800], path[900];
+	int k = snprintf(folder, sizeof folder, "Slow ");
+	for (; k < 200; k++)
+		folder[k] = (char)('a' + k % 26);
+	folder[k] = '\0';
+	fresh_folder(&g, folder);
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s", e);
+	json_t *j = call(&g, "GET", path, NULL, 200);
+	char empty_state[64];
+	snprintf(empty_state, sizeof empty_state, "%s",
+	         json_string_value(json_object_get(j, "state")));
+	json_decref(j);
+	append(&g, folder, "the first");
+
+	/* 256 messages (COPY doubles them), then a flag each on its own */
+	struct imap_session *d = test_imap_login_on(&test_servers[0], IVAN);
+	struct imap_error err = {0};
+	cr_assert_eq(imap_session_select(d, folder, false, imap_now_ms() + 15000, &err), 0, "%s",
+	             err.msg);
+	struct imap_cmd c[64];
+	for (int i = 0; i < 8; i++) {
+		imap_session_cmd(d, &c[0]);
+		imap_cmd_atom(&c[0], "COPY");
+		imap_cmd_atom(&c[0], "1:*");
+		imap_cmd_mailbox(&c[0], folder, strlen(folder));
+		direct_run(d, c, 1);
+	}
+	for (int done = 0; done < 256; done += 64) {
+		for (int i = 0; i < 64; i++) {
+			char seq[16];
+			snprintf(seq, sizeof seq, "%d", done + i + 1);
+			imap_session_cmd(d, &c[i]);
+			imap_cmd_atom(&c[i], "STORE");
+			imap_cmd_atom(&c[i], seq);
+			imap_cmd_raw(&c[i], "+FLAGS (\\Flagged)");
+		}
+		direct_run(d, c, 64);
+	}
+	imap_session_logout(&d, imap_now_ms() + 15000);
+
+	struct sse fast, slow, again;
+	struct sse_event ev;
+	sse_open(&fast, &g, IVAN, "INBOX", NULL);
+	cr_assert_eq(fast.status, 200);
+	cr_assert(sse_next(&fast, &ev, imap_now_ms() + EVENT_WAIT_MS) && !strcmp(ev.name, "ready"));
+	sse_open_as(&slow, &g, IVAN, folder, empty_state, true);
+	cr_assert_eq(slow.status, 200, "%ld", slow.status);
+	cr_expect_eq(metric_becomes(&g, "imapgw_events_streams", 1), 1,
+	             "the stream that does not read is dropped");
+
+	long long uid = append(&g, "INBOX", "while the slow one was there");
+	cr_expect(wait_for(&fast, "message.created", uid, &ev), "the other stream goes on");
+	sse_open(&again, &g, IVAN, folder, NULL);
+	cr_assert_eq(again.status, 200);
+	uid = append(&g, folder, "after the slow one");
+	cr_expect(wait_for(&again, "message.created", uid, &ev), "its folder's watch goes on");
+
+	/* what the slow client finds: what was in flight, then the end */
+	size_t in_flight = slow.len;
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	while (!slow.eof && imap_now_ms() < until) {
+		if (slow.len > sizeof slow.buf / 2)
+			slow.len = 0;  /* counted already */
+		size_t before = slow.len;
+		if (fill(&slow, until))
+			in_flight += slow.len - before;
+	}
+	cr_expect(slow.eof, "the dropped stream ends");
+	fprintf(stderr, "events: a dropped client had %zu bytes in flight\n", in_flight);
+	sse_close(&slow);
+	sse_close(&fast);
+	sse_close(&again);
+	esc(folder, e, sizeof e);
+	snprintf(path, sizeof path, "/folders/%s?force=true", e);
+	json_decref(call(&g, "DELETE", path, NULL, 200));
+	gw_stop(&g);
+	test_user_unlock();
+}
+
+/* --events-max in all: 503 beyond it, room again once a stream is gone. */
+Test(events, global_limit_is_503)
+{
+	struct gw g;
+	gw_start(&g, "--events-max", "2", "--events-heartbeat", "1", NULL);
+	struct sse a, b, c;
+	sse_open(&a, &g, "grace", "grace-secret", "INBOX", NULL);
+	sse_open(&b, &g, "heidi", "heidi-secret", "INBOX", NULL);
+	cr_assert_eq(a.status, 200);
+	cr_assert_eq(b.status, 200);
+	sse_open(&c, &g, "frank", "frank-secret", "INBOX", NULL);
+	cr_expect_eq(c.status, 503, "a third stream of another user: %ld", c.status);
+	cr_expect(strstr(c.buf, "application/problem+json") || strstr(c.buf, "urn:imapgw:problem"),
+	          "a problem answer: %.300s", c.buf);
+	sse_close(&c);
+	sse_close(&a);
+	/* the heartbeat finds the closed one */
+	cr_expect_eq(metric_becomes(&g, "imapgw_events_streams", 1), 1);
+	sse_open(&c, &g, "frank", "frank-secret", "INBOX", NULL);
+	cr_expect_eq(c.status, 200);
+	sse_close(&c);
+	sse_close(&b);
+	gw_stop(&g);
+}
+
+/* Events of a user on the second configured server (X-Imap-Server: two,
+ * the second Dovecot): its own watch, its own mail. */
+Test(events, through_a_second_server)
+{
+	char two[512];
+	test_imap_server_flag("two", "DOVECOT2", two, sizeof two);
+	struct gw g;
+	gw_start(&g, "--imap-server", two, "--events-heartbeat", "1", NULL);
+	struct sse s;
+	memset(&s, 0, sizeof s);
+	s.fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g.port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(s.fd, (struct sockaddr *)&a, sizeof a), 0);
+	char auth[200], req[600];
+	basic("ivan", "ivan-secret", auth);
+	int n = snprintf(req, sizeof req,
+	                 "GET /events?folders=INBOX HTTP/1.0\r\nAuthorization: Basic %s\r\n"
+	                 "X-Imap-Server: two\r\n\r\n", auth);
+	cr_assert_eq(write(s.fd, req, (size_t)n), n);
+	int64_t until = imap_now_ms() + EVENT_WAIT_MS;
+	char *end;
+	while (!(end = strstr(s.buf, "\r\n\r\n")) && fill(&s, until))
+		;
+	cr_assert_not_null(end);
+	cr_assert(sscanf(s.buf, "HTTP/1.%*d %ld", &s.status) == 1);
+	cr_assert_eq(s.status, 200, "%.300s", s.buf);
+	size_t head = (size_t)(end + 4 - s.buf);
+	memmove(s.buf, s.buf + head, s.len - head + 1);
+	s.len -= head;
+	struct sse_event ev;
+	cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS) && !strcmp(ev.name, "ready"));
+	cr_expect_eq(metric(&g, "imapgw_events_watches"), 1);
+
+	/* mail on the default server is not this stream's */
+	long long other = append(&g, "INBOX", "on the default server");
+	static const char msg[] = "From: Ivan <ivan@example.test>\r\nTo: x@example.test\r\n"
+	                          "Subject: on two\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
+	                          "Body.\r\n";
+	struct gw_reply r;
+	gw_request_body_headers(&g, "POST", "/messages?folder=INBOX", IVAN, "X-Imap-Server: two",
+	                        "message/rfc822", msg, sizeof msg - 1, &r);
+	cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body.data);
+	json_t *j = json_loads(r.body.data, 0, NULL);
+	long long uid = json_integer_value(json_object_get(j, "uid"));
+	json_decref(j);
+	gw_reply_free(&r);
+	cr_expect(wait_for(&s, "message.created", uid, &ev), "the append on two arrives");
+	/* the default server's message came with no event of this stream: the
+	 * event that came names only the UIDs of two's INBOX */
+	j = json_loads(ev.data, 0, NULL);
+	cr_expect_eq(json_array_size(json_object_get(j, "uids")), 1, "%s (other server's: %lld)",
+	             ev.data, other);
+	json_decref(j);
+	sse_close(&s);
+	gw_stop(&g);
+}
+
+/* The pooled sessions busy now (IDLE and NOTIFY sessions are). */
+static unsigned busy_sessions(const struct gw *g)
+{
+	return metric(g, "imapgw_pool_sessions{server=\"default\",state=\"busy\"}");
+}
+
+/* Dovecot offers NOTIFY: two folders watched by one user hold one IMAP
+ * session while they wait (the watches borrow one for each round), and the
+ * events of both arrive. With NOTIFY ignored, each folder holds its own
+ * session in IDLE, as before. */
+Test(events, notify_one_session_for_a_users_folders)
+{
+	test_user_lock("ivan-dovecot");
+	for (int ignore = 0; ignore < 2; ignore++) {
+		struct gw g;
+		if (ignore)
+			gw_start(&g, "--pool-per-user", "4", "--imap-ignore-caps", "NOTIFY", NULL);
+		else
+			gw_start(&g, "--pool-per-user", "4", "--imap-trace", NULL);
+		fresh_folder(&g, "Notify A");
+		fresh_folder(&g, "Notify B");
+		struct sse s;
+		struct sse_event ev;
+		sse_open(&s, &g, IVAN, "Notify A,Notify B", NULL);
+		cr_assert_eq(s.status, 200);
+		cr_assert(sse_next(&s, &ev, imap_now_ms() + EVENT_WAIT_MS) &&
+		          !strcmp(ev.name, "ready"));
+		unsigned want = ignore ? 2 : 1;
+		cr_expect_eq(metric_becomes(&g, "imapgw_events_watches_idling", want), want,
+		             "%s: sessions in IDLE", ignore ? "IDLE" : "NOTIFY");
+		cr_expect_eq(metric(&g, "imapgw_events_notify_sessions"), ignore ? 0 : 1);
+		cr_expect_eq(metric(&g, "imapgw_events_watches"), 2);
+		unsigned busy = busy_sessions(&g);
+		cr_expect_eq(busy, want, "%s: %u sessions held for two watched folders",
+		             ignore ? "IDLE" : "NOTIFY", busy);
+		if (!ignore)
+			cr_expect_geq(gw_count_sent(&g, "NOTIFY SET"), 1);
+		long long a = append(&g, "Notify A", "to A");
+		cr_expect(wait_for(&s, "message.created", a, &ev), "the append to A arrives");
+		json_t *j = json_loads(ev.data, 0, NULL);
+		cr_expect_str_eq(json_string_value(json_object_get(j, "folder")), "Notify A");
+		json_decref(j);
+		long long b = append(&g, "Notify B", "to B");
+		cr_expect(wait_for(&s, "message.created", b, &ev), "the append to B arrives");
+		/* a second change of one folder (Dovecot tells nothing after a second
+		 * NOTIFY SET on one session: the set of two is a session of its own) */
+		long long b2 = append(&g, "Notify B", "to B again");
+		cr_expect(wait_for(&s, "message.created", b2, &ev), "a second append to B arrives");
+		sse_close(&s);
+		json_decref(call(&g, "DELETE", "/folders/Notify%20A?force=true", NULL, 200));
+		json_decref(call(&g, "DELETE", "/folders/Notify%20B?force=true", NULL, 200));
+		gw_stop(&g);
+	}
+	test_user_unlock();
 }
 
 /* SIGTERM ends every stream with a final error event. */

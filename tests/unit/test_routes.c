@@ -113,6 +113,11 @@ Test(routes, literal_segments_win_over_values)
 	                 "/messages/{uid}/attachments/{part}");
 	cr_expect_str_eq(template_for("PATCH", "/folders/Archive/2024"), "/folders/{path}");
 	cr_expect_str_eq(template_for("GET", "/folders/flags"), "/folders/{path}");
+	/* the folder named "changes" is reached through the literal route */
+	cr_expect_str_eq(template_for("GET", "/folders/changes"), "/folders/changes");
+	cr_expect_str_eq(template_for("PATCH", "/folders/changes"), "/folders/changes");
+	cr_expect_str_eq(template_for("DELETE", "/folders/changes"), "/folders/changes");
+	cr_expect_str_eq(template_for("GET", "/folders/changes/2024"), "/folders/{path}");
 	cr_expect_str_eq(template_for("POST", "/messages"), "/messages");
 	cr_expect(api_route_for("POST", "/messages")->flags & API_ROUTE_MESSAGE);
 	cr_expect_not(api_route_for("POST", "/folders")->flags & API_ROUTE_MESSAGE);
@@ -139,6 +144,7 @@ Test(routes, allow_lists)
 	} cases[] = {
 		{"/folders", "GET, HEAD, POST, OPTIONS"},
 		{"/folders/Archive/2024", "GET, HEAD, PATCH, DELETE, OPTIONS"},
+		{"/folders/changes", "GET, HEAD, PATCH, DELETE, OPTIONS"},
 		{"/messages", "GET, HEAD, POST, OPTIONS"},
 		{"/messages/7", "GET, HEAD, DELETE, OPTIONS"},
 		{"/messages/7/flags", "GET, HEAD, PUT, PATCH, OPTIONS"},
@@ -165,6 +171,7 @@ Test(routes, metrics_names)
 		const char *path, *name;
 	} cases[] = {
 		{"/folders", "folders"},           {"/folders/a/b", "folder"},
+		{"/folders/changes", "folder_changes"},
 		{"/messages", "messages"},         {"/messages/7", "message"},
 		{"/messages/abc", "message"},      {"/messages/7/raw", "message_raw"},
 		{"/messages/7/attachments", "attachments"},
