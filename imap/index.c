@@ -53,6 +53,8 @@ struct folder {
 	uint64_t modseq;
 	uint64_t fresh_from;                 /* ticket taken as the last complete
 	                                        revalidation began (0: none) */
+	atomic_ullong running;               /* ticket of the revalidation under way
+	                                        (0: none); read without the lock */
 	bool complete, unindexable;
 	atomic_bool loaded;                  /* complete, readable without the lock */
 	struct msg *v;
@@ -197,15 +199,17 @@ static void evict(struct imap_index *ix)
 	}
 }
 
-/* The folder of (key, name), made when absent, with one more user. */
-static struct folder *folder_get(struct imap_index *ix, const unsigned char *key, const char *name)
+/* The folder of (key, name) with one more user; made when absent if
+ * `make`, else NULL then. */
+static struct folder *folder_get(struct imap_index *ix, const unsigned char *key, const char *name,
+                                 bool make)
 {
 	uint32_t b = hash_of(key, name) % BUCKETS;
 	pthread_mutex_lock(&ix->lock);
 	struct folder *f = ix->buckets[b];
 	while (f && (memcmp(f->key, key, IMAP_INDEX_KEY_LEN) || strcmp(f->name, name)))
 		f = f->hash_next;
-	if (!f && (f = calloc(1, sizeof *f))) {
+	if (!f && make && (f = calloc(1, sizeof *f))) {
 		if (!(f->name = strdup(name))) {
 			free(f);
 			f = NULL;
@@ -848,21 +852,27 @@ static int lock_until(pthread_mutex_t *m, int64_t deadline)
 	return pthread_mutex_timedlock(m, &ts);
 }
 
+uint64_t imap_index_arrival(struct imap_index *ix)
+{
+	return ix ? atomic_fetch_add(&ix->tickets, 1) + 1 : 0;
+}
+
 int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder,
-                    const struct imap_page_request *req, int64_t deadline,
+                    const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
                     struct imap_page *out, struct imap_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if (!ix)
 		return imap_messages_page(s, folder, req, deadline, out, err);
-	/* Taken before anything else: a revalidation that begins after this
-	 * point is as fresh as one this request would make itself. */
-	uint64_t arrived = atomic_fetch_add(&ix->tickets, 1) + 1;
+	/* A revalidation that begins after the request arrived is as fresh
+	 * as one it would make itself. */
+	if (!arrived)
+		arrived = imap_index_arrival(ix);
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
-	struct folder *f = folder_get(ix, key, folder);
+	struct folder *f = folder_get(ix, key, folder, true);
 	/* While a folder loads, one request at a time loads it; the others
 	 * do not wait for that, they are answered the way they would be
 	 * without the index. */
@@ -887,6 +897,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		return rc;
 	}
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
+	atomic_store(&f->running, began);
 	struct status st;
 	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
 	if (rc == IMAP_ERR_NO)
@@ -935,11 +946,52 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		folder_clear(f);
 	if (imap_session_state(s) == IMAP_SESSION_BROKEN && !f->complete)
 		folder_clear(f);  /* a load cut short: start again next time */
+	atomic_store(&f->running, 0);
 	atomic_fetch_add(served && !rc ? &ix->hits : &ix->misses, 1);
 	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
 	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
 	pthread_mutex_unlock(&f->lock);
 	folder_put(ix, f, dbytes, dn);
+	return rc;
+}
+
+int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                         const char *folder, const struct imap_page_request *req,
+                         uint64_t arrived, int64_t deadline, struct imap_page *out,
+                         struct imap_state *state)
+{
+	memset(out, 0, sizeof *out);
+	memset(state, 0, sizeof *state);
+	if (!ix || !arrived || req->sort == IMAP_SORT_SUBJECT || !filter_local(&req->filter))
+		return IMAP_ERR_UNSUPPORTED;
+	struct folder *f = folder_get(ix, key, folder, false);
+	if (!f)
+		return IMAP_ERR_UNSUPPORTED;
+	/* Waiting is only worth it for a revalidation that began after the
+	 * request arrived; one begun before cannot answer it. */
+	uint64_t running = atomic_load(&f->running);
+	int rc = IMAP_ERR_UNSUPPORTED;
+	if (atomic_load(&f->loaded) && (running == 0 || running > arrived) &&
+	    lock_until(&f->lock, deadline) == 0) {
+		/* Only a folder revalidated with CONDSTORE: its flags are all
+		 * current, and the page needs nothing more from the server. */
+		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived) {
+			struct imap_error err = {0};
+			rc = build_page(ix, f, NULL, req, true, false, NULL, 0, deadline, out, &err);
+			if (rc) {
+				imap_page_free(out);
+			} else {
+				state->uidvalidity = f->uidvalidity;
+				state->uidnext = f->uidnext;
+				state->exists = (uint32_t)f->n;
+				state->modseq = f->modseq;
+			}
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	if (!rc)
+		atomic_fetch_add(&ix->hits, 1);
+	folder_put(ix, f, 0, 0);
 	return rc;
 }
 

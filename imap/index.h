@@ -40,10 +40,12 @@
  * Threads: every function may be called from any thread. One folder is
  * revalidated and read by one request at a time (a lock per folder, waited
  * for until the request's deadline; past it the request is answered
- * without the index); requests that waited while another revalidated
- * use that revalidation when it began after they arrived. Different
- * folders and users go in parallel. No lock
- * but the folder's is held while talking to the server.
+ * without the index). A request uses a revalidation that began after it
+ * arrived (imap_index_arrival), whoever made it: concurrent requests for
+ * one folder share one round of revalidation instead of one each, and
+ * those a round answers need no IMAP session (imap_index_page_held).
+ * Different folders and users go in parallel. No lock but the folder's is
+ * held while talking to the server.
  */
 #ifndef IMAPGW_IMAP_INDEX_H
 #define IMAPGW_IMAP_INDEX_H
@@ -51,6 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/changes.h"
 #include "imap/client.h"
 #include "imap/messages.h"
 
@@ -70,17 +73,42 @@ struct imap_index *imap_index_new(size_t max_bytes);
 /* Free everything; no thread may be using the index. Sets *ix to NULL. */
 void imap_index_free(struct imap_index **ix);
 
+/* A request's place in the order revalidations begin in: take it when the
+ * request arrives, before anything else. A revalidation that begins after
+ * it sees every change made before the request arrived. 0 for a NULL ix. */
+uint64_t imap_index_arrival(struct imap_index *ix);
+
 /*
  * One page of folder, as imap_messages_page answers it (same arguments,
  * same results, same errors), served from the index of (key, folder) once
- * it is loaded and revalidated. ix may be NULL: then this is
- * imap_messages_page. Blocks: for the folder's lock (until deadline) and
- * for the server.
+ * it is loaded and revalidated by a revalidation that began after
+ * `arrived` (imap_index_arrival; 0: take one now). ix may be NULL: then
+ * this is imap_messages_page. Blocks: for the folder's lock (until
+ * deadline) and for the server.
  */
 int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder,
-                    const struct imap_page_request *req, int64_t deadline,
+                    const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
                     struct imap_page *out, struct imap_error *err);
+
+/*
+ * The same page without a session, when the index alone can answer it: the
+ * folder is loaded, its last revalidation used CONDSTORE and began after
+ * `arrived`, and the request needs nothing of the server (no text filter;
+ * not sorted by subject). A revalidation under way that began after
+ * `arrived` is waited for (until deadline); one that began before is not.
+ * Returns 0 with *out and *state (the folder state the page was computed
+ * from) filled; otherwise IMAP_ERR_UNSUPPORTED (or IMAP_ERR_NOMEM) and
+ * the caller takes a session and calls imap_index_page.
+ *
+ * The caller vouches for the credentials behind key: call this only while
+ * the server is known to accept them (the pool holds a session that
+ * logged in with them, imap_pool_vouches), as for a pooled session.
+ */
+int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                         const char *folder, const struct imap_page_request *req,
+                         uint64_t arrived, int64_t deadline, struct imap_page *out,
+                         struct imap_state *state);
 
 enum imap_index_reval {
 	IMAP_INDEX_REVAL_STATUS,       /* STATUS: the probe of every revalidation */
