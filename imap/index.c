@@ -72,7 +72,7 @@ struct imap_index {
 	struct folder *lru_head, *lru_tail;  /* most recently used first */
 	size_t max_bytes, bytes, folders, messages;
 	unsigned long long evicted, dropped;
-	atomic_ullong hits, misses;
+	atomic_ullong hits, misses, held;
 	atomic_ullong tickets;               /* the order requests and revalidations begin in */
 	atomic_ullong reval[IMAP_INDEX_REVAL_KINDS];
 };
@@ -989,8 +989,10 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 		}
 		pthread_mutex_unlock(&f->lock);
 	}
-	if (!rc)
+	if (!rc) {
 		atomic_fetch_add(&ix->hits, 1);
+		atomic_fetch_add(&ix->held, 1);
+	}
 	folder_put(ix, f, 0, 0);
 	return rc;
 }
@@ -1030,6 +1032,7 @@ void imap_index_stats(struct imap_index *ix, struct imap_index_stats *out)
 		return;
 	out->hits = atomic_load(&ix->hits);
 	out->misses = atomic_load(&ix->misses);
+	out->held = atomic_load(&ix->held);
 	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
 		out->reval[k] = atomic_load(&ix->reval[k]);
 	pthread_mutex_lock(&ix->lock);

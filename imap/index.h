@@ -123,6 +123,7 @@ enum imap_index_reval {
 struct imap_index_stats {
 	unsigned long long hits;      /* pages served from the index */
 	unsigned long long misses;    /* pages answered without it (not loaded, busy) */
+	unsigned long long held;      /* of the hits: served with no session (imap_index_page_held) */
 	unsigned long long evicted;   /* folders dropped for room */
 	unsigned long long dropped;   /* folders dropped for a new UIDVALIDITY */
 	unsigned long long reval[IMAP_INDEX_REVAL_KINDS];
