@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #define SYSTEM_FLAGS 6
 #define KEYWORDS_MAX (32 - SYSTEM_FLAGS)
 #define NKEYS (IMAP_SORT_SIZE + 1)
+/* Revalidations a page without a session waits for before it takes one. */
+#define HELD_WAITS 3
 
 static const char *const system_flags[SYSTEM_FLAGS] = {
 	"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent",
@@ -967,12 +970,16 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 	struct folder *f = folder_get(ix, key, folder, false);
 	if (!f)
 		return IMAP_ERR_UNSUPPORTED;
-	/* Waiting is only worth it for a revalidation that began after the
-	 * request arrived; one begun before cannot answer it. */
-	uint64_t running = atomic_load(&f->running);
+	/* Wait for the revalidation under way (whichever began it): when it
+	 * began after the request arrived it answers it; otherwise the next
+	 * one, begun by a request with a session, may. With none under way
+	 * and none current the request takes a session and begins one. */
 	int rc = IMAP_ERR_UNSUPPORTED;
-	if (atomic_load(&f->loaded) && (running == 0 || running > arrived) &&
-	    lock_until(&f->lock, deadline) == 0) {
+	for (int round = 0; rc && round < HELD_WAITS && atomic_load(&f->loaded); round++) {
+		if (round > 0 && atomic_load(&f->running) == 0)
+			break;
+		if (lock_until(&f->lock, deadline) != 0)
+			break;
 		/* Only a folder revalidated with CONDSTORE: its flags are all
 		 * current, and the page needs nothing more from the server. */
 		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived) {
@@ -980,6 +987,8 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 			rc = build_page(ix, f, NULL, req, true, false, NULL, 0, deadline, out, &err);
 			if (rc) {
 				imap_page_free(out);
+				rc = IMAP_ERR_UNSUPPORTED;
+				round = HELD_WAITS;
 			} else {
 				state->uidvalidity = f->uidvalidity;
 				state->uidnext = f->uidnext;
@@ -988,6 +997,8 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 			}
 		}
 		pthread_mutex_unlock(&f->lock);
+		if (rc && atomic_load(&f->running) == 0)
+			sched_yield();  /* let a request with a session begin the next one */
 	}
 	if (!rc) {
 		atomic_fetch_add(&ix->hits, 1);
