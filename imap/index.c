@@ -40,7 +40,10 @@ struct msg {
 	uint32_t uid;
 	uint32_t flags;
 	struct imap_summary_shared *sum;
-	char *key_from, *key_to, *key_subject;  /* RFC 5256 comparison forms */
+	/* The RFC 5256 comparison forms of FROM, TO and SUBJECT, one after
+	 * the other in one allocation: "from\0to\0subject\0". */
+	char *keys;
+	uint32_t key_to, key_subject;        /* offsets in keys */
 };
 
 struct folder {
@@ -95,17 +98,14 @@ static uint32_t hash_of(const unsigned char *key, const char *name)
 static void msg_free(struct msg *m)
 {
 	imap_summary_shared_release(&m->sum);
-	free(m->key_from);
-	free(m->key_to);
-	free(m->key_subject);
+	free(m->keys);
 }
 
 static size_t msg_bytes(const struct msg *m)
 {
 	size_t n = sizeof *m + imap_summary_shared_bytes(m->sum);
-	const char *keys[] = {m->key_from, m->key_to, m->key_subject};
-	for (size_t i = 0; i < 3; i++)
-		n += keys[i] ? strlen(keys[i]) + 1 + 16 : 0;
+	if (m->keys)  /* with malloc's 8 bytes, rounded up to 16 */
+		n += (m->key_subject + strlen(m->keys + m->key_subject) + 1 + 8 + 15) & ~(size_t)15;
 	return n;
 }
 
@@ -407,11 +407,24 @@ static int on_load(void *ctx, const struct imap_response *r)
 	struct msg m = {.uid = uid, .flags = mask < 0 ? 0 : (uint32_t)mask};
 	int rc = imap_summary_fill(&s, att);
 	if (!rc) {
-		m.key_from = imap_sort_key_string(IMAP_SORT_FROM, att, &s);
-		m.key_to = imap_sort_key_string(IMAP_SORT_TO, att, &s);
-		m.key_subject = imap_sort_key_string(IMAP_SORT_SUBJECT, att, &s);
+		char *from = imap_sort_key_string(IMAP_SORT_FROM, att, &s);
+		char *to = imap_sort_key_string(IMAP_SORT_TO, att, &s);
+		char *subject = imap_sort_key_string(IMAP_SORT_SUBJECT, att, &s);
+		if (from && to && subject) {
+			size_t lf = strlen(from) + 1, lt = strlen(to) + 1, ls = strlen(subject) + 1;
+			if (lf + lt + ls <= UINT32_MAX && (m.keys = malloc(lf + lt + ls))) {
+				memcpy(m.keys, from, lf);
+				memcpy(m.keys + lf, to, lt);
+				memcpy(m.keys + lf + lt, subject, ls);
+				m.key_to = (uint32_t)lf;
+				m.key_subject = (uint32_t)(lf + lt);
+			}
+		}
+		free(from);
+		free(to);
+		free(subject);
 		m.sum = imap_summary_share(&s);
-		if (!m.sum || !m.key_from || !m.key_to || !m.key_subject)
+		if (!m.sum || !m.keys)
 			rc = IMAP_ERR_NOMEM;
 	}
 	imap_summary_free(&s);
@@ -645,13 +658,13 @@ static int by_key(const void *a, const void *b, void *ctx)
 	int r = 0;
 	switch (c->key) {
 	case IMAP_SORT_FROM:
-		r = strcmp(mx->key_from, my->key_from);
+		r = strcmp(mx->keys, my->keys);
 		break;
 	case IMAP_SORT_TO:
-		r = strcmp(mx->key_to, my->key_to);
+		r = strcmp(mx->keys + mx->key_to, my->keys + my->key_to);
 		break;
 	case IMAP_SORT_SUBJECT:
-		r = strcmp(mx->key_subject, my->key_subject);
+		r = strcmp(mx->keys + mx->key_subject, my->keys + my->key_subject);
 		break;
 	default:
 		r = c->num[x] < c->num[y] ? -1 : c->num[x] > c->num[y];
@@ -679,7 +692,7 @@ static const uint32_t *order_of(struct folder *f, enum imap_sort_key key, bool *
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		o[i] = (uint32_t)i;
-		num[i] = imap_sort_key_number(key, imap_summary_shared_view(f->v[i].sum));
+		num[i] = imap_summary_shared_number(f->v[i].sum, key);
 	}
 	struct order_ctx c = {.v = f->v, .key = key, .num = num};
 	qsort_r(o, f->n, sizeof *o, by_key, &c);
@@ -801,8 +814,7 @@ static int build_page(struct imap_index *ix, struct folder *f, struct imap_sessi
 		const struct msg *m = &f->v[AT(start + i)];
 		struct imap_summary *d = &out->msgs[out->n++];
 		d->uid = m->uid;
-		imap_summary_borrow(d, m->sum);
-		if (flags_expand(f, m->flags, d))
+		if (imap_summary_borrow(d, m->sum) || flags_expand(f, m->flags, d))
 			rc = imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	}
 #undef AT
