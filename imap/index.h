@@ -5,15 +5,17 @@
  * Contents, per (pool key, folder): uidvalidity, highestmodseq, uidnext,
  * the message count, and per UID the summary fields that never change for
  * a (uidvalidity, uid) (envelope, size, INTERNALDATE, attachment count,
- * List-Id, List-Unsubscribe; shared with the pages that show them, see
- * imap_summary_share), the RFC 5256 comparison strings of the FROM, TO and
- * SUBJECT keys, and the flags, which change. The key is the caller's
+ * List-Id, List-Unsubscribe; packed into one reference-counted record per
+ * message that the pages showing it borrow, see imap_summary_share), the
+ * RFC 5256 comparison strings of the FROM, TO and SUBJECT keys (one
+ * allocation), and the flags, which change (a bit mask). The key is the caller's
  * fingerprint of the credentials (the pool's, or one made the same way):
  * an entry is only ever read through a session the pool handed out for
  * those credentials, so only after the server accepted them.
  *
- * Freshness: every page revalidates first, on the request's own session,
- * with the cheapest commands the server offers:
+ * Freshness: no page is built from a revalidation that began before the
+ * request arrived. A revalidation runs on a request's own session, with
+ * the cheapest commands the server offers:
  *   - NOOP, then STATUS (MESSAGES UIDNEXT [HIGHESTMODSEQ]) of the folder:
  *     two short commands whose cost does not grow with the folder;
  *     when nothing moved that is all;
