@@ -283,12 +283,15 @@ metric() { curl -s --max-time 5 "http://127.0.0.1:$port/metrics" | awk -v k="$1"
 # Load the mailbox into imapgw's folder index before measuring (the cases are
 # then "warm"): plain page requests one after another until the index holds
 # the mailbox, at most 300 s. Skipped when the index is off.
+declare -A first_page=()
 index_warm() {  # index_warm AUTH MESSAGES
-	local want=$(( $(metric imapgw_index_messages) + $2 )) t0 i=0 held
+	local t want=$(( $(metric imapgw_index_messages) + $2 )) t0 i=0 held
 	(( $(metric imapgw_index_bytes_max) > 0 )) || return 0
 	t0=$(_dovecot_now)
 	while :; do
-		curl -s -o /dev/null --max-time 30 -H "Authorization: Basic $1" "$url?per_page=$per_page" || break
+		t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 30 -H "Authorization: Basic $1" \
+			"$url?per_page=$per_page") || break
+		(( i == 0 )) && first_page[$2/index]=$t
 		i=$(( i + 1 ))
 		held=$(metric imapgw_index_messages)
 		(( held >= want )) && break
@@ -374,6 +377,9 @@ if [[ ${IMAPGW_BENCH_NOINDEX:-1} != 0 && " ${sorts[*]} " == *' arrival '* ]]; th
 	for n in "${sizes[@]}"; do
 		BENCH_AUTH=$(printf '%s:%s' "${user_of[$n]}" "${pass_of[$n]}" | base64 -w0)
 		export BENCH_AUTH BENCH_PAGES=$(( (n + per_page - 1) / per_page ))
+		first_page[$n/noindex]=$(curl -s -o /dev/null -w '%{time_total}' --max-time 30 \
+			-H "Authorization: Basic $BENCH_AUTH" "$url?per_page=$per_page")
+		notes+=("$(label "$n") first page of a cold folder (login included): $(calc 'a * 1000' "${first_page[$n/index]:-0}") ms with the index, $(calc 'a * 1000' "${first_page[$n/noindex]:-0}") ms with --index-max-mb=0")
 		run_wrk "$out/warmup-${user_of[$n]}-noindex.log" 1 4 2 || fail "wrk failed (no index)"
 		quiesce
 		for c in "${concs[@]}"; do
