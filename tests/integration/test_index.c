@@ -474,20 +474,30 @@ TEST_ON_EVERY_SERVER(index, every_sort_key_both_orders_as_the_server_sorts)
 	gw_stop(&g);
 }
 
+/* heidi's folder `name` on srv, emptied and given n messages whose
+ * Message-IDs are <prefix-NN@test> (NN = 00, 01, ...); its path in folder,
+ * a session logged in as heidi returned. */
+static struct imap_session *filled_folder(const struct test_server *srv, const char *name,
+                                          const char *prefix, int n, char *folder, size_t cap)
+{
+	take_turn(srv);
+	test_server_path(srv, name, folder, cap);
+	struct imap_session *s = login(srv);
+	fresh_folder(s, folder);
+	for (int i = 0; i < n; i++) {
+		char id[48];
+		snprintf(id, sizeof id, "%s-%02d", prefix, i);
+		append(s, folder, id, NULL, NULL);
+	}
+	return s;
+}
+
 /* ---- a cursor walk while mail arrives ---- */
 
 TEST_ON_EVERY_SERVER(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 {
 	char folder[64];
-	take_turn(srv);
-	test_server_path(srv, "ix-walk", folder, sizeof folder);
-	struct imap_session *s = login(srv);
-	fresh_folder(s, folder);
-	for (int i = 0; i < 20; i++) {
-		char id[32];
-		snprintf(id, sizeof id, "walk-%02d", i);
-		append(s, folder, id, NULL, NULL);
-	}
+	struct imap_session *s = filled_folder(srv, "ix-walk", "walk", 20, folder, sizeof folder);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	for (int desc = 0; desc < 2; desc++) {
@@ -660,15 +670,7 @@ Test(index, concurrent_listings_share_revalidations_and_see_every_change)
 {
 	const struct test_server *srv = DOVECOT;
 	char folder[64];
-	take_turn(srv);
-	test_server_path(srv, "ix-many", folder, sizeof folder);
-	struct imap_session *s = login(srv);
-	fresh_folder(s, folder);
-	for (int i = 0; i < 10; i++) {
-		char id[32];
-		snprintf(id, sizeof id, "many-%d", i);
-		append(s, folder, id, NULL, NULL);
-	}
+	struct imap_session *s = filled_folder(srv, "ix-many", "many", 10, folder, sizeof folder);
 	must_select(s, folder);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
