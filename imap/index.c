@@ -987,6 +987,7 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 	 * one, begun by a request with a session, may. With none under way
 	 * and none current the request takes a session and begins one. */
 	int rc = IMAP_ERR_UNSUPPORTED;
+	ptrdiff_t dbytes = 0;  /* a sort order built for the page */
 	for (int round = 0; rc && round < HELD_WAITS && atomic_load(&f->loaded); round++) {
 		if (round > 0 && atomic_load(&f->running) == 0)
 			break;
@@ -996,7 +997,9 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 		 * current, and the page needs nothing more from the server. */
 		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived) {
 			struct imap_error err = {0};
+			size_t before = f->bytes;
 			rc = build_page(ix, f, NULL, req, true, false, NULL, 0, deadline, out, &err);
+			dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)before;
 			if (rc) {
 				imap_page_free(out);
 				rc = IMAP_ERR_UNSUPPORTED;
@@ -1016,7 +1019,7 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 		atomic_fetch_add(&ix->hits, 1);
 		atomic_fetch_add(&ix->held, 1);
 	}
-	folder_put(ix, f, 0, 0);
+	folder_put(ix, f, dbytes, 0);
 	return rc;
 }
 
