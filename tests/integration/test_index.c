@@ -10,7 +10,7 @@
  *     Cyrus; Courier's SORT is not RFC 5256's, see imap/messages.c);
  *   - a cursor walk with mail arriving between pages sees every message
  *     that was there once;
- *   - an unchanged listing is a 304, a change is not;
+ *   - an unchanged listing is a 304, a change is not (also the folder list);
  *   - listings running at once share revalidations (some need no IMAP
  *     session at all), and each still shows a change made before it.
  * Works as heidi, in folders "ix-*" of its own, holding heidi's lock on
@@ -717,6 +717,46 @@ Test(index, concurrent_listings_share_revalidations_and_see_every_change)
 	cr_log_info("%d reader requests, %d changes: %llu revalidations, %llu pages with no session",
 	            requests, changes, rounds, held);
 	cr_expect_gt(held, 0, "no listing was served from another's revalidation");
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
+
+/* ---- ETag and If-None-Match on the folder list ---- */
+
+Test(index, unchanged_folder_list_is_304_and_a_new_folder_is_not)
+{
+	const struct test_server *srv = DOVECOT;
+	char folder[64];
+	take_turn(srv);
+	test_server_path(srv, "ix-fl", folder, sizeof folder);
+	struct imap_session *s = login(srv);
+	struct imap_cmd c;
+	struct imap_error err = {0};
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "DELETE");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	imap_session_run(s, &c, NULL, NULL, deadline(), &err);  /* absent is fine */
+	imap_cmd_free(&c);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char tag[128], again[128], counted[128];
+	cr_assert_eq(conditional(&g, "/folders", "", tag, sizeof tag), 200);
+	cr_assert(strncmp(tag, "W/\"f.", 5) == 0, "%s", tag);
+	cr_assert_eq(conditional(&g, "/folders", tag, again, sizeof again), 304);
+	cr_assert_str_eq(again, tag);
+	/* other options, another answer: another tag */
+	cr_assert_eq(conditional(&g, "/folders?counts=true", tag, counted, sizeof counted), 200);
+	cr_assert_str_neq(counted, tag);
+	/* a folder made elsewhere: the list is new */
+	fresh_folder(s, folder);
+	cr_assert_eq(conditional(&g, "/folders", tag, again, sizeof again), 200);
+	cr_assert_str_neq(again, tag);
+	cr_assert_eq(conditional(&g, "/folders", again, tag, sizeof tag), 304);
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "DELETE");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	cr_assert_eq(imap_session_run(s, &c, NULL, NULL, deadline(), &err), 0, "%s", err.msg);
+	imap_cmd_free(&c);
 	imap_session_logout(&s, deadline());
 	gw_stop(&g);
 }
