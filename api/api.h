@@ -435,7 +435,9 @@ bool api_run(const struct api_request *req, const struct api_match *m, api_sessi
  * credentials on the same server give equal fingerprints, the same
  * credentials on two servers never do (the index keeps their folders
  * apart). Returns false (out zeroed) when the request has no usable
- * credentials or server; api_run then answers the problem. */
-bool api_credentials_key(const struct api_request *req, unsigned char out[32]);
+ * credentials or server; api_run then answers the problem. vouched (may
+ * be NULL) is set when the server's pool holds a session that logged in
+ * with these credentials (imap_pool_vouches). */
+bool api_credentials_key(const struct api_request *req, unsigned char out[32], bool *vouched);
 
 #endif

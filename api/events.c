@@ -241,7 +241,7 @@ void api_events(const struct api_request *req, struct api_response *resp,
 	else
 		memcpy(since, e->state, e->n * sizeof *since);
 	const struct api_server *srv = NULL;
-	if (api_credentials(req, &cred, &store, resp) || !api_credentials_key(req, key) ||
+	if (api_credentials(req, &cred, &store, resp) || !api_credentials_key(req, key, NULL) ||
 	    !(srv = api_server_for(req, cred.user, resp))) {
 		api_fail(resp, API_ERR_UNAUTHORIZED, "unusable credentials");
 		goto out;

@@ -8,6 +8,8 @@
  * folder's answer (and PATCH and DELETE of the path act on it, in
  * api/folder_write.c).
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +84,25 @@ static bool at_top(const long *parent, size_t i)
 	return depth % (TREE_DEPTH_MAX + 1) == 0;
 }
 
+/* A weak ETag over the rendered list (FNV-1a of the body: the list, with
+ * the query's options, is the whole answer); when If-None-Match names it,
+ * a 304 without the body. The list was read from the server first, so the
+ * answer is never older than the request. */
+static void not_modified_unless_changed(const struct api_request *req, struct api_response *resp)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < resp->body.len; i++)
+		h = (h ^ (unsigned char)resp->body.data[i]) * 1099511628211ull;
+	char etag[32];
+	snprintf(etag, sizeof etag, "W/\"f.%016" PRIx64 "\"", h);
+	api_response_header(resp, "Cache-Control", "private, no-cache");
+	api_response_header(resp, "ETag", "%s", etag);
+	if (api_etag_matches(req->if_none_match, etag + 2)) {
+		resp->status = 304;
+		imap_buf_reset(&resp->body, 0);
+	}
+}
+
 void api_folders_list(const struct api_request *req, struct api_response *resp,
                       const struct api_match *m)
 {
@@ -114,6 +135,7 @@ void api_folders_list(const struct api_request *req, struct api_response *resp,
 	jsonw_end_array(&w);
 	api_render_folder_list_state(&w, &c.list, c.counts);
 	jsonw_end_object(&w);
+	not_modified_unless_changed(req, resp);
 done:
 	imap_folder_list_free(&c.list);
 }

@@ -42,7 +42,9 @@ struct listing {
 	uint32_t uidvalidity;
 	int64_t deadline;
 	bool has_key;               /* the index's key for these credentials */
+	bool vouched;               /* the pool holds a session these credentials opened */
 	unsigned char key[IMAP_INDEX_KEY_LEN];
+	uint64_t arrived;           /* imap_index_arrival as the request began */
 	struct imap_page page;
 	struct imap_state state;    /* taken before the page: never newer than it */
 };
@@ -134,6 +136,22 @@ static bool parse_params(const struct api_request *req, struct listing *l,
 	return api_known_params(req, known, resp);
 }
 
+/* The page against what the client holds (cursor, ?uidvalidity=). */
+static int check_page(struct listing *l, struct imap_error *err)
+{
+	if (l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
+		imap_page_free(&l->page);
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY changed: start again without cursor");
+	}
+	if (l->has_uidvalidity && l->page.uidvalidity != l->uidvalidity) {
+		imap_page_free(&l->page);
+		return imap_error_set(err, IMAP_ERR_STALE,
+		                      "the folder's UIDVALIDITY is no longer the one given");
+	}
+	return 0;
+}
+
 static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 {
 	struct listing *l = ctx;
@@ -141,18 +159,28 @@ static int fetch_page(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct imap_index *ix = l->has_key ? api_config()->index : NULL;
 	int rc = imap_state_of(s, l->folder, false, l->deadline, &l->state, err);
 	if (!rc)
-		rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->deadline, &l->page, err);
-	if (!rc && l->req.has_cursor && l->page.uidvalidity != l->cursor_uidvalidity) {
-		imap_page_free(&l->page);
-		return imap_error_set(err, IMAP_ERR_STALE,
-		                      "the folder's UIDVALIDITY changed: start again without cursor");
+		rc = imap_index_page(ix, l->key, s, l->folder, &l->req, l->arrived, l->deadline,
+		                     &l->page, err);
+	return rc ? rc : check_page(l, err);
+}
+
+/* The page from the index alone, with no session (imap_index_page_held):
+ * false when it cannot answer (the caller takes a session), true when it
+ * did, *failed then telling whether resp holds a problem instead. */
+static bool held_page(struct listing *l, struct api_response *resp, bool *failed)
+{
+	*failed = false;
+	if (!l->has_key || !l->vouched ||
+	    imap_index_page_held(api_config()->index, l->key, l->folder, &l->req, l->arrived,
+	                         l->deadline, &l->page, &l->state) != 0)
+		return false;
+	struct imap_error err = {0};
+	int rc = check_page(l, &err);
+	if (rc) {
+		api_imap_problem(resp, rc, &err, 0);
+		*failed = true;
 	}
-	if (!rc && l->has_uidvalidity && l->page.uidvalidity != l->uidvalidity) {
-		imap_page_free(&l->page);
-		return imap_error_set(err, IMAP_ERR_STALE,
-		                      "the folder's UIDVALIDITY is no longer the one given");
-	}
-	return rc;
+	return true;
 }
 
 /* Append k=v, URL-encoded, to a query string. */
@@ -211,9 +239,15 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 	if (!parse_params(req, &l, resp))
 		return;
 	l.deadline = req->deadline;
-	l.has_key = api_config()->index && api_credentials_key(req, l.key);
-	if (!api_run(req, m, fetch_page, &l, resp))
+	l.arrived = imap_index_arrival(api_config()->index);
+	l.has_key = api_config()->index && api_credentials_key(req, l.key, &l.vouched);
+	bool failed;
+	if (held_page(&l, resp, &failed)) {
+		if (failed)
+			return;
+	} else if (!api_run(req, m, fetch_page, &l, resp)) {
 		return;
+	}
 
 	const struct imap_page *p = &l.page;
 	uint32_t per = l.req.per_page;

@@ -260,8 +260,10 @@ static void key_init(void)
 	key_ready = RAND_bytes(key_secret, sizeof key_secret) == 1;
 }
 
-bool api_credentials_key(const struct api_request *req, unsigned char out[32])
+bool api_credentials_key(const struct api_request *req, unsigned char out[32], bool *vouched)
 {
+	if (vouched)
+		*vouched = false;
 	struct imap_credentials cred;
 	struct imap_buf store;
 	struct api_response scratch;
@@ -287,6 +289,8 @@ bool api_credentials_key(const struct api_request *req, unsigned char out[32])
 		if (in.data)
 			OPENSSL_cleanse(in.data, in.len);
 		imap_buf_free(&in);
+		if (ok && vouched)
+			*vouched = imap_pool_vouches(srv->pool, &cred);
 	}
 	if (store.data)
 		OPENSSL_cleanse(store.data, store.len);

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #define SYSTEM_FLAGS 6
 #define KEYWORDS_MAX (32 - SYSTEM_FLAGS)
 #define NKEYS (IMAP_SORT_SIZE + 1)
+/* Revalidations a page without a session waits for before it takes one. */
+#define HELD_WAITS 3
 
 static const char *const system_flags[SYSTEM_FLAGS] = {
 	"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "\\Recent",
@@ -37,7 +40,10 @@ struct msg {
 	uint32_t uid;
 	uint32_t flags;
 	struct imap_summary_shared *sum;
-	char *key_from, *key_to, *key_subject;  /* RFC 5256 comparison forms */
+	/* The RFC 5256 comparison forms of FROM, TO and SUBJECT, one after
+	 * the other in one allocation: "from\0to\0subject\0". */
+	char *keys;
+	uint32_t key_to, key_subject;        /* offsets in keys */
 };
 
 struct folder {
@@ -53,6 +59,8 @@ struct folder {
 	uint64_t modseq;
 	uint64_t fresh_from;                 /* ticket taken as the last complete
 	                                        revalidation began (0: none) */
+	atomic_ullong running;               /* ticket of the revalidation under way
+	                                        (0: none); read without the lock */
 	bool complete, unindexable;
 	atomic_bool loaded;                  /* complete, readable without the lock */
 	struct msg *v;
@@ -70,7 +78,7 @@ struct imap_index {
 	struct folder *lru_head, *lru_tail;  /* most recently used first */
 	size_t max_bytes, bytes, folders, messages;
 	unsigned long long evicted, dropped;
-	atomic_ullong hits, misses;
+	atomic_ullong hits, misses, held;
 	atomic_ullong tickets;               /* the order requests and revalidations begin in */
 	atomic_ullong reval[IMAP_INDEX_REVAL_KINDS];
 };
@@ -90,17 +98,14 @@ static uint32_t hash_of(const unsigned char *key, const char *name)
 static void msg_free(struct msg *m)
 {
 	imap_summary_shared_release(&m->sum);
-	free(m->key_from);
-	free(m->key_to);
-	free(m->key_subject);
+	free(m->keys);
 }
 
 static size_t msg_bytes(const struct msg *m)
 {
 	size_t n = sizeof *m + imap_summary_shared_bytes(m->sum);
-	const char *keys[] = {m->key_from, m->key_to, m->key_subject};
-	for (size_t i = 0; i < 3; i++)
-		n += keys[i] ? strlen(keys[i]) + 1 + 16 : 0;
+	if (m->keys)  /* with malloc's 8 bytes, rounded up to 16 */
+		n += (m->key_subject + strlen(m->keys + m->key_subject) + 1 + 8 + 15) & ~(size_t)15;
 	return n;
 }
 
@@ -197,15 +202,17 @@ static void evict(struct imap_index *ix)
 	}
 }
 
-/* The folder of (key, name), made when absent, with one more user. */
-static struct folder *folder_get(struct imap_index *ix, const unsigned char *key, const char *name)
+/* The folder of (key, name) with one more user; made when absent if
+ * `make`, else NULL then. */
+static struct folder *folder_get(struct imap_index *ix, const unsigned char *key, const char *name,
+                                 bool make)
 {
 	uint32_t b = hash_of(key, name) % BUCKETS;
 	pthread_mutex_lock(&ix->lock);
 	struct folder *f = ix->buckets[b];
 	while (f && (memcmp(f->key, key, IMAP_INDEX_KEY_LEN) || strcmp(f->name, name)))
 		f = f->hash_next;
-	if (!f && (f = calloc(1, sizeof *f))) {
+	if (!f && make && (f = calloc(1, sizeof *f))) {
 		if (!(f->name = strdup(name))) {
 			free(f);
 			f = NULL;
@@ -400,11 +407,24 @@ static int on_load(void *ctx, const struct imap_response *r)
 	struct msg m = {.uid = uid, .flags = mask < 0 ? 0 : (uint32_t)mask};
 	int rc = imap_summary_fill(&s, att);
 	if (!rc) {
-		m.key_from = imap_sort_key_string(IMAP_SORT_FROM, att, &s);
-		m.key_to = imap_sort_key_string(IMAP_SORT_TO, att, &s);
-		m.key_subject = imap_sort_key_string(IMAP_SORT_SUBJECT, att, &s);
+		char *from = imap_sort_key_string(IMAP_SORT_FROM, att, &s);
+		char *to = imap_sort_key_string(IMAP_SORT_TO, att, &s);
+		char *subject = imap_sort_key_string(IMAP_SORT_SUBJECT, att, &s);
+		if (from && to && subject) {
+			size_t lf = strlen(from) + 1, lt = strlen(to) + 1, ls = strlen(subject) + 1;
+			if (lf + lt + ls <= UINT32_MAX && (m.keys = malloc(lf + lt + ls))) {
+				memcpy(m.keys, from, lf);
+				memcpy(m.keys + lf, to, lt);
+				memcpy(m.keys + lf + lt, subject, ls);
+				m.key_to = (uint32_t)lf;
+				m.key_subject = (uint32_t)(lf + lt);
+			}
+		}
+		free(from);
+		free(to);
+		free(subject);
 		m.sum = imap_summary_share(&s);
-		if (!m.sum || !m.key_from || !m.key_to || !m.key_subject)
+		if (!m.sum || !m.keys)
 			rc = IMAP_ERR_NOMEM;
 	}
 	imap_summary_free(&s);
@@ -638,13 +658,13 @@ static int by_key(const void *a, const void *b, void *ctx)
 	int r = 0;
 	switch (c->key) {
 	case IMAP_SORT_FROM:
-		r = strcmp(mx->key_from, my->key_from);
+		r = strcmp(mx->keys, my->keys);
 		break;
 	case IMAP_SORT_TO:
-		r = strcmp(mx->key_to, my->key_to);
+		r = strcmp(mx->keys + mx->key_to, my->keys + my->key_to);
 		break;
 	case IMAP_SORT_SUBJECT:
-		r = strcmp(mx->key_subject, my->key_subject);
+		r = strcmp(mx->keys + mx->key_subject, my->keys + my->key_subject);
 		break;
 	default:
 		r = c->num[x] < c->num[y] ? -1 : c->num[x] > c->num[y];
@@ -672,7 +692,7 @@ static const uint32_t *order_of(struct folder *f, enum imap_sort_key key, bool *
 	}
 	for (size_t i = 0; i < f->n; i++) {
 		o[i] = (uint32_t)i;
-		num[i] = imap_sort_key_number(key, imap_summary_shared_view(f->v[i].sum));
+		num[i] = imap_summary_shared_number(f->v[i].sum, key);
 	}
 	struct order_ctx c = {.v = f->v, .key = key, .num = num};
 	qsort_r(o, f->n, sizeof *o, by_key, &c);
@@ -794,8 +814,7 @@ static int build_page(struct imap_index *ix, struct folder *f, struct imap_sessi
 		const struct msg *m = &f->v[AT(start + i)];
 		struct imap_summary *d = &out->msgs[out->n++];
 		d->uid = m->uid;
-		imap_summary_borrow(d, m->sum);
-		if (flags_expand(f, m->flags, d))
+		if (imap_summary_borrow(d, m->sum) || flags_expand(f, m->flags, d))
 			rc = imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	}
 #undef AT
@@ -848,21 +867,27 @@ static int lock_until(pthread_mutex_t *m, int64_t deadline)
 	return pthread_mutex_timedlock(m, &ts);
 }
 
+uint64_t imap_index_arrival(struct imap_index *ix)
+{
+	return ix ? atomic_fetch_add(&ix->tickets, 1) + 1 : 0;
+}
+
 int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder,
-                    const struct imap_page_request *req, int64_t deadline,
+                    const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
                     struct imap_page *out, struct imap_error *err)
 {
 	memset(out, 0, sizeof *out);
 	if (!ix)
 		return imap_messages_page(s, folder, req, deadline, out, err);
-	/* Taken before anything else: a revalidation that begins after this
-	 * point is as fresh as one this request would make itself. */
-	uint64_t arrived = atomic_fetch_add(&ix->tickets, 1) + 1;
+	/* A revalidation that begins after the request arrived is as fresh
+	 * as one it would make itself. */
+	if (!arrived)
+		arrived = imap_index_arrival(ix);
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
-	struct folder *f = folder_get(ix, key, folder);
+	struct folder *f = folder_get(ix, key, folder, true);
 	/* While a folder loads, one request at a time loads it; the others
 	 * do not wait for that, they are answered the way they would be
 	 * without the index. */
@@ -887,6 +912,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		return rc;
 	}
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
+	atomic_store(&f->running, began);
 	struct status st;
 	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
 	if (rc == IMAP_ERR_NO)
@@ -935,11 +961,65 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		folder_clear(f);
 	if (imap_session_state(s) == IMAP_SESSION_BROKEN && !f->complete)
 		folder_clear(f);  /* a load cut short: start again next time */
+	atomic_store(&f->running, 0);
 	atomic_fetch_add(served && !rc ? &ix->hits : &ix->misses, 1);
 	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
 	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
 	pthread_mutex_unlock(&f->lock);
 	folder_put(ix, f, dbytes, dn);
+	return rc;
+}
+
+int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                         const char *folder, const struct imap_page_request *req,
+                         uint64_t arrived, int64_t deadline, struct imap_page *out,
+                         struct imap_state *state)
+{
+	memset(out, 0, sizeof *out);
+	memset(state, 0, sizeof *state);
+	if (!ix || !arrived || req->sort == IMAP_SORT_SUBJECT || !filter_local(&req->filter))
+		return IMAP_ERR_UNSUPPORTED;
+	struct folder *f = folder_get(ix, key, folder, false);
+	if (!f)
+		return IMAP_ERR_UNSUPPORTED;
+	/* Wait for the revalidation under way (whichever began it): when it
+	 * began after the request arrived it answers it; otherwise the next
+	 * one, begun by a request with a session, may. With none under way
+	 * and none current the request takes a session and begins one. */
+	int rc = IMAP_ERR_UNSUPPORTED;
+	ptrdiff_t dbytes = 0;  /* a sort order built for the page */
+	for (int round = 0; rc && round < HELD_WAITS && atomic_load(&f->loaded); round++) {
+		if (round > 0 && atomic_load(&f->running) == 0)
+			break;
+		if (lock_until(&f->lock, deadline) != 0)
+			break;
+		/* Only a folder revalidated with CONDSTORE: its flags are all
+		 * current, and the page needs nothing more from the server. */
+		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived) {
+			struct imap_error err = {0};
+			size_t before = f->bytes;
+			rc = build_page(ix, f, NULL, req, true, false, NULL, 0, deadline, out, &err);
+			dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)before;
+			if (rc) {
+				imap_page_free(out);
+				rc = IMAP_ERR_UNSUPPORTED;
+				round = HELD_WAITS;
+			} else {
+				state->uidvalidity = f->uidvalidity;
+				state->uidnext = f->uidnext;
+				state->exists = (uint32_t)f->n;
+				state->modseq = f->modseq;
+			}
+		}
+		pthread_mutex_unlock(&f->lock);
+		if (rc && atomic_load(&f->running) == 0)
+			sched_yield();  /* let a request with a session begin the next one */
+	}
+	if (!rc) {
+		atomic_fetch_add(&ix->hits, 1);
+		atomic_fetch_add(&ix->held, 1);
+	}
+	folder_put(ix, f, dbytes, 0);
 	return rc;
 }
 
@@ -978,6 +1058,7 @@ void imap_index_stats(struct imap_index *ix, struct imap_index_stats *out)
 		return;
 	out->hits = atomic_load(&ix->hits);
 	out->misses = atomic_load(&ix->misses);
+	out->held = atomic_load(&ix->held);
 	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
 		out->reval[k] = atomic_load(&ix->reval[k]);
 	pthread_mutex_lock(&ix->lock);

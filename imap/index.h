@@ -5,15 +5,17 @@
  * Contents, per (pool key, folder): uidvalidity, highestmodseq, uidnext,
  * the message count, and per UID the summary fields that never change for
  * a (uidvalidity, uid) (envelope, size, INTERNALDATE, attachment count,
- * List-Id, List-Unsubscribe; shared with the pages that show them, see
- * imap_summary_share), the RFC 5256 comparison strings of the FROM, TO and
- * SUBJECT keys, and the flags, which change. The key is the caller's
+ * List-Id, List-Unsubscribe; packed into one reference-counted record per
+ * message that the pages showing it borrow, see imap_summary_share), the
+ * RFC 5256 comparison strings of the FROM, TO and SUBJECT keys (one
+ * allocation), and the flags, which change (a bit mask). The key is the caller's
  * fingerprint of the credentials (the pool's, or one made the same way):
  * an entry is only ever read through a session the pool handed out for
  * those credentials, so only after the server accepted them.
  *
- * Freshness: every page revalidates first, on the request's own session,
- * with the cheapest commands the server offers:
+ * Freshness: no page is built from a revalidation that began before the
+ * request arrived. A revalidation runs on a request's own session, with
+ * the cheapest commands the server offers:
  *   - NOOP, then STATUS (MESSAGES UIDNEXT [HIGHESTMODSEQ]) of the folder:
  *     two short commands whose cost does not grow with the folder;
  *     when nothing moved that is all;
@@ -40,10 +42,12 @@
  * Threads: every function may be called from any thread. One folder is
  * revalidated and read by one request at a time (a lock per folder, waited
  * for until the request's deadline; past it the request is answered
- * without the index); requests that waited while another revalidated
- * use that revalidation when it began after they arrived. Different
- * folders and users go in parallel. No lock
- * but the folder's is held while talking to the server.
+ * without the index). A request uses a revalidation that began after it
+ * arrived (imap_index_arrival), whoever made it: concurrent requests for
+ * one folder share one round of revalidation instead of one each, and
+ * those a round answers need no IMAP session (imap_index_page_held).
+ * Different folders and users go in parallel. No lock but the folder's is
+ * held while talking to the server.
  */
 #ifndef IMAPGW_IMAP_INDEX_H
 #define IMAPGW_IMAP_INDEX_H
@@ -51,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap/changes.h"
 #include "imap/client.h"
 #include "imap/messages.h"
 
@@ -70,17 +75,42 @@ struct imap_index *imap_index_new(size_t max_bytes);
 /* Free everything; no thread may be using the index. Sets *ix to NULL. */
 void imap_index_free(struct imap_index **ix);
 
+/* A request's place in the order revalidations begin in: take it when the
+ * request arrives, before anything else. A revalidation that begins after
+ * it sees every change made before the request arrived. 0 for a NULL ix. */
+uint64_t imap_index_arrival(struct imap_index *ix);
+
 /*
  * One page of folder, as imap_messages_page answers it (same arguments,
  * same results, same errors), served from the index of (key, folder) once
- * it is loaded and revalidated. ix may be NULL: then this is
- * imap_messages_page. Blocks: for the folder's lock (until deadline) and
- * for the server.
+ * it is loaded and revalidated by a revalidation that began after
+ * `arrived` (imap_index_arrival; 0: take one now). ix may be NULL: then
+ * this is imap_messages_page. Blocks: for the folder's lock (until
+ * deadline) and for the server.
  */
 int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder,
-                    const struct imap_page_request *req, int64_t deadline,
+                    const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
                     struct imap_page *out, struct imap_error *err);
+
+/*
+ * The same page without a session, when the index alone can answer it: the
+ * folder is loaded, its last revalidation used CONDSTORE and began after
+ * `arrived`, and the request needs nothing of the server (no text filter;
+ * not sorted by subject). A revalidation under way that began after
+ * `arrived` is waited for (until deadline); one that began before is not.
+ * Returns 0 with *out and *state (the folder state the page was computed
+ * from) filled; otherwise IMAP_ERR_UNSUPPORTED (or IMAP_ERR_NOMEM) and
+ * the caller takes a session and calls imap_index_page.
+ *
+ * The caller vouches for the credentials behind key: call this only while
+ * the server is known to accept them (the pool holds a session that
+ * logged in with them, imap_pool_vouches), as for a pooled session.
+ */
+int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                         const char *folder, const struct imap_page_request *req,
+                         uint64_t arrived, int64_t deadline, struct imap_page *out,
+                         struct imap_state *state);
 
 enum imap_index_reval {
 	IMAP_INDEX_REVAL_STATUS,       /* STATUS: the probe of every revalidation */
@@ -95,6 +125,7 @@ enum imap_index_reval {
 struct imap_index_stats {
 	unsigned long long hits;      /* pages served from the index */
 	unsigned long long misses;    /* pages answered without it (not loaded, busy) */
+	unsigned long long held;      /* of the hits: served with no session (imap_index_page_held) */
 	unsigned long long evicted;   /* folders dropped for room */
 	unsigned long long dropped;   /* folders dropped for a new UIDVALIDITY */
 	unsigned long long reval[IMAP_INDEX_REVAL_KINDS];

@@ -419,11 +419,6 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-struct imap_summary_shared {
-	atomic_uint refs;
-	struct imap_summary s;  /* flags not set */
-};
-
 static void summary_free(struct imap_summary *m)
 {
 	for (size_t i = 0; i < m->nflags; i++)
@@ -431,6 +426,7 @@ static void summary_free(struct imap_summary *m)
 	free(m->flags);
 	if (m->shared) {
 		imap_summary_shared_release(&m->shared);
+		free(m->borrowed);
 		memset(m, 0, sizeof *m);
 		return;
 	}
@@ -1026,87 +1022,6 @@ void imap_summary_free(struct imap_summary *m)
 {
 	summary_free(m);
 	memset(m, 0, sizeof *m);
-}
-
-struct imap_summary_shared *imap_summary_share(struct imap_summary *m)
-{
-	struct imap_summary_shared *sh = malloc(sizeof *sh);
-	if (!sh)
-		return NULL;
-	atomic_init(&sh->refs, 1);
-	sh->s = *m;
-	sh->s.flags = NULL;
-	sh->s.nflags = 0;
-	sh->s.shared = NULL;
-	char **flags = m->flags;
-	size_t nflags = m->nflags;
-	uint32_t uid = m->uid;
-	memset(m, 0, sizeof *m);
-	m->uid = uid;
-	m->flags = flags;
-	m->nflags = nflags;
-	imap_summary_borrow(m, sh);  /* m's own reference, beside the caller's */
-	return sh;
-}
-
-void imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh)
-{
-	uint32_t uid = dst->uid;
-	char **flags = dst->flags;
-	size_t nflags = dst->nflags;
-	*dst = sh->s;
-	dst->uid = uid;
-	dst->flags = flags;
-	dst->nflags = nflags;
-	dst->shared = sh;
-	atomic_fetch_add(&sh->refs, 1);
-}
-
-void imap_summary_shared_release(struct imap_summary_shared **shp)
-{
-	struct imap_summary_shared *sh = *shp;
-	*shp = NULL;
-	if (!sh || atomic_fetch_sub(&sh->refs, 1) != 1)
-		return;
-	summary_free(&sh->s);
-	free(sh);
-}
-
-const struct imap_summary *imap_summary_shared_view(const struct imap_summary_shared *sh)
-{
-	return &sh->s;
-}
-
-static size_t str_bytes(const char *s)
-{
-	return s ? strlen(s) + 1 + 16 : 0;  /* 16: what malloc keeps beside it */
-}
-
-static size_t addrs_bytes(const struct imap_address_list *l)
-{
-	size_t n = l->n ? l->n * sizeof *l->v + 16 : 0;
-	for (size_t i = 0; i < l->n; i++)
-		n += str_bytes(l->v[i].name) + str_bytes(l->v[i].address);
-	return n;
-}
-
-size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh)
-{
-	const struct imap_summary *m = &sh->s;
-	const struct imap_envelope *e = &m->env;
-	size_t n = sizeof *sh + 16 + str_bytes(e->date_raw) + str_bytes(e->subject) +
-	           str_bytes(e->in_reply_to) + str_bytes(e->message_id) + str_bytes(m->list_id) +
-	           str_bytes(m->references);
-	n += addrs_bytes(&e->from) + addrs_bytes(&e->sender) + addrs_bytes(&e->reply_to) +
-	     addrs_bytes(&e->to) + addrs_bytes(&e->cc) + addrs_bytes(&e->bcc);
-	const struct imap_unsubscribe *u = &m->unsub;
-	for (size_t i = 0; i < u->n_mailto; i++)
-		n += sizeof *u->mailto + str_bytes(u->mailto[i].address) +
-		     str_bytes(u->mailto[i].subject) + str_bytes(u->mailto[i].body) +
-		     str_bytes(u->mailto[i].uri);
-	for (size_t i = 0; i < u->n_http; i++)
-		n += sizeof *u->http + str_bytes(u->http[i]);
-	return n + str_bytes(u->post);
 }
 
 char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,

@@ -62,9 +62,10 @@ struct imap_summary_shared;
 struct imap_summary {
 	uint32_t uid;
 	/* Non-NULL: every field but uid and flags is borrowed from this shared
-	 * record (see imap_summary_share); imap_summary_free drops the
-	 * reference and frees only the flags. */
+	 * record (see imap_summary_borrow); imap_summary_free drops the
+	 * reference and frees only the flags and `borrowed`. */
 	struct imap_summary_shared *shared;
+	void *borrowed;     /* the address and unsubscribe arrays of a borrow */
 	uint64_t size;
 	bool has_internaldate;
 	int64_t internaldate;
@@ -111,26 +112,31 @@ void imap_flags_order(char **flags, size_t n);
 int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
 void imap_summary_free(struct imap_summary *m);
 
-/* Move the fields of *m that never change for a (uidvalidity, uid) (all
- * but uid and flags) into a new shared record and return it with a
- * reference for the caller; m keeps its uid and flags and borrows the rest
- * with a reference of its own (m->shared is set; m must not hold a
- * borrowed summary already). NULL when memory runs
- * out (m unchanged). Thread-safe reference counting: a record may be
- * borrowed and released on any thread. */
-struct imap_summary_shared *imap_summary_share(struct imap_summary *m);
+/*
+ * Shared summaries (imap/summary_pack.c), what the folder index keeps of a
+ * message: every field but uid and flags, packed into one allocation
+ * (strings NUL-terminated and length-prefixed, a sender or reply-to equal
+ * to the from list stored once), with a thread-safe reference count: a
+ * record may be borrowed and released on any thread.
+ */
+
+/* A new record of m's fields but uid and flags, with a reference for the
+ * caller; m is left as it is. NULL when memory runs out. */
+struct imap_summary_shared *imap_summary_share(const struct imap_summary *m);
 
 /* Fill dst (zeroed by the caller; its uid and flags are left alone) with
- * the fields of sh, taking a reference that imap_summary_free drops. */
-void imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh);
+ * the fields of sh, taking a reference that imap_summary_free drops: its
+ * strings point into sh, its address and unsubscribe arrays are made for
+ * it (dst->borrowed). 0, or IMAP_ERR_NOMEM (dst unchanged). */
+int imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh);
 
 /* Drop one reference; the last frees the record. Sets *sh to NULL. */
 void imap_summary_shared_release(struct imap_summary_shared **sh);
 
-/* The shared fields, read-only (uid and flags are not set). */
-const struct imap_summary *imap_summary_shared_view(const struct imap_summary_shared *sh);
+/* imap_sort_key_number of the record's fields (RECEIVED, DATE, SIZE). */
+int64_t imap_summary_shared_number(const struct imap_summary_shared *sh, enum imap_sort_key key);
 
-/* An estimate of the bytes the record holds (allocations included). */
+/* The bytes the record holds, its allocation's overhead included. */
 size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh);
 
 /* The RFC 5256 comparison form of a string sort key (FROM, TO: the first

@@ -96,6 +96,7 @@ struct pool_group {
 	unsigned char fp[FP_LEN];   /* HMAC of the secret */
 	struct link idle;           /* idle entries, most recently used first */
 	unsigned total;             /* idle + busy + connecting sessions */
+	unsigned connecting;        /* of total: not logged in yet */
 	unsigned refs;              /* acquires using it (waiting or connecting) */
 };
 
@@ -616,6 +617,37 @@ static void deadline_timespec(int64_t deadline, struct timespec *ts)
 	ts->tv_nsec = (long)(deadline % 1000) * 1000000L;
 }
 
+bool imap_pool_vouches(struct imap_pool *p, const struct imap_credentials *cred)
+{
+	if (!p || !cred || !cred->user || !cred->secret ||
+	    (cred->kind != IMAP_CRED_PASSWORD && cred->kind != IMAP_CRED_TOKEN))
+		return false;
+	size_t ulen = strlen(cred->user);
+	unsigned char fp[FP_LEN], uh[FP_LEN];
+	if (ulen > IMAP_POOL_USER_MAX || pool_mac(p, cred->secret, strlen(cred->secret), fp) != 0 ||
+	    pool_mac(p, cred->user, ulen, uh) != 0)
+		return false;
+	uint64_t uhash = first64(uh);
+	bool yes = false;
+	pthread_mutex_lock(&p->lock);
+	/* as imap_pool_acquire: a throttled user is refused before any match */
+	struct pool_user *u = user_find(p, uhash, cred->user);
+	bool throttled = false;
+	if (u) {
+		user_refresh(p, u, pool_now(p));
+		throttled = u->throttled_until != 0;
+		user_put(p, u);
+	}
+	if (!throttled) {
+		for (struct pool_group *g = p->groups[uhash & p->group_mask]; g && !yes; g = g->hnext)
+			yes = g->uhash == uhash && g->kind == cred->kind &&
+			      strcmp(g->user, cred->user) == 0 && CRYPTO_memcmp(g->fp, fp, FP_LEN) == 0 &&
+			      g->total > g->connecting;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return yes;
+}
+
 int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, int64_t deadline,
                       struct imap_session **out, bool *fresh, unsigned *retry_after_s,
                       struct imap_error *err)
@@ -695,6 +727,7 @@ again:;
 			}
 			if (pool_total(p) < p->max_sessions) {
 				g->total++;
+				g->connecting++;
 				p->connecting++;
 				user_get(p, uhash, cred->user)->inflight++;
 				reserved = true;
@@ -767,6 +800,7 @@ again:;
 	struct pool_user *u = user_get(p, uhash, cred->user);  /* found: inflight > 0 kept it */
 	u->inflight--;
 	p->connecting--;
+	g->connecting--;
 	if (rc == 0) {
 		u->fails = 0;
 		u->throttled_until = 0;

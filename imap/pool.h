@@ -146,6 +146,12 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
                       struct imap_session **out, bool *fresh, unsigned *retry_after_s,
                       struct imap_error *err);
 
+/* Whether the server is known to accept cred now: the pool holds a session
+ * (idle or borrowed) that logged in with exactly these credentials, and
+ * the user is not throttled. What a reused session would prove, without
+ * borrowing one. Blocks only for the pool's lock. */
+bool imap_pool_vouches(struct imap_pool *p, const struct imap_credentials *cred);
+
 /* Give back a session borrowed from p (the caller's pointer is dead
  * afterwards). A broken one (imap_session_state() == IMAP_SESSION_BROKEN)
  * is freed and its slot given up; otherwise it becomes idle, stamped now,

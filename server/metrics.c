@@ -315,6 +315,9 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	                "# TYPE imapgw_index_pages_total counter\n"
 	                "imapgw_index_pages_total{result=\"hit\"} %llu\n"
 	                "imapgw_index_pages_total{result=\"miss\"} %llu\n"
+	                "# HELP imapgw_index_sessionless_total Index hits served with no IMAP session.\n"
+	                "# TYPE imapgw_index_sessionless_total counter\n"
+	                "imapgw_index_sessionless_total %llu\n"
 	                "# HELP imapgw_index_folders Folders held in the index.\n"
 	                "# TYPE imapgw_index_folders gauge\n"
 	                "imapgw_index_folders %zu\n"
@@ -333,7 +336,7 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	                "imapgw_index_folders_dropped_total{reason=\"uidvalidity\"} %llu\n"
 	                "# HELP imapgw_index_revalidations_total IMAP commands the index sent, by kind.\n"
 	                "# TYPE imapgw_index_revalidations_total counter\n",
-	                ix.hits, ix.misses, ix.folders, ix.messages, ix.bytes, ix.max_bytes, ix.evicted,
+	                ix.hits, ix.misses, ix.held, ix.folders, ix.messages, ix.bytes, ix.max_bytes, ix.evicted,
 	                ix.dropped);
 	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
 		imap_buf_printf(out, "imapgw_index_revalidations_total{kind=\"%s\"} %llu\n",

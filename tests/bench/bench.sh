@@ -23,6 +23,10 @@
 #      CPU per request (utime+stime from /proc before/after), their ratio, and
 #      imapgw's CPU per request over the baseline's Dovecot CPU per page.
 #
+#      The arrival cases run once more through a second imapgw started with
+#      --index-max-mb=0 (rows "noindex"; IMAPGW_BENCH_NOINDEX=0 skips them): the
+#      notes give the ratios of requests/s and imapgw CPU per request, index on/off.
+#
 #   4. gzip: the first mailbox, arrival order, concurrency 1, once without and once
 #      with Accept-Encoding: gzip (JSON pages above --gzip-min-bytes are
 #      compressed, zlib level 1): imapgw's CPU per page either way, the
@@ -45,7 +49,7 @@
 # mailgen, imapbase), IMAPGW_BENCH_DURATION (10 s per case), IMAPGW_BENCH_SIZES
 # ("10000 100000"), IMAPGW_BENCH_CONCURRENCY ("1 16 64"), IMAPGW_BENCH_SORTS
 # ("arrival date"), IMAPGW_BENCH_DOWNLOAD_MB (20; 0 skips the downloads),
-# IMAPGW_BENCH_KEEP (0).
+# IMAPGW_BENCH_NOINDEX (1), IMAPGW_BENCH_KEEP (0).
 set -uo pipefail
 export LC_NUMERIC=C   # printf and awk with "." decimals
 
@@ -220,18 +224,36 @@ if (( download_mb > 0 )); then
 fi
 
 # ---------------------------------------------------------------- imapgw
-port=$(_dovecot_pick_port) || exit 1
 gwlog=$out/imapgw.log
-"$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
-	--imap-tls implicit --imap-ca "$IMAPGW_TEST_CA" --log-level warn >"$gwlog" 2>&1 &
-gw_pid=$!
-for (( i = 0; i < 100; i++ )); do
-	kill -0 "$gw_pid" 2>/dev/null || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
-	[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz") == 200 ]] && break
-	sleep 0.1
-done
-(( i < 100 )) || fail "imapgw did not answer /healthz within 10 s"
-url=http://127.0.0.1:$port/messages
+# start_gw [ARG...]: an imapgw on a new loopback port, its log appended to $gwlog;
+# sets gw_pid, port and url
+start_gw() {
+	local i
+	port=$(_dovecot_pick_port) || exit 1
+	"$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
+		--imap-tls implicit --imap-ca "$IMAPGW_TEST_CA" --log-level warn "$@" >>"$gwlog" 2>&1 &
+	gw_pid=$!
+	for (( i = 0; i < 100; i++ )); do
+		kill -0 "$gw_pid" 2>/dev/null || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
+		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz") == 200 ]] && break
+		sleep 0.1
+	done
+	(( i < 100 )) || fail "imapgw did not answer /healthz within 10 s"
+	url=http://127.0.0.1:$port/messages
+}
+stop_gw() {
+	local i
+	kill -TERM "$gw_pid" 2>/dev/null
+	for (( i = 0; i < 100; i++ )); do
+		kill -0 "$gw_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$gw_pid" 2>/dev/null
+	wait "$gw_pid" 2>/dev/null
+	gw_pid=
+}
+: >"$gwlog"
+start_gw
 
 # CPU ticks of Dovecot's whole instance and of imapgw
 ticks() { "$imapbase" cpu "$1"; }
@@ -261,12 +283,15 @@ metric() { curl -s --max-time 5 "http://127.0.0.1:$port/metrics" | awk -v k="$1"
 # Load the mailbox into imapgw's folder index before measuring (the cases are
 # then "warm"): plain page requests one after another until the index holds
 # the mailbox, at most 300 s. Skipped when the index is off.
+declare -A first_page=()
 index_warm() {  # index_warm AUTH MESSAGES
-	local want=$(( $(metric imapgw_index_messages) + $2 )) t0 i=0 held
+	local t want=$(( $(metric imapgw_index_messages) + $2 )) t0 i=0 held
 	(( $(metric imapgw_index_bytes_max) > 0 )) || return 0
 	t0=$(_dovecot_now)
 	while :; do
-		curl -s -o /dev/null --max-time 30 -H "Authorization: Basic $1" "$url?per_page=$per_page" || break
+		t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 30 -H "Authorization: Basic $1" \
+			"$url?per_page=$per_page") || break
+		(( i == 0 )) && first_page[$2/index]=$t
 		i=$(( i + 1 ))
 		held=$(metric imapgw_index_messages)
 		(( held >= want )) && break
@@ -278,8 +303,53 @@ index_warm() {  # index_warm AUTH MESSAGES
 	say "bench: ${notes[-1]}"
 }
 
+# One measured case: wrk against $url for $duration s at concurrency C, with
+# the CPU of imapgw ($gw_pid) and Dovecot around it; a row of the table.
+run_case() {  # run_case N SORT C LABEL (label: the sort column)
+	local n=$1 s=$2 c=$3 lbl=$4 f t rc r0 r1 g0 g1 d0 d1 rss hwm thr line req rps gcpu dcpu ratio bratio errs errtxt loglines loglines0
+	f=$out/wrk-${user_of[$n]}-$lbl-c$c.log
+	t=$(( c < 2 ? 1 : 2 ))
+	loglines0=$(wc -l <"$gwlog")
+	r0=$(metric 'imapgw_index_revalidations_total{kind="status"}')
+	g0=$(ticks "$gw_pid") d0=$(ticks "$master")
+	run_wrk "$f" "$t" "$c" "$duration"
+	rc=$?
+	g1=$(ticks "$gw_pid") d1=$(ticks "$master")
+	kill -0 "$gw_pid" 2>/dev/null || fail "imapgw died during ${user_of[$n]} $lbl c=$c: $(tail -n 20 "$gwlog")"
+	r1=$(metric 'imapgw_index_revalidations_total{kind="status"}')
+	rss=$(status_kb "$gw_pid" VmRSS) hwm=$(status_kb "$gw_pid" VmHWM)
+	thr=$(status_kb "$gw_pid" Threads)
+	line=$(grep '^BENCH ' "$f")
+	if (( rc != 0 )) || [[ -z $line ]]; then
+		say "bench: wrk failed for ${user_of[$n]} $lbl c=$c: $(tail -n 3 "$f")"
+		rows+=("$(label "$n")|$lbl|$c|wrk failed|||||||||")
+		return
+	fi
+	declare -A kv=()
+	for w in ${line#BENCH }; do kv[${w%%=*}]=${w#*=}; done
+	req=${kv[requests]}
+	(( req > 0 )) || req=0
+	rps=$(calc 'a * 1000000 / b' "$req" "${kv[duration_us]}")
+	gcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( g1 - g0 ))" "$req" "$tck")
+	dcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( d1 - d0 ))" "$req" "$tck")
+	ratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "$dcpu")
+	bratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "${base_cpu[$n/$s]:-0}")
+	errs=$(( kv[non200] + kv[connect_err] + kv[read_err] + kv[write_err] + kv[timeouts] ))
+	errtxt=${kv[non200]}
+	[[ ${kv[codes]} != - ]] && errtxt="${kv[non200]} (${kv[codes]})"
+	(( errs > kv[non200] )) &&
+		errtxt+=" sock:${kv[connect_err]}/${kv[read_err]}/${kv[write_err]}/${kv[timeouts]}"
+	loglines=$(( $(wc -l <"$gwlog") - loglines0 ))
+	(( loglines > 0 )) && notes+=("$(label "$n") $lbl c=$c: imapgw logged $loglines warn/error lines, e.g. $(tail -n "$loglines" "$gwlog" | head -n 1 | cut -c1-300)")
+	rows+=("$(label "$n")|$lbl|$c|$rps|$(calc 'a / 1000' "${kv[p50_us]}")|$(calc 'a / 1000' "${kv[p99_us]}")|$errtxt|$gcpu|$dcpu|$ratio|$bratio|$(( rss / 1024 ))/$(( hwm / 1024 ))|$thr|$req")
+	rps_of[$n/$lbl/$c]=$rps gcpu_of[$n/$lbl/$c]=$gcpu
+	(( r1 > r0 )) && notes+=("$(label "$n") $lbl c=$c: $(( r1 - r0 )) revalidation rounds (NOOP + STATUS) for $req requests")
+	say "bench: $(label "$n") $lbl c=$c: $req requests, $(printf '%.1f' "$rps") req/s, p50 $(calc 'a / 1000' "${kv[p50_us]}") ms, p99 $(calc 'a / 1000' "${kv[p99_us]}") ms, non-200 ${kv[non200]}"
+}
+
 rows=()
 notes=()
+declare -A rps_of=() gcpu_of=()
 for n in "${sizes[@]}"; do
 	u=${user_of[$n]}
 	export BENCH_AUTH
@@ -292,44 +362,36 @@ for n in "${sizes[@]}"; do
 		run_wrk "$out/warmup-$u-$s.log" 1 4 2 || fail "wrk failed: $(tail -n 3 "$out/warmup-$u-$s.log")"
 		quiesce
 		for c in "${concs[@]}"; do
-			f=$out/wrk-$u-$s-c$c.log
-			t=$(( c < 2 ? 1 : 2 ))
-			loglines0=$(wc -l <"$gwlog")
-			g0=$(ticks "$gw_pid") d0=$(ticks "$master")
-			run_wrk "$f" "$t" "$c" "$duration"
-			rc=$?
-			g1=$(ticks "$gw_pid") d1=$(ticks "$master")
-			kill -0 "$gw_pid" 2>/dev/null || fail "imapgw died during $u $s c=$c: $(tail -n 20 "$gwlog")"
-			rss=$(status_kb "$gw_pid" VmRSS) hwm=$(status_kb "$gw_pid" VmHWM)
-			thr=$(status_kb "$gw_pid" Threads)
-			line=$(grep '^BENCH ' "$f")
-			if (( rc != 0 )) || [[ -z $line ]]; then
-				say "bench: wrk failed for $u $s c=$c: $(tail -n 3 "$f")"
-				rows+=("$(label "$n")|$s|$c|wrk failed|||||||||")
-				continue
-			fi
-			declare -A kv=()
-			for w in ${line#BENCH }; do kv[${w%%=*}]=${w#*=}; done
-			req=${kv[requests]}
-			(( req > 0 )) || req=0
-			rps=$(calc 'a * 1000000 / b' "$req" "${kv[duration_us]}")
-			gcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( g1 - g0 ))" "$req" "$tck")
-			dcpu=$(calc '(b > 0) ? a * 1000000 / c / b : 0' "$(( d1 - d0 ))" "$req" "$tck")
-			ratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "$dcpu")
-			bratio=$(calc '(b > 0) ? a / b : 0' "$gcpu" "${base_cpu[$n/$s]:-0}")
-			errs=$(( kv[non200] + kv[connect_err] + kv[read_err] + kv[write_err] + kv[timeouts] ))
-			errtxt=${kv[non200]}
-			[[ ${kv[codes]} != - ]] && errtxt="${kv[non200]} (${kv[codes]})"
-			(( errs > kv[non200] )) &&
-				errtxt+=" sock:${kv[connect_err]}/${kv[read_err]}/${kv[write_err]}/${kv[timeouts]}"
-			loglines=$(( $(wc -l <"$gwlog") - loglines0 ))
-			(( loglines > 0 )) && notes+=("$(label "$n") $s c=$c: imapgw logged $loglines warn/error lines, e.g. $(tail -n "$loglines" "$gwlog" | head -n 1 | cut -c1-300)")
-			rows+=("$(label "$n")|$s|$c|$rps|$(calc 'a / 1000' "${kv[p50_us]}")|$(calc 'a / 1000' "${kv[p99_us]}")|$errtxt|$gcpu|$dcpu|$ratio|$bratio|$(( rss / 1024 ))/$(( hwm / 1024 ))|$thr|$req")
-			say "bench: $(label "$n") $s c=$c: $req requests, $(printf '%.1f' "$rps") req/s, p50 $(calc 'a / 1000' "${kv[p50_us]}") ms, p99 $(calc 'a / 1000' "${kv[p99_us]}") ms, non-200 ${kv[non200]}"
+			run_case "$n" "$s" "$c" "$s"
 			quiesce
 		done
 	done
 done
+
+# The same arrival cases through a second imapgw with --index-max-mb=0 (every
+# page asked of Dovecot), for the ratios index/no index in this one run.
+if [[ ${IMAPGW_BENCH_NOINDEX:-1} != 0 && " ${sorts[*]} " == *' arrival '* ]]; then
+	main_pid=$gw_pid main_port=$port
+	start_gw --index-max-mb=0
+	export BENCH_SORT=arrival
+	for n in "${sizes[@]}"; do
+		BENCH_AUTH=$(printf '%s:%s' "${user_of[$n]}" "${pass_of[$n]}" | base64 -w0)
+		export BENCH_AUTH BENCH_PAGES=$(( (n + per_page - 1) / per_page ))
+		first_page[$n/noindex]=$(curl -s -o /dev/null -w '%{time_total}' --max-time 30 \
+			-H "Authorization: Basic $BENCH_AUTH" "$url?per_page=$per_page")
+		notes+=("$(label "$n") first page of a cold folder (login included): $(calc 'a * 1000' "${first_page[$n/index]:-0}") ms with the index, $(calc 'a * 1000' "${first_page[$n/noindex]:-0}") ms with --index-max-mb=0")
+		run_wrk "$out/warmup-${user_of[$n]}-noindex.log" 1 4 2 || fail "wrk failed (no index)"
+		quiesce
+		for c in "${concs[@]}"; do
+			run_case "$n" arrival "$c" noindex
+			quiesce
+			a=${rps_of[$n/arrival/$c]:-0} b=${rps_of[$n/noindex/$c]:-0}
+			notes+=("$(label "$n") arrival c=$c: index on/off in this run: $(calc '(b > 0) ? a / b : 0' "$a" "$b" | cut -c1-5)x the requests/s, $(calc '(b > 0) ? a / b : 0' "${gcpu_of[$n/arrival/$c]:-0}" "${gcpu_of[$n/noindex/$c]:-0}" | cut -c1-5)x the imapgw CPU per request")
+		done
+	done
+	stop_gw
+	gw_pid=$main_pid port=$main_port url=http://127.0.0.1:$port/messages
+fi
 
 # ---------------------------------------------------------------- gzip
 gz_rows=()

@@ -10,7 +10,9 @@
  *     Cyrus; Courier's SORT is not RFC 5256's, see imap/messages.c);
  *   - a cursor walk with mail arriving between pages sees every message
  *     that was there once;
- *   - an unchanged listing is a 304, a change is not.
+ *   - an unchanged listing is a 304, a change is not (also the folder list);
+ *   - listings running at once share revalidations (some need no IMAP
+ *     session at all), and each still shows a change made before it.
  * Works as heidi, in folders "ix-*" of its own, holding heidi's lock on
  * that server like the other tests that change heidi's folders; the sort
  * test reads the seeded INBOX (alice on Dovecot, grace elsewhere), which
@@ -19,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -471,20 +474,30 @@ TEST_ON_EVERY_SERVER(index, every_sort_key_both_orders_as_the_server_sorts)
 	gw_stop(&g);
 }
 
+/* heidi's folder `name` on srv, emptied and given n messages whose
+ * Message-IDs are <prefix-NN@test> (NN = 00, 01, ...); its path in folder,
+ * a session logged in as heidi returned. */
+static struct imap_session *filled_folder(const struct test_server *srv, const char *name,
+                                          const char *prefix, int n, char *folder, size_t cap)
+{
+	take_turn(srv);
+	test_server_path(srv, name, folder, cap);
+	struct imap_session *s = login(srv);
+	fresh_folder(s, folder);
+	for (int i = 0; i < n; i++) {
+		char id[48];
+		snprintf(id, sizeof id, "%s-%02d", prefix, i);
+		append(s, folder, id, NULL, NULL);
+	}
+	return s;
+}
+
 /* ---- a cursor walk while mail arrives ---- */
 
 TEST_ON_EVERY_SERVER(index, cursor_walk_with_mail_arriving_has_no_duplicate_or_gap)
 {
 	char folder[64];
-	take_turn(srv);
-	test_server_path(srv, "ix-walk", folder, sizeof folder);
-	struct imap_session *s = login(srv);
-	fresh_folder(s, folder);
-	for (int i = 0; i < 20; i++) {
-		char id[32];
-		snprintf(id, sizeof id, "walk-%02d", i);
-		append(s, folder, id, NULL, NULL);
-	}
+	struct imap_session *s = filled_folder(srv, "ix-walk", "walk", 20, folder, sizeof folder);
 	struct gw g;
 	gw_start_on(&g, srv, NULL);
 	for (int desc = 0; desc < 2; desc++) {
@@ -579,6 +592,171 @@ TEST_ON_EVERY_SERVER(index, unchanged_listing_is_304_and_a_change_is_not)
 	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 304);
 	append(s, folder, "etag-late", NULL, NULL);
 	cr_assert_eq(conditional(&g, path, again, tag2, sizeof tag2), 200);
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
+
+/* ---- concurrent listings ---- */
+
+struct reader {
+	const struct gw *g;
+	char query[128];
+	volatile int *stop;
+	int requests, bad;
+	long last_status;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *r = arg;
+	while (!*r->stop && r->requests < 2000) {
+		struct gw_reply rep;
+		gw_request(r->g, "GET", r->query, HEIDI, NULL, &rep);
+		r->requests++;
+		if (rep.status != 200) {
+			r->bad++;
+			r->last_status = rep.status;
+		}
+		gw_reply_free(&rep);
+	}
+	return NULL;
+}
+
+static unsigned long long metric_value(const struct gw *g, const char *name)
+{
+	struct gw_reply r;
+	gw_request(g, "GET", "/metrics", NULL, NULL, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	const char *at = strstr(r.body.data, name);
+	unsigned long long v = 0;
+	while (at && at > r.body.data && at[-1] != '\n')
+		at = strstr(at + 1, name);  /* the sample, not the HELP line */
+	if (at)
+		sscanf(at + strlen(name), " %llu", &v);
+	gw_reply_free(&r);
+	return v;
+}
+
+/* Whether the listing shows UID uid with \Flagged as `flagged` says. */
+static bool listed_flagged(const struct gw *g, const char *folder, uint32_t uid, bool flagged)
+{
+	char q[160];
+	snprintf(q, sizeof q, "folder=%s&per_page=50&order=asc", folder);
+	json_t *j = listing(g, HEIDI, q);
+	json_t *msgs = json_object_get(j, "messages");
+	bool ok = false;
+	for (size_t i = 0; i < json_array_size(msgs); i++) {
+		json_t *m = json_array_get(msgs, i);
+		if (json_integer_value(json_object_get(m, "uid")) != uid)
+			continue;
+		json_t *fl = json_object_get(m, "flags");
+		bool has = false;
+		for (size_t k = 0; k < json_array_size(fl); k++)
+			has |= strcmp(json_string_value(json_array_get(fl, k)), "\\Flagged") == 0;
+		ok = has == flagged;
+	}
+	json_decref(j);
+	return ok;
+}
+
+/*
+ * Readers list one folder as fast as they can while another client flags
+ * and unflags its messages: every listing the writer makes right after a
+ * change shows it (a revalidation shared with other requests counts only
+ * when it began after the request arrived), and some readers' pages come
+ * from revalidations made for others, with no IMAP session of their own.
+ */
+Test(index, concurrent_listings_share_revalidations_and_see_every_change)
+{
+	const struct test_server *srv = DOVECOT;
+	char folder[64];
+	struct imap_session *s = filled_folder(srv, "ix-many", "many", 10, folder, sizeof folder);
+	must_select(s, folder);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char q[160];
+	snprintf(q, sizeof q, "folder=%s&per_page=50", folder);
+	json_decref(listing(&g, HEIDI, q));  /* loads the index */
+
+	volatile int stop = 0;
+	enum { READERS = 6 };
+	pthread_t t[READERS];
+	struct reader rd[READERS];
+	for (int i = 0; i < READERS; i++) {
+		rd[i] = (struct reader){.g = &g, .stop = &stop};
+		snprintf(rd[i].query, sizeof rd[i].query, "/messages?folder=%s&per_page=%d", folder,
+		         5 + i);
+		cr_assert_eq(pthread_create(&t[i], NULL, read_loop, &rd[i]), 0);
+	}
+	int changes = 0;
+	int64_t until = imap_now_ms() + 120000;
+	/* at least 20 changes, then until some page was served with no
+	 * session (within the bound) */
+	while (changes < 20 ||
+	       (metric_value(&g, "imapgw_index_sessionless_total") == 0 && imap_now_ms() < until)) {
+		uint32_t uid = (uint32_t)(changes % 10) + 1;
+		bool set = (changes / 10) % 2 == 0;
+		char cmd[64];
+		snprintf(cmd, sizeof cmd, "UID STORE %u %sFLAGS (\\Flagged)", uid, set ? "+" : "-");
+		run(s, cmd, NULL, NULL);
+		cr_assert(listed_flagged(&g, folder, uid, set), "change %d: UID %u %s \\Flagged is not listed",
+		          changes, uid, set ? "with" : "without");
+		changes++;
+	}
+	stop = 1;
+	int requests = 0;
+	for (int i = 0; i < READERS; i++) {
+		pthread_join(t[i], NULL);
+		cr_expect_eq(rd[i].bad, 0, "reader %d: %d of %d answers not 200 (last %ld)", i,
+		             rd[i].bad, rd[i].requests, rd[i].last_status);
+		requests += rd[i].requests;
+	}
+	unsigned long long held = metric_value(&g, "imapgw_index_sessionless_total");
+	unsigned long long rounds =
+		metric_value(&g, "imapgw_index_revalidations_total{kind=\"status\"}");
+	cr_log_info("%d reader requests, %d changes: %llu revalidations, %llu pages with no session",
+	            requests, changes, rounds, held);
+	cr_expect_gt(held, 0, "no listing was served from another's revalidation");
+	imap_session_logout(&s, deadline());
+	gw_stop(&g);
+}
+
+/* ---- ETag and If-None-Match on the folder list ---- */
+
+Test(index, unchanged_folder_list_is_304_and_a_new_folder_is_not)
+{
+	const struct test_server *srv = DOVECOT;
+	char folder[64];
+	take_turn(srv);
+	test_server_path(srv, "ix-fl", folder, sizeof folder);
+	struct imap_session *s = login(srv);
+	struct imap_cmd c;
+	struct imap_error err = {0};
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "DELETE");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	imap_session_run(s, &c, NULL, NULL, deadline(), &err);  /* absent is fine */
+	imap_cmd_free(&c);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char tag[128], again[128], counted[128];
+	cr_assert_eq(conditional(&g, "/folders", "", tag, sizeof tag), 200);
+	cr_assert(strncmp(tag, "W/\"f.", 5) == 0, "%s", tag);
+	cr_assert_eq(conditional(&g, "/folders", tag, again, sizeof again), 304);
+	cr_assert_str_eq(again, tag);
+	/* other options, another answer: another tag */
+	cr_assert_eq(conditional(&g, "/folders?counts=true", tag, counted, sizeof counted), 200);
+	cr_assert_str_neq(counted, tag);
+	/* a folder made elsewhere: the list is new */
+	fresh_folder(s, folder);
+	cr_assert_eq(conditional(&g, "/folders", tag, again, sizeof again), 200);
+	cr_assert_str_neq(again, tag);
+	cr_assert_eq(conditional(&g, "/folders", again, tag, sizeof tag), 304);
+	imap_session_cmd(s, &c);
+	imap_cmd_atom(&c, "DELETE");
+	imap_cmd_mailbox(&c, folder, strlen(folder));
+	cr_assert_eq(imap_session_run(s, &c, NULL, NULL, deadline(), &err), 0, "%s", err.msg);
+	imap_cmd_free(&c);
 	imap_session_logout(&s, deadline());
 	gw_stop(&g);
 }

@@ -101,12 +101,12 @@ Test(index_fake, loading_unchanged_and_changed)
 	                                .per_page = 2};
 	struct imap_page p;
 
-	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, DEADLINE(), &p, &err), 0, "%s",
+	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, 0, DEADLINE(), &p, &err), 0, "%s",
 	             err.msg);
 	expect_page(&p, 3, (const uint32_t[]){3, 2}, 2, "cold");
 	imap_page_free(&p);
 
-	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, DEADLINE(), &p, &err), 0, "%s",
+	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, 0, DEADLINE(), &p, &err), 0, "%s",
 	             err.msg);
 	expect_page(&p, 3, (const uint32_t[]){3, 2}, 2, "unchanged");
 	cr_assert_eq(p.msgs[0].nflags, 2, "UID 3's flags as the server now says");
@@ -122,7 +122,7 @@ Test(index_fake, loading_unchanged_and_changed)
 	/* the page keeps its summaries whatever happens to the index */
 	struct imap_page kept = p;
 
-	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, DEADLINE(), &p, &err), 0, "%s",
+	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, 0, DEADLINE(), &p, &err), 0, "%s",
 	             err.msg);
 	expect_page(&p, 3, (const uint32_t[]){4, 3}, 2, "changed");
 	cr_assert_eq(p.msgs[0].nflags, 1);
@@ -130,7 +130,7 @@ Test(index_fake, loading_unchanged_and_changed)
 	imap_page_free(&p);
 
 	struct imap_page_request by_date = {.sort = IMAP_SORT_DATE, .page = 1, .per_page = 2};
-	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &by_date, DEADLINE(), &p, &err), 0, "%s",
+	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &by_date, 0, DEADLINE(), &p, &err), 0, "%s",
 	             err.msg);
 	expect_page(&p, 3, (const uint32_t[]){2, 3}, 2, "by date");
 	imap_page_free(&p);
