@@ -35,6 +35,7 @@
 #include "api/render.h"
 #include "imap/base/codec.h"
 #include "imap/folders.h"
+#include "imap/index.h"
 #include "imap/mail/unsubscribe.h"
 #include "imap/senders.h"
 #include "imap/write.h"
@@ -128,6 +129,10 @@ struct scan {
 	size_t nuids;
 	const uint32_t *batch;
 	size_t nbatch;
+	/* the folder index, for the counting phase of a light scan */
+	bool use_index;
+	unsigned char key[IMAP_INDEX_KEY_LEN];
+	bool indexed;            /* the folder at hand was counted from it */
 };
 
 static int run_uids(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -144,6 +149,33 @@ static int run_batch(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct scan *sc = ctx;
 	return imap_senders_batch(&sc->g, s, sc->folder, sc->uidvalidity, sc->batch, sc->nbatch,
 	                          sc->deadline, err);
+}
+
+static int on_indexed(void *ctx, uint32_t uid, const struct imap_summary *sum, bool seen,
+                      bool unsubscribed)
+{
+	struct scan *sc = ctx;
+	return imap_senders_add_summary(&sc->g, sc->folder, uid, sum, seen, unsubscribed);
+}
+
+/* The counting phase of one folder from the index, when it holds the
+ * folder (sc->indexed says whether it did). With `since` the server's
+ * SEARCH (run_uids, before) picks the messages: its date rules are the
+ * server's own. */
+static int run_index(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct scan *sc = ctx;
+	sc->indexed = false;
+	if (sc->since && sc->nuids == 0)
+		return 0;  /* nothing since then: no batch will be sent either */
+	int rc = imap_index_each(api_config()->index, sc->key, s, sc->folder,
+	                         sc->since ? sc->uids : NULL, sc->since ? sc->nuids : 0,
+	                         IMAP_SENDERS_KEYWORD, sc->deadline, on_indexed, sc,
+	                         &sc->uidvalidity, err);
+	if (rc == IMAP_INDEX_UNUSED)
+		return 0;
+	sc->indexed = rc == 0;
+	return rc;
 }
 
 static int run_details(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -209,11 +241,29 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 	unsigned retry = 0;
 	scope->deadline = req->deadline;
 	int rc = api_with_session(req, srv, &cred, true, run_folders, scope, &err, &retry);
+	/* the index can stand in for the counting phase only: actions
+	 * (only_key) read the server's current headers of their candidates */
+	bool use_index = sc->g.light && !sc->g.only_key && api_config()->index &&
+	                 api_credentials_key(req, sc->key);
 	for (size_t f = 0; !rc && f < scope->n; f++) {
 		sc->folder = scope->folders[f];
-		rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		sc->indexed = false;
+		free(sc->uids);
+		sc->uids = NULL;
+		sc->nuids = 0;
+		if (!use_index || sc->since)
+			rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		if (!rc && use_index) {
+			uint32_t searched = sc->uidvalidity;
+			rc = api_with_session(req, srv, &cred, true, run_index, sc, &err, &retry);
+			if (!rc && sc->indexed && sc->since && searched != sc->uidvalidity)
+				rc = imap_error_set(&err, IMAP_ERR_STALE, "the folder's UIDVALIDITY "
+				                    "changed during the scan: start again");
+			if (!rc && !sc->indexed && !sc->since)
+				rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		}
 		scope->uidvalidity[f] = sc->uidvalidity;
-		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
+		for (size_t at = 0; !rc && !sc->indexed && at < sc->nuids; at += batch) {
 			if (api_stopping()) {
 				rc = imap_error_set(&err, IMAP_ERR_BUSY, "the gateway is stopping");
 				break;

@@ -26,6 +26,7 @@
 
 #include "imap/client.h"
 #include "imap/mail/authres.h"
+#include "imap/messages.h"
 
 /* What one message's header fields are read for. */
 #define IMAP_SENDERS_FIELDS                                                              \
@@ -124,6 +125,16 @@ int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const cha
                        uint32_t uidvalidity, const uint32_t *uids, size_t n, int64_t deadline,
                        struct imap_error *err);
 
+/* Count one message of `folder` from its summary (an index's entry: no
+ * header fields are read) as imap_senders_batch counts one from the
+ * server: the key comes from sum->list_id and sum->from_address, made by
+ * the same functions the batches use (imap_header_list_id,
+ * imap_header_from), so both ways give the same groups and ids. g must be
+ * light: the details come from imap_senders_details. Returns 0 or
+ * IMAP_ERR_NOMEM. */
+int imap_senders_add_summary(struct imap_senders *g, const char *folder, uint32_t uid,
+                             const struct imap_summary *sum, bool seen, bool unsubscribed);
+
 /* After a light scan: the UIDs, ascending, of the newest messages of the
  * groups whose newest message is in `folder`, into *uids (free()), *n. */
 int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32_t **uids,
@@ -137,6 +148,14 @@ int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32
 int imap_senders_details(struct imap_senders *g, struct imap_session *s, const char *folder,
                          uint32_t uidvalidity, const uint32_t *uids, size_t n,
                          int64_t deadline, struct imap_error *err);
+
+/* What scans have cost since the start, for /metrics (all threads). */
+struct imap_senders_stats {
+	unsigned long long count_fetches, count_fetched;     /* batches, and messages in them */
+	unsigned long long details_fetches, details_fetched; /* the newest messages' fields */
+	unsigned long long indexed;  /* messages counted from the index instead */
+};
+void imap_senders_stats(struct imap_senders_stats *out);
 
 /* Order g->v by count, descending; ties by key (so pages are stable). */
 void imap_senders_sort(struct imap_senders *g);
