@@ -397,10 +397,15 @@ int imap_senders_uids(struct imap_session *s, const struct imap_senders *g, cons
 {
 	*uids = NULL;
 	*n = 0;
-	int rc = imap_session_select(s, folder, true, deadline, err);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	bool selected = mb && mb->name && strcmp(mb->name, folder) == 0;
+	/* a selection kept from an earlier request looks again first: its
+	 * SEARCH would otherwise miss what other sessions did since */
+	int rc = selected ? imap_session_noop(s, deadline, err)
+	                  : imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
-	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	mb = imap_session_mailbox(s);
 	*uidvalidity = mb ? mb->uidvalidity : 0;
 	struct imap_filter f = {.since = since};
 	if (g->only_key) {

@@ -107,7 +107,8 @@ bool imap_senders_key_valid(const char *key, size_t len);
 /* The UIDs of `folder` (UTF-8) worth scanning, ascending, into *uids
  * (free()) and *n, and its UIDVALIDITY: UID SEARCH ALL, or SINCE `since`
  * (an IMAP date "1-Feb-2024", NULL: none), after selecting it read-only
- * (unless selected already). With only_key set, the search narrows to
+ * (when selected already, a NOOP instead, so the SEARCH sees what other
+ * sessions did meanwhile). With only_key set, the search narrows to
  * candidates (HEADER List-Id or FROM holding the key's value); the batches
  * then keep exactly the key's messages. Returns 0 or an error as
  * imap_session_select / imap_session_run. */
