@@ -336,29 +336,6 @@ static bool key_of(const struct api_match *m, char *key, size_t cap, struct api_
 
 /* ---- GET /senders ---- */
 
-/* ?folders=A,B (a folder named with a comma cannot be listed this way). */
-static bool folders_param(const struct api_request *req, char *buf, size_t cap,
-                          const char **names, size_t *n, struct api_response *resp)
-{
-	const char *v = api_query(req, "folders");
-	*n = 0;
-	if (!v)
-		return true;
-	if (strlen(v) >= cap)
-		return api_bad(resp, "folders is too long");
-	strcpy(buf, v);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == FOLDERS_MAX)
-			return api_bad(resp, "folders names more than %d folders", FOLDERS_MAX);
-		if (!api_check_path(t, "folders", resp))
-			return false;
-		names[(*n)++] = t;
-	}
-	if (*n == 0)
-		return api_bad(resp, "folders must name at least one folder");
-	return true;
-}
-
 static bool usable_unsubscribe(const struct imap_sender_group *gr, struct imap_unsubscribe *u)
 {
 	memset(u, 0, sizeof *u);
@@ -446,15 +423,13 @@ static void senders_list(const struct api_request *req, struct api_response *res
 	static const char *const known[] = {"folders", "group", "min_count", "since",
 	                                    "has_unsubscribe", "page", "per_page", NULL};
 	const struct api_config *cfg = api_config();
-	char names_buf[8192], since_buf[16];
-	const char *names[FOLDERS_MAX];
-	size_t nnames = 0;
+	char since_buf[16];
+	struct api_folders names = {0};
 	uint64_t min_count = 1, page = 1, per_page = cfg->per_page_default;
 	bool has_unsub = false;
 	const char *v, *since = NULL;
 	enum imap_senders_grouping grouping = IMAP_SENDERS_BY_LIST;
 	if (!api_known_params(req, known, resp) ||
-	    !folders_param(req, names_buf, sizeof names_buf, names, &nnames, resp) ||
 	    !api_day_param(req, "since", since_buf, &since, resp) ||
 	    !api_bool_param(req, "has_unsubscribe", &has_unsub, resp))
 		return;
@@ -471,7 +446,9 @@ static void senders_list(const struct api_request *req, struct api_response *res
 	if ((v = api_query(req, "per_page")) && !api_parse_u64(v, 1, cfg->per_page_max, &per_page))
 		return (void)api_bad(resp, "per_page must be from 1 to %u", cfg->per_page_max);
 
-	struct scope scope = {.named = nnames ? names : NULL, .nnamed = nnames};
+	if (!api_folders_param(req, FOLDERS_MAX, &names, resp))
+		return;
+	struct scope scope = {.named = names.n ? names.v : NULL, .nnamed = names.n};
 	struct scan sc;
 	scan_init(&sc, grouping, req->deadline);
 	sc.since = since;
@@ -524,6 +501,7 @@ static void senders_list(const struct api_request *req, struct api_response *res
 done:
 	scan_free(&sc);
 	scope_free(&scope);
+	api_folders_free(&names);
 }
 
 void api_senders_list(const struct api_request *req, struct api_response *resp,
