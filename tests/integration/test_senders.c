@@ -1160,3 +1160,77 @@ PARAMS(index_and_scan_give_the_same_answer)
 	gw_stop(&ix);
 	gw_stop(&scan);
 }
+
+/* ---- a folder whose name holds a comma ---- */
+
+Test(senders, a_folder_with_a_comma_is_named_on_senders_and_search)
+{
+	const struct test_server *srv = &test_servers[0];  /* the parsing is the gateway's own */
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	test_user_lock("judy");
+	char fc[256], fp[256], ec[300], ep[300], q[1200], word[64], msg[1024];
+	fresh_folder(&g, srv, "Lists, old", fc, sizeof fc);
+	fresh_folder(&g, srv, "Plain", fp, sizeof fp);
+	esc(fc, ec, sizeof ec);
+	esc(fp, ep, sizeof ep);
+	snprintf(word, sizeof word, "commaword%d", (int)getpid());
+	const char *froms[] = {"a@comma.test", "b@plain.test"};
+	const char *into[] = {fc, fp};
+	for (int i = 0; i < 2; i++) {
+		snprintf(msg, sizeof msg,
+		         "From: %s\r\nTo: judy@example.test\r\nSubject: %s %d\r\n"
+		         "Message-ID: <c%d.%d@comma.test>\r\n\r\nHi.\r\n",
+		         froms[i], word, i, i, (int)getpid());
+		append(&g, into[i], msg, i, false);
+	}
+	/* repeated: one folder each, the comma kept */
+	snprintf(q, sizeof q, "folders=%s&folders=%s", ec, ep);
+	json_t *j = senders_get(&g, q);
+	json_t *fl = json_object_get(j, "folders");
+	cr_assert_eq(json_array_size(fl), 2);
+	cr_expect_str_eq(json_string_value(json_array_get(fl, 0)), fc);
+	cr_expect_str_eq(json_string_value(json_array_get(fl, 1)), fp);
+	cr_expect_eq(num(j, "total"), 2);
+	json_t *a = sender_by_label(json_object_get(j, "senders"), "a@comma.test", false);
+	cr_assert_not_null(a);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(a, "folders"), 0), "folder")), fc);
+	json_decref(j);
+	/* that folder alone: an empty value names nothing */
+	snprintf(q, sizeof q, "folders=%s&folders=", ec);
+	j = senders_get(&g, q);
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 1);
+	cr_expect_eq(num(j, "total"), 1);
+	json_decref(j);
+	/* once: a comma-separated list, so the name splits into two that do not exist */
+	snprintf(q, sizeof q, "/senders?folders=%s", ec);
+	json_decref(call(&g, "GET", q, NULL, 404));
+
+	/* /search, the same rule */
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s&folders=", word, ec);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(j, "messages"), 0), "folder")), fc);
+	json_decref(j);
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s&folders=%s", word, ec, ep);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 2);
+	json_decref(j);
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s", word, ec);
+	json_decref(call(&g, "GET", q, NULL, 404));
+	/* and the list form now works on /search too */
+	snprintf(q, sizeof q, "/search?subject=%s&folders=INBOX%%2C%s", word, ep);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 1);
+	json_decref(j);
+	/* twice is a 400 on both */
+	snprintf(q, sizeof q, "/search?folders=%s&folders=%s", ec, ec);
+	json_decref(call(&g, "GET", q, NULL, 400));
+	snprintf(q, sizeof q, "/senders?folders=%s%%2C%s", ep, ep);
+	json_decref(call(&g, "GET", q, NULL, 400));
+	test_user_unlock();
+	gw_stop(&g);
+}
