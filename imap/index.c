@@ -1002,6 +1002,10 @@ int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 			struct load_ctx lc = {.f = f, .flags_only = true};
 			rc = run_load(ix, IMAP_INDEX_REVAL_ALL_FLAGS, s, &c, &lc, deadline, err);
 		}
+		if (rc == IMAP_ERR_LIMIT) {
+			f->unindexable = true;  /* more keywords than a mask holds */
+			rc = 0;
+		}
 		usable = !rc && !f->unindexable;
 	}
 	if (usable) {
@@ -1023,7 +1027,7 @@ int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 				rc = imap_error_set(err, rc, "out of memory");
 		}
 	}
-	if (imap_session_state(s) == IMAP_SESSION_BROKEN)
+	if (f->unindexable || imap_session_state(s) == IMAP_SESSION_BROKEN)
 		folder_clear(f);  /* what it holds may be half-updated: load it again */
 	atomic_fetch_add(usable && !rc ? &ix->hits : &ix->misses, 1);
 	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;

@@ -120,7 +120,8 @@ typedef int (*imap_index_visit_fn)(void *ctx, uint32_t uid, const struct imap_su
  * another request holds it (this call does not wait), or the index cannot
  * be brought up to date here; else an error as imap_index_page (messages
  * may have been handed over: the caller drops what it counted). Blocks for
- * the server only.
+ * the server only. Counted in the stats as a page: a hit when served, else
+ * a miss.
  */
 int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder, const uint32_t *only,
