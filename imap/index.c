@@ -827,6 +827,30 @@ static int serve(struct imap_index *ix, struct folder *f, struct imap_session *s
 	return rc;
 }
 
+/* STATUS of folder (folder_status) and its UIDVALIDITY: STATUS's, else the
+ * selection's (0: neither says). An unknown folder is IMAP_ERR_NOT_FOUND. */
+static int folder_probe(struct imap_index *ix, struct imap_session *s, const char *folder,
+                        bool condstore, struct status *st, uint32_t *uidvalidity,
+                        int64_t deadline, struct imap_error *err)
+{
+	int rc = folder_status(ix, s, folder, condstore, st, deadline, err);
+	if (rc == IMAP_ERR_NO)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	*uidvalidity = st->uidvalidity ? st->uidvalidity : mb ? mb->uidvalidity : 0;
+	return rc;
+}
+
+/* Unlock f and give it back, with what it grew by since old_bytes, old_n. */
+static void folder_release(struct imap_index *ix, struct folder *f, size_t old_bytes,
+                           size_t old_n)
+{
+	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
+	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
+	pthread_mutex_unlock(&f->lock);
+	folder_put(ix, f, dbytes, dn);
+}
+
 /* ---- the entry point ---- */
 
 static int lock_until(pthread_mutex_t *m, int64_t deadline)
@@ -881,18 +905,13 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		 * (while this one waited for the lock): its answer is current. */
 		rc = serve(ix, f, s, req, condstore, deadline, out, err);
 		atomic_fetch_add(rc ? &ix->misses : &ix->hits, 1);
-		pthread_mutex_unlock(&f->lock);
-		folder_put(ix, f, (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes,
-		           (ptrdiff_t)f->n - (ptrdiff_t)old_n);
+		folder_release(ix, f, old_bytes, old_n);
 		return rc;
 	}
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	struct status st;
-	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
-	if (rc == IMAP_ERR_NO)
-		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
-	const struct imap_mailbox *mb = imap_session_mailbox(s);
-	uint32_t uidvalidity = st.uidvalidity ? st.uidvalidity : mb ? mb->uidvalidity : 0;
+	uint32_t uidvalidity;
+	rc = folder_probe(ix, s, folder, condstore, &st, &uidvalidity, deadline, err);
 	if (!rc && (!st.has_messages || !st.has_uidnext || (condstore && !st.has_modseq) ||
 	            !uidvalidity))
 		condstore = false, f->unindexable = true;  /* the server hides what we need */
@@ -936,10 +955,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	if (imap_session_state(s) == IMAP_SESSION_BROKEN && !f->complete)
 		folder_clear(f);  /* a load cut short: start again next time */
 	atomic_fetch_add(served && !rc ? &ix->hits : &ix->misses, 1);
-	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
-	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
-	pthread_mutex_unlock(&f->lock);
-	folder_put(ix, f, dbytes, dn);
+	folder_release(ix, f, old_bytes, old_n);
 	return rc;
 }
 
@@ -980,11 +996,9 @@ int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	bool condstore = imap_session_condstore(s);
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	struct status st;
-	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
-	if (rc == IMAP_ERR_NO)
-		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
+	uint32_t uv;
+	rc = folder_probe(ix, s, folder, condstore, &st, &uv, deadline, err);
 	const struct imap_mailbox *mb = imap_session_mailbox(s);
-	uint32_t uv = st.uidvalidity ? st.uidvalidity : mb ? mb->uidvalidity : 0;
 	bool usable = !rc && f->complete && !f->unindexable && st.has_messages &&
 	              st.has_uidnext && uv && uv == f->uidvalidity &&
 	              (!mb || mb->uidvalidity == uv);
@@ -1030,10 +1044,7 @@ int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	if (f->unindexable || imap_session_state(s) == IMAP_SESSION_BROKEN)
 		folder_clear(f);  /* what it holds may be half-updated: load it again */
 	atomic_fetch_add(usable && !rc ? &ix->hits : &ix->misses, 1);
-	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
-	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
-	pthread_mutex_unlock(&f->lock);
-	folder_put(ix, f, dbytes, dn);
+	folder_release(ix, f, old_bytes, old_n);
 	if (rc)
 		return rc;
 	return usable ? 0 : IMAP_INDEX_UNUSED;
