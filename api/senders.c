@@ -10,7 +10,10 @@
  * A scan borrows a pooled session for one step at a time (the folder
  * list; a folder's UID SEARCH; each batch of --senders-batch header
  * fetches) and gives it back in between, so a large folder never holds a
- * session for long and other requests of the user interleave.
+ * session for long and other requests of the user interleave. When the
+ * folder index holds a folder (imap_index_each), GET /senders counts it
+ * from the index after revalidation instead of the header batches; the
+ * newest message of each group is still read from the server.
  *
  * The {id} is base64url of the group key (imap/senders.h): stable across
  * scans and servers, with no state kept here. An action finds the group's
@@ -129,8 +132,7 @@ struct scan {
 	size_t nuids;
 	const uint32_t *batch;
 	size_t nbatch;
-	/* the folder index, for the counting phase of a light scan */
-	bool use_index;
+	/* the folder index's key, for the counting phase of a light scan */
 	unsigned char key[IMAP_INDEX_KEY_LEN];
 	bool indexed;            /* the folder at hand was counted from it */
 };
