@@ -40,7 +40,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
         -Wmissing-prototypes -Wpointer-arith -Wvla -Wundef \
         -Wcast-qual -Wwrite-strings -Wnull-dereference
 
-PKGS := libmicrohttpd jansson openssl zlib libcurl
+PKGS := libmicrohttpd jansson openssl zlib libcurl libpsl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -340,6 +340,26 @@ bool api_parse_uid(const char *s, size_t len, uint32_t *out);
  * false after a 400 naming `what`. */
 bool api_check_path(const char *path, const char *what, struct api_response *resp);
 
+/*
+ * The folders a request names in `folders`, one rule for every route that
+ * takes several (GET /senders, /search, /events, /threads/{id}):
+ *   once:      folders=A,B          a comma-separated list;
+ *   repeated:  folders=A&folders=B  each value is one folder, whatever
+ *              it holds (commas too); an empty value names nothing, so
+ *              folders=a,b&folders= names the one folder "a,b".
+ * Each must pass api_check_path, none may come twice, at least one and at
+ * most max. Returns true with out filled (out->n == 0: the parameter is
+ * absent; free with api_folders_free), or false after a 400 (out freed).
+ */
+struct api_folders {
+	char *store;         /* the names, NUL-separated */
+	const char **v;      /* n of them, into store */
+	size_t n;
+};
+bool api_folders_param(const struct api_request *req, size_t max, struct api_folders *out,
+                       struct api_response *resp);
+void api_folders_free(struct api_folders *f);
+
 /* Each returns true with *out set (a default when the parameter is absent),
  * or false with a 400 in resp. */
 bool api_folder_param(const struct api_request *req, const char **out,

@@ -22,7 +22,6 @@
 #include "imap/watch.h"
 
 #define FOLDERS_MAX_DEFAULT 16
-#define FOLDERS_PARAM_MAX 8192
 
 struct events {
 	pthread_mutex_t mu;
@@ -127,33 +126,27 @@ static void on_release(void *ctx)
 	events_free(e);
 }
 
-/* ?folders=a,b into e (checked, no repeats). */
+/* ?folders= (api_folders_param) into e; INBOX when none. */
 static bool parse_folders(const struct api_request *req, struct events *e,
                           struct api_response *resp)
 {
 	const struct api_config *cfg = api_config();
 	size_t max = cfg->events_folders_max ? cfg->events_folders_max : FOLDERS_MAX_DEFAULT;
-	const char *v = api_query(req, "folders");
-	if (!v)
-		v = "INBOX";
-	if (strlen(v) > FOLDERS_PARAM_MAX || !(e->store = strdup(v)) ||
-	    !(e->folders = calloc(max, sizeof *e->folders)))
-		return api_bad(resp, "folders must be at most %d bytes", FOLDERS_PARAM_MAX);
-	for (char *p = e->store, *next; p; p = next) {
-		next = strchr(p, ',');
-		if (next)
-			*next++ = '\0';
-		if (e->n == max)
-			return api_bad(resp, "folders names more than %zu folders", max);
-		if (!api_check_path(p, "each folder in folders", resp))
-			return false;
-		for (size_t i = 0; i < e->n; i++)
-			if (strcmp(e->folders[i], p) == 0)
-				return api_bad(resp, "folders names %.200s twice", p);
-		e->folders[e->n++] = p;
-	}
-	if (!(e->state = calloc(e->n, sizeof *e->state)))
+	struct api_folders named;
+	if (!api_folders_param(req, max, &named, resp))
+		return false;
+	e->store = named.n ? named.store : strdup("INBOX");
+	e->n = named.n ? named.n : 1;
+	if (!e->store || !(e->folders = calloc(e->n, sizeof *e->folders)) ||
+	    !(e->state = calloc(e->n, sizeof *e->state))) {
+		free(named.v);
 		return api_fail(resp, API_ERR_BUSY, "out of memory");
+	}
+	for (size_t i = 0; i < named.n; i++)
+		e->folders[i] = e->store + (named.v[i] - named.store);
+	if (!named.n)
+		e->folders[0] = e->store;
+	free(named.v);
 	return true;
 }
 

@@ -56,6 +56,72 @@ bool api_check_path(const char *path, const char *what, struct api_response *res
 	return true;
 }
 
+void api_folders_free(struct api_folders *f)
+{
+	free(f->store);
+	free(f->v);
+	memset(f, 0, sizeof *f);
+}
+
+static bool folders_add(struct api_folders *f, size_t max, const char *name,
+                        struct api_response *resp)
+{
+	if (f->n == max)
+		return api_bad(resp, "folders names more than %zu folders", max);
+	if (!api_check_path(name, "each folder in folders", resp))
+		return false;
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->v[i], name) == 0)
+			return api_bad(resp, "folders names %.200s twice", name);
+	f->v[f->n++] = name;
+	return true;
+}
+
+bool api_folders_param(const struct api_request *req, size_t max, struct api_folders *out,
+                       struct api_response *resp)
+{
+	memset(out, 0, sizeof *out);
+	size_t bytes = 0, items = 0, given = 0;
+	for (size_t i = 0; i < req->nquery; i++) {
+		if (strcmp(req->query[i].key, "folders"))
+			continue;
+		given++;
+		bytes += strlen(req->query[i].value) + 1;
+		items += 1;
+		for (const char *c = req->query[i].value; *c; c++)
+			items += *c == ',';
+	}
+	if (!given)
+		return true;
+	bool repeated = given > 1;  /* then each value is one folder */
+	if (!(out->store = malloc(bytes)) || !(out->v = calloc(items, sizeof *out->v))) {
+		api_folders_free(out);
+		return api_fail(resp, API_ERR_BUSY, "out of memory");
+	}
+	char *w = out->store;
+	bool ok = true;
+	for (size_t i = 0; ok && i < req->nquery; i++) {
+		if (strcmp(req->query[i].key, "folders"))
+			continue;
+		size_t len = strlen(req->query[i].value);
+		memcpy(w, req->query[i].value, len + 1);
+		if (repeated && len)
+			ok = folders_add(out, max, w, resp);
+		for (char *p = w, *next; !repeated && ok && p; p = next) {
+			next = strchr(p, ',');
+			if (next)
+				*next++ = '\0';
+			ok = folders_add(out, max, p, resp);
+		}
+		w += len + 1;
+	}
+	if (ok && out->n == 0)
+		ok = api_bad(resp, "folders must name at least one folder");
+	if (!ok)
+		api_folders_free(out);
+	return ok;
+}
+
 bool api_folder_param(const struct api_request *req, const char **out,
                       struct api_response *resp)
 {

@@ -37,8 +37,7 @@ struct search_call {
 	/* request */
 	struct imap_filter filter;
 	char days[2][16];
-	const char *named[API_QUERY_MAX];  /* folders= values */
-	size_t nnamed;
+	struct api_folders named;          /* folders= */
 	uint32_t per_page;
 	bool has_cursor;
 	int64_t after_received;
@@ -111,9 +110,9 @@ static int add_folder(struct search_call *c, const char *path)
 static int choose_folders(struct imap_session *s, struct search_call *c, struct imap_error *err)
 {
 	int rc = 0;
-	if (c->nnamed) {
-		for (size_t i = 0; i < c->nnamed && !rc; i++)
-			rc = add_folder(c, c->named[i]);
+	if (c->named.n) {
+		for (size_t i = 0; i < c->named.n && !rc; i++)
+			rc = add_folder(c, c->named.v[i]);
 		return rc ? imap_error_set(err, rc, "out of memory") : 0;
 	}
 	struct imap_folder_list l = {0};
@@ -179,7 +178,7 @@ static int run_search(struct imap_session *s, void *ctx, struct imap_error *err)
 		}
 		struct imap_matches m;
 		rc = imap_messages_matches(s, c->folders[i], &c->filter, c->deadline, &m, err);
-		if (rc == IMAP_ERR_NOT_FOUND && !c->nnamed) {
+		if (rc == IMAP_ERR_NOT_FOUND && !c->named.n) {
 			rc = 0;  /* gone since the LIST: nothing to find there */
 			continue;
 		}
@@ -252,13 +251,8 @@ static bool parse_params(const struct api_request *req, struct search_call *c,
 		if (!api_text_param(req, "q", &c->filter.text, resp))
 			return false;
 	}
-	for (size_t i = 0; i < req->nquery; i++) {
-		if (strcmp(req->query[i].key, "folders"))
-			continue;
-		if (!api_check_path(req->query[i].value, "folders", resp))
-			return false;
-		c->named[c->nnamed++] = req->query[i].value;
-	}
+	if (!api_folders_param(req, SEARCH_FOLDERS_MAX, &c->named, resp))
+		return false;
 	c->per_page = cfg->per_page_default;
 	const char *v;
 	uint64_t n;
@@ -278,8 +272,10 @@ void api_search(const struct api_request *req, struct api_response *resp,
 	const struct api_config *cfg = api_config();
 	struct search_call c;
 	memset(&c, 0, sizeof c);
-	if (!parse_params(req, &c, resp))
+	if (!parse_params(req, &c, resp)) {
+		api_folders_free(&c.named);
 		return;
+	}
 	c.deadline = req->deadline;
 	c.search_deadline = imap_now_ms() + (cfg->search_deadline_ms ? cfg->search_deadline_ms : 10000);
 	if (c.search_deadline > req->deadline)
@@ -287,6 +283,7 @@ void api_search(const struct api_request *req, struct api_response *resp,
 	c.max_hits = cfg->search_max_hits ? cfg->search_max_hits : 100000;
 	if (!api_run(req, m, run_search, &c, resp)) {
 		call_reset(&c);
+		api_folders_free(&c.named);
 		return;
 	}
 	size_t end = c.first + c.per_page < c.nhits ? c.first + c.per_page : c.nhits;
@@ -337,4 +334,5 @@ void api_search(const struct api_request *req, struct api_response *resp,
 	jsonw_end_array(&w);
 	jsonw_end_object(&w);
 	call_reset(&c);
+	api_folders_free(&c.named);
 }

@@ -10,7 +10,10 @@
  * A scan borrows a pooled session for one step at a time (the folder
  * list; a folder's UID SEARCH; each batch of --senders-batch header
  * fetches) and gives it back in between, so a large folder never holds a
- * session for long and other requests of the user interleave.
+ * session for long and other requests of the user interleave. When the
+ * folder index holds a folder (imap_index_each), GET /senders counts it
+ * from the index after revalidation instead of the header batches; the
+ * newest message of each group is still read from the server.
  *
  * The {id} is base64url of the group key (imap/senders.h): stable across
  * scans and servers, with no state kept here. An action finds the group's
@@ -35,6 +38,7 @@
 #include "api/render.h"
 #include "imap/base/codec.h"
 #include "imap/folders.h"
+#include "imap/index.h"
 #include "imap/mail/unsubscribe.h"
 #include "imap/senders.h"
 #include "imap/write.h"
@@ -128,6 +132,9 @@ struct scan {
 	size_t nuids;
 	const uint32_t *batch;
 	size_t nbatch;
+	/* the folder index's key, for the counting phase of a light scan */
+	unsigned char key[IMAP_INDEX_KEY_LEN];
+	bool indexed;            /* the folder at hand was counted from it */
 };
 
 static int run_uids(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -144,6 +151,33 @@ static int run_batch(struct imap_session *s, void *ctx, struct imap_error *err)
 	struct scan *sc = ctx;
 	return imap_senders_batch(&sc->g, s, sc->folder, sc->uidvalidity, sc->batch, sc->nbatch,
 	                          sc->deadline, err);
+}
+
+static int on_indexed(void *ctx, uint32_t uid, const struct imap_summary *sum, bool seen,
+                      bool unsubscribed)
+{
+	struct scan *sc = ctx;
+	return imap_senders_add_summary(&sc->g, sc->folder, uid, sum, seen, unsubscribed);
+}
+
+/* The counting phase of one folder from the index, when it holds the
+ * folder (sc->indexed says whether it did). With `since` the server's
+ * SEARCH (run_uids, before) picks the messages: its date rules are the
+ * server's own. */
+static int run_index(struct imap_session *s, void *ctx, struct imap_error *err)
+{
+	struct scan *sc = ctx;
+	sc->indexed = false;
+	if (sc->since && sc->nuids == 0)
+		return 0;  /* nothing since then: no batch will be sent either */
+	int rc = imap_index_each(api_config()->index, sc->key, s, sc->folder,
+	                         sc->since ? sc->uids : NULL, sc->since ? sc->nuids : 0,
+	                         IMAP_SENDERS_KEYWORD, sc->deadline, on_indexed, sc,
+	                         &sc->uidvalidity, err);
+	if (rc == IMAP_INDEX_UNUSED)
+		return 0;
+	sc->indexed = rc == 0;
+	return rc;
 }
 
 static int run_details(struct imap_session *s, void *ctx, struct imap_error *err)
@@ -209,11 +243,29 @@ static bool scan_scope(const struct api_request *req, struct scan *sc, struct sc
 	unsigned retry = 0;
 	scope->deadline = req->deadline;
 	int rc = api_with_session(req, srv, &cred, true, run_folders, scope, &err, &retry);
+	/* the index can stand in for the counting phase only: actions
+	 * (only_key) read the server's current headers of their candidates */
+	bool use_index = sc->g.light && !sc->g.only_key && api_config()->index &&
+	                 api_credentials_key(req, sc->key, NULL);
 	for (size_t f = 0; !rc && f < scope->n; f++) {
 		sc->folder = scope->folders[f];
-		rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		sc->indexed = false;
+		free(sc->uids);
+		sc->uids = NULL;
+		sc->nuids = 0;
+		if (!use_index || sc->since)
+			rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		if (!rc && use_index) {
+			uint32_t searched = sc->uidvalidity;
+			rc = api_with_session(req, srv, &cred, true, run_index, sc, &err, &retry);
+			if (!rc && sc->indexed && sc->since && searched != sc->uidvalidity)
+				rc = imap_error_set(&err, IMAP_ERR_STALE, "the folder's UIDVALIDITY "
+				                    "changed during the scan: start again");
+			if (!rc && !sc->indexed && !sc->since)
+				rc = api_with_session(req, srv, &cred, true, run_uids, sc, &err, &retry);
+		}
 		scope->uidvalidity[f] = sc->uidvalidity;
-		for (size_t at = 0; !rc && at < sc->nuids; at += batch) {
+		for (size_t at = 0; !rc && !sc->indexed && at < sc->nuids; at += batch) {
 			if (api_stopping()) {
 				rc = imap_error_set(&err, IMAP_ERR_BUSY, "the gateway is stopping");
 				break;
@@ -285,29 +337,6 @@ static bool key_of(const struct api_match *m, char *key, size_t cap, struct api_
 }
 
 /* ---- GET /senders ---- */
-
-/* ?folders=A,B (a folder named with a comma cannot be listed this way). */
-static bool folders_param(const struct api_request *req, char *buf, size_t cap,
-                          const char **names, size_t *n, struct api_response *resp)
-{
-	const char *v = api_query(req, "folders");
-	*n = 0;
-	if (!v)
-		return true;
-	if (strlen(v) >= cap)
-		return api_bad(resp, "folders is too long");
-	strcpy(buf, v);
-	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (*n == FOLDERS_MAX)
-			return api_bad(resp, "folders names more than %d folders", FOLDERS_MAX);
-		if (!api_check_path(t, "folders", resp))
-			return false;
-		names[(*n)++] = t;
-	}
-	if (*n == 0)
-		return api_bad(resp, "folders must name at least one folder");
-	return true;
-}
 
 static bool usable_unsubscribe(const struct imap_sender_group *gr, struct imap_unsubscribe *u)
 {
@@ -396,15 +425,13 @@ static void senders_list(const struct api_request *req, struct api_response *res
 	static const char *const known[] = {"folders", "group", "min_count", "since",
 	                                    "has_unsubscribe", "page", "per_page", NULL};
 	const struct api_config *cfg = api_config();
-	char names_buf[8192], since_buf[16];
-	const char *names[FOLDERS_MAX];
-	size_t nnames = 0;
+	char since_buf[16];
+	struct api_folders names = {0};
 	uint64_t min_count = 1, page = 1, per_page = cfg->per_page_default;
 	bool has_unsub = false;
 	const char *v, *since = NULL;
 	enum imap_senders_grouping grouping = IMAP_SENDERS_BY_LIST;
 	if (!api_known_params(req, known, resp) ||
-	    !folders_param(req, names_buf, sizeof names_buf, names, &nnames, resp) ||
 	    !api_day_param(req, "since", since_buf, &since, resp) ||
 	    !api_bool_param(req, "has_unsubscribe", &has_unsub, resp))
 		return;
@@ -421,7 +448,9 @@ static void senders_list(const struct api_request *req, struct api_response *res
 	if ((v = api_query(req, "per_page")) && !api_parse_u64(v, 1, cfg->per_page_max, &per_page))
 		return (void)api_bad(resp, "per_page must be from 1 to %u", cfg->per_page_max);
 
-	struct scope scope = {.named = nnames ? names : NULL, .nnamed = nnames};
+	if (!api_folders_param(req, FOLDERS_MAX, &names, resp))
+		return;
+	struct scope scope = {.named = names.n ? names.v : NULL, .nnamed = names.n};
 	struct scan sc;
 	scan_init(&sc, grouping, req->deadline);
 	sc.since = since;
@@ -474,6 +503,7 @@ static void senders_list(const struct api_request *req, struct api_response *res
 done:
 	scan_free(&sc);
 	scope_free(&scope);
+	api_folders_free(&names);
 }
 
 void api_senders_list(const struct api_request *req, struct api_response *resp,

@@ -350,8 +350,7 @@ void api_threads_list(const struct api_request *req, struct api_response *resp,
 struct get_call {
 	const char *id;            /* as the client sent it */
 	struct imap_buf raw;       /* decoded: "m<id>" or "u<uid>" */
-	const char *named[API_QUERY_MAX];
-	size_t nnamed;
+	struct api_folders named;  /* ?folders= */
 	const char *folder;        /* ?folder= (default INBOX), when folders= is absent */
 	int64_t deadline;
 	char *folders[API_QUERY_MAX + 1];
@@ -387,9 +386,9 @@ static int get_thread(struct imap_session *s, void *ctx, struct imap_error *err)
 	get_reset(c);
 	int rc = 0;
 	bool by_uid = c->raw.data[0] == 'u';
-	if (c->nnamed) {
-		for (size_t i = 0; i < c->nnamed && !rc; i++)
-			rc = add(c, c->named[i]);
+	if (c->named.n) {
+		for (size_t i = 0; i < c->named.n && !rc; i++)
+			rc = add(c, c->named.v[i]);
 	} else {
 		/* the folder, and the Sent folder beside it */
 		struct imap_folder_list l = {0};
@@ -417,7 +416,7 @@ static int get_thread(struct imap_session *s, void *ctx, struct imap_error *err)
 		}
 		struct imap_filter f = {.thread_of = c->raw.data + 1};
 		rc = imap_messages_matches(s, c->folders[i], &f, c->deadline, &mm, err);
-		if (rc == IMAP_ERR_NOT_FOUND && !c->nnamed && i > 0) {
+		if (rc == IMAP_ERR_NOT_FOUND && !c->named.n && i > 0) {
 			rc = 0;  /* the Sent folder went since the LIST */
 			continue;
 		}
@@ -466,17 +465,12 @@ void api_thread_get(const struct api_request *req, struct api_response *resp,
 	struct get_call c;
 	memset(&c, 0, sizeof c);
 	c.id = m->id;
-	if (!api_known_params(req, known, resp) || !api_folder_param(req, &c.folder, resp))
+	if (!api_known_params(req, known, resp) || !api_folder_param(req, &c.folder, resp) ||
+	    !api_folders_param(req, API_QUERY_MAX, &c.named, resp))
 		return;
-	for (size_t i = 0; i < req->nquery; i++) {
-		if (strcmp(req->query[i].key, "folders"))
-			continue;
-		if (!api_check_path(req->query[i].value, "folders", resp))
-			return;
-		c.named[c.nnamed++] = req->query[i].value;
-	}
 	if (!decode_id(&c, resp)) {
 		imap_buf_free(&c.raw);
+		api_folders_free(&c.named);
 		return;
 	}
 	c.deadline = req->deadline;
@@ -528,4 +522,5 @@ void api_thread_get(const struct api_request *req, struct api_response *resp,
 done:
 	get_reset(&c);
 	imap_buf_free(&c.raw);
+	api_folders_free(&c.named);
 }

@@ -846,6 +846,30 @@ static int serve(struct imap_index *ix, struct folder *f, struct imap_session *s
 	return rc;
 }
 
+/* STATUS of folder (folder_status) and its UIDVALIDITY: STATUS's, else the
+ * selection's (0: neither says). An unknown folder is IMAP_ERR_NOT_FOUND. */
+static int folder_probe(struct imap_index *ix, struct imap_session *s, const char *folder,
+                        bool condstore, struct status *st, uint32_t *uidvalidity,
+                        int64_t deadline, struct imap_error *err)
+{
+	int rc = folder_status(ix, s, folder, condstore, st, deadline, err);
+	if (rc == IMAP_ERR_NO)
+		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	*uidvalidity = st->uidvalidity ? st->uidvalidity : mb ? mb->uidvalidity : 0;
+	return rc;
+}
+
+/* Unlock f and give it back, with what it grew by since old_bytes, old_n. */
+static void folder_release(struct imap_index *ix, struct folder *f, size_t old_bytes,
+                           size_t old_n)
+{
+	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
+	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
+	pthread_mutex_unlock(&f->lock);
+	folder_put(ix, f, dbytes, dn);
+}
+
 /* ---- the entry point ---- */
 
 static int lock_until(pthread_mutex_t *m, int64_t deadline)
@@ -906,19 +930,14 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		 * (while this one waited for the lock): its answer is current. */
 		rc = serve(ix, f, s, req, condstore, deadline, out, err);
 		atomic_fetch_add(rc ? &ix->misses : &ix->hits, 1);
-		pthread_mutex_unlock(&f->lock);
-		folder_put(ix, f, (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes,
-		           (ptrdiff_t)f->n - (ptrdiff_t)old_n);
+		folder_release(ix, f, old_bytes, old_n);
 		return rc;
 	}
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	atomic_store(&f->running, began);
 	struct status st;
-	rc = folder_status(ix, s, folder, condstore, &st, deadline, err);
-	if (rc == IMAP_ERR_NO)
-		rc = imap_error_set(err, IMAP_ERR_NOT_FOUND, "no folder %.200s", folder);
-	const struct imap_mailbox *mb = imap_session_mailbox(s);
-	uint32_t uidvalidity = st.uidvalidity ? st.uidvalidity : mb ? mb->uidvalidity : 0;
+	uint32_t uidvalidity;
+	rc = folder_probe(ix, s, folder, condstore, &st, &uidvalidity, deadline, err);
 	if (!rc && (!st.has_messages || !st.has_uidnext || (condstore && !st.has_modseq) ||
 	            !uidvalidity))
 		condstore = false, f->unindexable = true;  /* the server hides what we need */
@@ -963,10 +982,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 		folder_clear(f);  /* a load cut short: start again next time */
 	atomic_store(&f->running, 0);
 	atomic_fetch_add(served && !rc ? &ix->hits : &ix->misses, 1);
-	ptrdiff_t dbytes = (ptrdiff_t)f->bytes - (ptrdiff_t)old_bytes;
-	ptrdiff_t dn = (ptrdiff_t)f->n - (ptrdiff_t)old_n;
-	pthread_mutex_unlock(&f->lock);
-	folder_put(ix, f, dbytes, dn);
+	folder_release(ix, f, old_bytes, old_n);
 	return rc;
 }
 
@@ -1021,6 +1037,101 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 	}
 	folder_put(ix, f, dbytes, 0);
 	return rc;
+}
+
+/* ---- every message of a folder ---- */
+
+/* Whether the flag named `name` is in mask (keywords compared in any case,
+ * as RFC 3501 §2.3.2 has them). */
+static bool mask_has(const struct folder *f, uint32_t mask, const char *name)
+{
+	for (unsigned k = 0; k < f->nkeywords; k++)
+		if ((mask & (1u << (SYSTEM_FLAGS + k))) && strcasecmp(f->keywords[k], name) == 0)
+			return true;
+	return false;
+}
+
+int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                    struct imap_session *s, const char *folder, const uint32_t *only,
+                    size_t nonly, const char *keyword, int64_t deadline,
+                    imap_index_visit_fn fn, void *ctx, uint32_t *uidvalidity,
+                    struct imap_error *err)
+{
+	if (!ix)
+		return IMAP_INDEX_UNUSED;
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	if (rc)
+		return rc;
+	struct folder *f = folder_get(ix, key, folder, false);
+	if (!f)
+		return IMAP_INDEX_UNUSED;
+	/* only a loaded folder, and only when nobody else holds it: whoever
+	 * waits would be better off asking the server */
+	if (!atomic_load(&f->loaded) || pthread_mutex_trylock(&f->lock) != 0) {
+		folder_put(ix, f, 0, 0);
+		atomic_fetch_add(&ix->misses, 1);
+		return IMAP_INDEX_UNUSED;
+	}
+	size_t old_bytes = f->bytes, old_n = f->n;
+	bool condstore = imap_session_condstore(s);
+	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
+	struct status st;
+	uint32_t uv;
+	rc = folder_probe(ix, s, folder, condstore, &st, &uv, deadline, err);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	bool usable = !rc && f->complete && !f->unindexable && st.has_messages &&
+	              st.has_uidnext && uv && uv == f->uidvalidity &&
+	              (!mb || mb->uidvalidity == uv);
+	if (condstore && (!st.has_modseq || st.modseq == 0 || f->modseq == 0))
+		condstore = false;  /* no MODSEQ to go by: all the flags are fetched below */
+	if (usable) {
+		rc = revalidate(ix, f, s, &st, condstore, deadline, err);
+		f->fresh_from = rc ? 0 : began;
+		if (!rc && !condstore) {
+			/* without CONDSTORE only membership is current: the flags of
+			 * every message, one short FETCH without any header */
+			struct imap_cmd c;
+			imap_session_cmd(s, &c);
+			imap_cmd_raw(&c, "UID FETCH 1:* (UID FLAGS)");
+			struct load_ctx lc = {.f = f, .flags_only = true};
+			rc = run_load(ix, IMAP_INDEX_REVAL_ALL_FLAGS, s, &c, &lc, deadline, err);
+		}
+		if (rc == IMAP_ERR_LIMIT) {
+			f->unindexable = true;  /* more keywords than a mask holds */
+			rc = 0;
+		}
+		usable = !rc && !f->unindexable;
+	}
+	if (usable) {
+		*uidvalidity = f->uidvalidity;
+		size_t k = 0;
+		for (size_t i = 0; !rc && i < f->n; i++) {
+			const struct msg *m = &f->v[i];
+			if (only) {
+				while (k < nonly && only[k] < m->uid)
+					k++;
+				if (k == nonly)
+					break;
+				if (only[k] != m->uid)
+					continue;
+			}
+			struct imap_summary sum = {0};
+			if ((rc = imap_summary_borrow(&sum, m->sum)) == 0) {
+				rc = fn(ctx, m->uid, &sum, (m->flags & FLAG_SEEN) != 0,
+				        keyword && mask_has(f, m->flags, keyword));
+				imap_summary_free(&sum);
+			}
+			if (rc)
+				rc = imap_error_set(err, rc, "out of memory");
+		}
+	}
+	if (f->unindexable || imap_session_state(s) == IMAP_SESSION_BROKEN)
+		folder_clear(f);  /* what it holds may be half-updated: load it again */
+	atomic_fetch_add(usable && !rc ? &ix->hits : &ix->misses, 1);
+	folder_release(ix, f, old_bytes, old_n);
+	if (rc)
+		return rc;
+	return usable ? 0 : IMAP_INDEX_UNUSED;
 }
 
 /* ---- the index ---- */
@@ -1080,6 +1191,7 @@ const char *imap_index_reval_name(enum imap_index_reval kind)
 		[IMAP_INDEX_REVAL_NEW] = "new",
 		[IMAP_INDEX_REVAL_EXPUNGE] = "expunge_search",
 		[IMAP_INDEX_REVAL_LOAD] = "load",
+		[IMAP_INDEX_REVAL_ALL_FLAGS] = "all_flags",
 	};
 	return kind < IMAP_INDEX_REVAL_KINDS ? names[kind] : "other";
 }

@@ -52,6 +52,7 @@
 #ifndef IMAPGW_IMAP_INDEX_H
 #define IMAPGW_IMAP_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,8 +120,44 @@ enum imap_index_reval {
 	IMAP_INDEX_REVAL_NEW,          /* UID FETCH of new messages' summaries */
 	IMAP_INDEX_REVAL_EXPUNGE,      /* UID SEARCH ALL for expunges */
 	IMAP_INDEX_REVAL_LOAD,         /* a batch of a folder being loaded */
+	IMAP_INDEX_REVAL_ALL_FLAGS,    /* UID FETCH 1:* (FLAGS), imap_index_each without
+	                                  CONDSTORE */
 	IMAP_INDEX_REVAL_KINDS
 };
+
+/* imap_index_each's answer when the index cannot serve the folder (not
+ * loaded yet, busy, dropped, or the server hides what revalidation needs):
+ * the caller asks the server instead. Not an imap error code. */
+#define IMAP_INDEX_UNUSED 1
+
+/* Called for each message: its UID, its summary (shared fields only: uid
+ * and flags are not set; valid during the call), whether it is \Seen and
+ * whether it carries the caller's keyword. Nonzero (an IMAP_ERR_* code)
+ * stops the walk. */
+typedef int (*imap_index_visit_fn)(void *ctx, uint32_t uid, const struct imap_summary *sum,
+                                   bool seen, bool keyword);
+
+/*
+ * Every message of folder, ascending by UID (only those in only[0..nonly),
+ * ascending, when only is not NULL), handed to fn from the index of (key,
+ * folder) after revalidating it on s as a page would: never from data
+ * older than this call. Flags are current: with CONDSTORE through
+ * CHANGEDSINCE, without it by one UID FETCH 1:* (FLAGS). *uidvalidity is
+ * the folder's.
+ *
+ * Returns 0 when every message was handed over; IMAP_INDEX_UNUSED, with
+ * nothing handed over, when the folder is not loaded and complete, or
+ * another request holds it (this call does not wait), or the index cannot
+ * be brought up to date here; else an error as imap_index_page (messages
+ * may have been handed over: the caller drops what it counted). Blocks for
+ * the server only. Counted in the stats as a page: a hit when served, else
+ * a miss.
+ */
+int imap_index_each(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                    struct imap_session *s, const char *folder, const uint32_t *only,
+                    size_t nonly, const char *keyword, int64_t deadline,
+                    imap_index_visit_fn fn, void *ctx, uint32_t *uidvalidity,
+                    struct imap_error *err);
 
 struct imap_index_stats {
 	unsigned long long hits;      /* pages served from the index */

@@ -261,14 +261,15 @@ static bool header_value(const char *h, size_t len, const char *name, struct ima
 	return false;
 }
 
-/* List-Id: the identifier inside <...>, else the trimmed decoded value. */
+/* List-Id: the identifier inside <...>, else the trimmed decoded value;
+ * NULL for "<>", which names no list. */
 static char *list_id_of(const char *v, size_t len)
 {
 	const char *lt = memchr(v, '<', len);
 	const char *gt = lt ? memchr(lt, '>', len - (size_t)(lt - v)) : NULL;
 	struct imap_buf out;
 	imap_buf_init(&out, 4096);
-	if (lt && gt && gt > lt + 1) {
+	if (lt && gt) {
 		imap_buf_append(&out, lt + 1, (size_t)(gt - lt - 1));
 	} else {
 		while (len && (*v == ' ' || *v == '\t')) {
@@ -280,6 +281,43 @@ static char *list_id_of(const char *v, size_t len)
 		imap_rfc2047_decode(v, len, &out);
 	}
 	return out.len ? imap_buf_steal(&out) : (imap_buf_free(&out), NULL);
+}
+
+char *imap_header_list_id(const char *hdr, size_t len)
+{
+	struct imap_buf id;
+	imap_buf_init(&id, 4096);
+	char *r = header_value(hdr, len, "List-Id", &id) && id.len ? list_id_of(id.data, id.len)
+	                                                          : NULL;
+	imap_buf_free(&id);
+	return r;
+}
+
+int imap_header_from(const char *hdr, size_t len, char **name, char **address)
+{
+	*name = *address = NULL;
+	struct imap_buf v;
+	imap_buf_init(&v, 64 * 1024);
+	struct imap_address_list l = {0};
+	int rc = 0;
+	if (header_value(hdr, len, "From", &v) && v.len)
+		rc = imap_address_parse_header(v.data, v.len, &l);
+	imap_buf_free(&v);
+	if (rc == IMAP_ERR_NOMEM)
+		return rc;
+	for (size_t i = 0; i < l.n; i++) {
+		if (l.v[i].address && l.v[i].address[0]) {
+			if (!(*address = strdup(l.v[i].address)) ||
+			    (l.v[i].name && l.v[i].name[0] && !(*name = strdup(l.v[i].name)))) {
+				free(*address);
+				*address = NULL;
+				rc = IMAP_ERR_NOMEM;
+			}
+			break;
+		}
+	}
+	imap_address_list_free(&l);
+	return rc == IMAP_ERR_NOMEM ? rc : 0;
 }
 
 /* System flags in one order (the index's, imap/index.c), then keywords by
@@ -357,8 +395,16 @@ static int fill_summary(struct imap_summary *m, const struct imap_value *att)
 			imap_buf_init(&id, 4096);
 			bool has_unsub = header_value(val->str, val->len, "List-Unsubscribe", &unsub);
 			bool has_post = header_value(val->str, val->len, "List-Unsubscribe-Post", &post);
-			if (header_value(val->str, val->len, "List-Id", &id) && id.len)
+			if (header_value(val->str, val->len, "List-Id", &id) && id.len) {
+				free(m->list_id);
 				m->list_id = list_id_of(id.data, id.len);
+			}
+			char *from_name = NULL, *from_address = NULL;
+			if (!(rc = imap_header_from(val->str, val->len, &from_name, &from_address))) {
+				free(m->from_address);
+				m->from_address = from_address;
+			}
+			free(from_name);
 			struct imap_buf refs;
 			imap_buf_init(&refs, 64 * 1024);
 			if (header_value(val->str, val->len, "References", &refs) && refs.len) {
@@ -433,6 +479,7 @@ static void summary_free(struct imap_summary *m)
 	imap_envelope_free(&m->env);
 	imap_unsubscribe_free(&m->unsub);
 	free(m->list_id);
+	free(m->from_address);
 	free(m->references);
 	memset(m, 0, sizeof *m);
 }

@@ -74,7 +74,10 @@ struct imap_summary {
 	size_t nflags;
 	struct imap_envelope env;
 	unsigned attachments;
-	char *list_id;          /* List-Id header, unfolded and decoded; NULL if absent */
+	char *list_id;          /* List-Id header, unfolded and decoded; NULL if absent
+	                           (imap_header_list_id) */
+	char *from_address;     /* the From header's first address (imap_header_from),
+	                           what /senders groups by; NULL if none */
 	char *references;       /* References header, unfolded; NULL if absent */
 	struct imap_unsubscribe unsub; /* empty when no usable List-Unsubscribe */
 };
@@ -107,7 +110,7 @@ void imap_flags_order(char **flags, size_t n);
 /* Fill *m (zeroed by the caller, uid set) from the attributes of one FETCH
  * response (`att`, the list after "FETCH") carrying the summary items:
  * FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE and the header
- * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id, References. Returns 0 or
+ * fields List-Unsubscribe, List-Unsubscribe-Post, List-Id, References, From. Returns 0 or
  * IMAP_ERR_NOMEM. Free with imap_summary_free. */
 int imap_summary_fill(struct imap_summary *m, const struct imap_value *att);
 void imap_summary_free(struct imap_summary *m);
@@ -185,10 +188,23 @@ int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32
  * appended to out. */
 void imap_uid_set_format(const uint32_t *uids, size_t n, struct imap_buf *out);
 
+/* The List-Id of a raw header block (as FETCH BODY[HEADER.FIELDS] returns
+ * it): the identifier inside <...>, else the trimmed, RFC 2047 decoded
+ * value; NULL when there is none or it is "<>". A new string. */
+char *imap_header_list_id(const char *hdr, size_t len);
+
+/* The first From address of a raw header block that has one (an entry
+ * with an address; group names and name-only entries skipped), as
+ * imap_address_parse_header reads it, and its display name: new strings
+ * into *address and *name, or NULL (none, no name). Summaries and the
+ * /senders scan both read the From header through this, so the two agree
+ * on it byte for byte. Returns 0 or IMAP_ERR_NOMEM. */
+int imap_header_from(const char *hdr, size_t len, char **name, char **address);
+
 /* The FETCH items imap_summary_fill reads, as a parenthesised list. */
 #define IMAP_SUMMARY_ITEMS \
 	"UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE " \
-	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID REFERENCES)]"
+	"BODY.PEEK[HEADER.FIELDS (LIST-UNSUBSCRIBE LIST-UNSUBSCRIBE-POST LIST-ID REFERENCES FROM)]"
 
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "imap/senders.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +22,19 @@
 #include "imap/mail/utf7.h"
 #include "imap/messages.h"
 #include "imap/parser.h"
+
+static atomic_ullong fetches[2];         /* UID FETCHes sent: counting, details */
+static atomic_ullong fetched[2];         /* messages asked for by them */
+static atomic_ullong indexed;            /* messages counted from an index */
+
+void imap_senders_stats(struct imap_senders_stats *out)
+{
+	out->count_fetches = atomic_load(&fetches[0]);
+	out->details_fetches = atomic_load(&fetches[1]);
+	out->count_fetched = atomic_load(&fetched[0]);
+	out->details_fetched = atomic_load(&fetched[1]);
+	out->indexed = atomic_load(&indexed);
+}
 
 void imap_senders_init(struct imap_senders *g, enum imap_senders_grouping grouping,
                        const char *const *trusted, size_t ntrusted)
@@ -57,9 +71,9 @@ void imap_senders_free(struct imap_senders *g)
 /* ---- one message's facts ---- */
 
 struct msg_facts {
-	struct imap_mime_header h;
-	struct imap_address_list from;
-	const char *from_name, *from_address, *from_domain; /* borrowed from `from` */
+	struct imap_mime_header h;   /* read only when the details are wanted */
+	char *own_name, *own_address, *own_list_id;
+	const char *from_name, *from_address, *from_domain; /* "" without an address */
 	char list_id[IMAP_SENDERS_KEY_MAX + 1];               /* "" without */
 	char key[IMAP_SENDERS_KEY_MAX + 1];
 };
@@ -79,54 +93,28 @@ static void copy_lower(const char *s, size_t n, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-/* List-Id: the identifier inside <...>, else the whole value (trimmed by
- * the header parser already); "" for none. */
-static void list_id_of(const char *v, char *out, size_t cap)
-{
-	size_t len = strlen(v);
-	const char *lt = memchr(v, '<', len);
-	const char *gt = lt ? memchr(lt, '>', len - (size_t)(lt - v)) : NULL;
-	if (lt && gt) {  /* "<>" names no list */
-		v = lt + 1;
-		len = (size_t)(gt - lt - 1);
-	}
-	len = imap_mime_utf8_truncate(v, len, cap - 1, NULL);
-	memcpy(out, v, len);
-	out[len] = '\0';
-}
-
 static void facts_free(struct msg_facts *f)
 {
 	imap_mime_header_free(&f->h);
-	imap_address_list_free(&f->from);
+	free(f->own_name);
+	free(f->own_address);
+	free(f->own_list_id);
 }
 
-static int facts_read(enum imap_senders_grouping grouping, const char *raw, size_t len,
-                      struct msg_facts *f)
+/* The key and the fields it is made of, from a List-Id (as
+ * imap_header_list_id makes it) and the From address (imap_header_from):
+ * the one place both scans, the server's and the index's, make keys. */
+static void facts_set(enum imap_senders_grouping grouping, const char *list_id,
+                      const char *name, const char *address, struct msg_facts *f)
 {
-	memset(f, 0, sizeof *f);
-	int rc = imap_mime_header_read(raw, len, NULL, &f->h);
-	if (rc == IMAP_ERR_LIMIT)
-		rc = 0;  /* an absurd header groups as a message without one */
-	if (rc)
-		return rc;
-	const char *from = imap_mime_header_get(&f->h, "from");
-	if (from && (rc = imap_address_parse_header(from, strlen(from), &f->from)) == IMAP_ERR_NOMEM)
-		return rc;
-	f->from_address = "";
-	f->from_domain = "";
-	for (size_t i = 0; i < f->from.n; i++) {
-		if (f->from.v[i].address && f->from.v[i].address[0]) {
-			f->from_name = f->from.v[i].name;
-			f->from_address = f->from.v[i].address;
-			const char *at = strrchr(f->from_address, '@');
-			f->from_domain = at ? at + 1 : "";
-			break;
-		}
-	}
-	const char *lid = imap_mime_header_get(&f->h, "list-id");
-	if (lid)
-		list_id_of(lid, f->list_id, sizeof f->list_id);
+	f->from_name = name;
+	f->from_address = address ? address : "";
+	const char *at = strrchr(f->from_address, '@');
+	f->from_domain = at ? at + 1 : "";
+	size_t n = list_id ? imap_mime_utf8_truncate(list_id, strlen(list_id),
+	                                             sizeof f->list_id - 1, NULL) : 0;
+	memcpy(f->list_id, list_id ? list_id : "", n);
+	f->list_id[n] = '\0';
 	const char *kind, *val;
 	if (grouping == IMAP_SENDERS_BY_DOMAIN) {
 		kind = "d:";
@@ -140,14 +128,29 @@ static int facts_read(enum imap_senders_grouping grouping, const char *raw, size
 	}
 	memcpy(f->key, kind, 2);
 	copy_lower(val, strlen(val), f->key + 2, sizeof f->key - 2);
-	return 0;
+}
+
+/* The facts of a raw header block; with `header` also its parsed fields
+ * (the unsubscribe fields and trust need them). */
+static int facts_read(enum imap_senders_grouping grouping, const char *raw, size_t len,
+                      bool header, struct msg_facts *f)
+{
+	memset(f, 0, sizeof *f);
+	int rc = imap_header_from(raw, len, &f->own_name, &f->own_address);
+	if (rc)
+		return rc;
+	f->own_list_id = imap_header_list_id(raw, len);
+	facts_set(grouping, f->own_list_id, f->own_name, f->own_address, f);
+	if (header && (rc = imap_mime_header_read(raw, len, NULL, &f->h)) == IMAP_ERR_LIMIT)
+		rc = 0;  /* an absurd header: no unsubscribe fields, no trust */
+	return rc;
 }
 
 int imap_senders_key(enum imap_senders_grouping grouping, const char *header, size_t len,
                      char *out, size_t cap)
 {
 	struct msg_facts f;
-	int rc = facts_read(grouping, header, len, &f);
+	int rc = facts_read(grouping, header, len, false, &f);
 	if (!rc) {
 		size_t n = strlen(f.key);
 		if (n >= cap)
@@ -350,12 +353,40 @@ static int add(struct imap_senders *g, const char *folder, const struct message 
 static int details(const struct imap_senders *g, struct imap_sender_group *gr,
                    const struct msg_facts *f)
 {
+	/* the name and address as the header gives them, whichever way the
+	 * group was counted (an index holds no display name of its own) */
+	if (set_str(&gr->from_name, f->from_name && f->from_name[0] ? f->from_name : NULL) ||
+	    set_str(&gr->from_address, f->from_address))
+		return IMAP_ERR_NOMEM;
 	const char *unsub = imap_mime_header_get(&f->h, "list-unsubscribe");
 	const char *post = imap_mime_header_get(&f->h, "list-unsubscribe-post");
 	if (set_str(&gr->unsub, unsub) || set_str(&gr->unsub_post, post))
 		return IMAP_ERR_NOMEM;
 	imap_sender_trust_eval(&f->h, g->trusted, g->ntrusted, f->from_domain, &gr->trust);
 	return 0;
+}
+
+int imap_senders_add_summary(struct imap_senders *g, const char *folder, uint32_t uid,
+                             const struct imap_summary *sum, bool seen, bool unsubscribed)
+{
+	/* the envelope's display name stands in until the details phase reads
+	 * the header's */
+	const char *name = NULL;
+	for (size_t i = 0; i < sum->env.from.n && sum->from_address; i++) {
+		const struct imap_address *a = &sum->env.from.v[i];
+		if (a->address && strcasecmp(a->address, sum->from_address) == 0) {
+			name = a->name;
+			break;
+		}
+	}
+	struct msg_facts f;
+	memset(&f, 0, sizeof f);
+	facts_set(g->grouping, sum->list_id, name, sum->from_address, &f);
+	atomic_fetch_add(&indexed, 1);
+	struct message m = {.uid = uid, .seen = seen, .unsubscribed = unsubscribed,
+	                    .has_date = sum->has_internaldate, .received = sum->internaldate,
+	                    .tz = sum->internaldate_tz};
+	return add(g, folder, &m, &f);
 }
 
 /* ---- the IMAP side ---- */
@@ -366,10 +397,15 @@ int imap_senders_uids(struct imap_session *s, const struct imap_senders *g, cons
 {
 	*uids = NULL;
 	*n = 0;
-	int rc = imap_session_select(s, folder, true, deadline, err);
+	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	bool selected = mb && mb->name && strcmp(mb->name, folder) == 0;
+	/* a selection kept from an earlier request looks again first: its
+	 * SEARCH would otherwise miss what other sessions did since */
+	int rc = selected ? imap_session_noop(s, deadline, err)
+	                  : imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
-	const struct imap_mailbox *mb = imap_session_mailbox(s);
+	mb = imap_session_mailbox(s);
 	*uidvalidity = mb ? mb->uidvalidity : 0;
 	struct imap_filter f = {.since = since};
 	if (g->only_key) {
@@ -450,7 +486,7 @@ static int on_fetch(void *ctx, const struct imap_response *r)
 	struct msg_facts f;
 	const char *raw = imap_value_is_string(hdr) ? hdr->str : "";
 	size_t len = imap_value_is_string(hdr) ? hdr->len : 0;
-	int rc = facts_read(b->g->grouping, raw, len, &f);
+	int rc = facts_read(b->g->grouping, raw, len, b->details || !b->g->light, &f);
 	if (!rc && b->details) {
 		struct imap_sender_group *gr = group_find(b->g, f.key);
 		if (gr && gr->newest_uid == uid && gr->newest_folder &&
@@ -503,6 +539,8 @@ static int fetch(struct imap_senders *g, struct imap_session *s, const char *fol
 	imap_cmd_atom(&c, "FETCH");
 	imap_cmd_atom(&c, set.data);
 	imap_cmd_raw(&c, g->light && !details_only ? IMAP_SENDERS_LIGHT_ITEMS : IMAP_SENDERS_ITEMS);
+	atomic_fetch_add(&fetches[details_only], 1);
+	atomic_fetch_add(&fetched[details_only], n);
 	rc = imap_session_run(s, &c, on_fetch, &b, deadline, err);
 	imap_cmd_free(&c);
 	imap_buf_free(&set);

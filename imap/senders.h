@@ -26,6 +26,7 @@
 
 #include "imap/client.h"
 #include "imap/mail/authres.h"
+#include "imap/messages.h"
 
 /* What one message's header fields are read for. */
 #define IMAP_SENDERS_FIELDS                                                              \
@@ -106,7 +107,8 @@ bool imap_senders_key_valid(const char *key, size_t len);
 /* The UIDs of `folder` (UTF-8) worth scanning, ascending, into *uids
  * (free()) and *n, and its UIDVALIDITY: UID SEARCH ALL, or SINCE `since`
  * (an IMAP date "1-Feb-2024", NULL: none), after selecting it read-only
- * (unless selected already). With only_key set, the search narrows to
+ * (when selected already, a NOOP instead, so the SEARCH sees what other
+ * sessions did meanwhile). With only_key set, the search narrows to
  * candidates (HEADER List-Id or FROM holding the key's value); the batches
  * then keep exactly the key's messages. Returns 0 or an error as
  * imap_session_select / imap_session_run. */
@@ -124,6 +126,16 @@ int imap_senders_batch(struct imap_senders *g, struct imap_session *s, const cha
                        uint32_t uidvalidity, const uint32_t *uids, size_t n, int64_t deadline,
                        struct imap_error *err);
 
+/* Count one message of `folder` from its summary (an index's entry: no
+ * header fields are read) as imap_senders_batch counts one from the
+ * server: the key comes from sum->list_id and sum->from_address, made by
+ * the same functions the batches use (imap_header_list_id,
+ * imap_header_from), so both ways give the same groups and ids. g must be
+ * light: the details come from imap_senders_details. Returns 0 or
+ * IMAP_ERR_NOMEM. */
+int imap_senders_add_summary(struct imap_senders *g, const char *folder, uint32_t uid,
+                             const struct imap_summary *sum, bool seen, bool unsubscribed);
+
 /* After a light scan: the UIDs, ascending, of the newest messages of the
  * groups whose newest message is in `folder`, into *uids (free()), *n. */
 int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32_t **uids,
@@ -137,6 +149,14 @@ int imap_senders_newest(const struct imap_senders *g, const char *folder, uint32
 int imap_senders_details(struct imap_senders *g, struct imap_session *s, const char *folder,
                          uint32_t uidvalidity, const uint32_t *uids, size_t n,
                          int64_t deadline, struct imap_error *err);
+
+/* What scans have cost since the start, for /metrics (all threads). */
+struct imap_senders_stats {
+	unsigned long long count_fetches, count_fetched;     /* batches, and messages in them */
+	unsigned long long details_fetches, details_fetched; /* the newest messages' fields */
+	unsigned long long indexed;  /* messages counted from the index instead */
+};
+void imap_senders_stats(struct imap_senders_stats *out);
 
 /* Order g->v by count, descending; ties by key (so pages are stable). */
 void imap_senders_sort(struct imap_senders *g);

@@ -7,8 +7,10 @@
  *   record  = fixed strings addrs unsub
  *   fixed   = size(u64) internaldate(i64) date(i64) internaldate_tz(i16)
  *             date_tz(i16) attachments(u32) bits(u8)  ; host byte order
- *   strings = str{7}        ; date_raw subject in_reply_to message_id
- *                           ; list_id references unsub.post
+ *   strings = str{8}        ; date_raw subject in_reply_to message_id
+ *                           ; list_id references unsub.post from_address
+ *                           ; (from_address NULL with BIT_FROM_FIRST: the
+ *                           ;  first From address of the envelope)
  *   addrs   = list{6}       ; from sender reply_to to cc bcc
  *   list    = count *(str str)      ; name address
  *   count   = varint        ; n + 1; 0: the same list as from
@@ -24,6 +26,7 @@
 #include "imap/messages.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +36,9 @@ struct imap_summary_shared {
 	unsigned char data[];
 };
 
-enum { BIT_INTERNALDATE = 1, BIT_DATE = 2, BIT_ONE_CLICK = 4 };
+enum { BIT_INTERNALDATE = 1, BIT_DATE = 2, BIT_ONE_CLICK = 4, BIT_FROM_FIRST = 8 };
 #define FIXED_LEN (8 + 8 + 8 + 2 + 2 + 4 + 1)
-#define NSTR 7
+#define NSTR 8
 #define NLIST 6
 
 /* ---- writing ---- */
@@ -107,9 +110,13 @@ static void pack(struct out *o, const struct imap_summary *m)
 	unsigned char fixed[FIXED_LEN];
 	int16_t itz = (int16_t)m->internaldate_tz, dtz = (int16_t)e->date_tz;
 	uint32_t att = m->attachments;
+	/* the From header's address is nearly always the envelope's first */
+	bool from_first = m->from_address && e->from.n && e->from.v[0].address &&
+	                  strcmp(m->from_address, e->from.v[0].address) == 0;
 	unsigned char bits = (unsigned char)((m->has_internaldate ? BIT_INTERNALDATE : 0) |
 	                                     (e->has_date ? BIT_DATE : 0) |
-	                                     (m->unsub.one_click ? BIT_ONE_CLICK : 0));
+	                                     (m->unsub.one_click ? BIT_ONE_CLICK : 0) |
+	                                     (from_first ? BIT_FROM_FIRST : 0));
 	memcpy(fixed, &m->size, 8);
 	memcpy(fixed + 8, &m->internaldate, 8);
 	memcpy(fixed + 16, &e->date, 8);
@@ -118,8 +125,9 @@ static void pack(struct out *o, const struct imap_summary *m)
 	memcpy(fixed + 28, &att, 4);
 	fixed[32] = bits;
 	put(o, fixed, sizeof fixed);
-	const char *strs[NSTR] = {e->date_raw, e->subject,    e->in_reply_to,  e->message_id,
-	                          m->list_id,  m->references, m->unsub.post};
+	const char *strs[NSTR] = {e->date_raw, e->subject,    e->in_reply_to,
+	                          e->message_id, m->list_id,  m->references,
+	                          m->unsub.post, from_first ? NULL : m->from_address};
 	for (size_t i = 0; i < NSTR; i++)
 		put_str(o, strs[i]);
 	const struct imap_address_list *lists[NLIST] = {&e->from, &e->sender, &e->reply_to,
@@ -254,8 +262,9 @@ int imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh
 	read_fixed(sh, dst);
 	struct imap_envelope *e = &dst->env;
 	struct in in = {sh->data + FIXED_LEN, sh->data + sh->len};
-	char **strs[NSTR] = {&e->date_raw,  &e->subject,     &e->in_reply_to, &e->message_id,
-	                     &dst->list_id, &dst->references, &dst->unsub.post};
+	char **strs[NSTR] = {&e->date_raw,     &e->subject,     &e->in_reply_to,
+	                     &e->message_id,   &dst->list_id,   &dst->references,
+	                     &dst->unsub.post, &dst->from_address};
 	for (size_t i = 0; i < NSTR; i++)
 		*strs[i] = get_str(&in);
 	struct imap_address_list *lists[NLIST] = {&e->from, &e->sender, &e->reply_to,
@@ -285,6 +294,8 @@ int imap_summary_borrow(struct imap_summary *dst, struct imap_summary_shared *sh
 	dst->unsub.http = nhttp ? http : NULL;
 	for (size_t i = 0; i < nhttp; i++)
 		http[i] = get_str(&in);
+	if (sh->data[FIXED_LEN - 1] & BIT_FROM_FIRST)
+		dst->from_address = e->from.v[0].address;
 	dst->borrowed = arrays;
 	dst->shared = sh;
 	atomic_fetch_add(&sh->refs, 1);

@@ -22,6 +22,7 @@
 #include "api/api.h"
 #include "imap/index.h"
 #include "imap/pool.h"
+#include "imap/senders.h"
 #include "imap/watch.h"
 #include "server/config.h"
 
@@ -341,6 +342,25 @@ void metrics_render(unsigned workers_busy, struct imap_buf *out)
 	for (size_t k = 0; k < IMAP_INDEX_REVAL_KINDS; k++)
 		imap_buf_printf(out, "imapgw_index_revalidations_total{kind=\"%s\"} %llu\n",
 		                imap_index_reval_name((enum imap_index_reval)k), ix.reval[k]);
+
+	struct imap_senders_stats ss;
+	imap_senders_stats(&ss);
+	imap_buf_printf(out,
+	                "# HELP imapgw_senders_fetches_total UID FETCHes of header fields the /senders "
+	                "scans sent, by phase (count: every message; details: each group's newest).\n"
+	                "# TYPE imapgw_senders_fetches_total counter\n"
+	                "imapgw_senders_fetches_total{phase=\"count\"} %llu\n"
+	                "imapgw_senders_fetches_total{phase=\"details\"} %llu\n"
+	                "# HELP imapgw_senders_fetched_messages_total Messages those fetches asked for.\n"
+	                "# TYPE imapgw_senders_fetched_messages_total counter\n"
+	                "imapgw_senders_fetched_messages_total{phase=\"count\"} %llu\n"
+	                "imapgw_senders_fetched_messages_total{phase=\"details\"} %llu\n"
+	                "# HELP imapgw_senders_indexed_messages_total Messages the /senders scans counted "
+	                "from the folder index instead of fetching their header fields.\n"
+	                "# TYPE imapgw_senders_indexed_messages_total counter\n"
+	                "imapgw_senders_indexed_messages_total %llu\n",
+	                ss.count_fetches, ss.details_fetches, ss.count_fetched, ss.details_fetched,
+	                ss.indexed);
 
 	struct imap_watch_stats ws = {0};  /* all servers' hubs together */
 	for (size_t v = 0; v < cfg->nservers; v++) {

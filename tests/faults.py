@@ -299,6 +299,12 @@ def crafted_cases():
               "has_unsubscribe=maybe", "folders=", "folders=%0D%0A", "folders=a%0Ab", "bogus=1",
               "folders=" + ",".join("f%d" % i for i in range(300))]:
         add(("GET", "/senders?" + q, None, None, {400}))
+    # folders=, the rule of every route that names several: repeated one each
+    for route in ("/senders", "/search", "/events", "/threads/bTxhQGI-"):
+        for q in ["folders=a,a", "folders=a,,b", "folders=,", "folders=a&folders=a",
+                  "folders=&folders=", "folders=a%2Cb&folders=%0A", "folders=%FF&folders=x"]:
+            add(("GET", route + "?" + q, None, None,
+                 {400, 503} if route == "/events" else {400}))
     some = "YTp4QHkudGVzdA"  # a:x@y.test: a key that can be, of a sender alice has not
     for sid in ["!!", "%00", "a" * 800, "bm9wZQ", "eDph", "bDo", "QTpYQFkuVEVTVA", "YTp4%0A",
                 "YTp4QHkudGVzdA=="]:

@@ -9,8 +9,11 @@
  */
 #include "imap/mail/authres.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
+
+#include <libpsl.h>
 
 #include "imap/base/error.h"
 
@@ -390,9 +393,35 @@ int imap_authres_parse(const char *v, size_t len, struct imap_authres *out)
 
 /* ---- trust ---- */
 
+static const psl_ctx_t *psl;
+static pthread_once_t psl_once = PTHREAD_ONCE_INIT;
+
+/* The newer of libpsl's built-in list and the system's (Debian's
+ * publicsuffix package), read once; NULL when neither is there. */
+static void psl_load(void)
+{
+	psl = psl_latest(NULL);
+	if (!psl)
+		psl = psl_builtin();
+}
+
+bool imap_dkim_public_suffix(const char *d)
+{
+	char low[IMAP_AUTH_DOMAIN_MAX + 1];
+	size_t n = d ? strlen(d) : 0;
+	if (n == 0 || n > IMAP_AUTH_DOMAIN_MAX || !strchr(d, '.'))
+		return true;  /* empty, overlong, or one label: a TLD at best */
+	for (size_t i = 0; i <= n; i++)
+		low[i] = d[i] >= 'A' && d[i] <= 'Z' ? (char)(d[i] - 'A' + 'a') : d[i];
+	pthread_once(&psl_once, psl_load);
+	/* PSL_TYPE_ANY: the ICANN and the private section; with the list's
+	 * implicit "*" rule, so a label the list does not know is a suffix */
+	return psl && psl_is_public_suffix2(psl, low, PSL_TYPE_ANY);
+}
+
 bool imap_dkim_aligned(const char *from_domain, const char *d)
 {
-	if (!from_domain || !d || !strchr(d, '.'))
+	if (!from_domain || !d || imap_dkim_public_suffix(d))
 		return false;
 	size_t fl = strlen(from_domain), dl = strlen(d);
 	if (fl == dl)

@@ -78,9 +78,17 @@ struct imap_authres {
  */
 int imap_authres_parse(const char *v, size_t len, struct imap_authres *out);
 
+/* True when d (a C string, any case) is a public suffix by the Public
+ * Suffix List (libpsl: the newer of its built-in copy and the system's),
+ * ICANN and private sections alike ("co.uk", "github.io"), or has a single
+ * label. Without any list only the last rule holds. Thread-safe. */
+bool imap_dkim_public_suffix(const char *d);
+
 /* True when DKIM domain d aligns with the From domain: equal, or d is a
  * parent of it ("example.com" for "news.example.com"), ignoring case. A
- * d= without a dot (a top-level domain) never aligns. Both are C strings. */
+ * d= that is a public suffix (imap_dkim_public_suffix) never aligns, not
+ * even with itself: whoever runs "co.uk" or "github.io" does not speak for
+ * the domains under it. Both are C strings. */
 bool imap_dkim_aligned(const char *from_domain, const char *d);
 
 /* What the header of one message says about its sender. */

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "imap/client.h"
 #include "tests/support/gateway.h"
 
 /* The shapes of List-Unsubscribe values and URIs below are format strings
@@ -227,7 +228,7 @@ static void trust_of(const struct sender *x, bool *covers, bool *pass, bool *ali
 
 static void message_of(const struct sender *x, int idx, int k, char *out, size_t cap)
 {
-	char dkim[512] = "", ar[256] = "", lid[160] = "", unsub[320] = "";
+	char dkim[512] = "", ar[256] = "", lid[160] = "", unsub[400] = "";
 	const char *sig_d = x->dkim == D_BOTH_OTHER_D ? "esp.test" : x->pass_d;
 	if (x->dkim != D_NONE)
 		snprintf(dkim, sizeof dkim,
@@ -990,4 +991,246 @@ Test(senders, mailto_sent_over_smtp_as_the_user)
 	test_user_unlock();
 	gw_stop(&g);
 	https_stop(&smtp);
+}
+
+/* ---- the folder index and the server give the same answer ---- */
+
+/* From and List-Id shapes where an index's reading and the scan's could
+ * part (case, display names, encodings, comments, groups, several or no
+ * addresses, List-Id without brackets, encoded, "<>", folded). */
+static const char *const tricky[] = {
+	"From: \"John Q. Doe\" <John.Doe@Example.TEST>\r\nList-Id: Mixed <Mixed.List.EXAMPLE>\r\n",
+	"From: john.doe@example.test (John in a comment)\r\n",
+	"From: \"Doe, John\" <JOHN.DOE@example.test>\r\n",
+	"From: =?utf-8?q?J=C3=B6rg?= <JOERG@example.test>\r\n",
+	"From: \"quoted local\"@example.test\r\n",
+	"From: Team: a@team.test, b@team.test;\r\n",
+	"From: first@multi.test, second@multi.test\r\n",
+	"From: localonly\r\n",
+	"From: <>\r\n",
+	"Subject: no From at all\r\n",
+	"From: x@lists.test\r\nList-Id: =?utf-8?q?Encod=C3=A9?=\r\n",
+	"From: y@lists.test\r\nList-Id: <>\r\n",
+	"From: z@lists.test\r\nList-Id: Folded\r\n <folded.lists.test>\r\n",
+	"From: z@lists.test\r\nList-Id:   bare.lists.test  \r\n",
+	"From: <@route.test:routed@Example.test>\r\n",
+	"From: Mixed <MIXED@Example.Test>\r\nList-Unsubscribe: <https://u.example.test/m>\r\n"
+	"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+};
+#define NTRICKY (sizeof tricky / sizeof tricky[0])
+#define TRICKY_COPIES 3
+
+static void tricky_message(size_t i, int k, char *out, size_t cap)
+{
+	snprintf(out, cap,
+	         "%sTo: judy@example.test\r\nSubject: tricky %zu copy %d\r\n"
+	         "Message-ID: <t%zu.%d.%d@index.senders.test>\r\n"
+	         "Date: Sat, 1 Mar 2025 10:00:00 +0000\r\n\r\nHello.\r\n",
+	         tricky[i], i, k, i, k, (int)getpid());
+}
+
+static unsigned long long metric(const struct gw *g, const char *name)
+{
+	struct gw_reply r;
+	gw_request(g, "GET", "/metrics", NULL, NULL, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	unsigned long long v = 0;
+	size_t n = strlen(name);
+	for (const char *p = r.body.data; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			v = strtoull(p + n + 1, NULL, 10);
+	gw_reply_free(&r);
+	return v;
+}
+
+/* GET query on both gateways: the answers must be equal, field by field. */
+static void same_answer(const struct gw *ix, const struct gw *scan, const struct test_server *srv,
+                        const char *query, const char *when)
+{
+	json_t *a = senders_get(ix, query), *b = senders_get(scan, query);
+	char *da = json_dumps(a, JSON_SORT_KEYS | JSON_COMPACT);
+	char *db = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+	cr_expect(json_equal(a, b), "%s, %s, ?%s:\nindex: %s\nscan:  %s", srv->name, when, query, da,
+	          db);
+	cr_expect_gt(json_array_size(json_object_get(a, "senders")), 0);
+	free(da);
+	free(db);
+	json_decref(a);
+	json_decref(b);
+}
+
+PARAMS(index_and_scan_give_the_same_answer)
+{
+	need(srv);
+	struct gw ix, scan;
+	gw_start_on(&ix, srv, "--trusted-authserv-id", TRUSTED, NULL);
+	gw_start_on(&scan, srv, "--trusted-authserv-id", TRUSTED, "--index-max-mb", "0", NULL);
+	test_user_lock("judy");
+	char fi[256], ei[300], q[1024];
+	fresh_folder(&ix, srv, "Senders/Indexed", fi, sizeof fi);
+	esc(fi, ei, sizeof ei);
+	/* the tricky shapes, then the senders of the grouping test (one each) */
+	int minute = 0;
+	for (int k = 0; k < TRICKY_COPIES; k++)
+		for (size_t i = 0; i < NTRICKY; i++, minute++) {
+			char msg[2048];
+			tricky_message(i, k, msg, sizeof msg);
+			append(&ix, fi, msg, minute, (i + (size_t)k) % 2 == 0);
+		}
+	struct sender s[NSENDERS];
+	make_senders(s);
+	for (int i = 0; i < NSENDERS; i++, minute++) {
+		char msg[4096];
+		message_of(&s[i], i, 0, msg, sizeof msg);
+		append(&ix, fi, msg, minute, i % 3 == 0);
+	}
+	unsigned total = (unsigned)minute;
+
+	/* pages load the folder into ix's index (a bounded number of them) */
+	char url[700];
+	snprintf(url, sizeof url, "/messages?folder=%s&per_page=20", ei);
+	for (int tries = 0; tries < 100 && metric(&ix, "imapgw_index_messages") < total; tries++)
+		json_decref(call(&ix, "GET", url, NULL, 200));
+	cr_assert_geq(metric(&ix, "imapgw_index_messages"), total, "%s: the folder is not indexed",
+	              srv->name);
+
+	unsigned sent_ix = gw_count_sent(&ix, "HEADER.FIELDS (FROM LIST-ID)");
+	unsigned long long counted = metric(&ix, "imapgw_senders_indexed_messages_total");
+	snprintf(q, sizeof q, "folders=%s&per_page=500", ei);
+	same_answer(&ix, &scan, srv, q, "indexed");
+	/* the index counted every message; no header of any was fetched for
+	 * it, the scan fetched them all */
+	cr_expect_eq(metric(&ix, "imapgw_senders_indexed_messages_total") - counted, total);
+	cr_expect_eq(gw_count_sent(&ix, "HEADER.FIELDS (FROM LIST-ID)"), sent_ix, "%s", srv->name);
+	cr_expect_gt(gw_count_sent(&scan, "HEADER.FIELDS (FROM LIST-ID)"), 0);
+	cr_expect_eq(metric(&scan, "imapgw_senders_fetched_messages_total{phase=\"count\"}"), total);
+	cr_expect_eq(metric(&ix, "imapgw_senders_fetched_messages_total{phase=\"count\"}"), 0);
+	snprintf(q, sizeof q, "folders=%s&per_page=500&group=domain", ei);
+	same_answer(&ix, &scan, srv, q, "by domain");
+	snprintf(q, sizeof q, "folders=%s&per_page=500&since=2025-03-01&min_count=2", ei);
+	same_answer(&ix, &scan, srv, q, "since");
+
+	/* another client changes the folder: flags (\Seen, $Unsubscribed on the
+	 * newest message of a group), an expunge, new mail; the index's answer
+	 * is still the server's */
+	struct imap_session *other = test_imap_login_on(srv, JUDY);
+	struct imap_error err = {0};
+	int64_t until = imap_now_ms() + 30000;
+	cr_assert_eq(imap_session_select(other, fi, false, until, &err), 0, "%s", err.msg);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "UID STORE 1:%zu -FLAGS (\\Seen)", NTRICKY);
+	const char *cmds[] = {
+		cmd,
+		"UID STORE 2,4 +FLAGS (\\Seen)",
+		NULL,
+		"UID STORE 3 +FLAGS (\\Deleted)",
+	};
+	char last[96];
+	snprintf(last, sizeof last, "UID STORE %zu +FLAGS ($Unsubscribed)", 2 * NTRICKY + 1);
+	cmds[2] = last;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		struct imap_cmd c;
+		imap_session_cmd(other, &c);
+		imap_cmd_raw(&c, cmds[i]);
+		cr_assert_eq(imap_session_run(other, &c, NULL, NULL, until, &err), 0, "%s: %s", cmds[i],
+		             err.msg);
+		imap_cmd_free(&c);
+	}
+	struct imap_cmd c;
+	imap_session_cmd(other, &c);
+	imap_cmd_raw(&c, imap_session_has_cap(other, "UIDPLUS") ? "UID EXPUNGE 3" : "EXPUNGE");
+	cr_assert_eq(imap_session_run(other, &c, NULL, NULL, until, &err), 0, "%s", err.msg);
+	imap_cmd_free(&c);
+	char msg[2048];
+	tricky_message(0, 9, msg, sizeof msg);
+	imap_session_cmd(other, &c);
+	imap_cmd_atom(&c, "APPEND");
+	imap_cmd_mailbox(&c, fi, strlen(fi));
+	imap_cmd_literal(&c, msg, strlen(msg));
+	cr_assert_eq(imap_session_run(other, &c, NULL, NULL, until, &err), 0, "APPEND: %s", err.msg);
+	imap_cmd_free(&c);
+	imap_session_logout(&other, until);
+	snprintf(q, sizeof q, "folders=%s&per_page=500", ei);
+	unsigned long long hits = metric(&ix, "imapgw_index_pages_total{result=\"hit\"}");
+	same_answer(&ix, &scan, srv, q, "after another client's changes");
+	cr_expect_gt(metric(&ix, "imapgw_index_pages_total{result=\"hit\"}"), hits,
+	             "%s: the index answered after revalidating", srv->name);
+	cr_expect_eq(metric(&ix, "imapgw_senders_fetched_messages_total{phase=\"count\"}"), 0);
+	test_user_unlock();
+	gw_stop(&ix);
+	gw_stop(&scan);
+}
+
+/* ---- a folder whose name holds a comma ---- */
+
+Test(senders, a_folder_with_a_comma_is_named_on_senders_and_search)
+{
+	const struct test_server *srv = &test_servers[0];  /* the parsing is the gateway's own */
+	need(srv);
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	test_user_lock("judy");
+	char fc[256], fp[256], ec[300], ep[300], q[1200], word[64], msg[1024];
+	fresh_folder(&g, srv, "Lists, old", fc, sizeof fc);
+	fresh_folder(&g, srv, "Plain", fp, sizeof fp);
+	esc(fc, ec, sizeof ec);
+	esc(fp, ep, sizeof ep);
+	snprintf(word, sizeof word, "commaword%d", (int)getpid());
+	const char *froms[] = {"a@comma.test", "b@plain.test"};
+	const char *into[] = {fc, fp};
+	for (int i = 0; i < 2; i++) {
+		snprintf(msg, sizeof msg,
+		         "From: %s\r\nTo: judy@example.test\r\nSubject: %s %d\r\n"
+		         "Message-ID: <c%d.%d@comma.test>\r\n\r\nHi.\r\n",
+		         froms[i], word, i, i, (int)getpid());
+		append(&g, into[i], msg, i, false);
+	}
+	/* repeated: one folder each, the comma kept */
+	snprintf(q, sizeof q, "folders=%s&folders=%s", ec, ep);
+	json_t *j = senders_get(&g, q);
+	json_t *fl = json_object_get(j, "folders");
+	cr_assert_eq(json_array_size(fl), 2);
+	cr_expect_str_eq(json_string_value(json_array_get(fl, 0)), fc);
+	cr_expect_str_eq(json_string_value(json_array_get(fl, 1)), fp);
+	cr_expect_eq(num(j, "total"), 2);
+	json_t *a = sender_by_label(json_object_get(j, "senders"), "a@comma.test", false);
+	cr_assert_not_null(a);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(a, "folders"), 0), "folder")), fc);
+	json_decref(j);
+	/* that folder alone: an empty value names nothing */
+	snprintf(q, sizeof q, "folders=%s&folders=", ec);
+	j = senders_get(&g, q);
+	cr_expect_eq(json_array_size(json_object_get(j, "folders")), 1);
+	cr_expect_eq(num(j, "total"), 1);
+	json_decref(j);
+	/* once: a comma-separated list, so the name splits into two that do not exist */
+	snprintf(q, sizeof q, "/senders?folders=%s", ec);
+	json_decref(call(&g, "GET", q, NULL, 404));
+
+	/* /search, the same rule */
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s&folders=", word, ec);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_array_get(json_object_get(j, "messages"), 0), "folder")), fc);
+	json_decref(j);
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s&folders=%s", word, ec, ep);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 2);
+	json_decref(j);
+	snprintf(q, sizeof q, "/search?subject=%s&folders=%s", word, ec);
+	json_decref(call(&g, "GET", q, NULL, 404));
+	/* and the list form now works on /search too */
+	snprintf(q, sizeof q, "/search?subject=%s&folders=INBOX%%2C%s", word, ep);
+	j = call(&g, "GET", q, NULL, 200);
+	cr_expect_eq(num(j, "total"), 1);
+	json_decref(j);
+	/* twice is a 400 on both */
+	snprintf(q, sizeof q, "/search?folders=%s&folders=%s", ec, ec);
+	json_decref(call(&g, "GET", q, NULL, 400));
+	snprintf(q, sizeof q, "/senders?folders=%s%%2C%s", ep, ep);
+	json_decref(call(&g, "GET", q, NULL, 400));
+	test_user_unlock();
+	gw_stop(&g);
 }

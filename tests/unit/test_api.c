@@ -766,3 +766,59 @@ Test(api, search_past_its_deadline_is_partial)
 	                   "A4 UID FETCH 5 (UID INTERNALDATE)\n"
 	                   "A5 UID FETCH 5 (" IMAP_SUMMARY_ITEMS ")\nA6 LOGOUT");
 }
+
+/* folders=: once a comma-separated list, repeated one folder per value. */
+static bool folders_of(const char *const *kv, size_t npairs, size_t max, struct api_folders *f,
+                       struct api_response *resp)
+{
+	struct api_request req = {.id = "test"};
+	for (size_t i = 0; i < npairs; i++)
+		req.query[req.nquery++] = (struct api_param){kv[2 * i], kv[2 * i + 1]};
+	api_response_init(resp);
+	return api_folders_param(&req, max, f, resp);
+}
+
+Test(api, folders_param_one_rule)
+{
+	struct api_folders f;
+	struct api_response r;
+	/* absent: nothing named, no answer */
+	cr_assert(folders_of((const char *[]){"q", "x"}, 1, 8, &f, &r));
+	cr_assert_eq(f.n, 0);
+	api_response_free(&r);
+	/* once: a list */
+	cr_assert(folders_of((const char *[]){"folders", "INBOX,Lists/a b,Archive"}, 1, 8, &f, &r));
+	cr_assert_eq(f.n, 3);
+	cr_assert_str_eq(f.v[1], "Lists/a b");
+	api_folders_free(&f);
+	api_response_free(&r);
+	/* repeated: each value one folder, commas kept, in order; "" names nothing */
+	const char *rep[] = {"folders", "Lists, old", "page", "2", "folders", "INBOX", "folders", ""};
+	cr_assert(folders_of(rep, 4, 8, &f, &r));
+	cr_assert_eq(f.n, 2);
+	cr_assert_str_eq(f.v[0], "Lists, old");
+	cr_assert_str_eq(f.v[1], "INBOX");
+	api_folders_free(&f);
+	api_response_free(&r);
+	/* one folder whose name holds a comma, alone */
+	cr_assert(folders_of((const char *[]){"folders", "a,b", "folders", ""}, 2, 8, &f, &r));
+	cr_assert_eq(f.n, 1);
+	cr_assert_str_eq(f.v[0], "a,b");
+	api_folders_free(&f);
+	api_response_free(&r);
+	/* refused, each a 400: empty, an empty item, twice, too many, CR/LF, bad UTF-8 */
+	const char *bad[][4] = {
+		{"folders", "", NULL, NULL},           {"folders", "a,,b", NULL, NULL},
+		{"folders", ",", NULL, NULL},          {"folders", "a,a", NULL, NULL},
+		{"folders", "a", "folders", "a"},      {"folders", "", "folders", ""},
+		{"folders", "a,b,c", NULL, NULL},      {"folders", "a\r\nb", NULL, NULL},
+		{"folders", "a\xff", NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cr_assert_not(folders_of(bad[i], bad[i][2] ? 2 : 1, 2, &f, &r), "case %zu", i);
+		cr_assert_eq(r.status, 400, "case %zu", i);
+		cr_assert_eq(f.n, 0);
+		cr_assert_null(f.v);
+		api_response_free(&r);
+	}
+}

@@ -195,6 +195,50 @@ Test(authres, alignment)
 	cr_assert_not(imap_dkim_aligned("", "example.com"));
 }
 
+/* The Public Suffix List decides what a d= may speak for: an ICANN suffix
+ * (co.uk), a private one (github.io: its operator is not the owner of the
+ * names under it), wildcard and exception rules, and labels the list does
+ * not know (its implicit "*" rule: any TLD is a suffix). */
+Test(authres, public_suffixes_never_align)
+{
+	/* ICANN section */
+	cr_assert(imap_dkim_public_suffix("co.uk"));
+	cr_assert(imap_dkim_public_suffix("CO.UK"));
+	cr_assert(imap_dkim_public_suffix("uk"));
+	cr_assert(imap_dkim_public_suffix("com"));
+	cr_assert_not(imap_dkim_aligned("shop.co.uk", "co.uk"));
+	cr_assert_not(imap_dkim_aligned("co.uk", "co.uk"));
+	cr_assert(imap_dkim_aligned("news.shop.co.uk", "shop.co.uk"));
+	cr_assert(imap_dkim_aligned("shop.co.uk", "Shop.Co.UK"));
+	/* private section */
+	cr_assert(imap_dkim_public_suffix("github.io"));
+	cr_assert_not(imap_dkim_aligned("victim.github.io", "github.io"));
+	cr_assert_not(imap_dkim_aligned("github.io", "github.io"));
+	cr_assert(imap_dkim_aligned("mail.someone.github.io", "someone.github.io"));
+	cr_assert_not(imap_dkim_aligned("someone.github.io", "other.github.io"));
+	/* a wildcard rule (*.ck) and its exception (!www.ck) */
+	cr_assert(imap_dkim_public_suffix("anything.ck"));
+	cr_assert_not(imap_dkim_public_suffix("www.ck"));
+	cr_assert_not(imap_dkim_aligned("a.anything.ck", "anything.ck"));
+	/* IDN suffixes, punycode (公司.cn) */
+	cr_assert(imap_dkim_public_suffix("xn--55qx5d.cn"));
+	/* the normal cases */
+	cr_assert_not(imap_dkim_public_suffix("example.com"));
+	cr_assert_not(imap_dkim_public_suffix("news.example.com"));
+	cr_assert_not(imap_dkim_public_suffix("s1.test"));  /* an unknown TLD's child */
+	cr_assert(imap_dkim_public_suffix("test"));
+	cr_assert(imap_dkim_aligned("news.example.com", "example.com"));
+	/* nothing, and more than a domain can be */
+	char longest[300];
+	memset(longest, 'a', sizeof longest - 1);
+	longest[sizeof longest - 1] = '\0';
+	longest[10] = '.';
+	cr_assert(imap_dkim_public_suffix(""));
+	cr_assert(imap_dkim_public_suffix(NULL));
+	cr_assert(imap_dkim_public_suffix(longest));
+	cr_assert_not(imap_dkim_aligned(longest, longest));
+}
+
 static void header_of(const char *raw, struct imap_mime_header *h)
 {
 	cr_assert_eq(imap_mime_header_read(raw, strlen(raw), NULL, h), 0);

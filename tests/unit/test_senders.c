@@ -5,6 +5,8 @@
  */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "imap/senders.h"
@@ -71,4 +73,50 @@ Test(senders, client_keys_checked)
 	big[1] = ':';
 	cr_expect_not(imap_senders_key_valid(big, sizeof big));
 	cr_expect(imap_senders_key_valid(big, IMAP_SENDERS_KEY_MAX));
+}
+
+/* A summary (the index's) and the scan's header block give the same key:
+ * the summary's block has more fields around From and List-Id. */
+Test(senders, summary_and_header_make_the_same_key)
+{
+	static const char *const heads[] = {
+		"From: \"Doe, John\" <JOHN.Doe@Example.TEST>\r\n",
+		"From: john.doe@example.test (a comment)\r\nList-Id: Mixed <Mixed.List.TEST>\r\n",
+		"From: =?utf-8?q?J=C3=B6rg?= <j@x.test>\r\nList-Id: =?utf-8?q?Encod=C3=A9?=\r\n",
+		"From: y@lists.test\r\nList-Id: <>\r\n",
+		"From: z@lists.test\r\nList-Id: Folded\r\n <folded.lists.test>\r\n",
+		"From: Team: a@team.test, b@team.test;\r\n",
+		"From: <@route.test:routed@Example.test>\r\n",
+		"Subject: none\r\n",
+	};
+	for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+		char summary_block[1024], want[IMAP_SENDERS_KEY_MAX + 1];
+		snprintf(summary_block, sizeof summary_block,
+		         "List-Unsubscribe: <https://u.test/x>\r\nReferences: <a@b>\r\n%s\r\n",
+		         heads[i]);
+		for (int g = 0; g < 2; g++) {
+			enum imap_senders_grouping grouping = g ? IMAP_SENDERS_BY_DOMAIN : IMAP_SENDERS_BY_LIST;
+			cr_assert_eq(imap_senders_key(grouping, heads[i], strlen(heads[i]), want, sizeof want), 0);
+			struct imap_summary sum = {0};
+			char *name = NULL;
+			cr_assert_eq(imap_header_from(summary_block, strlen(summary_block), &name,
+			                              &sum.from_address), 0);
+			sum.list_id = imap_header_list_id(summary_block, strlen(summary_block));
+			struct imap_senders s;
+			imap_senders_init(&s, grouping, NULL, 0);
+			s.light = true;
+			cr_assert_eq(imap_senders_add_summary(&s, "INBOX", 7, &sum, false, false), 0);
+			cr_assert_eq(s.n, 1);
+			cr_expect_str_eq(s.v[0].key, want, "%s", heads[i]);
+			imap_senders_free(&s);
+			free(name);
+			free(sum.from_address);
+			free(sum.list_id);
+		}
+	}
+	/* "<>" names no list, in /messages too */
+	cr_expect_null(imap_header_list_id("List-Id: <>\r\n", 14));
+	char *l = imap_header_list_id("List-Id: x <A.b>\r\n", 18);
+	cr_expect_str_eq(l, "A.b");
+	free(l);
 }

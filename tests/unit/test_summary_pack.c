@@ -54,6 +54,7 @@ static void full(struct imap_summary *m)
 	set_list(&m->env.reply_to, 1, reply);
 	set_list(&m->env.to, 2, to);
 	m->list_id = dup("weekly.example.com");
+	m->from_address = dup("asa@example.com");
 	m->references = dup("<a@x> <b@x>");
 	m->unsub.n_mailto = 1;
 	m->unsub.mailto = calloc(1, sizeof *m->unsub.mailto);
@@ -108,6 +109,7 @@ static void same(const struct imap_summary *a, const struct imap_summary *b)
 	list_same(&a->env.cc, &b->env.cc, "cc");
 	list_same(&a->env.bcc, &b->env.bcc, "bcc");
 	str_same(a->list_id, b->list_id, "list_id");
+	str_same(a->from_address, b->from_address, "from_address");
 	str_same(a->references, b->references, "references");
 	cr_assert_eq(a->unsub.n_mailto, b->unsub.n_mailto);
 	for (size_t i = 0; i < a->unsub.n_mailto; i++) {
@@ -143,6 +145,28 @@ Test(summary_pack, a_borrow_reads_back_every_field)
 	cr_assert_str_eq(a.env.from.v[0].name, "Åsa Writer");
 	imap_summary_free(&a);
 	imap_summary_free(&b);
+}
+
+/* The From header's address is kept apart only when it is not the
+ * envelope's first From address (servers read odd From headers their own
+ * way). */
+Test(summary_pack, a_from_address_unlike_the_envelope_is_kept)
+{
+	struct imap_summary m;
+	full(&m);
+	struct imap_summary_shared *sh = imap_summary_share(&m);
+	size_t same_bytes = imap_summary_shared_bytes(sh);
+	imap_summary_shared_release(&sh);
+	free(m.from_address);
+	m.from_address = dup("someone.else@example.org");
+	sh = imap_summary_share(&m);
+	cr_assert_gt(imap_summary_shared_bytes(sh), same_bytes, "the address is stored once more");
+	struct imap_summary a = {0};
+	cr_assert_eq(imap_summary_borrow(&a, sh), 0);
+	same(&m, &a);
+	imap_summary_free(&a);
+	imap_summary_shared_release(&sh);
+	imap_summary_free(&m);
 }
 
 Test(summary_pack, an_empty_summary_and_numbers)
