@@ -217,16 +217,16 @@ static int search_at_once(struct imap_session *s, struct search_call *c, struct 
 		*err = (struct imap_error){0};
 		return 1;
 	}
-	for (size_t i = 0; !rc && i < c->nfolders && !c->partial; i++) {
-		if (!m.v[i].answered) {
-			c->done[i] = true;  /* searched: nothing there */
-			continue;
-		}
-		if (imap_now_ms() >= c->search_deadline) {
+	/* A folder without an answer has been searched: nothing there. One
+	 * with matches is visited while the deadline and --search-max-hits
+	 * allow; the rest are left out, and the answer is partial. */
+	for (size_t i = 0; !rc && i < c->nfolders; i++) {
+		if (!m.v[i].answered)
+			c->done[i] = true;
+		else if (c->partial || imap_now_ms() >= c->search_deadline)
 			c->partial = true;
-			break;
-		}
-		rc = search_folder(s, c, i, &m.v[i], err);
+		else
+			rc = search_folder(s, c, i, &m.v[i], err);
 	}
 	imap_multi_free(&m);
 	return rc;
