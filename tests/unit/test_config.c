@@ -262,3 +262,33 @@ Test(config, file_errors_name_file_and_line)
 	cr_assert(strstr(err, "--config needs a value"), "%s", err);
 	server_config_free(&cfg);
 }
+
+/* The two-server file README.md shows loads as it says. */
+Test(config, the_readme_example_loads)
+{
+	const char *path = file("# /etc/imapgw/imapgw.conf\n"
+	                        "listen 0.0.0.0:8080\n"
+	                        "imap-host mail.example.com\n"
+	                        "imap-ca /etc/imapgw/example-ca.pem\n"
+	                        "pool-per-user 4\n"
+	                        "imap-server office=mail.office.example:143,tls=starttls,"
+	                        "ca=/etc/imapgw/office-ca.pem,max_per_user=2,max=200\n"
+	                        "imap-route office.example=office\n"
+	                        "imap-route corp.example=office\n");
+	cr_assert_eq(load("--config", path, NULL), 0, "%s", err);
+	unlink(path);
+	cr_assert_str_eq(cfg.listen_host, "0.0.0.0");
+	cr_assert_eq(cfg.listen_port, 8080);
+	cr_assert_str_eq(server("default")->host, "mail.example.com");
+	cr_assert_str_eq(server("default")->ca, "/etc/imapgw/example-ca.pem");
+	cr_assert_eq(server("default")->pool_per_user, 4);
+	const struct server_imap_server *o = server("office");
+	cr_assert_str_eq(o->host, "mail.office.example");
+	cr_assert_eq(o->port, 143);
+	cr_assert_eq(o->tls, IMAP_TLS_STARTTLS);
+	cr_assert_str_eq(o->ca, "/etc/imapgw/office-ca.pem");
+	cr_assert_eq(o->pool_per_user, 2);
+	cr_assert_eq(o->pool_max, 200);
+	cr_assert_eq(cfg.nroutes, 2);
+	server_config_free(&cfg);
+}
