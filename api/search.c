@@ -217,11 +217,12 @@ static int search_at_once(struct imap_session *s, struct search_call *c, struct 
 		*err = (struct imap_error){0};
 		return 1;
 	}
-	/* A folder without an answer has been searched: nothing there. One
-	 * with matches is visited while the deadline and --search-max-hits
-	 * allow; the rest are left out, and the answer is partial. */
+	/* A folder without an answer, or with an empty one, has been searched:
+	 * nothing there. One with matches is visited while the deadline and
+	 * --search-max-hits allow; the rest are left out, and the answer is
+	 * partial. */
 	for (size_t i = 0; !rc && i < c->nfolders; i++) {
-		if (!m.v[i].answered)
+		if (!m.v[i].answered || m.v[i].n == 0)
 			c->done[i] = true;
 		else if (c->partial || imap_now_ms() >= c->search_deadline)
 			c->partial = true;

@@ -845,13 +845,15 @@ static char *search_folder_by_folder(void)
 	                    "A13 UID FETCH 2 (" IMAP_SUMMARY_ITEMS ")\nA14 LOGOUT");
 }
 
-/* One ESEARCH for the three; Empty, without an answer, is never selected. */
+/* One ESEARCH for the three; Empty, answered with no matches (or, in the
+ * second case, not answered), is never selected. */
 Test(api, search_with_multisearch_asks_once_and_answers_the_same)
 {
 	static const struct fake_step script[] = {
 		GREET, LOGIN_MULTI,
 		FAKE_EXPECT(MULTI_CMD),
 		FAKE_SEND("* ESEARCH (TAG \"$TAG\" MAILBOX Archive UIDVALIDITY 3) UID ALL 2\r\n"
+		          "* ESEARCH (TAG \"$TAG\" MAILBOX Empty UIDVALIDITY 4) UID\r\n"
 		          "* ESEARCH (TAG \"$TAG\" MAILBOX INBOX UIDVALIDITY 7) UID ALL 5:6\r\n"
 		          "$TAG OK done\r\n"),
 		EXAMINE_INBOX, DATES_INBOX, EXAMINE_ARCHIVE, DATES_ARCHIVE,
