@@ -263,7 +263,8 @@ static int run_search(struct imap_session *s, void *ctx, struct imap_error *err)
 	if (rc)
 		return rc;
 order:
-	qsort_r(c->hits, c->nhits, sizeof *c->hits, by_order, c->hash);
+	if (c->nhits > 1)  /* hits is NULL without any */
+		qsort_r(c->hits, c->nhits, sizeof *c->hits, by_order, c->hash);
 	c->first = 0;
 	if (c->has_cursor)
 		while (c->first < c->nhits &&
