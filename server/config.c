@@ -246,14 +246,19 @@ static void server_free(struct server_imap_server *v)
 	memset(v, 0, sizeof *v);
 }
 
+static const struct opt *find_opt(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+			return &opts[i];
+	return NULL;
+}
+
 /* A per-server override of a pool limit: the same range as the global flag. */
 static int server_limit(const char *v, size_t len, const char *flag, unsigned *out, char *why,
                         size_t cap)
 {
-	const struct opt *o = NULL;
-	for (size_t i = 0; i < NOPTS && !o; i++)
-		if (strcmp(opts[i].name, flag) == 0)
-			o = &opts[i];
+	const struct opt *o = find_opt(flag, strlen(flag));
 	if (!o)
 		return -1;
 	char num[16];
@@ -551,14 +556,6 @@ static void usage(FILE *out)
 	}
 	fprintf(out, "  %-28s %s\n  %-28s %s\n", "--help", "show this help", "--version",
 	        "show the version");
-}
-
-static const struct opt *find_opt(const char *name, size_t len)
-{
-	for (size_t i = 0; i < NOPTS; i++)
-		if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
-			return &opts[i];
-	return NULL;
 }
 
 #define CONFIG_LINE_MAX 8192  /* bytes of one line of a --config file */

@@ -373,6 +373,11 @@ Test(multi_server, bad_configuration_exits_with_a_message)
 		{{"--imap-server", "a b=h:1", NULL}, "NAME"},
 		{{"--imap-server", "a=:993", NULL}, "no host"},
 		{{"--imap-route", "a.org", NULL}, "DOMAIN=NAME"},
+		{{"--imap-server", "two=127.0.0.1:993,max_per_user=0", NULL},
+		 "'0' is not a number of 1..64 (as --pool-per-user)"},
+		{{"--imap-server", "two=127.0.0.1:993,max=lots", NULL}, "(as --pool-max)"},
+		{{"--config", "/nonexistent/imapgw.conf", NULL},
+		 "--config /nonexistent/imapgw.conf: cannot read it"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[2048];
