@@ -158,7 +158,8 @@ $(BUILD)/imapgw: $(SERVER_OBJS) $(LIB)
 $(BUILD)/tests/%.o: CFLAGS += -Wno-missing-prototypes
 
 # Unit tests of server/ pieces that need no libmicrohttpd link in.
-UNIT_SERVER_OBJS := $(BUILD)/server/workers.o $(BUILD)/server/web.o
+UNIT_SERVER_OBJS := $(BUILD)/server/workers.o $(BUILD)/server/web.o $(BUILD)/server/config.o \
+                    $(BUILD)/server/log.o
 
 $(UNIT_BIN): $(UNIT_OBJS) $(SUPPORT_OBJS) $(UNIT_SERVER_OBJS) $(LIB)
 	@mkdir -p $(@D)

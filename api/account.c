@@ -46,7 +46,7 @@ static void render_capabilities(struct jsonw *w, uint32_t caps, const char *text
 {
 	static const struct { const char *key; uint32_t bit; const char *name; } flags[] = {
 		{"sort", IMAP_CAP_SORT, NULL},          {"esort", IMAP_CAP_ESORT, NULL},
-		{"esearch", IMAP_CAP_ESEARCH, NULL},    {"multisearch", 0, "MULTISEARCH"},
+		{"esearch", IMAP_CAP_ESEARCH, NULL},    {"multisearch", IMAP_CAP_MULTISEARCH, NULL},
 		{"condstore", IMAP_CAP_CONDSTORE, NULL}, {"qresync", IMAP_CAP_QRESYNC, NULL},
 		{"move", IMAP_CAP_MOVE, NULL},          {"uidplus", IMAP_CAP_UIDPLUS, NULL},
 		{"idle", IMAP_CAP_IDLE, NULL},          {"notify", 0, "NOTIFY"},

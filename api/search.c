@@ -3,7 +3,13 @@
  *
  * Folder by folder on one of the user's pooled sessions: SEARCH (ESEARCH
  * RETURN (ALL) where offered) and one UID FETCH of the matches'
- * INTERNALDATE; the matches of all folders are then ordered newest first
+ * INTERNALDATE. Where the server offers MULTISEARCH (RFC 7377) and there
+ * are two folders or more, one ESEARCH IN (mailboxes ...) asks them all;
+ * then only the folders with matches are visited, for the INTERNALDATEs
+ * (their UIDs are trusted while the folder keeps the UIDVALIDITY of the
+ * answer, else it is searched again). An answer the gateway cannot use
+ * (refused, malformed, too large) falls back to folder by folder. The
+ * matches of all folders are then ordered newest first
  * (INTERNALDATE descending, then folder, then UID descending) and the page
  * is fetched folder by folder. No folder is started once
  * --search-deadline-ms has passed since the request began, and no more
@@ -24,8 +30,10 @@
 #include "api/render.h"
 #include "imap/folders.h"
 #include "imap/messages.h"
+#include "imap/multisearch.h"
 
 #define SEARCH_FOLDERS_MAX 1000  /* folders one search visits (a hostile LIST is bounded) */
+#define SEARCH_MULTI_UIDS (16u << 20) /* UIDs one MULTISEARCH answer may carry in all */
 
 struct hit {
 	uint32_t folder;      /* index in the call's folders */
@@ -48,7 +56,8 @@ struct search_call {
 	/* answer */
 	char **folders;        /* searched or to be searched, UTF-8 paths */
 	uint64_t *hash;        /* fnv64 of each path */
-	size_t nfolders, searched;
+	size_t nfolders;
+	bool *done;            /* searched (and there) */
 	uint32_t *uidvalidity;
 	struct hit *hits;
 	size_t nhits, cap;
@@ -75,14 +84,16 @@ static void call_reset(struct search_call *c)
 	free(c->folders);
 	free(c->hash);
 	free(c->uidvalidity);
+	free(c->done);
 	free(c->hits);
 	free(c->pages);
 	c->folders = NULL;
 	c->hash = NULL;
 	c->uidvalidity = NULL;
+	c->done = NULL;
 	c->hits = NULL;
 	c->pages = NULL;
-	c->nfolders = c->searched = c->nhits = c->cap = c->first = 0;
+	c->nfolders = c->nhits = c->cap = c->first = 0;
 	c->partial = false;
 }
 
@@ -98,10 +109,14 @@ static int add_folder(struct search_call *c, const char *path)
 	uint32_t *uv = realloc(c->uidvalidity, (n + 1) * sizeof *uv);
 	if (uv)
 		c->uidvalidity = uv;
-	if (!f || !h || !uv || !(c->folders[n] = strdup(path)))
+	bool *d = realloc(c->done, (n + 1) * sizeof *d);
+	if (d)
+		c->done = d;
+	if (!f || !h || !uv || !d || !(c->folders[n] = strdup(path)))
 		return IMAP_ERR_NOMEM;
 	c->hash[n] = fnv64(path);
 	c->uidvalidity[n] = 0;
+	c->done[n] = false;
 	c->nfolders++;
 	return 0;
 }
@@ -166,33 +181,89 @@ static int collect(struct search_call *c, size_t folder, const struct imap_match
 	return 0;
 }
 
+/* Folder i's matches into the call (found: what MULTISEARCH answered for
+ * it, NULL to search it here). */
+static int search_folder(struct imap_session *s, struct search_call *c, size_t i,
+                         const struct imap_multi_folder *found, struct imap_error *err)
+{
+	struct imap_matches m;
+	int rc = found ? imap_messages_matches_found(s, c->folders[i], &c->filter, found->uids,
+	                                             found->n, found->uidvalidity, c->deadline, &m,
+	                                             err)
+	               : imap_messages_matches(s, c->folders[i], &c->filter, c->deadline, &m, err);
+	if (rc == IMAP_ERR_NOT_FOUND && !c->named.n)
+		return 0;  /* gone since the LIST: nothing to find there */
+	if (rc)
+		return rc;
+	c->uidvalidity[i] = m.uidvalidity;
+	c->done[i] = true;
+	if (collect(c, i, &m))
+		rc = imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+	free(m.v);
+	return rc;
+}
+
+/* All folders by one MULTISEARCH, then the INTERNALDATEs of the folders
+ * with matches. Returns 1 when the answer cannot be used (search folder by
+ * folder instead), else 0 or an error. */
+static int search_at_once(struct imap_session *s, struct search_call *c, struct imap_error *err)
+{
+	struct imap_multi m;
+	int rc = imap_multisearch(s, (const char *const *)c->folders, c->nfolders, &c->filter,
+	                          SEARCH_MULTI_UIDS, c->deadline, &m, err);
+	if (rc == IMAP_ERR_NO || rc == IMAP_ERR_BAD || rc == IMAP_ERR_NOT_FOUND ||
+	    rc == IMAP_ERR_PROTOCOL || rc == IMAP_ERR_LIMIT) {
+		*err = (struct imap_error){0};
+		return 1;
+	}
+	/* A folder without an answer, or with an empty one, has been searched:
+	 * nothing there. One with matches is visited while the deadline and
+	 * --search-max-hits allow; the rest are left out, and the answer is
+	 * partial. */
+	for (size_t i = 0; !rc && i < c->nfolders; i++) {
+		if (!m.v[i].answered || m.v[i].n == 0)
+			c->done[i] = true;
+		else if (c->partial || imap_now_ms() >= c->search_deadline)
+			c->partial = true;
+		else
+			rc = search_folder(s, c, i, &m.v[i], err);
+	}
+	imap_multi_free(&m);
+	return rc;
+}
+
 static int run_search(struct imap_session *s, void *ctx, struct imap_error *err)
 {
 	struct search_call *c = ctx;
 	call_reset(c);
 	int rc = choose_folders(s, c, err);
+	uint32_t caps = 0;
+	if (!rc && c->nfolders > 1 && imap_now_ms() < c->search_deadline &&
+	    imap_session_caps(s, &caps, c->deadline, err) == 0 && (caps & IMAP_CAP_MULTISEARCH)) {
+		rc = search_at_once(s, c, err);
+		if (rc == 1) {  /* folder by folder after all */
+			rc = 0;
+			c->partial = false;
+			c->nhits = 0;
+			memset(c->done, 0, c->nfolders * sizeof *c->done);
+			memset(c->uidvalidity, 0, c->nfolders * sizeof *c->uidvalidity);
+		} else if (!rc)
+			goto order;
+		else
+			return rc;
+	}
 	for (size_t i = 0; !rc && i < c->nfolders && !c->partial; i++) {
 		if (imap_now_ms() >= c->search_deadline) {
 			c->partial = true;
 			break;
 		}
-		struct imap_matches m;
-		rc = imap_messages_matches(s, c->folders[i], &c->filter, c->deadline, &m, err);
-		if (rc == IMAP_ERR_NOT_FOUND && !c->named.n) {
-			rc = 0;  /* gone since the LIST: nothing to find there */
-			continue;
-		}
-		if (rc)
-			break;
-		c->uidvalidity[i] = m.uidvalidity;
-		c->searched = i + 1;
-		if (collect(c, i, &m))
-			rc = imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
-		free(m.v);
+		rc = search_folder(s, c, i, NULL, err);
 	}
 	if (rc)
 		return rc;
-	qsort_r(c->hits, c->nhits, sizeof *c->hits, by_order, c->hash);
+order:
+	if (c->nhits > 1)  /* hits is NULL without any */
+		qsort_r(c->hits, c->nhits, sizeof *c->hits, by_order, c->hash);
 	c->first = 0;
 	if (c->has_cursor)
 		while (c->first < c->nhits &&
@@ -303,8 +374,8 @@ void api_search(const struct api_request *req, struct api_response *resp,
 	jsonw_bool(&w, c.partial);
 	jsonw_key(&w, "folders");
 	jsonw_array(&w);
-	for (size_t i = 0; i < c.searched; i++)
-		if (c.uidvalidity[i])
+	for (size_t i = 0; i < c.nfolders; i++)
+		if (c.done[i])
 			jsonw_string(&w, c.folders[i]);
 	jsonw_end_array(&w);
 	jsonw_key(&w, "total");

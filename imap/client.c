@@ -131,6 +131,7 @@ uint32_t imap_cap_bit(const char *name, size_t len)
 		{"PARTIAL", IMAP_CAP_PARTIAL}, {"CONTEXT=SORT", IMAP_CAP_CONTEXT_SORT},
 		{"LIST-EXTENDED", IMAP_CAP_LIST_EXTENDED},
 		{"THREAD=REFERENCES", IMAP_CAP_THREAD_REFERENCES}, {"NOTIFY", IMAP_CAP_NOTIFY},
+		{"MULTISEARCH", IMAP_CAP_MULTISEARCH},
 	};
 	for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
 		if (strlen(caps[i].name) == len && strncasecmp(caps[i].name, name, len) == 0)

@@ -108,6 +108,7 @@ enum imap_cap {
 	IMAP_CAP_IMAP4REV2 = 1u << 27,
 	IMAP_CAP_THREAD_REFERENCES = 1u << 28,
 	IMAP_CAP_NOTIFY = 1u << 29,
+	IMAP_CAP_MULTISEARCH = 1u << 30,
 };
 
 /* The bit of a capability name (case-insensitive), 0 when not one above. */

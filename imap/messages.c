@@ -216,6 +216,13 @@ static void add_criteria(struct imap_cmd *c, const struct imap_filter *f)
 		imap_cmd_atom(c, "ALL");
 }
 
+void imap_filter_criteria(struct imap_cmd *c, const struct imap_filter *f)
+{
+	if (filter_needs_utf8(f))
+		imap_cmd_raw(c, "CHARSET UTF-8");
+	add_criteria(c, f);
+}
+
 static bool filter_empty(const struct imap_filter *f)
 {
 	return !f->unseen && !f->flagged && !f->has_unsubscribe && !f->thread_of && !f->from &&
@@ -496,6 +503,7 @@ void imap_page_free(struct imap_page *p)
 
 struct sort_item {
 	uint32_t uid;
+	bool fetched; /* the server answered a FETCH for it */
 	int64_t num;  /* dates and sizes */
 	char *str;    /* from / to mailbox, base subject (ASCII-lowercased) */
 };
@@ -579,6 +587,7 @@ static int on_sort_keys(void *ctx, const struct imap_response *r)
 	struct sort_item *it = uid ? bsearch(&key, c->v, c->n, sizeof *c->v, cmp_u32) : NULL;
 	if (!it)
 		return 0;
+	it->fetched = true;
 	int rc = fill_summary(&m, att);
 	if (!rc) {
 		switch (c->key) {
@@ -1118,17 +1127,34 @@ int imap_messages_search(struct imap_session *s, const struct imap_filter *f, in
 	return 0;
 }
 
-int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
-                          int64_t deadline, struct imap_matches *out, struct imap_error *err)
+/* The matches of f in folder: searched here, or, when found is not NULL,
+ * the n UIDs a search elsewhere found under uidvalidity (trusted only
+ * while the folder keeps that UIDVALIDITY; those the folder does not have
+ * are left out). */
+static int matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                   const uint32_t *found, size_t n, uint32_t uidvalidity, int64_t deadline,
+                   struct imap_matches *out, struct imap_error *err)
 {
 	memset(out, 0, sizeof *out);
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
 	out->uidvalidity = imap_session_mailbox(s)->uidvalidity;
-	struct imap_page_request req = {.sort = IMAP_SORT_ARRIVAL, .filter = *f};
 	struct uids u = {0};
-	rc = ordered_uids(s, &req, deadline, &u, err);
+	bool given = found && uidvalidity && uidvalidity == out->uidvalidity;
+	if (given) {
+		if (n && !(u.v = malloc(n * sizeof *u.v)))
+			return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
+		memcpy(u.v, found, n * sizeof *u.v);
+		u.cap = n;
+		qsort(u.v, n, sizeof *u.v, cmp_u32);
+		for (size_t i = 0; i < n; i++)  /* ascending, once each */
+			if (u.v[i] && (u.n == 0 || u.v[u.n - 1] != u.v[i]))
+				u.v[u.n++] = u.v[i];
+	} else {
+		struct imap_page_request req = {.sort = IMAP_SORT_ARRIVAL, .filter = *f};
+		rc = ordered_uids(s, &req, deadline, &u, err);
+	}
 	if (!rc && f->has_unsubscribe)
 		rc = keep_usable_unsubscribe(s, &u, deadline, err);
 	struct sort_ctx c = {0};
@@ -1144,10 +1170,25 @@ int imap_messages_matches(struct imap_session *s, const char *folder, const stru
 		return imap_error_set(err, IMAP_ERR_NOMEM, "out of memory");
 	}
 	for (size_t i = 0; i < c.n; i++)
-		out->v[i] = (struct imap_match){.uid = c.v[i].uid, .received = c.v[i].num};
-	out->n = c.n;
+		if (!given || c.v[i].fetched)
+			out->v[out->n++] = (struct imap_match){.uid = c.v[i].uid, .received = c.v[i].num};
 	sort_ctx_free(&c);
 	return 0;
+}
+
+int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
+                          int64_t deadline, struct imap_matches *out, struct imap_error *err)
+{
+	return matches(s, folder, f, NULL, 0, 0, deadline, out, err);
+}
+
+int imap_messages_matches_found(struct imap_session *s, const char *folder,
+                                const struct imap_filter *f, const uint32_t *found, size_t n,
+                                uint32_t uidvalidity, int64_t deadline,
+                                struct imap_matches *out, struct imap_error *err)
+{
+	static const uint32_t none;
+	return matches(s, folder, f, found ? found : &none, n, uidvalidity, deadline, out, err);
 }
 
 int imap_messages_fetch(struct imap_session *s, const char *folder, const uint32_t *uids,

@@ -176,6 +176,19 @@ struct imap_matches {
 int imap_messages_matches(struct imap_session *s, const char *folder, const struct imap_filter *f,
                           int64_t deadline, struct imap_matches *out, struct imap_error *err);
 
+/* As imap_messages_matches, for the n UIDs found[] a search from outside
+ * the folder (MULTISEARCH) answered under uidvalidity: they are used while
+ * the folder still has that UIDVALIDITY (those it no longer holds are left
+ * out), else the folder is searched again here. */
+int imap_messages_matches_found(struct imap_session *s, const char *folder,
+                                const struct imap_filter *f, const uint32_t *found, size_t n,
+                                uint32_t uidvalidity, int64_t deadline,
+                                struct imap_matches *out, struct imap_error *err);
+
+/* Append f's SEARCH program to c: "CHARSET UTF-8" when f needs it, then
+ * its keys ("ALL" when none). */
+void imap_filter_criteria(struct imap_cmd *c, const struct imap_filter *f);
+
 /* The summaries of uids[0..n) in folder (selected read-only), in that
  * order, leaving out those the server no longer has. Returns 0 and fills
  * *out (total = n found; free with imap_page_free), or an error as

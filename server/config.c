@@ -28,9 +28,16 @@ enum opt_type {
 	OPT_TLS,    /* enum imap_tls_mode */
 	OPT_LEVEL,  /* log level */
 	OPT_CAPS,   /* comma-separated capability names into an IMAP_CAP_* mask */
-	OPT_SERVER, /* NAME=HOST:PORT[,tls=MODE][,ca=FILE], repeatable (env: ';' between) */
+	OPT_SERVER, /* NAME=HOST:PORT[,tls=MODE][,ca=FILE][,max_per_user=N][,max=N], repeatable
+	               (env: ';' between) */
 	OPT_ROUTE,  /* DOMAIN=NAME, repeatable (env: ';' between) */
+	OPT_CONFIG, /* --config FILE: read before the environment and the other flags */
 };
+
+/* Where a value comes from, weakest first: a later source overrides an
+ * earlier one, and a list option given by a stronger source replaces the
+ * entries a weaker one gave. */
+enum source { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG };
 
 struct opt {
 	const char *name;
@@ -46,6 +53,10 @@ struct opt {
 #define U32 4294967295ull
 
 static const struct opt opts[] = {
+	{"config", OPT_CONFIG, 0, "", 0, 0,
+	 "read options from FILE first: one a line, 'name value' or 'name=value' with the long "
+	 "names of these flags (repeatable ones repeated), # comments; the environment and the "
+	 "command line win over it"},
 	{"listen", OPT_LISTEN, 0, "127.0.0.1:8080", 0, 0, "HOST:PORT to serve HTTP on"},
 	{"http-threads", OPT_UINT, OFF(http_threads), "2", 1, 256, "HTTP event threads"},
 	{"http-connections", OPT_UINT, OFF(http_connections), "4096", 1, 1000000,
@@ -143,7 +154,8 @@ static const struct opt opts[] = {
 	{"imap-ca", OPT_STR, OFF(imap_ca), "", 0, 0,
 	 "PEM file of CAs to trust for the IMAP server (empty: system store)"},
 	{"imap-server", OPT_SERVER, 0, "", 0, 0,
-	 "another IMAP server, NAME=HOST:PORT[,tls=implicit|starttls|none][,ca=FILE]; repeatable"},
+	 "another IMAP server, NAME=HOST:PORT[,tls=implicit|starttls|none][,ca=FILE]"
+	 "[,max_per_user=N][,max=N] (its own --pool-per-user, --pool-max); repeatable"},
 	{"imap-route", OPT_ROUTE, 0, "", 0, 0,
 	 "users of DOMAIN go to the server NAME: DOMAIN=NAME; repeatable"},
 	{"imap-route-default", OPT_STR, OFF(route_default), "default", 0, 0,
@@ -237,8 +249,35 @@ static void server_free(struct server_imap_server *v)
 	memset(v, 0, sizeof *v);
 }
 
-/* One NAME=HOST[:PORT][,tls=MODE][,ca=FILE] (len bytes of s) into a new
- * server; an error message into why. */
+static const struct opt *find_opt(const char *name, size_t len)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+/* A per-server override of a pool limit: the same range as the global flag. */
+static int server_limit(const char *v, size_t len, const char *flag, unsigned *out, char *why,
+                        size_t cap)
+{
+	const struct opt *o = find_opt(flag, strlen(flag));
+	if (!o)
+		return -1;
+	char num[16];
+	unsigned long long n;
+	if (len == 0 || len >= sizeof num ||
+	    (memcpy(num, v, len), num[len] = '\0', parse_uint(num, o->min, o->max, false, &n))) {
+		snprintf(why, cap, "'%.*s' is not a number of %llu..%llu (as --%s)",
+		         (int)(len < 20 ? len : 20), v, o->min, o->max, flag);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* One NAME=HOST[:PORT][,tls=MODE][,ca=FILE][,max_per_user=N][,max=N] (len
+ * bytes of s) into a new server; an error message into why. */
 static int parse_server(struct server_config *cfg, const char *s, size_t len, char *why,
                         size_t cap)
 {
@@ -316,8 +355,19 @@ static int parse_server(struct server_config *cfg, const char *s, size_t len, ch
 		} else if (ol >= 3 && strncmp(o, "ca=", 3) == 0) {
 			free(v.ca);
 			v.ca = ol > 3 ? strndup(o + 3, ol - 3) : NULL;
+		} else if (ol >= 13 && strncmp(o, "max_per_user=", 13) == 0) {
+			if (server_limit(o + 13, ol - 13, "pool-per-user", &v.pool_per_user, why, cap)) {
+				server_free(&v);
+				return -1;
+			}
+		} else if (ol >= 4 && strncmp(o, "max=", 4) == 0) {
+			if (server_limit(o + 4, ol - 4, "pool-max", &v.pool_max, why, cap)) {
+				server_free(&v);
+				return -1;
+			}
 		} else {
-			snprintf(why, cap, "unknown setting '%.*s' (tls=, ca=)", (int)(ol < 40 ? ol : 40), o);
+			snprintf(why, cap, "unknown setting '%.*s' (tls=, ca=, max_per_user=, max=)",
+			         (int)(ol < 40 ? ol : 40), o);
 			server_free(&v);
 			return -1;
 		}
@@ -368,15 +418,15 @@ static void routes_clear(struct server_config *cfg)
 }
 
 /* A list option: from the environment, entries separated by ';' (blanks
- * around them ignored); from a flag, one entry, and the first such flag
- * replaces what the environment gave. */
+ * around them ignored); from a flag or a line of the config file, one entry.
+ * The first entry from a stronger source replaces what weaker ones gave. */
 static int set_list(struct server_config *cfg, const struct opt *o, const char *val, FILE *err,
-                    const char *from)
+                    const char *from, enum source src)
 {
-	bool flag = strcmp(from, "command line") == 0;
-	bool *replaced = o->type == OPT_SERVER ? &cfg->servers_from_flags : &cfg->routes_from_flags;
-	if (flag && !*replaced) {
-		*replaced = true;
+	bool one = src != SRC_ENV;
+	int *have = o->type == OPT_SERVER ? &cfg->servers_src : &cfg->routes_src;
+	if ((int)src > *have) {
+		*have = (int)src;
 		if (o->type == OPT_SERVER)
 			while (cfg->nservers > 1)
 				server_free(&cfg->servers[--cfg->nservers]);
@@ -385,7 +435,7 @@ static int set_list(struct server_config *cfg, const struct opt *o, const char *
 	}
 	const char *p = val;
 	while (*p) {
-		size_t n = flag ? strlen(p) : strcspn(p, ";");
+		size_t n = one ? strlen(p) : strcspn(p, ";");
 		const char *e = p + n;
 		while (p < e && (*p == ' ' || *p == '\t' || *p == '\n'))
 			p++;
@@ -405,7 +455,7 @@ static int set_list(struct server_config *cfg, const struct opt *o, const char *
 }
 
 static int set_opt(struct server_config *cfg, const struct opt *o, const char *val, FILE *err,
-                   const char *from)
+                   const char *from, enum source src)
 {
 	char *base = (char *)cfg;
 	unsigned long long n;
@@ -473,7 +523,9 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
 	}
 	case OPT_SERVER:
 	case OPT_ROUTE:
-		return set_list(cfg, o, val, err, from);
+		return set_list(cfg, o, val, err, from, src);
+	case OPT_CONFIG:
+		return 0;  /* read by server_config_load before everything else */
 	case OPT_LEVEL: {
 		int lv = log_level_parse(val);
 		if (lv < 0)
@@ -495,7 +547,8 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: imapgw [OPTIONS]\n"
 	        "A REST/JSON gateway to an IMAP server. Every option can also be set by the\n"
-	        "environment variable shown; a flag wins over the environment.\n\n");
+	        "environment variable shown, or by a line of the --config file; a flag wins over\n"
+	        "the environment, and the environment over the file.\n\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char env[64], flag[64];
 		env_name(&opts[i], env, sizeof env);
@@ -508,57 +561,164 @@ static void usage(FILE *out)
 	        "show the version");
 }
 
+#define CONFIG_LINE_MAX 8192  /* bytes of one line of a --config file */
+
+/* One line of a config file (NUL-terminated, no newline): blank, a
+ * comment, or "name value" / "name=value". */
+static int config_line(struct server_config *cfg, char *line, FILE *err, const char *where)
+{
+	for (const char *c = line; *c; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
+			fprintf(err, "imapgw: %s: a control character (0x%02x)\n", where, (unsigned char)*c);
+			return -1;
+		}
+	char *p = line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t len = strlen(p);
+	while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		p[--len] = '\0';
+	if (!*p || *p == '#')
+		return 0;
+	size_t nl = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	const char *v = p + nl;
+	if (nl == 0 || (*v && *v != '=' && *v != ' ' && *v != '\t')) {
+		fprintf(err, "imapgw: %s: expected 'name value' or 'name=value' (a long option name "
+		             "without --), not '%.60s'\n", where, p);
+		return -1;
+	}
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v == '=')
+		for (v++; *v == ' ' || *v == '\t'; v++)
+			;
+	const struct opt *o = find_opt(p, nl);
+	if (!o) {
+		fprintf(err, "imapgw: %s: unknown option '%.*s' (see --help)\n", where, (int)nl, p);
+		return -1;
+	}
+	if (o->type == OPT_CONFIG) {
+		fprintf(err, "imapgw: %s: a config file cannot name another\n", where);
+		return -1;
+	}
+	if (!*v && o->type != OPT_BOOL) {
+		fprintf(err, "imapgw: %s: %s needs a value\n", where, o->name);
+		return -1;
+	}
+	return set_opt(cfg, o, *v ? v : "true", err, where, SRC_FILE);
+}
+
+/* The options of a config file, line by line; errors name file:line. */
+static int config_file(struct server_config *cfg, const char *path, FILE *err)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(err, "imapgw: --config %s: cannot read it: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got;
+	int rc = 0;
+	for (unsigned n = 1; !rc && (got = getline(&line, &cap, f)) >= 0; n++) {
+		char where[512];
+		snprintf(where, sizeof where, "%s:%u", path, n);
+		size_t len = (size_t)got;
+		if (len && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len > CONFIG_LINE_MAX) {
+			fprintf(err, "imapgw: %s: a line longer than %d bytes\n", where, CONFIG_LINE_MAX);
+			rc = -1;
+		} else if (strlen(line) != len) {
+			fprintf(err, "imapgw: %s: a NUL byte\n", where);
+			rc = -1;
+		} else
+			rc = config_line(cfg, line, err, where);
+	}
+	if (!rc && ferror(f)) {
+		fprintf(err, "imapgw: --config %s: cannot read it: %s\n", path, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* The option argv[*a] names (its value into *val, moving *a past it), NULL
+ * with a message for what is not one. */
+static const struct opt *arg_opt(int argc, char **argv, int *a, const char **val, FILE *err)
+{
+	const char *arg = argv[*a];
+	if (strncmp(arg, "--", 2) != 0) {
+		fprintf(err, "imapgw: unexpected argument '%s' (see --help)\n", arg);
+		return NULL;
+	}
+	const char *name = arg + 2;
+	const char *eq = strchr(name, '=');
+	const struct opt *o = find_opt(name, eq ? (size_t)(eq - name) : strlen(name));
+	if (!o) {
+		fprintf(err, "imapgw: unknown option '%s' (see --help)\n", arg);
+		return NULL;
+	}
+	if (eq)
+		*val = eq + 1;
+	else if (o->type == OPT_BOOL)
+		*val = "true";
+	else if (*a + 1 < argc)
+		*val = argv[++*a];
+	else {
+		fprintf(err, "imapgw: --%s needs a value\n", o->name);
+		return NULL;
+	}
+	return o;
+}
+
 int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->nservers = 1;  /* servers[0], "default", is made last */
 	for (size_t i = 0; i < NOPTS; i++)
-		if (set_opt(cfg, &opts[i], opts[i].def, err, "default"))
+		if (set_opt(cfg, &opts[i], opts[i].def, err, "default", SRC_DEFAULT))
 			return -1;
+	/* --help and --version first; then the file (--config, else
+	 * IMAPGW_CONFIG), the environment and the flags, each over the last. */
+	const char *file = getenv("IMAPGW_CONFIG"), *val;
+	bool file_flag = false;
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+			usage(out);
+			return 1;
+		}
+		if (strcmp(argv[a], "--version") == 0) {
+			fprintf(out, "imapgw %s\n", IMAPGW_VERSION);
+			return 1;
+		}
+		const struct opt *o = arg_opt(argc, argv, &a, &val, err);
+		if (!o)
+			return -1;
+		if (o->type == OPT_CONFIG) {
+			if (file_flag) {
+				fprintf(err, "imapgw: --config given twice\n");
+				return -1;
+			}
+			file_flag = true;
+			file = val;
+		}
+	}
+	if (file && *file && config_file(cfg, file, err))
+		return -1;
 	for (size_t i = 0; i < NOPTS; i++) {
 		char env[64];
 		env_name(&opts[i], env, sizeof env);
 		const char *v = getenv(env);
-		if (v && set_opt(cfg, &opts[i], v, err, env))
+		if (v && set_opt(cfg, &opts[i], v, err, env, SRC_ENV))
 			return -1;
 	}
 	for (int a = 1; a < argc; a++) {
-		const char *arg = argv[a];
-		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			usage(out);
-			return 1;
-		}
-		if (strcmp(arg, "--version") == 0) {
-			fprintf(out, "imapgw %s\n", IMAPGW_VERSION);
-			return 1;
-		}
-		if (strncmp(arg, "--", 2) != 0) {
-			fprintf(err, "imapgw: unexpected argument '%s' (see --help)\n", arg);
-			return -1;
-		}
-		const char *name = arg + 2;
-		const char *eq = strchr(name, '=');
-		size_t nl = eq ? (size_t)(eq - name) : strlen(name);
-		const struct opt *o = NULL;
-		for (size_t i = 0; i < NOPTS && !o; i++)
-			if (strlen(opts[i].name) == nl && strncmp(opts[i].name, name, nl) == 0)
-				o = &opts[i];
-		if (!o) {
-			fprintf(err, "imapgw: unknown option '%s' (see --help)\n", arg);
-			return -1;
-		}
-		const char *val;
-		if (eq)
-			val = eq + 1;
-		else if (o->type == OPT_BOOL)
-			val = "true";
-		else if (a + 1 < argc)
-			val = argv[++a];
-		else {
-			fprintf(err, "imapgw: --%s needs a value\n", o->name);
-			return -1;
-		}
-		if (set_opt(cfg, o, val, err, "command line"))
+		const struct opt *o = arg_opt(argc, argv, &a, &val, err);
+		if (!o || set_opt(cfg, o, val, err, "command line", SRC_FLAG))
 			return -1;
 	}
 	if (cfg->imap_port == 0)
@@ -573,6 +733,12 @@ int server_config_load(struct server_config *cfg, int argc, char **argv, FILE *o
 	d->port = cfg->imap_port;
 	d->tls = cfg->imap_tls;
 	d->ca = cfg->imap_ca ? strdup(cfg->imap_ca) : NULL;
+	for (size_t i = 0; i < cfg->nservers; i++) {  /* the global limits where none is given */
+		if (!cfg->servers[i].pool_per_user)
+			cfg->servers[i].pool_per_user = cfg->pool_per_user;
+		if (!cfg->servers[i].pool_max)
+			cfg->servers[i].pool_max = cfg->pool_max;
+	}
 	/* A route to a server nobody configured is a mistake to stop at, not
 	 * a request to refuse later. */
 	for (size_t r = 0; r < cfg->nroutes; r++)

@@ -24,6 +24,8 @@ struct server_imap_server {
 	uint16_t port;
 	enum imap_tls_mode tls;
 	char *ca;                   /* NULL: system store */
+	unsigned pool_per_user;     /* ,max_per_user=N (0 in the flag: --pool-per-user) */
+	unsigned pool_max;          /* ,max=N (0 in the flag: --pool-max) */
 };
 
 /* --imap-route DOMAIN=NAME */
@@ -97,10 +99,10 @@ struct server_config {
 	/* servers[0] is "default" (the --imap-host flags), then each --imap-server */
 	struct server_imap_server servers[API_SERVERS_MAX];
 	size_t nservers;
-	bool servers_from_flags;    /* a flag replaced IMAPGW_IMAP_SERVERS */
+	int servers_src;            /* where the servers came from (file, env, flags) */
 	struct server_imap_route routes[SERVER_ROUTES_MAX];
 	size_t nroutes;
-	bool routes_from_flags;     /* a flag replaced IMAPGW_IMAP_ROUTES */
+	int routes_src;             /* where the routes came from */
 	char *route_default;        /* --imap-route-default NAME */
 	size_t route_default_index; /* of route_default in servers, once loaded */
 

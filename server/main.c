@@ -104,8 +104,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		pc[n] = (struct imap_pool_config){
-			.per_user = cfg.pool_per_user,
-			.max_sessions = cfg.pool_max,
+			.per_user = v->pool_per_user,
+			.max_sessions = v->pool_max,
 			.idle_s = cfg.pool_idle_s,
 			.connect_timeout_ms = cfg.imap_connect_timeout_ms,
 			.login_fail_max = cfg.login_fail_max,
@@ -141,12 +141,11 @@ int main(int argc, char **argv)
 	}
 	index = imap_index_new((size_t)cfg.index_max_mb << 20);
 	/* Watched folders hold pooled sessions: one per user stays for requests.
-	 * One hub per server, over that server's pool. */
-	unsigned per_user = cfg.pool_per_user ? cfg.pool_per_user : 4;
+	 * One hub per server, over that server's pool and its per-user limit. */
 	for (size_t i = 0; i < n; i++)
 		servers[i].watch = imap_watch_hub_new(&(struct imap_watch_config){
 			.pool = servers[i].pool,
-			.per_user_watches = per_user - 1,
+			.per_user_watches = (pc[i].per_user ? pc[i].per_user : 4) - 1,
 			.max_subs = cfg.events_max,
 			.max_subs_per_user = cfg.events_max_per_user,
 			.poll_ms = cfg.events_poll_s * 1000,

@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -170,6 +171,62 @@ Test(multi_server, same_user_on_two_dovecots_never_mixed)
 	gw_stop(&g);
 }
 
+struct load {
+	const struct gw *g;
+	const char *header;
+	int failed;
+};
+
+/* A few listings in a row for alice on one server. */
+static void *listings(void *arg)
+{
+	struct load *l = arg;
+	for (int i = 0; i < 4; i++) {
+		struct gw_reply r;
+		gw_request(l->g, "GET", "/messages?folder=INBOX&per_page=100&sort=subject", ALICE,
+		           l->header, &r);
+		l->failed += r.status != 200;
+		gw_reply_free(&r);
+	}
+	return NULL;
+}
+
+/* max_per_user=1 on one server: however many requests of a user come at
+ * once, that server holds one session for them, while the default server
+ * (--pool-per-user 3) opens more under the same load. */
+Test(multi_server, per_server_session_limits)
+{
+	char two[600];
+	test_imap_server_flag("two", "DOVECOT2", two, sizeof two);
+	strcat(two, ",max_per_user=1");
+	struct gw g;
+	gw_start(&g, "--imap-server", two, "--pool-per-user", "3", "--pool-wait", "60000",
+	         "--index-max-mb", "0", NULL);
+	/* Rounds of 6 clients on each server at once, until the default server
+	 * has opened a second session (it does in the first round unless the
+	 * machine serialises everything); bounded. */
+	for (int round = 0; round < 10; round++) {
+		pthread_t t[12];
+		struct load l[12];
+		for (int i = 0; i < 12; i++) {
+			l[i] = (struct load){.g = &g, .header = i % 2 ? TWO : NULL};
+			cr_assert_eq(pthread_create(&t[i], NULL, listings, &l[i]), 0);
+		}
+		for (int i = 0; i < 12; i++) {
+			pthread_join(t[i], NULL);
+			cr_assert_eq(l[i].failed, 0, "round %d client %d", round, i);
+		}
+		if (metric(&g, "imapgw_pool_events_total{server=\"default\",event=\"created\"}") >= 2)
+			break;
+	}
+	long long made = metric(&g, "imapgw_pool_events_total{server=\"default\",event=\"created\"}");
+	cr_assert(made >= 2 && made <= 3, "default: %lld sessions for one user", made);
+	cr_assert_eq(metric(&g, "imapgw_pool_events_total{server=\"two\",event=\"created\"}"), 1);
+	cr_assert_gt(metric(&g, "imapgw_pool_events_total{server=\"two\",event=\"reused\"}"), 10);
+	cr_assert_eq(metric(&g, "imapgw_pool_sessions{server=\"two\",state=\"idle\"}"), 1);
+	gw_stop(&g);
+}
+
 /* Users of a routed domain go to its server; others to the default one. */
 Test(multi_server, domain_routes_pick_the_server)
 {
@@ -316,6 +373,11 @@ Test(multi_server, bad_configuration_exits_with_a_message)
 		{{"--imap-server", "a b=h:1", NULL}, "NAME"},
 		{{"--imap-server", "a=:993", NULL}, "no host"},
 		{{"--imap-route", "a.org", NULL}, "DOMAIN=NAME"},
+		{{"--imap-server", "two=127.0.0.1:993,max_per_user=0", NULL},
+		 "'0' is not a number of 1..64 (as --pool-per-user)"},
+		{{"--imap-server", "two=127.0.0.1:993,max=lots", NULL}, "(as --pool-max)"},
+		{{"--config", "/nonexistent/imapgw.conf", NULL},
+		 "--config /nonexistent/imapgw.conf: cannot read it"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[2048];
@@ -325,40 +387,151 @@ Test(multi_server, bad_configuration_exits_with_a_message)
 	}
 }
 
-/* heidi on Dovecot and on Cyrus at once: each sees only its own mail. */
-Test(multi_server, same_user_on_dovecot_and_cyrus_never_mixed)
+/* A body with this request; the answer as JSON (want: its status). */
+static json_t *send_json(const struct gw *g, const char *method, const char *path,
+                         const char *header, const char *body, long want)
 {
-	const char *list = getenv("IMAPGW_TEST_SERVERS");
-	if (!list || !strstr(list, "cyrus"))
+	struct gw_reply r;
+	gw_request_body_headers(g, method, path, HEIDI, header, "application/json", body,
+	                        strlen(body), &r);
+	cr_assert_eq(r.status, want, "%s %s (%s): %ld %s", method, path, header ? header : "-",
+	             r.status, r.body.data);
+	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
+	cr_assert_not_null(j);
+	gw_reply_free(&r);
+	return j;
+}
+
+/* Whether GET /folders lists this path. */
+static bool has_folder(const struct gw *g, const char *header, const char *path)
+{
+	json_t *j = call(g, "GET", "/folders", HEIDI, header, 200);
+	bool found = false;
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(j, "folders"), i, f) {
+		const char *p = json_string_value(json_object_get(f, "path"));
+		found |= p && strcmp(p, path) == 0;
+	}
+	json_decref(j);
+	return found;
+}
+
+/* The "flagged" of INBOX's message with this subject: 1, 0, or -1 if none. */
+static int flagged(const struct gw *g, const char *header, const char *subject)
+{
+	json_t *j = call(g, "GET", "/messages?folder=INBOX&per_page=500", HEIDI, header, 200);
+	int v = -1;
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(j, "messages"), i, m) {
+		const char *s = json_string_value(json_object_get(m, "subject"));
+		if (s && strcmp(s, subject) == 0)
+			v = json_is_true(json_object_get(m, "flagged"));
+	}
+	json_decref(j);
+	return v;
+}
+
+/* heidi on three servers behind one gateway at once: the default Dovecot,
+ * the second Dovecot ("two") and Cyrus ("cyrus"). Each has its own mail
+ * (a marker appended to each); listings, messages, raw content, flag
+ * changes and folders never cross; /readyz and /metrics name all three. */
+Test(multi_server, same_user_on_two_dovecots_and_cyrus_never_mixed)
+{
+	if (!test_server_running(&test_servers[1]))
 		cr_skip_test("Cyrus is not started in this run (IMAPGW_TEST_SERVERS)");
-	char cyrus[512], on_d[96], on_c[96];
+	char two[512], cyrus[512];
+	test_imap_server_flag("two", "DOVECOT2", two, sizeof two);
 	test_imap_server_flag("cyrus", "CYRUS", cyrus, sizeof cyrus);
-	unique(on_d, sizeof on_d, "on-dovecot");
-	unique(on_c, sizeof on_c, "on-cyrus");
+	static const char *const hdr[3] = {NULL, TWO, "X-Imap-Server: cyrus"};
+	static const char *const name[3] = {"default", "two", "cyrus"};
+	char mark[3][96], folder[96];
+	long uid[3];
+	for (int s = 0; s < 3; s++)
+		unique(mark[s], sizeof mark[s], name[s]);
+	unique(folder, sizeof folder, "only-on-cyrus");
 	test_user_lock("heidi");
 	struct gw g;
-	gw_start(&g, "--imap-server", cyrus, NULL);
-	const char *cy = "X-Imap-Server: cyrus";
-	long ud = append(&g, HEIDI, NULL, on_d);
-	long uc = append(&g, HEIDI, cy, on_c);
-	for (int round = 0; round < 3; round++) {
-		cr_assert_eq(count_subject(&g, HEIDI, NULL, on_d, NULL), 1);
-		cr_assert_eq(count_subject(&g, HEIDI, NULL, on_c, NULL), 0);
-		cr_assert_eq(count_subject(&g, HEIDI, cy, on_c, NULL), 1);
-		cr_assert_eq(count_subject(&g, HEIDI, cy, on_d, NULL), 0);
+	gw_start(&g, "--imap-server", two, "--imap-server", cyrus, NULL);
+	for (int s = 0; s < 3; s++)
+		uid[s] = append(&g, HEIDI, hdr[s], mark[s]);
+
+	/* listings, several rounds (the index warm on the later ones) */
+	for (int round = 0; round < 3; round++)
+		for (int s = 0; s < 3; s++)
+			for (int k = 0; k < 3; k++)
+				cr_assert_eq(count_subject(&g, HEIDI, hdr[s], mark[k], NULL), s == k,
+				             "round %d: %s on %s", round, mark[k], name[s]);
+
+	/* content: each message on its server; its UID elsewhere is another
+	 * message or none */
+	for (int s = 0; s < 3; s++)
+		for (int k = 0; k < 3; k++) {
+			char path[96];
+			snprintf(path, sizeof path, "/messages/%ld/raw?folder=INBOX", uid[k]);
+			struct gw_reply r;
+			gw_request(&g, "GET", path, HEIDI, hdr[s], &r);
+			if (s == k) {
+				cr_assert_eq(r.status, 200, "%s: %ld", name[s], r.status);
+				cr_assert(strstr(r.body.data, mark[k]));
+			} else {
+				cr_assert(r.status == 200 || r.status == 404, "%ld", r.status);
+				cr_assert_null(strstr(r.body.data, mark[k]), "%s's mail on %s", name[k],
+				               name[s]);
+			}
+			gw_reply_free(&r);
+		}
+
+	/* writes: flag Cyrus's marker by its UID; the same UID on the Dovecots
+	 * is not touched, and nothing else is flagged by it */
+	char path[160];
+	snprintf(path, sizeof path, "/messages/%ld/flags?folder=INBOX", uid[2]);
+	json_decref(send_json(&g, "PATCH", path, hdr[2], "{\"add\":[\"\\\\Flagged\"]}", 200));
+	cr_assert_eq(flagged(&g, hdr[2], mark[2]), 1);
+	cr_assert_eq(flagged(&g, hdr[0], mark[0]), 0);
+	cr_assert_eq(flagged(&g, hdr[1], mark[1]), 0);
+	/* a folder made on Cyrus exists there only */
+	char body[160];
+	snprintf(body, sizeof body, "{\"path\":\"%s\"}", folder);
+	json_decref(send_json(&g, "POST", "/folders", hdr[2], body, 201));
+	cr_assert(has_folder(&g, hdr[2], folder));
+	cr_assert(!has_folder(&g, hdr[0], folder));
+	cr_assert(!has_folder(&g, hdr[1], folder));
+
+	/* /readyz names all three; /metrics counts each server's own */
+	json_t *j = call(&g, "GET", "/readyz", NULL, NULL, NULL, 200);
+	json_t *servers = json_object_get(j, "servers");
+	for (int s = 0; s < 3; s++)
+		cr_assert_str_eq(json_string_value(json_object_get(servers, name[s])), "ready", "%s",
+		                 name[s]);
+	cr_assert_eq(json_object_size(servers), 3);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "ready");
+	json_decref(j);
+	for (int s = 0; s < 3; s++) {
+		char series[160];
+		snprintf(series, sizeof series,
+		         "imapgw_pool_events_total{server=\"%s\",event=\"created\"}", name[s]);
+		cr_assert_geq(metric(&g, series), 1, "%s", series);
+		snprintf(series, sizeof series,
+		         "imapgw_pool_events_total{server=\"%s\",event=\"reused\"}", name[s]);
+		cr_assert_geq(metric(&g, series), 5, "%s", series);
+		snprintf(series, sizeof series,
+		         "imapgw_imap_commands_total{server=\"%s\",command=\"APPEND\",result=\"ok\"}",
+		         name[s]);
+		cr_assert_eq(metric(&g, series), 1, "%s", series);
+		snprintf(series, sizeof series, "imapgw_login_failures_total{server=\"%s\"}", name[s]);
+		cr_assert_eq(metric(&g, series), 0, "%s", series);
 	}
-	char path[96];
-	snprintf(path, sizeof path, "/messages/%ld/raw?folder=INBOX", uc);
-	struct gw_reply r;
-	gw_request(&g, "GET", path, HEIDI, cy, &r);
-	cr_assert_eq(r.status, 200);
-	cr_assert(strstr(r.body.data, on_c));
-	gw_reply_free(&r);
-	cr_assert_geq(metric(&g, "imapgw_pool_events_total{server=\"cyrus\",event=\"reused\"}"), 2);
-	snprintf(path, sizeof path, "/messages/%ld?folder=INBOX&permanent=true", ud);
-	json_decref(call(&g, "DELETE", path, HEIDI, NULL, 200));
-	snprintf(path, sizeof path, "/messages/%ld?folder=INBOX&permanent=true", uc);
-	json_decref(call(&g, "DELETE", path, HEIDI, cy, 200));
+	cr_assert_eq(metric(&g, "imapgw_imap_commands_total{server=\"cyrus\",command=\"CREATE\","
+	                        "result=\"ok\"}"), 1);
+
+	snprintf(path, sizeof path, "/folders/%s", folder);
+	json_decref(call(&g, "DELETE", path, HEIDI, hdr[2], 200));
+	for (int s = 0; s < 3; s++) {
+		snprintf(path, sizeof path, "/messages/%ld?folder=INBOX&permanent=true", uid[s]);
+		json_decref(call(&g, "DELETE", path, HEIDI, hdr[s], 200));
+	}
 	gw_stop(&g);
 	test_user_unlock();
 }
