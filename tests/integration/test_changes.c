@@ -46,38 +46,18 @@ static bool has_condstore(const struct test_server *srv)
 	return strcmp(srv->name, "courier") != 0;
 }
 
-static void esc(const char *s, char *out, size_t cap)
-{
-	size_t k = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-			out[k++] = (char)*p;
-		else
-			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
-	}
-	out[k] = '\0';
-}
 
 static json_t *call(const struct gw *g, const char *method, const char *path, const char *body,
                     long want)
 {
-	struct gw_reply r;
-	if (body)
-		gw_request_body(g, method, path, IVAN, "application/json", body, strlen(body), &r);
-	else
-		gw_request(g, method, path, IVAN, NULL, &r);
-	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
-	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
-	cr_assert_not_null(j, "%s %s: not JSON: %.300s", method, path, r.body.data);
-	gw_reply_free(&r);
-	return j;
+	return gw_call_json(g, IVAN, method, path, body, want);
 }
 
 /* A new, empty folder (whatever an earlier run left is deleted first). */
 static void fresh_folder(const struct gw *g, const char *path)
 {
 	char e[256], url[400], body[400];
-	esc(path, e, sizeof e);
+	test_url_escape(path, e, sizeof e);
 	snprintf(url, sizeof url, "/folders/%s?force=true", e);
 	struct gw_reply r;
 	gw_request(g, "DELETE", url, IVAN, NULL, &r);
@@ -94,7 +74,7 @@ static json_int_t append(const struct gw *g, const char *folder, const char *sub
 	         "Message-ID: <%s.%d@example.test>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
 	         "Body of %s.\r\n",
 	         subject, subject, (int)getpid(), subject);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s", e);
 	struct gw_reply r;
 	gw_request_body(g, "POST", path, IVAN, "message/rfc822", msg, strlen(msg), &r);
@@ -110,7 +90,7 @@ static json_int_t append(const struct gw *g, const char *folder, const char *sub
 static void flag(const struct gw *g, const char *folder, json_int_t uid, const char *flag_json)
 {
 	char e[256], path[512], body[128];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages/%lld/flags?folder=%s", (long long)uid, e);
 	snprintf(body, sizeof body, "{\"add\":[%s]}", flag_json);
 	json_decref(call(g, "PATCH", path, body, 200));
@@ -119,7 +99,7 @@ static void flag(const struct gw *g, const char *folder, json_int_t uid, const c
 static void expunge(const struct gw *g, const char *folder, json_int_t uid)
 {
 	char e[256], path[512];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages/%lld?folder=%s&permanent=true", (long long)uid, e);
 	struct gw_reply r;
 	gw_request(g, "DELETE", path, IVAN, NULL, &r);
@@ -131,7 +111,7 @@ static void expunge(const struct gw *g, const char *folder, json_int_t uid)
 static void move(const struct gw *g, const char *folder, json_int_t uid, const char *to)
 {
 	char e[256], path[512], body[300];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages/%lld/move?folder=%s", (long long)uid, e);
 	snprintf(body, sizeof body, "{\"to\":\"%s\"}", to);
 	json_decref(call(g, "POST", path, body, 200));
@@ -141,7 +121,7 @@ static void move(const struct gw *g, const char *folder, json_int_t uid, const c
 static char *listing_state(const struct gw *g, const char *folder)
 {
 	char e[256], path[512];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s&per_page=5", e);
 	json_t *j = call(g, "GET", path, NULL, 200);
 	const char *s = json_string_value(json_object_get(j, "state"));
@@ -156,7 +136,7 @@ static json_t *changes(const struct gw *g, const char *folder, const char *since
                        const char *extra, long want)
 {
 	char e[256], path[700];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/changes?folder=%s&since=%s%s", e, since, extra ? extra : "");
 	return call(g, "GET", path, NULL, want);
 }
@@ -370,7 +350,7 @@ PARAMS(stale_uidvalidity_is_410)
 	fresh_folder(&g, folder);
 	append(&g, folder, "before");
 	/* the state of a folder answer works as well as a listing's */
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s", e);
 	json_t *f = call(&g, "GET", path, NULL, 200);
 	char *s = strdup(json_string_value(json_object_get(f, "state")));

@@ -118,15 +118,8 @@ static void msg_path(char *out, size_t cap, const char *folder, unsigned uid, co
                      const char *query)
 {
 	char esc[512], path[256];
-	size_t k = 0;
 	test_server_path(&on, folder, path, sizeof path);
-	for (const unsigned char *p = (const unsigned char *)path; *p && k + 4 < sizeof esc; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-			esc[k++] = (char)*p;
-		else
-			k += (size_t)snprintf(esc + k, sizeof esc - k, "%%%02X", *p);
-	}
-	esc[k] = '\0';
+	test_url_escape(path, esc, sizeof esc);
 	snprintf(out, cap, "/messages/%u%s?folder=%s%s%s", uid, suffix, esc, query ? "&" : "",
 	         query ? query : "");
 }

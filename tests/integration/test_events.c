@@ -52,17 +52,6 @@ static void need(const struct test_server *srv)
 		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", srv->name);
 }
 
-static void esc(const char *s, char *out, size_t cap)
-{
-	size_t k = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-			out[k++] = (char)*p;
-		else
-			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
-	}
-	out[k] = '\0';
-}
 
 /* ---- a small SSE client over a plain socket (HTTP/1.0: no chunking) ---- */
 
@@ -138,7 +127,7 @@ static void sse_open_as(struct sse *s, const struct gw *g, const char *user, con
 	cr_assert_eq(connect(s->fd, (struct sockaddr *)&a, sizeof a), 0);
 	char auth[400], f[600], req[2400];
 	basic(user, pw, auth);
-	esc(folders, f, sizeof f);
+	test_url_escape(folders, f, sizeof f);
 	int n = snprintf(req, sizeof req,
 	                 "GET /events?folders=%s HTTP/1.0\r\nAuthorization: Basic %s\r\n%s%s%s\r\n", f,
 	                 auth, last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
@@ -233,21 +222,13 @@ static bool wait_for(struct sse *s, const char *name, long long uid, struct sse_
 static json_t *call(const struct gw *g, const char *method, const char *path, const char *body,
                     long want)
 {
-	struct gw_reply r;
-	if (body)
-		gw_request_body(g, method, path, IVAN, "application/json", body, strlen(body), &r);
-	else
-		gw_request(g, method, path, IVAN, NULL, &r);
-	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
-	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
-	gw_reply_free(&r);
-	return j;
+	return gw_call_json(g, IVAN, method, path, body, want);
 }
 
 static void fresh_folder(const struct gw *g, const char *path)
 {
 	char e[256], url[400], body[400];
-	esc(path, e, sizeof e);
+	test_url_escape(path, e, sizeof e);
 	snprintf(url, sizeof url, "/folders/%s?force=true", e);
 	struct gw_reply r;
 	gw_request(g, "DELETE", url, IVAN, NULL, &r);
@@ -262,7 +243,7 @@ static long long append(const struct gw *g, const char *folder, const char *subj
 	snprintf(msg, sizeof msg,
 	         "From: Ivan <ivan@example.test>\r\nTo: x@example.test\r\nSubject: %s\r\n"
 	         "Date: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\nBody.\r\n", subject);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s", e);
 	struct gw_reply r;
 	gw_request_body(g, "POST", path, IVAN, "message/rfc822", msg, strlen(msg), &r);
@@ -320,7 +301,7 @@ PARAMS(append_flag_expunge_arrive_and_resume)
 	json_decref(j);
 
 	/* flags (pushed where CONDSTORE can tell them) and an expunge */
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	if (has_condstore(srv)) {
 		snprintf(path, sizeof path, "/messages/%lld/flags?folder=%s", first, e);
 		json_decref(call(&writer, "PATCH", path, "{\"add\":[\"\\\\Flagged\"]}", 200));
@@ -521,7 +502,7 @@ Test(events, slow_consumer_is_dropped_others_go_on)
 		folder[k] = (char)('a' + k % 26);
 	folder[k] = '\0';
 	fresh_folder(&g, folder);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s", e);
 	json_t *j = call(&g, "GET", path, NULL, 200);
 	char empty_state[64];
@@ -588,7 +569,7 @@ Test(events, slow_consumer_is_dropped_others_go_on)
 	sse_close(&slow);
 	sse_close(&fast);
 	sse_close(&again);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s?force=true", e);
 	json_decref(call(&g, "DELETE", path, NULL, 200));
 	gw_stop(&g);

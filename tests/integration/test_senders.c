@@ -59,32 +59,11 @@ static void need(const struct test_server *srv)
 		cr_skip_test("%s is not started in this run (IMAPGW_TEST_SERVERS)", srv->name);
 }
 
-/* "%XX" for everything but letters and digits. */
-static void esc(const char *s, char *out, size_t cap)
-{
-	size_t k = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-			out[k++] = (char)*p;
-		else
-			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
-	}
-	out[k] = '\0';
-}
 
 static json_t *call(const struct gw *g, const char *method, const char *path, const char *body,
                     long want)
 {
-	struct gw_reply r;
-	if (body)
-		gw_request_body(g, method, path, JUDY, "application/json", body, strlen(body), &r);
-	else
-		gw_request(g, method, path, JUDY, NULL, &r);
-	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
-	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
-	cr_assert_not_null(j, "%s %s: not JSON: %.300s", method, path, r.body.data);
-	gw_reply_free(&r);
-	return j;
+	return gw_call_json(g, JUDY, method, path, body, want);
 }
 
 static json_int_t num(json_t *o, const char *k)
@@ -100,7 +79,7 @@ static void fresh_folder(const struct gw *g, const struct test_server *srv, cons
 {
 	char e[512], url[600], body[600];
 	test_server_path(srv, logical, path, cap);
-	esc(path, e, sizeof e);
+	test_url_escape(path, e, sizeof e);
 	snprintf(url, sizeof url, "/folders/%s?force=true", e);
 	struct gw_reply r;
 	gw_request(g, "DELETE", url, JUDY, NULL, &r);  /* what an earlier run left */
@@ -113,7 +92,7 @@ static void fresh_folder(const struct gw *g, const struct test_server *srv, cons
 static void append(const struct gw *g, const char *folder, const char *msg, int minute, bool seen)
 {
 	char e[512], url[800];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(url, sizeof url, "/messages?folder=%s&received=2025-03-%02dT%02d%%3A%02d%%3A00Z%s", e,
 	         1 + minute / (24 * 60), (minute / 60) % 24, minute % 60,
 	         seen ? "&flags=%5CSeen" : "");
@@ -335,8 +314,8 @@ PARAMS(groups_match_an_independent_count)
 			append(&g, k % 2 ? fb : fa, msg, minute, (i + k) % 3 == 0);
 		}
 	}
-	esc(fa, ea, sizeof ea);
-	esc(fb, eb, sizeof eb);
+	test_url_escape(fa, ea, sizeof ea);
+	test_url_escape(fb, eb, sizeof eb);
 
 	for (int by_domain = 0; by_domain < 2; by_domain++) {
 		struct want w[NSENDERS];
@@ -514,7 +493,7 @@ static void *list_loop(void *arg)
 static int count_ids(const struct gw *g, const char *folder, const char *needle, int *seen, int n)
 {
 	char e[512], url[700];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(url, sizeof url, "/messages?folder=%s&per_page=500", e);
 	json_t *j = call(g, "GET", url, NULL, 200);
 	json_t *msgs = json_object_get(j, "messages");
@@ -556,7 +535,7 @@ PARAMS(bulk_archive_while_another_client_lists)
 		         ours ? "List-Id: Shop deals <deals.shop.test>\r\n" : "");
 		append(&g, in, msg, i, false);
 	}
-	esc(in, ein, sizeof ein);
+	test_url_escape(in, ein, sizeof ein);
 	snprintf(q, sizeof q, "folders=%s", ein);
 	json_t *j = senders_get(&g, q);
 	json_t *x = sender_by_label(json_object_get(j, "senders"), "deals.shop.test", false);
@@ -748,7 +727,7 @@ Test(senders, one_click_exact_request_and_refusals)
 			append(&g, folder, msg, (int)(i * 2 + (size_t)k), false);
 		}
 	}
-	esc(folder, ef, sizeof ef);
+	test_url_escape(folder, ef, sizeof ef);
 	snprintf(q, sizeof q, "folders=%s", ef);
 	json_t *list = senders_get(&g, q);
 	for (size_t i = 0; i < NCASES; i++) {
@@ -855,7 +834,7 @@ Test(senders, mailto_answers_the_message_to_send)
 	       "List-Unsubscribe: <mailto:leave@post.test?subject=Remove%20me&body=please>,\r\n"
 	       " <https://post.test/leave>\r\n\r\nhi\r\n",
 	       0, false);
-	esc(folder, ef, sizeof ef);
+	test_url_escape(folder, ef, sizeof ef);
 	snprintf(q, sizeof q, "folders=%s", ef);
 	json_t *list = senders_get(&g, q);
 	json_t *x = json_array_get(json_object_get(list, "senders"), 0);
@@ -896,7 +875,7 @@ Test(senders, delete_moves_to_trash_and_refuses_without_one)
 		         "Message-ID: <del-%d.%d@spam.test>\r\n\r\nbuy\r\n", i, i, (int)getpid());
 		append(&g, folder, msg, i, false);
 	}
-	esc(folder, ef, sizeof ef);
+	test_url_escape(folder, ef, sizeof ef);
 	snprintf(q, sizeof q, "folders=%s", ef);
 	json_t *list = senders_get(&g, q);
 	json_t *x = sender_by_label(json_object_get(list, "senders"), "king@spam.test", false);
@@ -957,7 +936,7 @@ Test(senders, mailto_sent_over_smtp_as_the_user)
 		       "List-Unsubscribe: <mailto:leave@smtp.test?subject=D%C3%A9sabonner%20moi"
 		       "&body=please%0D%0A.line%0Aend>\r\n\r\nhi\r\n",
 		       i, false);
-	esc(folder, ef, sizeof ef);
+	test_url_escape(folder, ef, sizeof ef);
 	snprintf(q, sizeof q, "folders=%s", ef);
 	json_t *list = senders_get(&g, q);
 	json_t *x = json_array_get(json_object_get(list, "senders"), 0);
@@ -1068,7 +1047,7 @@ PARAMS(index_and_scan_give_the_same_answer)
 	test_user_lock("judy");
 	char fi[256], ei[300], q[1024];
 	fresh_folder(&ix, srv, "Senders/Indexed", fi, sizeof fi);
-	esc(fi, ei, sizeof ei);
+	test_url_escape(fi, ei, sizeof ei);
 	/* the tricky shapes, then the senders of the grouping test (one each) */
 	int minute = 0;
 	for (int k = 0; k < TRICKY_COPIES; k++)
@@ -1173,8 +1152,8 @@ Test(senders, a_folder_with_a_comma_is_named_on_senders_and_search)
 	char fc[256], fp[256], ec[300], ep[300], q[1200], word[64], msg[1024];
 	fresh_folder(&g, srv, "Lists, old", fc, sizeof fc);
 	fresh_folder(&g, srv, "Plain", fp, sizeof fp);
-	esc(fc, ec, sizeof ec);
-	esc(fp, ep, sizeof ep);
+	test_url_escape(fc, ec, sizeof ec);
+	test_url_escape(fp, ep, sizeof ep);
 	snprintf(word, sizeof word, "commaword%d", (int)getpid());
 	const char *froms[] = {"a@comma.test", "b@plain.test"};
 	const char *into[] = {fc, fp};

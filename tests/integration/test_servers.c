@@ -39,18 +39,6 @@ TestSuite(servers, .init = setup, .timeout = 600);
 
 #define PARAMS(name) TEST_ON_EVERY_SERVER(servers, name)
 
-/* "%XX" for everything but letters and digits. */
-static void esc(const char *s, char *out, size_t cap)
-{
-	size_t k = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-			out[k++] = (char)*p;
-		else
-			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
-	}
-	out[k] = '\0';
-}
 
 static json_t *call(const struct gw *g, const char *method, const char *path, const char *user,
                     const char *pw, const char *body, long want)
@@ -126,7 +114,7 @@ PARAMS(folders_and_counts)
 		}
 		/* GET /folders/{path}: the same counts */
 		char e[512], one[600];
-		esc(path, e, sizeof e);
+		test_url_escape(path, e, sizeof e);
 		snprintf(one, sizeof one, "/folders/%s", e);
 		json_t *o = get(&g, one);
 		cr_expect_eq(json_integer_value(json_object_get(o, "messages")), want[i].messages);
@@ -470,7 +458,7 @@ static json_int_t append(const struct gw *g, const char *folder, const char *sub
 	         "Message-ID: <%s.%d@example.test>\r\nDate: Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\n"
 	         "Body of %s.\r\n",
 	         subject, subject, (int)getpid(), subject);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s", e);
 	struct gw_reply r;
 	gw_request_body(g, "POST", path, HEIDI, "message/rfc822", msg, strlen(msg), &r);
@@ -486,7 +474,7 @@ static json_int_t append(const struct gw *g, const char *folder, const char *sub
 static json_int_t count(const struct gw *g, const char *folder)
 {
 	char e[256], path[512];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s", e);
 	json_t *j = call(g, "GET", path, HEIDI, NULL, 200);
 	json_int_t n = field_int(j, "messages");
@@ -511,7 +499,7 @@ PARAMS(flags_move_copy_delete_append)
 	json_int_t a = append(&g, src, "first"), b = append(&g, src, "second");
 	json_int_t c = append(&g, src, "third");
 	cr_assert_eq(count(&g, src), before_src + 3);
-	esc(src, e, sizeof e);
+	test_url_escape(src, e, sizeof e);
 
 	/* flags: add, remove, replace, read back */
 	snprintf(path, sizeof path, "/messages/%lld/flags?folder=%s", (long long)a, e);
@@ -582,7 +570,7 @@ PARAMS(a_message_appended_elsewhere_is_read_at_once)
 	gw_start_on(&g, srv, "--pool-per-user", "1", "--index-max-mb", "0", NULL);
 	char folder[256], e[256], path[640];
 	heidi_folder(&g, srv, "Fresh", folder, sizeof folder);
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s", e);
 	json_decref(call(&g, "GET", path, HEIDI, NULL, 200));  /* the session selects it */
 
@@ -632,7 +620,7 @@ PARAMS(folder_writes_with_non_ascii_names)
 	test_server_path(srv, "Caf\u00e9 & Co/\u65e5\u672c", p1, sizeof p1);
 	test_server_path(srv, "Caf\u00e9 & Co", p2, sizeof p2);
 	/* leftovers of an earlier run of this test */
-	esc(p2, e, sizeof e);
+	test_url_escape(p2, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s?force=true", e);
 	struct gw_reply r;
 	gw_request(&g, "DELETE", path, HEIDI, NULL, &r);
@@ -650,7 +638,7 @@ PARAMS(folder_writes_with_non_ascii_names)
 
 	/* rename the child, unsubscribe it */
 	test_server_path(srv, "Caf\u00e9 & Co/Tokyo", child, sizeof child);
-	esc(p1, e, sizeof e);
+	test_url_escape(p1, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s", e);
 	snprintf(body, sizeof body, "{\"path\":\"%s\",\"subscribed\":false}", child);
 	json_decref(call(&g, "PATCH", path, HEIDI, body, 200));
@@ -662,7 +650,7 @@ PARAMS(folder_writes_with_non_ascii_names)
 	json_decref(j);
 
 	/* a folder with sub-folders goes only with force */
-	esc(p2, e, sizeof e);
+	test_url_escape(p2, e, sizeof e);
 	snprintf(path, sizeof path, "/folders/%s", e);
 	json_decref(call(&g, "DELETE", path, HEIDI, NULL, 409));
 	snprintf(path, sizeof path, "/folders/%s?force=true", e);
@@ -832,8 +820,8 @@ PARAMS(search_across_folders)
 	char trash[64], donnees[64], e1[128], e2[128], path[512];
 	test_server_path(srv, "Trash", trash, sizeof trash);
 	test_server_path(srv, "Donn\u00e9es", donnees, sizeof donnees);
-	esc(trash, e1, sizeof e1);
-	esc(donnees, e2, sizeof e2);
+	test_url_escape(trash, e1, sizeof e1);
+	test_url_escape(donnees, e2, sizeof e2);
 	snprintf(path, sizeof path, "/search?subject=item&folders=%s&folders=%s", e1, e2);
 	json_t *j = get(&g, path);
 	cr_expect_eq(json_integer_value(json_object_get(j, "total")), 1 + 3, "%s: %s", srv->name,
@@ -859,7 +847,7 @@ PARAMS(search_across_folders)
 static json_int_t append_raw(const struct gw *g, const char *folder, const char *msg)
 {
 	char e[256], path[512];
-	esc(folder, e, sizeof e);
+	test_url_escape(folder, e, sizeof e);
 	snprintf(path, sizeof path, "/messages?folder=%s", e);
 	struct gw_reply r;
 	gw_request_body(g, "POST", path, HEIDI, "message/rfc822", msg, strlen(msg), &r);
@@ -928,7 +916,7 @@ PARAMS(conversation_across_inbox_and_sent)
 
 	/* every summary names the same conversation */
 	char path[2400], e[128];
-	esc(sent, e, sizeof e);
+	test_url_escape(sent, e, sizeof e);
 	snprintf(path, sizeof path, "/search?subject=Trip%%20%d&folders=INBOX&folders=%s", pid, e);
 	json_t *j = call(&g, "GET", path, HEIDI, NULL, 200);
 	json_t *hits = json_object_get(j, "messages");

@@ -447,6 +447,34 @@ void gw_reply_free(struct gw_reply *r)
 	imap_buf_free(&r->headers);
 }
 
+json_t *gw_call_json(const struct gw *g, const char *user, const char *password,
+                     const char *method, const char *path, const char *body, long want)
+{
+	struct gw_reply r;
+	if (body)
+		gw_request_body(g, method, path, user, password, "application/json", body,
+		                strlen(body), &r);
+	else
+		gw_request(g, method, path, user, password, NULL, &r);
+	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
+	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
+	cr_assert_not_null(j, "%s %s: not JSON: %.300s", method, path, r.body.data);
+	gw_reply_free(&r);
+	return j;
+}
+
+void test_url_escape(const char *s, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && k + 4 < cap; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+			out[k++] = (char)*p;
+		else
+			k += (size_t)snprintf(out + k, cap - k, "%%%02X", *p);
+	}
+	out[k] = '\0';
+}
+
 int gw_header(const struct gw_reply *r, const char *name, char *out, size_t cap)
 {
 	const char *p = r->headers.data;

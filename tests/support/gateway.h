@@ -100,6 +100,16 @@ void gw_request_body_headers(const struct gw *g, const char *method, const char 
 
 void gw_reply_free(struct gw_reply *r);
 
+/* A request (with a JSON body when body is not NULL) whose status must be
+ * `want`; its answer parsed as JSON (an empty object for an empty body;
+ * a body that is not JSON fails the test). json_decref it. */
+struct json_t *gw_call_json(const struct gw *g, const char *user, const char *password,
+                            const char *method, const char *path, const char *body, long want);
+
+/* s with everything but ASCII letters and digits as "%XX", for a query or
+ * a path segment; cut to fit cap. */
+void test_url_escape(const char *s, char *out, size_t cap);
+
 /* Requests of the calling thread come from this loopback address (e.g.
  * "127.0.0.3"; NULL: the system's choice, 127.0.0.1), so the gateway sees
  * different clients. Borrowed until changed. */
