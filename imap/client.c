@@ -173,10 +173,16 @@ static void set_caps(struct imap_session *s, const struct imap_value *list, size
  * INTERNALDATE, and its base subject differs. The API promises ties on UID
  * and one order on every server, so its SORT is not used (the local sort of
  * imap/messages.c serves, as on a server without SORT). And a session
- * writes back the keywords it last read (IMAP_LEARNED_STALE_KEYWORDS). */
+ * writes back the keywords it last read (IMAP_LEARNED_STALE_KEYWORDS).
+ *
+ * Dovecot ("* OK [CAPABILITY ...] Dovecot ready.", also with "(Debian)" and
+ * the like; a greeting changed by its administrator is not recognised, and
+ * subject order is then left to its SORT): IMAP_LEARNED_DOVECOT_SUBJECTS. */
 static void dialect_from_greeting(struct imap_session *s, const struct imap_response *r)
 {
-	static const char courier[] = "Courier-IMAP";
+	static const char courier[] = "Courier-IMAP", dovecot[] = "Dovecot";
+	if (r->text && memmem(r->text, r->text_len, dovecot, sizeof dovecot - 1))
+		s->learned |= IMAP_LEARNED_DOVECOT_SUBJECTS;
 	if (r->text && memmem(r->text, r->text_len, courier, sizeof courier - 1)) {
 		s->cfg.ignore_caps |= IMAP_CAP_SORT;
 		s->caps &= ~(uint32_t)IMAP_CAP_SORT;

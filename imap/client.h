@@ -345,6 +345,10 @@ enum imap_learned {
 	 * all back (Courier-IMAP): another session's keywords set since are
 	 * lost unless this one looks again first (NOOP). */
 	IMAP_LEARNED_STALE_KEYWORDS = 1u << 1,
+	/* The server is Dovecot (its greeting says so): its SORT (SUBJECT)
+	 * orders as imap_subject_sort_key keys compare (imap/mail/sortkey.h).
+	 * Cyrus, for one, orders otherwise (tests/integration/test_index.c). */
+	IMAP_LEARNED_DOVECOT_SUBJECTS = 1u << 2,
 };
 bool imap_session_learned(const struct imap_session *s, unsigned what);
 void imap_session_learn(struct imap_session *s, unsigned what);

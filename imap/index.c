@@ -62,6 +62,8 @@ struct folder {
 	atomic_ullong running;               /* ticket of the revalidation under way
 	                                        (0: none); read without the lock */
 	bool complete, unindexable;
+	bool subjects;                       /* the server's subject order is
+	                                        imap_subject_sort_key's */
 	atomic_bool loaded;                  /* complete, readable without the lock */
 	struct msg *v;
 	size_t n, cap;
@@ -896,6 +898,19 @@ uint64_t imap_index_arrival(struct imap_index *ix)
 	return ix ? atomic_fetch_add(&ix->tickets, 1) + 1 : 0;
 }
 
+/* Whether a subject-sorted page may come from the index on the server of
+ * s: when the server sorts by subject as imap_subject_sort_key keys
+ * compare (Dovecot), or when it has no SORT the gateway uses (its pages
+ * are sorted locally with the same keys anyway). */
+static bool subjects_known(struct imap_session *s, int64_t deadline)
+{
+	uint32_t caps = 0;
+	struct imap_error err = {0};
+	if (imap_session_caps(s, &caps, deadline, &err) != 0)
+		return false;
+	return !(caps & IMAP_CAP_SORT) || imap_session_learned(s, IMAP_LEARNED_DOVECOT_SUBJECTS);
+}
+
 int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
                     struct imap_session *s, const char *folder,
                     const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
@@ -924,8 +939,10 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	}
 	size_t old_bytes = f->bytes, old_n = f->n;
 	bool condstore = imap_session_condstore(s);
-	if (f->complete && f->fresh_from > arrived && !f->unindexable &&
-	    req->sort != IMAP_SORT_SUBJECT && condstore == (f->modseq != 0)) {
+	f->subjects = subjects_known(s, deadline);
+	bool local = req->sort != IMAP_SORT_SUBJECT || f->subjects;
+	if (f->complete && f->fresh_from > arrived && !f->unindexable && local &&
+	    condstore == (f->modseq != 0)) {
 		/* Another request revalidated the folder after this one arrived
 		 * (while this one waited for the lock): its answer is current. */
 		rc = serve(ix, f, s, req, condstore, deadline, out, err);
@@ -953,9 +970,9 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	if (!rc && condstore && st.modseq == 0)
 		condstore = false;  /* NOMODSEQ folder */
 	bool served = false;
-	/* SUBJECT stays with the server's SORT: its base subject of non-ASCII
-	 * text does not match Dovecot's comparator yet. */
-	if (!rc && !f->unindexable && req->sort != IMAP_SORT_SUBJECT) {
+	/* A subject order the gateway cannot prove stays with the server's
+	 * SORT; the folder is still revalidated or loaded for the next page. */
+	if (!rc && !f->unindexable && (local || !f->complete)) {
 		if (f->complete) {
 			rc = revalidate(ix, f, s, &st, condstore, deadline, err);
 			f->fresh_from = rc ? 0 : began;
@@ -993,7 +1010,7 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 {
 	memset(out, 0, sizeof *out);
 	memset(state, 0, sizeof *state);
-	if (!ix || !arrived || req->sort == IMAP_SORT_SUBJECT || !filter_local(&req->filter))
+	if (!ix || !arrived || !filter_local(&req->filter))
 		return IMAP_ERR_UNSUPPORTED;
 	struct folder *f = folder_get(ix, key, folder, false);
 	if (!f)
@@ -1011,7 +1028,8 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 			break;
 		/* Only a folder revalidated with CONDSTORE: its flags are all
 		 * current, and the page needs nothing more from the server. */
-		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived) {
+		if (f->complete && !f->unindexable && f->modseq != 0 && f->fresh_from > arrived &&
+		    (req->sort != IMAP_SORT_SUBJECT || f->subjects)) {
 			struct imap_error err = {0};
 			size_t before = f->bytes;
 			rc = build_page(ix, f, NULL, req, true, false, NULL, 0, deadline, out, &err);

@@ -17,6 +17,7 @@
 
 #include "imap/mail/date.h"
 #include "imap/mail/rfc2047.h"
+#include "imap/mail/sortkey.h"
 #include "imap/mail/thread.h"
 
 #define UIDS_MAX (16u << 20)      /* UIDs one SEARCH/SORT answer may carry */
@@ -565,6 +566,17 @@ static char *first_mailbox(const struct imap_value *env, size_t field)
 	return imap_value_is_string(mbox) ? strndup(mbox->str, mbox->len) : strdup("");
 }
 
+/* The SORT (SUBJECT) key of an ENVELOPE: its subject (field 1) as sent,
+ * encoded words and all, keyed the way the server's SORT keys it. */
+static char *subject_key(const struct imap_value *env)
+{
+	const struct imap_value *subj = env && env->kind == IMAP_VALUE_LIST ? imap_value_at(env, 1)
+	                                                                    : NULL;
+	if (!imap_value_is_string(subj))
+		return imap_subject_sort_key(NULL, 0);
+	return imap_subject_sort_key(subj->str, subj->len);
+}
+
 static int on_sort_keys(void *ctx, const struct imap_response *r)
 {
 	struct sort_ctx *c = ctx;
@@ -607,7 +619,7 @@ static int on_sort_keys(void *ctx, const struct imap_response *r)
 			it->str = sort_fold(first_mailbox(env, 5));
 			break;
 		case IMAP_SORT_SUBJECT:
-			it->str = sort_fold(imap_base_subject(m.env.subject, NULL));
+			it->str = subject_key(env);
 			break;
 		case IMAP_SORT_ARRIVAL:
 			break;
@@ -1085,14 +1097,15 @@ char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,
 {
 	const struct imap_value *env = NULL, *v;
 	size_t i;
-	if (key == IMAP_SORT_SUBJECT)
-		return sort_fold(imap_base_subject(m->env.subject, NULL));
-	if (key != IMAP_SORT_FROM && key != IMAP_SORT_TO)
+	(void)m;
+	if (key != IMAP_SORT_SUBJECT && key != IMAP_SORT_FROM && key != IMAP_SORT_TO)
 		return NULL;
 	IMAP_LIST_FOREACH(att, v, i) {
 		if (att_is(v, "ENVELOPE") && i + 1 < att->count)
 			env = imap_value_next(v);
 	}
+	if (key == IMAP_SORT_SUBJECT)
+		return subject_key(env);
 	return sort_fold(first_mailbox(env, key == IMAP_SORT_FROM ? 2 : 5));
 }
 

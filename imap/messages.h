@@ -144,8 +144,8 @@ size_t imap_summary_shared_bytes(const struct imap_summary_shared *sh);
 
 /* The RFC 5256 comparison form of a string sort key (FROM, TO: the first
  * address's mailbox from the ENVELOPE in `att`, a FETCH attribute list;
- * SUBJECT: the base subject of m's decoded subject), the same the local
- * sort compares. New string, or NULL for the other keys or no memory. */
+ * SUBJECT: imap_subject_sort_key of that ENVELOPE's raw subject, not of
+ * m's display form), the same the local sort compares. New string, or NULL for the other keys or no memory. */
 char *imap_sort_key_string(enum imap_sort_key key, const struct imap_value *att,
                            const struct imap_summary *m);
 

@@ -19,6 +19,7 @@ packages=(
 	libcriterion-dev     # unit and integration tests
 	libcurl4-openssl-dev # one-click unsubscribe POSTs; the integration tests' HTTP client
 	libpsl-dev           # Public Suffix List lookups: DKIM alignment of /senders
+	libunistring-dev     # Unicode titlecase and decomposition: the SORT (SUBJECT) key
 	publicsuffix         # the list itself, newer than libpsl's built-in copy
 	dovecot-imapd        # private test IMAP server (dovecot, doveadm)
 	openssl              # test PKI (openssl req/x509), s_client

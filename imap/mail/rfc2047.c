@@ -184,8 +184,9 @@ static bool only_blanks(const char *s, size_t n)
 
 /* Text outside encoded words: raw ISO-2022-JP when it has that encoding's
  * escape sequences (ESC "$" designates JIS X 0208), else sanitized. */
-static int emit_literal(const char *s, size_t n, struct imap_buf *out)
+static int emit_literal(void *ctx, const char *s, size_t n)
 {
+	struct imap_buf *out = ctx;
 	if (n == 0)
 		return 0;
 	for (size_t i = 0; i + 1 < n; i++)
@@ -194,12 +195,18 @@ static int emit_literal(const char *s, size_t n, struct imap_buf *out)
 	return imap_utf8_sanitize(s, n, out);
 }
 
-/* Convert the pending bytes of a run of encoded words and empty it. */
-static int flush(struct imap_buf *pend, const char *cs, size_t cs_len, struct imap_buf *out)
+static int emit_words(void *ctx, const char *cs, size_t cs_len, const char *s, size_t n)
+{
+	return imap_charset_to_utf8(cs, cs_len, s, n, ctx);
+}
+
+/* Hand the pending bytes of a run of encoded words to the sink, empty it. */
+static int flush(struct imap_buf *pend, const char *cs, size_t cs_len,
+		 const struct imap_rfc2047_sink *sink)
 {
 	if (pend->len == 0)
 		return 0;
-	int rc = imap_charset_to_utf8(cs, cs_len, pend->data, pend->len, out);
+	int rc = sink->words(sink->ctx, cs, cs_len, pend->data, pend->len);
 	imap_buf_reset(pend, 4096);
 	return rc;
 }
@@ -230,9 +237,8 @@ static void clean_controls(struct imap_buf *out, size_t from)
 	d[w] = '\0';
 }
 
-int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out)
+int imap_rfc2047_walk(const char *in, size_t len, const struct imap_rfc2047_sink *sink)
 {
-	size_t start = out->len;
 	struct imap_buf text, pend, word;
 	const char *pend_cs = NULL;
 	size_t pend_cs_len = 0;
@@ -267,9 +273,10 @@ int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out)
 		}
 		bool adjacent = have_word && only_blanks(s + lit, i - lit);
 		if (!adjacent || !same_charset(pend_cs, pend_cs_len, w.cs, w.cs_len)) {
-			if ((rc = flush(&pend, pend_cs, pend_cs_len, out)) != 0)
+			if ((rc = flush(&pend, pend_cs, pend_cs_len, sink)) != 0)
 				goto done;
-			if (!adjacent && (rc = emit_literal(s + lit, i - lit, out)) != 0)
+			if (!adjacent && i > lit &&
+			    (rc = sink->text(sink->ctx, s + lit, i - lit)) != 0)
 				goto done;
 			pend_cs = w.cs;
 			pend_cs_len = w.cs_len;
@@ -280,17 +287,26 @@ int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out)
 		i += w.len;
 		lit = i;
 	}
-	if ((rc = flush(&pend, pend_cs, pend_cs_len, out)) != 0)
+	if ((rc = flush(&pend, pend_cs, pend_cs_len, sink)) != 0)
 		goto done;
-	if ((rc = emit_literal(s + lit, n - lit, out)) != 0)
-		goto done;
-	clean_controls(out, start);
+	if (n > lit)
+		rc = sink->text(sink->ctx, s + lit, n - lit);
 done:
-	if (rc)
-		imap_buf_truncate(out, start);
 	imap_buf_free(&text);
 	imap_buf_free(&pend);
 	imap_buf_free(&word);
+	return rc;
+}
+
+int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out)
+{
+	size_t start = out->len;
+	const struct imap_rfc2047_sink sink = {.text = emit_literal, .words = emit_words, .ctx = out};
+	int rc = imap_rfc2047_walk(in, len, &sink);
+	if (rc)
+		imap_buf_truncate(out, start);
+	else
+		clean_controls(out, start);
 	return rc;
 }
 

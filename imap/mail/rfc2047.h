@@ -47,6 +47,24 @@
  * caller-owned. An empty input appends nothing. */
 int imap_rfc2047_decode(const char *in, size_t len, struct imap_buf *out);
 
+/* The pieces of a header value as imap_rfc2047_decode sees them, for a
+ * caller that decodes them its own way (a sort key): after unfolding, in
+ * order, text outside encoded words goes to text() (raw bytes, never
+ * empty) and each run of adjacent encoded words in one charset to words()
+ * (the decoded bytes joined, still in charset cs[0..cs_len), never empty).
+ * Blanks between adjacent encoded words are dropped, malformed words are
+ * text, as in imap_rfc2047_decode. A callback's non-zero return stops the
+ * walk and is returned. */
+struct imap_rfc2047_sink {
+	int (*text)(void *ctx, const char *s, size_t n);
+	int (*words)(void *ctx, const char *cs, size_t cs_len, const char *s, size_t n);
+	void *ctx;
+};
+
+/* Walk in[0..len) (NULL allowed with len 0) into sink. Returns 0, a
+ * callback's return, or IMAP_ERR_NOMEM. */
+int imap_rfc2047_walk(const char *in, size_t len, const struct imap_rfc2047_sink *sink);
+
 /* Cheap scan: 0 when imap_rfc2047_decode would append s[0..len) unchanged
  * (printable US-ASCII and TAB only, no "=?"), 1 otherwise — when the value
  * holds "=?", a byte >= 0x80, or a control character (line breaks

@@ -48,7 +48,7 @@
 # Environment: IMAPGW_BIN (build/imapgw), IMAPGW_BENCH_TOOLS (build/tests/bench:
 # mailgen, imapbase), IMAPGW_BENCH_DURATION (10 s per case), IMAPGW_BENCH_SIZES
 # ("10000 100000"), IMAPGW_BENCH_CONCURRENCY ("1 16 64"), IMAPGW_BENCH_SORTS
-# ("arrival date"), IMAPGW_BENCH_DOWNLOAD_MB (20; 0 skips the downloads),
+# ("arrival date"; "subject" too), IMAPGW_BENCH_DOWNLOAD_MB (20; 0 skips the downloads),
 # IMAPGW_BENCH_NOINDEX (1), IMAPGW_BENCH_KEEP (0).
 set -uo pipefail
 export LC_NUMERIC=C   # printf and awk with "." decimals

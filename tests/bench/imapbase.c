@@ -17,6 +17,7 @@
  *                    5267/9394; the full form below if the server refuses it), then
  *                    UID FETCH <the page's UIDs> <SUMMARY_ITEMS>
  *         date-full  UID SORT (DATE) UTF-8 ALL (every UID), then the same UID FETCH
+ *         subject    as date, with (SUBJECT)
  *       Prints one line of key=value pairs: pages, seconds, dovecot_ticks (CPU of
  *       DOVECOT_PID's tree during the page loop only), bytes received, exists, and
  *       sort (partial, full, or - for arrival).
@@ -471,9 +472,11 @@ static int pages(int argc, char **argv)
 	double seconds = (double)num(argv[8], "SECONDS");
 	long dovecot = (long)num(argv[10], "DOVECOT_PID");
 	/* date: as imapgw, RETURN (COUNT PARTIAL) while the server accepts it */
-	int date = strcmp(mode, "date") == 0, full = strcmp(mode, "date-full") == 0;
+	int subject = strcmp(mode, "subject") == 0;
+	int date = subject || strcmp(mode, "date") == 0, full = strcmp(mode, "date-full") == 0;
+	const char *key = subject ? "SUBJECT" : "DATE";
 	if (!date && !full && strcmp(mode, "arrival") != 0)
-		die("MODE must be arrival, date or date-full");
+		die("MODE must be arrival, date, date-full or subject");
 	if (per == 0)
 		die("PER_PAGE must be positive");
 	rng ^= (uint64_t)getpid() << 20 ^ (uint64_t)time(NULL);
@@ -502,8 +505,8 @@ static int pages(int argc, char **argv)
 			unsigned long hi = exists - start, lo = hi > per ? hi - per + 1 : 1;
 			u.n = 0;
 			if (date && try_command(c, &l, on_esearch, &u,
-			                        "UID SORT RETURN (COUNT PARTIAL %lu:%lu) (DATE) UTF-8 ALL",
-			                        lo, hi) == 0) {
+			                        "UID SORT RETURN (COUNT PARTIAL %lu:%lu) (%s) UTF-8 ALL",
+			                        lo, hi, key) == 0) {
 				if (u.n != hi - lo + 1)
 					die("UID SORT RETURN (PARTIAL %lu:%lu) returned %zu UIDs", lo, hi, u.n);
 			} else {
@@ -513,7 +516,7 @@ static int pages(int argc, char **argv)
 					full = 1;
 				}
 				u.n = 0;
-				command(c, &l, on_sort, &u, "UID SORT (DATE) UTF-8 ALL");
+				command(c, &l, on_sort, &u, "UID SORT (%s) UTF-8 ALL", key);
 				if (u.n != exists)
 					die("UID SORT returned %zu UIDs for %lu messages", u.n, exists);
 				memmove(u.v, u.v + lo - 1, (hi - lo + 1) * sizeof *u.v);

@@ -466,11 +466,121 @@ TEST_ON_EVERY_SERVER(index, every_sort_key_both_orders_as_the_server_sorts)
 	}
 	imap_session_logout(&s, deadline());
 	static const char *const local[] = {"SORT (ARRIVAL)", "SORT (DATE)", "SORT (FROM)",
-	                                    "SORT (TO)", "SORT (SIZE)"};
-	for (size_t k = 0; k < sizeof local / sizeof local[0]; k++)
+	                                    "SORT (TO)", "SORT (SIZE)", "SORT (SUBJECT)"};
+	/* Cyrus's subject order is its SORT's (awkward_subjects_... below) */
+	size_t nlocal = sizeof local / sizeof local[0] - (strcmp(srv->name, "cyrus") == 0);
+	for (size_t k = 0; k < nlocal; k++)
 		cr_assert_eq(gw_count_sent(&g, local[k]), 0, "%s: %s: the index sorts, not the server",
 		             srv->name, local[k]);
 	gw_stop(&gj);
+	gw_stop(&g);
+}
+
+/* Subjects whose order is easy to get wrong: RFC 5256 leaders and trailers,
+ * encoded words in UTF-8, ISO-8859-1 and charsets the server does not know,
+ * undecodable bytes, Greek, Cyrillic, German sharp s, accented capitals,
+ * compatibility characters, the empty subject, a subject of only "Re:",
+ * and none at all. Raw header values, appended as they are. */
+static const char *const awkward[] = {
+	"Re: Re: x", "[list] Re: x", "Fwd: x (fwd)", "[fwd: x]", "re:x", "RE: [a] [b] x", "x",
+	"Re:", "", NULL, "=?UTF-8?Q?caf=C3=A9?=", "=?ISO-8859-1?Q?caf=E9?=", "cafz",
+	"=?x-unknown-charset?Q?caf=E9?=", "=?us-ascii?Q?caf=E9?=", "=?iso-8859-1?q?=80x?=",
+	"=?UTF-8?B?zrHOss6z?=", /* αβγ */ "\xce\x91\xce\x92\xce\x93", /* ΑΒΓ */
+	"\xcf\x83\xce\xbf\xcf\x82", "\xce\xa3\xce\x9f\xce\xa3", /* σος ΣΟΣ */
+	"=?KOI8-R?B?8NLJ18XU?=", "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2",
+	"\xd1\x91\xd0\xbb\xd0\xba\xd0\xb0", /* ёлка */ "Stra\xc3\x9f" "e", "STRASSE", "STRAT",
+	"\xc3\x89t\xc3\xa9", "\xc3\xa9t\xc3\xa9", "Etz", "\xc3\x80 bient\xc3\xb4t", "A bient",
+	"\xe2\x91\xa0 one", "1 one", "\xef\xac\x81x", "fiz", "a\xe9\xe9", "a\xe9" "b",
+	"=?utf-8?q?=E9?=z", "Re: =?UTF-8?Q?=C3=9Cberpr=C3=BCfung?=", "\xc3\x9c" "ber",
+	"=?UTF-8?Q?Re=3A_y?=", "y", "  spaced   out  ", "spaced out",
+};
+#define AWKWARD (sizeof awkward / sizeof awkward[0])
+
+/* heidi's folder ix-subjects on srv, emptied and given the awkward
+ * subjects (Message-IDs <subj-NN@test>, NN their index) in order. */
+static void awkward_folder(const struct test_server *srv, char *folder, size_t cap)
+{
+	take_turn(srv);
+	test_server_path(srv, "ix-subjects", folder, cap);
+	struct imap_session *s = login(srv);
+	fresh_folder(s, folder);
+	for (size_t i = 0; i < AWKWARD; i++) {
+		char id[32], msg[1024];
+		snprintf(id, sizeof id, "subj-%02zu", i);
+		snprintf(msg, sizeof msg,
+		         "Message-ID: <%s@test>\r\nFrom: w@example.com\r\nTo: heidi@example.com\r\n"
+		         "%s%s%sDate: Mon, 5 Feb 2024 10:00:00 +0100\r\n\r\nBody.\r\n",
+		         id, awkward[i] ? "Subject: " : "", awkward[i] ? awkward[i] : "",
+		         awkward[i] ? "\r\n" : "");
+		struct imap_cmd c;
+		struct imap_error err = {0};
+		imap_session_cmd(s, &c);
+		imap_cmd_atom(&c, "APPEND");
+		imap_cmd_mailbox(&c, folder, strlen(folder));
+		imap_cmd_literal(&c, msg, strlen(msg));
+		cr_assert_eq(imap_session_run(s, &c, NULL, NULL, deadline(), &err), 0,
+		             "%s: APPEND %s: %s", srv->name, id, err.msg);
+		imap_cmd_free(&c);
+	}
+	imap_session_logout(&s, deadline());
+}
+
+/*
+ * The subject order of the awkward subjects, both directions, served from
+ * the index, against the server's SORT (SUBJECT) (Courier's: Dovecot's, of
+ * the same messages). On a server whose subject order the gateway cannot
+ * reproduce, the gateway must ask the server's SORT instead, and the order
+ * must still be the server's.
+ */
+TEST_ON_EVERY_SERVER(index, awkward_subjects_sort_as_the_server_sorts)
+{
+	const struct test_server *judge = strcmp(srv->name, "courier") == 0 ? DOVECOT : srv;
+	/* Cyrus's SORT (SUBJECT) orders otherwise than Dovecot's, for reasons
+	 * of its own (it sorts "cafz" before "café"): its subject pages stay
+	 * with its SORT */
+	bool local = strcmp(srv->name, "cyrus") != 0;
+	char folder[64];
+	struct uidlist all = {0}, want = {0};
+	awkward_folder(judge, folder, sizeof folder);
+	struct imap_session *s = login(judge);
+	must_select(s, folder);
+	run(s, "UID SEARCH ALL", on_sort, &all);
+	run(s, "UID SORT (SUBJECT) UTF-8 ALL", on_sort, &want);
+	imap_session_logout(&s, deadline());
+	cr_assert_eq(all.n, AWKWARD, "%s: %zu messages", judge->name, all.n);
+	cr_assert_eq(want.n, AWKWARD);
+	if (judge != srv) {  /* one user lock at a time: the judge's is done with */
+		test_user_unlock();
+		awkward_folder(srv, folder, sizeof folder);
+	}
+	struct gw g;
+	gw_start_on(&g, srv, NULL);
+	char q[160];
+	snprintf(q, sizeof q, "folder=%s&per_page=1", folder);
+	json_decref(listing(&g, HEIDI, q));  /* loads the index */
+	for (int desc = 0; desc < 2; desc++) {
+		static struct idlist got;
+		snprintf(q, sizeof q, "folder=%s&per_page=500&sort=subject&order=%s", folder,
+		         desc ? "desc" : "asc");
+		listed_ids(&g, HEIDI, q, &got);
+		cr_assert_eq(got.n, AWKWARD, "%s: %s", srv->name, q);
+		for (size_t i = 0; i < AWKWARD; i++) {
+			uint32_t w = want.v[desc ? AWKWARD - 1 - i : i];
+			size_t at = 0;
+			while (at < all.n && all.v[at] != w)
+				at++;
+			char id[32];
+			snprintf(id, sizeof id, "<subj-%02zu@test>", at);
+			cr_assert_str_eq(got.v[i], id, "%s: %s: #%zu is %s, %s's SORT says %s (\"%s\")",
+			                 srv->name, q, i, got.v[i], judge->name, id,
+			                 at < AWKWARD && awkward[at] ? awkward[at] : "(none)");
+		}
+	}
+	if (local)
+		cr_assert_eq(gw_count_sent(&g, "SORT (SUBJECT)"), 0,
+		             "%s: the index sorts, not the server", srv->name);
+	else
+		cr_assert_gt(gw_count_sent(&g, "SORT (SUBJECT)"), 0, "%s: the server sorts", srv->name);
 	gw_stop(&g);
 }
 
