@@ -840,6 +840,62 @@ again:;
 	return 0;
 }
 
+int imap_pool_acquire_spare(struct imap_pool *p, const struct imap_credentials *cred,
+                            struct imap_session **out)
+{
+	if (out)
+		*out = NULL;
+	if (!p || !cred || !cred->user || !cred->secret || !out ||
+	    (cred->kind != IMAP_CRED_PASSWORD && cred->kind != IMAP_CRED_TOKEN))
+		return IMAP_ERR_INVALID;
+	size_t ulen = strlen(cred->user);
+	unsigned char fp[FP_LEN], uh[FP_LEN];
+	if (ulen > IMAP_POOL_USER_MAX || pool_mac(p, cred->secret, strlen(cred->secret), fp) != 0 ||
+	    pool_mac(p, cred->user, ulen, uh) != 0)
+		return IMAP_ERR_INVALID;
+	uint64_t uhash = first64(uh);
+	struct pool_entry *e = NULL;
+	pthread_mutex_lock(&p->lock);
+	struct pool_user *u = user_find(p, uhash, cred->user);
+	bool throttled = false;
+	if (u) {
+		user_refresh(p, u, pool_now(p));
+		throttled = u->throttled_until != 0;
+		user_put(p, u);
+	}
+	for (struct pool_group *g = p->groups[uhash & p->group_mask];
+	     g && !e && !throttled && p->waiting == 0; g = g->hnext) {
+		if (g->uhash == uhash && g->kind == cred->kind && strcmp(g->user, cred->user) == 0 &&
+		    CRYPTO_memcmp(g->fp, fp, FP_LEN) == 0 && !list_empty(&g->idle)) {
+			e = CONTAINER_OF(g->idle.next, struct pool_entry, in_group);
+			list_unlink(&e->in_group);
+			list_unlink(&e->in_pool);
+			e->idle = false;
+			p->idle--;
+			p->busy++;
+			p->st.reused++;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (!e)
+		return IMAP_ERR_BUSY;
+	struct imap_error why;
+	if (imap_session_check(e->s, &why) != 0) {
+		imap_pool_release(p, e->s);  /* the server has left it: dropped */
+		return IMAP_ERR_BUSY;
+	}
+	*out = e->s;
+	return 0;
+}
+
+bool imap_pool_wanted(struct imap_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool wanted = p->waiting > 0;
+	pthread_mutex_unlock(&p->lock);
+	return wanted;
+}
+
 void imap_pool_release(struct imap_pool *p, struct imap_session *s)
 {
 	if (!p || !s)
