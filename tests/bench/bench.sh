@@ -228,16 +228,22 @@ gwlog=$out/imapgw.log
 # start_gw [ARG...]: an imapgw on a new loopback port, its log appended to $gwlog;
 # sets gw_pid, port and url
 start_gw() {
-	local i
-	port=$(_dovecot_pick_port) || exit 1
-	"$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
-		--imap-tls implicit --imap-ca "$IMAPGW_TEST_CA" --log-level warn "$@" >>"$gwlog" 2>&1 &
-	gw_pid=$!
-	for (( i = 0; i < 100; i++ )); do
-		kill -0 "$gw_pid" 2>/dev/null || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
-		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz") == 200 ]] && break
-		sleep 0.1
+	local i try
+	for (( try = 0; try < 3; try++ )); do  # another process may take the port first
+		port=$(_dovecot_pick_port) || exit 1
+		"$imapgw" --listen "127.0.0.1:$port" --imap-host 127.0.0.1 --imap-port "$IMAPGW_TEST_IMAPS_PORT" \
+			--imap-tls implicit --imap-ca "$IMAPGW_TEST_CA" --log-level warn "$@" >>"$gwlog" 2>&1 &
+		gw_pid=$!
+		for (( i = 0; i < 100; i++ )); do
+			kill -0 "$gw_pid" 2>/dev/null || break
+			[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/healthz") == 200 ]] && break
+			sleep 0.1
+		done
+		kill -0 "$gw_pid" 2>/dev/null && break
+		wait "$gw_pid" 2>/dev/null
+		tail -n 1 "$gwlog" | grep -q 'cannot listen' || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
 	done
+	kill -0 "$gw_pid" 2>/dev/null || fail "imapgw exited at start: $(tail -n 5 "$gwlog")"
 	(( i < 100 )) || fail "imapgw did not answer /healthz within 10 s"
 	url=http://127.0.0.1:$port/messages
 }
