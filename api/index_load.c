@@ -91,15 +91,17 @@ void api_index_load_after(const struct api_request *req, struct api_response *re
 		atomic_fetch_sub(&loading, 1);
 		return;  /* a later listing starts it */
 	}
+	/* the claim first: a loaded folder (the usual case) costs no more */
+	uint64_t claim = imap_index_load_claim(cfg->index, key, folder);
+	struct load *l = claim ? calloc(1, sizeof *l) : NULL;
 	struct imap_credentials cred;
 	struct imap_buf store;
-	const struct api_server *srv;
+	const struct api_server *srv = NULL;
 	struct api_response scratch;
 	api_response_init(&scratch);
-	bool ok = api_request_target(req, &cred, &store, &srv, &scratch);
+	bool ok = l && api_request_target(req, &cred, &store, &srv, &scratch);
 	api_response_free(&scratch);
-	struct load *l = ok ? calloc(1, sizeof *l) : NULL;
-	if (l) {
+	if (ok) {
 		size_t ul = strlen(cred.user) + 1, sl = strlen(cred.secret) + 1, fl = strlen(folder) + 1;
 		l->store_len = ul + sl + fl;
 		if ((l->store = malloc(l->store_len))) {
@@ -107,17 +109,11 @@ void api_index_load_after(const struct api_request *req, struct api_response *re
 			l->secret = memcpy(l->store + ul, cred.secret, sl);
 			l->folder = memcpy(l->store + ul + sl, folder, fl);
 		}
-	}
-	if (ok) {
 		OPENSSL_cleanse(store.data, store.len);
 		imap_buf_free(&store);
 	}
-	uint64_t claim = l && l->store ? imap_index_load_claim(cfg->index, key, folder) : 0;
-	if (!claim) {
-		if (l && l->store) {
-			OPENSSL_cleanse(l->store, l->store_len);
-			free(l->store);
-		}
+	if (!l || !l->store) {
+		imap_index_load_drop(cfg->index, key, folder, claim);
 		free(l);
 		atomic_fetch_sub(&loading, 1);
 		return;

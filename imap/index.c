@@ -863,6 +863,31 @@ static int folder_probe(struct imap_index *ix, struct imap_session *s, const cha
 	return rc;
 }
 
+/* Probe folder (folder_probe) and hold f (locked) to what the server
+ * says: unindexable when it hides what revalidation needs (*condstore
+ * then false), emptied at once on a new UIDVALIDITY. */
+static int folder_match(struct imap_index *ix, struct folder *f, struct imap_session *s,
+                        const char *folder, bool *condstore, struct status *st,
+                        int64_t deadline, struct imap_error *err)
+{
+	uint32_t uidvalidity;
+	int rc = folder_probe(ix, s, folder, *condstore, st, &uidvalidity, deadline, err);
+	if (rc)
+		return rc;
+	if (!st->has_messages || !st->has_uidnext || (*condstore && !st->has_modseq) || !uidvalidity)
+		*condstore = false, f->unindexable = true;  /* the server hides what we need */
+	if (f->uidvalidity != uidvalidity) {
+		if (f->uidvalidity || f->n) {
+			pthread_mutex_lock(&ix->lock);
+			ix->dropped++;
+			pthread_mutex_unlock(&ix->lock);
+		}
+		folder_clear(f);
+		f->uidvalidity = uidvalidity;
+	}
+	return 0;
+}
+
 /* Unlock f and give it back, with what it grew by since old_bytes, old_n. */
 static void folder_release(struct imap_index *ix, struct folder *f, size_t old_bytes,
                            size_t old_n)
@@ -938,20 +963,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	atomic_store(&f->running, began);
 	struct status st;
-	uint32_t uidvalidity;
-	rc = folder_probe(ix, s, folder, condstore, &st, &uidvalidity, deadline, err);
-	if (!rc && (!st.has_messages || !st.has_uidnext || (condstore && !st.has_modseq) ||
-	            !uidvalidity))
-		condstore = false, f->unindexable = true;  /* the server hides what we need */
-	if (!rc && f->uidvalidity != uidvalidity) {
-		if (f->uidvalidity || f->n) {
-			pthread_mutex_lock(&ix->lock);
-			ix->dropped++;
-			pthread_mutex_unlock(&ix->lock);
-		}
-		folder_clear(f);
-		f->uidvalidity = uidvalidity;
-	}
+	rc = folder_match(ix, f, s, folder, &condstore, &st, deadline, err);
 	if (!rc && condstore && st.modseq == 0)
 		condstore = false;  /* NOMODSEQ folder */
 	bool served = false;
@@ -1031,21 +1043,8 @@ int imap_index_load(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	bool condstore = imap_session_condstore(s);
 	struct status st;
-	uint32_t uidvalidity = 0;
 	if (!rc)
-		rc = folder_probe(ix, s, folder, condstore, &st, &uidvalidity, deadline, err);
-	if (!rc && (!st.has_messages || !st.has_uidnext || (condstore && !st.has_modseq) ||
-	            !uidvalidity))
-		f->unindexable = true;  /* the server hides what we need */
-	if (!rc && f->uidvalidity != uidvalidity) {
-		if (f->uidvalidity || f->n) {
-			pthread_mutex_lock(&ix->lock);
-			ix->dropped++;
-			pthread_mutex_unlock(&ix->lock);
-		}
-		folder_clear(f);
-		f->uidvalidity = uidvalidity;
-	}
+		rc = folder_match(ix, f, s, folder, &condstore, &st, deadline, err);
 	if (!rc && !f->unindexable && !f->complete) {
 		rc = load_batch(ix, f, s, &st, stop, stop_ctx, deadline, err);
 		if (rc == IMAP_ERR_LIMIT) {
