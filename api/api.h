@@ -101,6 +101,23 @@ struct api_request {
 
 #define API_HEADERS_MAX 6
 
+/*
+ * Work to do once the answer has gone (loading a folder into the index).
+ * The HTTP layer queues it on the workers after handing the answer back,
+ * under `key` (not the request's: it never takes a place of the user's
+ * requests), and runs step(arg) again, each time at the back of the
+ * queue, while it returns true; end(arg) runs once, after the last step,
+ * or instead of any when it cannot run (the queue full, the server
+ * stopping, queued for longer than --pool-wait). Where nothing runs it
+ * (no HTTP layer), api_response_free calls end.
+ */
+struct api_after {
+	bool (*step)(void *arg);
+	void (*end)(void *arg);
+	void *arg;
+	uint64_t key;
+};
+
 struct api_response {
 	int status;
 	const char *content_type;  /* static string, or content_type_buf */
@@ -114,6 +131,7 @@ struct api_response {
 	} headers[API_HEADERS_MAX];
 	size_t nheaders;
 	bool streamed;             /* the body went out through api_stream_* */
+	struct api_after after;    /* step NULL: nothing to do after the answer */
 };
 
 /* Initialise an empty response (status 500 until something sets it). */
@@ -229,6 +247,8 @@ struct api_config {
 	unsigned changes_max;        /* largest max_changes of GET /changes (0: 5000) */
 	unsigned folder_state_max;   /* folders a folder-list state lists one by one (0: 500) */
 	struct imap_index *index;    /* borrowed; NULL: listings without the index */
+	unsigned index_loads_max;    /* folders loaded into the index at once (0: 4) */
+	unsigned request_timeout_ms; /* bound of one loading step (0: 30 s) */
 	unsigned events_folders_max; /* folders one event stream may watch (0: 16) */
 	/* /senders */
 	unsigned senders_batch;      /* UIDs per header FETCH of a scan (0: 1000) */
@@ -251,6 +271,16 @@ struct api_config {
 	 * pairs, NULL-terminated); NULL: not logged. */
 	void (*log_event)(const char *req_id, const char *msg, const char *const *kv);
 };
+
+/* After a listing answered without the index (folder, with the index key
+ * of the request's credentials, which the server accepted for it): when
+ * the folder is not loaded, claim its loading and set resp->after to load
+ * it in steps, each on a spare pooled session of these credentials
+ * (imap_pool_acquire_spare), giving it back between batches as soon as a
+ * request waits for one. At most index_loads_max folders load at once;
+ * errors are only logged. (api/index_load.c) */
+void api_index_load_after(const struct api_request *req, struct api_response *resp,
+                          const unsigned char key[32], const char *folder);
 
 /* The server is stopping: long handlers (a /senders scan) stop between
  * their steps and answer 503 instead of holding the shutdown up. */

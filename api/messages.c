@@ -247,6 +247,9 @@ void api_messages_list(const struct api_request *req, struct api_response *resp,
 			return;
 	} else if (!api_run(req, m, fetch_page, &l, resp)) {
 		return;
+	} else if (l.has_key) {
+		/* a folder the index does not hold yet loads once this is out */
+		api_index_load_after(req, resp, l.key, l.folder);
 	}
 
 	const struct imap_page *p = &l.page;

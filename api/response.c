@@ -18,6 +18,9 @@ void api_response_init(struct api_response *r)
 
 void api_response_free(struct api_response *r)
 {
+	if (r->after.end)
+		r->after.end(r->after.arg);
+	r->after = (struct api_after){0};
 	imap_buf_free(&r->body);
 	r->nheaders = 0;
 }

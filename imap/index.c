@@ -65,6 +65,7 @@ struct folder {
 	bool subjects;                       /* the server's subject order is
 	                                        imap_subject_sort_key's */
 	atomic_bool loaded;                  /* complete, readable without the lock */
+	atomic_ullong loader;                /* the claim of its one loader (0: none) */
 	struct msg *v;
 	size_t n, cap;
 	char *keywords[KEYWORDS_MAX];
@@ -138,7 +139,7 @@ static void folder_clear(struct folder *f)
 	f->fresh_from = 0;
 	f->complete = false;
 	atomic_store(&f->loaded, false);
-	f->bytes = 0;
+	f->bytes = 0;  /* the loader's claim stays: it loads the folder again */
 }
 
 static void folder_free(struct folder *f)
@@ -604,8 +605,8 @@ static int revalidate(struct imap_index *ix, struct folder *f, struct imap_sessi
 /* One batch of a folder being loaded, by sequence numbers; the last one
  * reconciles with UID SEARCH ALL (numbers shift when mail goes meanwhile). */
 static int load_batch(struct imap_index *ix, struct folder *f, struct imap_session *s,
-                      const struct status *st, int64_t deadline,
-                      struct imap_error *err)
+                      const struct status *st, imap_index_stop_fn *stop, void *stop_ctx,
+                      int64_t deadline, struct imap_error *err)
 {
 	if (f->n == 0 && f->loaded_seq == 0) {
 		/* Flags changed while loading show up in the first CHANGEDSINCE. */
@@ -614,7 +615,9 @@ static int load_batch(struct imap_index *ix, struct folder *f, struct imap_sessi
 	}
 	int rc = 0;
 	int64_t until = imap_now_ms() + IMAP_INDEX_LOAD_MS;
-	while (f->loaded_seq < st->messages && imap_now_ms() < until) {
+	for (bool first = true; f->loaded_seq < st->messages && imap_now_ms() < until &&
+	                        (first || !stop || !stop(stop_ctx));
+	     first = false) {
 		uint32_t lo = f->loaded_seq + 1;
 		uint32_t hi = st->messages - f->loaded_seq > IMAP_INDEX_LOAD_BATCH
 		                  ? lo + IMAP_INDEX_LOAD_BATCH - 1 : st->messages;
@@ -862,6 +865,31 @@ static int folder_probe(struct imap_index *ix, struct imap_session *s, const cha
 	return rc;
 }
 
+/* Probe folder (folder_probe) and hold f (locked) to what the server
+ * says: unindexable when it hides what revalidation needs (*condstore
+ * then false), emptied at once on a new UIDVALIDITY. */
+static int folder_match(struct imap_index *ix, struct folder *f, struct imap_session *s,
+                        const char *folder, bool *condstore, struct status *st,
+                        int64_t deadline, struct imap_error *err)
+{
+	uint32_t uidvalidity;
+	int rc = folder_probe(ix, s, folder, *condstore, st, &uidvalidity, deadline, err);
+	if (rc)
+		return rc;
+	if (!st->has_messages || !st->has_uidnext || (*condstore && !st->has_modseq) || !uidvalidity)
+		*condstore = false, f->unindexable = true;  /* the server hides what we need */
+	if (f->uidvalidity != uidvalidity) {
+		if (f->uidvalidity || f->n) {
+			pthread_mutex_lock(&ix->lock);
+			ix->dropped++;
+			pthread_mutex_unlock(&ix->lock);
+		}
+		folder_clear(f);
+		f->uidvalidity = uidvalidity;
+	}
+	return 0;
+}
+
 /* Unlock f and give it back, with what it grew by since old_bytes, old_n. */
 static void folder_release(struct imap_index *ix, struct folder *f, size_t old_bytes,
                            size_t old_n)
@@ -926,12 +954,11 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	int rc = imap_session_select(s, folder, true, deadline, err);
 	if (rc)
 		return rc;
-	struct folder *f = folder_get(ix, key, folder, true);
-	/* While a folder loads, one request at a time loads it; the others
-	 * do not wait for that, they are answered the way they would be
-	 * without the index. */
-	bool wait = f && atomic_load(&f->loaded);
-	if (!f || (wait ? lock_until(&f->lock, deadline) : pthread_mutex_trylock(&f->lock)) != 0) {
+	struct folder *f = folder_get(ix, key, folder, false);
+	/* A folder not loaded (yet) is answered exactly as without the
+	 * index, with nothing sent before or after the page: imap_index_load
+	 * loads it, apart from the requests. */
+	if (!f || !atomic_load(&f->loaded) || lock_until(&f->lock, deadline) != 0) {
 		if (f)
 			folder_put(ix, f, 0, 0);
 		atomic_fetch_add(&ix->misses, 1);
@@ -953,20 +980,7 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 	uint64_t began = atomic_fetch_add(&ix->tickets, 1) + 1;
 	atomic_store(&f->running, began);
 	struct status st;
-	uint32_t uidvalidity;
-	rc = folder_probe(ix, s, folder, condstore, &st, &uidvalidity, deadline, err);
-	if (!rc && (!st.has_messages || !st.has_uidnext || (condstore && !st.has_modseq) ||
-	            !uidvalidity))
-		condstore = false, f->unindexable = true;  /* the server hides what we need */
-	if (!rc && f->uidvalidity != uidvalidity) {
-		if (f->uidvalidity || f->n) {
-			pthread_mutex_lock(&ix->lock);
-			ix->dropped++;
-			pthread_mutex_unlock(&ix->lock);
-		}
-		folder_clear(f);
-		f->uidvalidity = uidvalidity;
-	}
+	rc = folder_match(ix, f, s, folder, &condstore, &st, deadline, err);
 	if (!rc && condstore && st.modseq == 0)
 		condstore = false;  /* NOMODSEQ folder */
 	bool served = false;
@@ -980,27 +994,90 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
 				rc = serve(ix, f, s, req, condstore, deadline, out, err);
 			served = true;
 		} else {
+			/* dropped since it was seen loaded (a new UIDVALIDITY) */
 			rc = imap_messages_page(s, folder, req, deadline, out, err);
-			if (!rc) {
-				struct imap_error lerr = {0};
-				if (load_batch(ix, f, s, &st, deadline, &lerr) == IMAP_ERR_LIMIT)
-					f->unindexable = true;
-			}
-			served = false;
-			if (rc)
-				served = true;  /* an error: neither a hit nor a miss */
+			served = rc != 0;  /* an error: neither a hit nor a miss */
 		}
 	} else if (!rc) {
 		rc = imap_messages_page(s, folder, req, deadline, out, err);
 	}
 	if (f->unindexable)
 		folder_clear(f);
-	if (imap_session_state(s) == IMAP_SESSION_BROKEN && !f->complete)
-		folder_clear(f);  /* a load cut short: start again next time */
 	atomic_store(&f->running, 0);
 	atomic_fetch_add(served && !rc ? &ix->hits : &ix->misses, 1);
 	folder_release(ix, f, old_bytes, old_n);
 	return rc;
+}
+
+/* ---- loading ---- */
+
+uint64_t imap_index_load_claim(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                               const char *folder)
+{
+	if (!ix)
+		return 0;
+	struct folder *f = folder_get(ix, key, folder, true);
+	if (!f)
+		return 0;
+	uint64_t claim = 0;
+	/* held by someone: a page of a loaded folder, or its loader's step */
+	if (!atomic_load(&f->loaded) && pthread_mutex_trylock(&f->lock) == 0) {
+		uint64_t none = 0;
+		uint64_t mine = atomic_fetch_add(&ix->tickets, 1) + 1;
+		if (!f->complete && !f->unindexable &&
+		    atomic_compare_exchange_strong(&f->loader, &none, mine))
+			claim = mine;
+		pthread_mutex_unlock(&f->lock);
+	}
+	folder_put(ix, f, 0, 0);
+	return claim;
+}
+
+void imap_index_load_drop(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                          const char *folder, uint64_t claim)
+{
+	struct folder *f = ix && claim ? folder_get(ix, key, folder, false) : NULL;
+	if (!f)
+		return;
+	atomic_compare_exchange_strong(&f->loader, &claim, 0);
+	folder_put(ix, f, 0, 0);
+}
+
+int imap_index_load(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                    struct imap_session *s, const char *folder, uint64_t claim,
+                    imap_index_stop_fn *stop, void *stop_ctx, int64_t deadline,
+                    struct imap_error *err)
+{
+	struct folder *f = ix && claim ? folder_get(ix, key, folder, false) : NULL;
+	if (!f)
+		return 0;  /* dropped for room meanwhile: a later claim starts again */
+	if (atomic_load(&f->loader) != claim || lock_until(&f->lock, deadline) != 0) {
+		imap_index_load_drop(ix, key, folder, claim);
+		folder_put(ix, f, 0, 0);
+		return 0;
+	}
+	size_t old_bytes = f->bytes, old_n = f->n;
+	int rc = imap_session_select(s, folder, true, deadline, err);
+	bool condstore = imap_session_condstore(s);
+	struct status st;
+	if (!rc)
+		rc = folder_match(ix, f, s, folder, &condstore, &st, deadline, err);
+	if (!rc && !f->unindexable && !f->complete) {
+		rc = load_batch(ix, f, s, &st, stop, stop_ctx, deadline, err);
+		if (rc == IMAP_ERR_LIMIT) {
+			f->unindexable = true;  /* more keywords than a mask holds */
+			rc = 0;
+		}
+	}
+	if (f->unindexable)
+		folder_clear(f);
+	if (imap_session_state(s) == IMAP_SESSION_BROKEN && !f->complete)
+		folder_clear(f);  /* a load cut short: start again */
+	bool more = !rc && !f->unindexable && !f->complete;
+	if (!more)
+		atomic_store(&f->loader, 0);
+	folder_release(ix, f, old_bytes, old_n);
+	return rc ? rc : more ? IMAP_INDEX_MORE : 0;
 }
 
 int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],

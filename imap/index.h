@@ -27,11 +27,13 @@
  * A new UIDVALIDITY drops what was held at once. No page is built from
  * data older than its own revalidation.
  *
- * Loading: a folder not yet held is answered as without the index
- * (imap_messages_page) and loaded in batches of IMAP_INDEX_LOAD_BATCH
- * summaries by one request at a time, for about IMAP_INDEX_LOAD_MS each,
- * so no request holds a session for a whole large folder and no request
- * waits for another's loading. Once loaded, every sort order but subject (left to
+ * Loading: a folder not yet held is answered exactly as without the index
+ * (imap_messages_page; nothing is sent before or after the page). Its
+ * loading is claimed by one caller (imap_index_load_claim) and done apart
+ * from any request, in steps (imap_index_load) of batches of
+ * IMAP_INDEX_LOAD_BATCH summaries for about IMAP_INDEX_LOAD_MS each, so no
+ * step holds a session for a whole large folder and no request waits for
+ * the loading. Once loaded, every sort order but subject (left to
  * the server's SORT), both directions, the
  * cursor and the unseen/flagged filters are computed here; other filters
  * still use the server's SEARCH and take the summaries from the index.
@@ -61,9 +63,8 @@
 #include "imap/messages.h"
 
 #define IMAP_INDEX_KEY_LEN 32
-/* While a folder loads, one request at a time fetches batches of
- * IMAP_INDEX_LOAD_BATCH summaries after its own page, starting batches for
- * up to IMAP_INDEX_LOAD_MS. */
+/* A step of imap_index_load fetches batches of IMAP_INDEX_LOAD_BATCH
+ * summaries, starting batches for up to IMAP_INDEX_LOAD_MS. */
 #define IMAP_INDEX_LOAD_BATCH 1000u
 #define IMAP_INDEX_LOAD_MS 100
 
@@ -93,6 +94,40 @@ int imap_index_page(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KE
                     struct imap_session *s, const char *folder,
                     const struct imap_page_request *req, uint64_t arrived, int64_t deadline,
                     struct imap_page *out, struct imap_error *err);
+
+/*
+ * Loading a folder that is not held yet, apart from the requests that list
+ * it. imap_index_load_claim makes the caller the folder's one loader: a
+ * nonzero claim when the folder is neither loaded, nor being loaded, nor
+ * known to be unindexable (else 0). Sends nothing; 0 for a NULL ix. The
+ * caller vouches for the credentials behind key as for
+ * imap_index_page_held: claim only after a request with them was served.
+ *
+ * imap_index_load runs one step of that loading on s: NOOP and STATUS (a
+ * new UIDVALIDITY drops what was held), then batches of
+ * IMAP_INDEX_LOAD_BATCH summaries for about IMAP_INDEX_LOAD_MS, or until
+ * stop(stop_ctx) (may be NULL), asked before every batch but the first,
+ * says someone else wants the session. Returns IMAP_INDEX_MORE when more
+ * steps are needed (call again, with the same claim); 0 when the folder is
+ * loaded, or the claim is no longer the folder's (dropped for room or
+ * superseded), or the folder cannot be indexed; else an error as
+ * imap_index_page. Whenever it does not return IMAP_INDEX_MORE the claim is
+ * given up. Blocks for the server.
+ *
+ * imap_index_load_drop gives a claim up without a step (the caller cannot
+ * go on): a later claim may then load the folder. Harmless when the claim
+ * is already given up.
+ */
+#define IMAP_INDEX_MORE 2
+typedef bool imap_index_stop_fn(void *ctx);
+uint64_t imap_index_load_claim(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                               const char *folder);
+int imap_index_load(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                    struct imap_session *s, const char *folder, uint64_t claim,
+                    imap_index_stop_fn *stop, void *stop_ctx, int64_t deadline,
+                    struct imap_error *err);
+void imap_index_load_drop(struct imap_index *ix, const unsigned char key[IMAP_INDEX_KEY_LEN],
+                          const char *folder, uint64_t claim);
 
 /*
  * The same page without a session, when the index alone can answer it: the

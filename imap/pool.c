@@ -617,33 +617,66 @@ static void deadline_timespec(int64_t deadline, struct timespec *ts)
 	ts->tv_nsec = (long)(deadline % 1000) * 1000000L;
 }
 
-bool imap_pool_vouches(struct imap_pool *p, const struct imap_credentials *cred)
+/* The fingerprint of cred's secret and the keyed hash of its user; false
+ * for credentials no acquire would take. */
+static bool cred_key(const struct imap_pool *p, const struct imap_credentials *cred,
+                     unsigned char fp[FP_LEN], uint64_t *uhash)
 {
 	if (!p || !cred || !cred->user || !cred->secret ||
 	    (cred->kind != IMAP_CRED_PASSWORD && cred->kind != IMAP_CRED_TOKEN))
 		return false;
 	size_t ulen = strlen(cred->user);
-	unsigned char fp[FP_LEN], uh[FP_LEN];
+	unsigned char uh[FP_LEN];
 	if (ulen > IMAP_POOL_USER_MAX || pool_mac(p, cred->secret, strlen(cred->secret), fp) != 0 ||
 	    pool_mac(p, cred->user, ulen, uh) != 0)
 		return false;
-	uint64_t uhash = first64(uh);
-	bool yes = false;
-	pthread_mutex_lock(&p->lock);
-	/* as imap_pool_acquire: a throttled user is refused before any match */
+	*uhash = first64(uh);
+	return true;
+}
+
+/* The group of cred's key as it is (lock held); NULL when there is none or
+ * the user is throttled (as in imap_pool_acquire, a throttled user is
+ * refused before any match). */
+static struct pool_group *group_now(struct imap_pool *p, const struct imap_credentials *cred,
+                                    uint64_t uhash, const unsigned char fp[FP_LEN])
+{
 	struct pool_user *u = user_find(p, uhash, cred->user);
-	bool throttled = false;
 	if (u) {
 		user_refresh(p, u, pool_now(p));
-		throttled = u->throttled_until != 0;
+		bool throttled = u->throttled_until != 0;
 		user_put(p, u);
+		if (throttled)
+			return NULL;
 	}
-	if (!throttled) {
-		for (struct pool_group *g = p->groups[uhash & p->group_mask]; g && !yes; g = g->hnext)
-			yes = g->uhash == uhash && g->kind == cred->kind &&
-			      strcmp(g->user, cred->user) == 0 && CRYPTO_memcmp(g->fp, fp, FP_LEN) == 0 &&
-			      g->total > g->connecting;
-	}
+	for (struct pool_group *g = p->groups[uhash & p->group_mask]; g; g = g->hnext)
+		if (g->uhash == uhash && g->kind == cred->kind && strcmp(g->user, cred->user) == 0 &&
+		    CRYPTO_memcmp(g->fp, fp, FP_LEN) == 0)
+			return g;
+	return NULL;
+}
+
+/* The most recently used idle session of g, now borrowed (lock held). */
+static struct pool_entry *take_idle(struct imap_pool *p, struct pool_group *g)
+{
+	struct pool_entry *e = CONTAINER_OF(g->idle.next, struct pool_entry, in_group);
+	list_unlink(&e->in_group);
+	list_unlink(&e->in_pool);
+	e->idle = false;
+	p->idle--;
+	p->busy++;
+	p->st.reused++;
+	return e;
+}
+
+bool imap_pool_vouches(struct imap_pool *p, const struct imap_credentials *cred)
+{
+	unsigned char fp[FP_LEN];
+	uint64_t uhash;
+	if (!cred_key(p, cred, fp, &uhash))
+		return false;
+	pthread_mutex_lock(&p->lock);
+	const struct pool_group *g = group_now(p, cred, uhash, fp);
+	bool yes = g && g->total > g->connecting;
 	pthread_mutex_unlock(&p->lock);
 	return yes;
 }
@@ -707,13 +740,7 @@ again:;
 		}
 		/* 2. an idle session of this key, most recently used first */
 		if (!list_empty(&g->idle)) {
-			e = CONTAINER_OF(g->idle.next, struct pool_entry, in_group);
-			list_unlink(&e->in_group);
-			list_unlink(&e->in_pool);
-			e->idle = false;
-			p->idle--;
-			p->busy++;
-			p->st.reused++;
+			e = take_idle(p, g);
 			break;
 		}
 		/* 3. room for a new one, evicting another key's idle session if full */
@@ -838,6 +865,40 @@ again:;
 	if (fresh)
 		*fresh = true;
 	return 0;
+}
+
+int imap_pool_acquire_spare(struct imap_pool *p, const struct imap_credentials *cred,
+                            struct imap_session **out)
+{
+	unsigned char fp[FP_LEN];
+	uint64_t uhash;
+	if (out)
+		*out = NULL;
+	if (!out || !cred_key(p, cred, fp, &uhash))
+		return IMAP_ERR_INVALID;
+	struct pool_entry *e = NULL;
+	pthread_mutex_lock(&p->lock);
+	struct pool_group *g = p->waiting ? NULL : group_now(p, cred, uhash, fp);
+	if (g && !list_empty(&g->idle))
+		e = take_idle(p, g);
+	pthread_mutex_unlock(&p->lock);
+	if (!e)
+		return IMAP_ERR_BUSY;
+	struct imap_error why;
+	if (imap_session_check(e->s, &why) != 0) {
+		imap_pool_release(p, e->s);  /* the server has left it: dropped */
+		return IMAP_ERR_BUSY;
+	}
+	*out = e->s;
+	return 0;
+}
+
+bool imap_pool_wanted(struct imap_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool wanted = p->waiting > 0;
+	pthread_mutex_unlock(&p->lock);
+	return wanted;
 }
 
 void imap_pool_release(struct imap_pool *p, struct imap_session *s)

@@ -152,6 +152,21 @@ int imap_pool_acquire(struct imap_pool *p, const struct imap_credentials *cred, 
  * borrowing one. Blocks only for the pool's lock. */
 bool imap_pool_vouches(struct imap_pool *p, const struct imap_credentials *cred);
 
+/*
+ * Borrow a session for work nobody waits for (loading an index), only when
+ * that takes nothing from a request: an idle session of cred's key (never a
+ * new login, so only credentials the server accepted already), while no
+ * acquire waits in the pool and the user is not throttled. Never waits.
+ * Returns 0 and sets *out (give it back with imap_pool_release, as soon as
+ * imap_pool_wanted says so), or IMAP_ERR_BUSY, or IMAP_ERR_INVALID.
+ */
+int imap_pool_acquire_spare(struct imap_pool *p, const struct imap_credentials *cred,
+                            struct imap_session **out);
+
+/* Whether an acquire waits in the pool now (for a session or a slot): a
+ * holder of a spare session should give it back. */
+bool imap_pool_wanted(struct imap_pool *p);
+
 /* Give back a session borrowed from p (the caller's pointer is dead
  * afterwards). A broken one (imap_session_state() == IMAP_SESSION_BROKEN)
  * is freed and its slot given up; otherwise it becomes idle, stamped now,

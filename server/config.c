@@ -146,6 +146,8 @@ static const struct opt opts[] = {
 	 "folders one GET /events stream may watch"},
 	{"index-max-mb", OPT_UINT, OFF(index_max_mb), "256", 0, 1u << 20,
 	 "MiB of message summaries kept per process to serve listings (0: no index)"},
+	{"index-loads", OPT_UINT, OFF(index_loads), "4", 1, 1024,
+	 "folders loaded into the index at the same time, after the listings that found them cold"},
 
 	{"imap-host", OPT_STR, OFF(imap_host), "127.0.0.1", 0, 0, "IMAP server host name or address"},
 	{"imap-port", OPT_PORT, OFF(imap_port), "0", 0, 65535,

@@ -65,6 +65,7 @@ struct server_config {
 	unsigned events_idle_s;     /* --events-idle: IDLE re-issued after */
 	unsigned events_folders_max;/* --events-folders-max: folders of one stream */
 	unsigned index_max_mb;      /* --index-max-mb */
+	unsigned index_loads;       /* --index-loads: folders loading at once */
 	size_t stream_buffer;       /* --stream-buffer: bytes held per streamed download */
 	unsigned download_timeout_ms; /* --download-timeout: deadline of a streamed download */
 	char *cors_origins;         /* --cors-origins: exact origins or "*" (NULL: CORS off) */

@@ -542,6 +542,45 @@ static void job_expired(void *arg)
 	job_done(q);
 }
 
+/* Work a handler left for after its answer (struct api_after), queued on
+ * the workers under its own key, step after step, each at the back. */
+struct after_job {
+	struct http_server *srv;
+	struct api_after a;
+	char id[WEB_REQUEST_ID_MAX + 8];  /* the request's, with "/after" */
+};
+
+static void after_end(void *arg)
+{
+	struct after_job *j = arg;
+	j->a.end(j->a.arg);
+	free(j);
+}
+
+static void after_run(void *arg)
+{
+	struct after_job *j = arg;
+	log_set_thread_request(j->id);
+	bool again = j->a.step(j->a.arg);
+	log_set_thread_request(NULL);
+	if (!again || workers_submit(j->srv->workers, j->a.key, after_run, after_end, j) != 0)
+		after_end(j);
+}
+
+/* Queue a's steps (or end it at once when they cannot be queued). */
+static void after_queue(struct http_server *srv, const char *req_id, struct api_after a)
+{
+	struct after_job *j = malloc(sizeof *j);
+	if (!j) {
+		a.end(a.arg);
+		return;
+	}
+	*j = (struct after_job){.srv = srv, .a = a};
+	snprintf(j->id, sizeof j->id, "%s/after", req_id);
+	if (workers_submit(srv->workers, a.key, after_run, after_end, j) != 0)
+		after_end(j);
+}
+
 static void run_job(void *arg)
 {
 	struct req *q = arg;
@@ -550,8 +589,19 @@ static void run_job(void *arg)
 		job_expired(q);  /* started just as the watchdog would have */
 		return;
 	}
+	log_set_thread_request(q->id);
 	api_handle(&q->api, &q->resp);
+	log_set_thread_request(NULL);
+	/* What the handler left for later starts once the answer is handed
+	 * back (job_done may free q). */
+	struct api_after after = q->resp.after;
+	q->resp.after = (struct api_after){0};
+	struct http_server *srv = q->srv;
+	char id[WEB_REQUEST_ID_MAX + 1];
+	snprintf(id, sizeof id, "%s", q->id);
 	job_done(q);
+	if (after.step)
+		after_queue(srv, id, after);
 }
 
 /* The request context, made as soon as the request line is in (before

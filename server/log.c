@@ -33,6 +33,18 @@ int log_enabled(enum log_level level)
 	return level >= min_level;
 }
 
+static _Thread_local const char *thread_request;
+
+void log_set_thread_request(const char *req_id)
+{
+	thread_request = req_id;
+}
+
+const char *log_thread_request(void)
+{
+	return thread_request;
+}
+
 /* The line is written with the answers' JSON writer (api/jsonw.h): one
  * escaper for both, so a line stays valid UTF-8 JSON whatever bytes a
  * request path or a server's text held. Keys are literals of ours. */

@@ -23,6 +23,12 @@ int log_enabled(enum log_level level);
 void log_event(enum log_level level, const char *req_id, const char *msg, ...)
 	__attribute__((sentinel));
 
+/* The request the calling thread works for (NULL: none), for lines that
+ * name no request themselves (the IMAP trace). The string is borrowed
+ * until the next call on this thread. */
+void log_set_thread_request(const char *req_id);
+const char *log_thread_request(void);
+
 /* A member of a log line: a string (str not NULL) or a JSON number. */
 struct log_field {
 	const char *key;   /* a literal: not escaped */

@@ -28,13 +28,14 @@
 #include "server/log.h"
 #include "server/metrics.h"
 
-/* The IMAP protocol trace (--imap-trace), already redacted by the client. */
+/* The IMAP protocol trace (--imap-trace), already redacted by the client,
+ * under the id of the request the thread works for. */
 static void imap_trace_log(void *ctx, char dir, const char *text, size_t len)
 {
 	(void)ctx;
 	char line[1024];
 	snprintf(line, sizeof line, "%.*s", (int)(len < 1000 ? len : 1000), text);
-	log_event(LOG_DEBUG, NULL, dir == 'C' ? "imap >" : "imap <", "line", line,
+	log_event(LOG_DEBUG, log_thread_request(), dir == 'C' ? "imap >" : "imap <", "line", line,
 	          (const char *)NULL);
 }
 
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
 	api_init(&(struct api_config){.servers = servers, .nservers = n, .routes = routes,
 	                              .nroutes = cfg.nroutes,
 	                              .default_server = cfg.route_default_index, .index = index,
+	                              .index_loads_max = cfg.index_loads,
+	                              .request_timeout_ms = cfg.request_timeout_ms,
 	                              .per_page_max = cfg.per_page_max,
 	                              .download_timeout_ms = cfg.download_timeout_ms,
 	                              .text_max = cfg.text_max,

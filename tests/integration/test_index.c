@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "imap/client.h"
 #include "tests/support/gateway.h"
@@ -198,6 +199,34 @@ static json_t *listing(const struct gw *g, const char *user, const char *passwor
 	return j;
 }
 
+static unsigned long long metric_value(const struct gw *g, const char *name)
+{
+	struct gw_reply r;
+	gw_request(g, "GET", "/metrics", NULL, NULL, NULL, &r);
+	cr_assert_eq(r.status, 200);
+	const char *at = strstr(r.body.data, name);
+	unsigned long long v = 0;
+	while (at && at > r.body.data && at[-1] != '\n')
+		at = strstr(at + 1, name);  /* the sample, not the HELP line */
+	if (at)
+		sscanf(at + strlen(name), " %llu", &v);
+	gw_reply_free(&r);
+	return v;
+}
+
+/* The index holds at least n messages: the folders listed so far are
+ * loaded (apart from the listings, after their answers), within a bound. */
+static void wait_indexed(const struct gw *g, unsigned long long n)
+{
+	int64_t until = imap_now_ms() + 60000;
+	unsigned long long held;
+	while ((held = metric_value(g, "imapgw_index_messages ")) < n) {
+		cr_assert_lt(imap_now_ms(), until, "the index holds %llu of %llu messages after 60 s",
+		             held, n);
+		usleep(20000);
+	}
+}
+
 static void expect_state(const struct gw *g, const struct test_server *srv, const char *folder,
                          const char *when)
 {
@@ -299,6 +328,8 @@ static void changes_are_seen(const struct test_server *srv, const char *name, co
 	else
 		gw_start_on(&g, srv, NULL);
 	expect_state(&g, srv, folder, "first listing");
+	if (!flag || strcmp(flag, "--index-max-mb") != 0)
+		wait_indexed(&g, 8);  /* loaded after the first listing's answer */
 	expect_state(&g, srv, folder, "unchanged");
 
 	must_select(s, folder);
@@ -434,8 +465,10 @@ TEST_ON_EVERY_SERVER(index, every_sort_key_both_orders_as_the_server_sorts)
 	struct uidlist all = {0};
 	run(s, "UID SEARCH ALL", on_sort, &all);
 	cr_assert_eq(all.n, by_uid_order.n, "%s: UIDs and listing differ", judge->name);
-	/* a first listing loads the index; the ones below are served from it */
+	/* a first listing has the index load the folder (once it is
+	 * answered); the ones below are served from it */
 	json_decref(listing(&g, user, password, "per_page=1"));
+	wait_indexed(&g, all.n);
 	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 		struct uidlist want = {0};
 		char cmd[96];
@@ -679,6 +712,7 @@ TEST_ON_EVERY_SERVER(index, unchanged_listing_is_304_and_a_change_is_not)
 	snprintf(path, sizeof path, "/messages?folder=%s&per_page=2", folder);
 	cr_assert_eq(conditional(&g, path, "", tag, sizeof tag), 200);
 	cr_assert(strncmp(tag, "W/\"", 3) == 0, "%s", tag);
+	wait_indexed(&g, 4);
 	cr_assert_eq(conditional(&g, path, tag, again, sizeof again), 304);
 	cr_assert_str_eq(again, tag);
 	unsigned fetches = gw_count_sent(&g, " FETCH ");
@@ -732,21 +766,6 @@ static void *read_loop(void *arg)
 	return NULL;
 }
 
-static unsigned long long metric_value(const struct gw *g, const char *name)
-{
-	struct gw_reply r;
-	gw_request(g, "GET", "/metrics", NULL, NULL, NULL, &r);
-	cr_assert_eq(r.status, 200);
-	const char *at = strstr(r.body.data, name);
-	unsigned long long v = 0;
-	while (at && at > r.body.data && at[-1] != '\n')
-		at = strstr(at + 1, name);  /* the sample, not the HELP line */
-	if (at)
-		sscanf(at + strlen(name), " %llu", &v);
-	gw_reply_free(&r);
-	return v;
-}
-
 /* Whether the listing shows UID uid with \Flagged as `flagged` says. */
 static bool listed_flagged(const struct gw *g, const char *folder, uint32_t uid, bool flagged)
 {
@@ -786,7 +805,8 @@ Test(index, concurrent_listings_share_revalidations_and_see_every_change)
 	gw_start_on(&g, srv, NULL);
 	char q[160];
 	snprintf(q, sizeof q, "folder=%s&per_page=50", folder);
-	json_decref(listing(&g, HEIDI, q));  /* loads the index */
+	json_decref(listing(&g, HEIDI, q));  /* the index loads the folder after it */
+	wait_indexed(&g, 10);
 
 	volatile int stop = 0;
 	enum { READERS = 6 };
@@ -869,4 +889,87 @@ Test(index, unchanged_folder_list_is_304_and_a_new_folder_is_not)
 	imap_cmd_free(&c);
 	imap_session_logout(&s, deadline());
 	gw_stop(&g);
+}
+
+/* ---- a cold folder's first page ---- */
+
+/* What the gateway sent to the server for request id `req` (as its trace
+ * names it), one command a line without its tag. */
+static void sent_for(const struct gw *g, const char *req, struct imap_buf *out)
+{
+	imap_buf_init(out, 0);
+	FILE *f = fopen(g->log, "r");
+	cr_assert_not_null(f, "%s", g->log);
+	static char line[65536];
+	while (fgets(line, sizeof line, f)) {
+		json_t *j = json_loads(line, 0, NULL);
+		const char *id = json_string_value(json_object_get(j, "req"));
+		const char *msg = json_string_value(json_object_get(j, "msg"));
+		const char *cmd = json_string_value(json_object_get(j, "line"));
+		if (id && msg && cmd && strcmp(id, req) == 0 && strcmp(msg, "imap >") == 0) {
+			const char *sp = strchr(cmd, ' ');
+			imap_buf_printf(out, "%s\n", sp ? sp + 1 : cmd);
+		}
+		json_decref(j);
+	}
+	fclose(f);
+	imap_buf_putc(out, '\0');
+}
+
+/*
+ * The first page of a folder the index does not hold costs what it costs
+ * without the index: the same commands as a gateway with --index-max-mb=0
+ * sends, and the same answer; no probe and no load batch among them. The
+ * folder is loaded after the answer, by work of its own (its trace id is
+ * the request's with "/after"), without another request; the next page
+ * comes from the index.
+ */
+TEST_ON_EVERY_SERVER(index, a_cold_first_page_is_answered_as_without_the_index)
+{
+	char folder[64];
+	struct imap_session *s = filled_folder(srv, "ix-cold", "cold", 30, folder, sizeof folder);
+	imap_session_logout(&s, deadline());
+	struct gw on, off;
+	gw_start_on(&on, srv, NULL);
+	gw_start_on(&off, srv, "--index-max-mb", "0", NULL);
+	char path[128];
+	snprintf(path, sizeof path, "/messages?folder=%s&per_page=5", folder);
+	struct gw_reply a, b;
+	gw_request(&on, "GET", path, HEIDI, "X-Request-Id: cold-on", &a);
+	gw_request(&off, "GET", path, HEIDI, "X-Request-Id: cold-off", &b);
+	cr_assert_eq(a.status, 200, "%s", a.body.data);
+	cr_assert_eq(b.status, 200, "%s", b.body.data);
+	cr_assert_str_eq(a.body.data, b.body.data, "%s: the index changes the first page",
+	                 srv->name);
+	gw_reply_free(&a);
+	gw_reply_free(&b);
+
+	struct imap_buf with, without, after;
+	sent_for(&on, "cold-on", &with);
+	sent_for(&off, "cold-off", &without);
+	cr_assert(strstr(with.data, "FETCH"), "%s: the trace names the request:\n%s", srv->name,
+	          with.data);
+	cr_assert_str_eq(with.data, without.data, "%s: the first page's commands differ",
+	                 srv->name);
+	cr_assert_null(strstr(with.data, "NOOP"), "%s: a probe in the first page:\n%s",
+	               srv->name, with.data);
+	cr_assert_null(strstr(with.data, "FETCH 1:30 "), "%s: a load batch in the first page:\n%s",
+	               srv->name, with.data);
+
+	wait_indexed(&on, 30);
+	sent_for(&on, "cold-on/after", &after);
+	cr_assert(strstr(after.data, "FETCH 1:30 ("), "%s: the load, after the answer:\n%s",
+	          srv->name, after.data);
+	cr_assert_null(strstr(after.data, "LOGIN"), "%s: the load logged in:\n%s", srv->name,
+	               after.data);
+	imap_buf_free(&with);
+	imap_buf_free(&without);
+	imap_buf_free(&after);
+
+	unsigned long long hits = metric_value(&on, "imapgw_index_pages_total{result=\"hit\"}");
+	json_decref(listing(&on, HEIDI, path + strlen("/messages?")));
+	cr_assert_eq(metric_value(&on, "imapgw_index_pages_total{result=\"hit\"}"), hits + 1,
+	             "%s: the next page is not the index's", srv->name);
+	gw_stop(&off);
+	gw_stop(&on);
 }

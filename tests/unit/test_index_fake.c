@@ -1,7 +1,8 @@
 /*
  * tests/unit/test_index_fake.c — imap/index.h against the scripted fake
- * server: the exact commands a listing costs when the folder is loading,
- * unchanged, and changed by someone else, on a server without CONDSTORE,
+ * server: the exact commands a listing costs when the folder is cold (the
+ * page alone, as without the index), what loading it costs (apart from the
+ * page), and what a listing costs unchanged and changed by someone else, on a server without CONDSTORE,
  * ESEARCH or SORT. The fake fails the run on any command the script does
  * not name, so "an unchanged folder costs NOOP, STATUS and the page's
  * flags" is checked in full.
@@ -30,20 +31,21 @@ TestSuite(index_fake, .timeout = 20);
 
 static const struct fake_step script[] = {
 	FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1] ready\r\n"),
-	/* 1: a cold folder: the page as without the index, then the load */
+	/* 1: a cold folder: the page as without the index, nothing more */
 	FAKE_EXPECT("EXAMINE INBOX"),
 	FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n"
 	          "$TAG OK [READ-ONLY] done\r\n"),
+	FAKE_EXPECT("FETCH 2:3 (" IMAP_SUMMARY_ITEMS ")"),
+	FAKE_SEND(SUMMARY("2", "2", "") SUMMARY("3", "3", "\\Flagged") "$TAG OK done\r\n"),
+	/* 2: its loading, apart: the probe, then one batch */
 	FAKE_EXPECT("NOOP"),
 	FAKE_SEND("$TAG OK done\r\n"),
 	FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
 	FAKE_SEND(STATUS_LINE("3", "4") "$TAG OK done\r\n"),
-	FAKE_EXPECT("FETCH 2:3 (" IMAP_SUMMARY_ITEMS ")"),
-	FAKE_SEND(SUMMARY("2", "2", "") SUMMARY("3", "3", "\\Flagged") "$TAG OK done\r\n"),
 	FAKE_EXPECT("FETCH 1:3 (" IMAP_SUMMARY_ITEMS ")"),
 	FAKE_SEND(SUMMARY("1", "1", "\\Seen") SUMMARY("2", "2", "") SUMMARY("3", "3", "\\Flagged")
 	          "$TAG OK done\r\n"),
-	/* 2: unchanged: NOOP, STATUS, and (no CONDSTORE) the page's flags */
+	/* 3: unchanged: NOOP, STATUS, and (no CONDSTORE) the page's flags */
 	FAKE_EXPECT("NOOP"),
 	FAKE_SEND("$TAG OK done\r\n"),
 	FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
@@ -51,7 +53,7 @@ static const struct fake_step script[] = {
 	FAKE_EXPECT("UID FETCH 2,3 (UID FLAGS)"),
 	FAKE_SEND("* 2 FETCH (UID 2 FLAGS ())\r\n* 3 FETCH (UID 3 FLAGS (\\Seen $Work))\r\n"
 	          "$TAG OK done\r\n"),
-	/* 3: UID 1 went, UID 4 came: the new summary once, SEARCH for the loss */
+	/* 4: UID 1 went, UID 4 came: the new summary once, SEARCH for the loss */
 	FAKE_EXPECT("NOOP"),
 	FAKE_SEND("* 1 EXPUNGE\r\n* 3 EXISTS\r\n$TAG OK done\r\n"),
 	FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
@@ -63,7 +65,7 @@ static const struct fake_step script[] = {
 	FAKE_EXPECT("UID FETCH 3,4 (UID FLAGS)"),
 	FAKE_SEND("* 2 FETCH (UID 3 FLAGS (\\Seen $Work))\r\n* 3 FETCH (UID 4 FLAGS (\\Draft))\r\n"
 	          "$TAG OK done\r\n"),
-	/* 4: sorted by date, ascending, from the index alone (and the flags) */
+	/* 5: sorted by date, ascending, from the index alone (and the flags) */
 	FAKE_EXPECT("NOOP"),
 	FAKE_SEND("$TAG OK done\r\n"),
 	FAKE_EXPECT("STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY)"),
@@ -105,6 +107,18 @@ Test(index_fake, loading_unchanged_and_changed)
 	             err.msg);
 	expect_page(&p, 3, (const uint32_t[]){3, 2}, 2, "cold");
 	imap_page_free(&p);
+	struct imap_index_stats st;
+	imap_index_stats(ix, &st);
+	cr_assert_eq(st.reval[IMAP_INDEX_REVAL_LOAD], 0, "the page loads nothing");
+
+	uint64_t claim = imap_index_load_claim(ix, key, "INBOX");
+	cr_assert_neq(claim, 0, "a cold folder's loading can be claimed");
+	cr_assert_eq(imap_index_load_claim(ix, key, "INBOX"), 0, "by one loader only");
+	cr_assert_eq(imap_index_load(ix, key, s, "INBOX", claim + 1, NULL, NULL, DEADLINE(), &err),
+	             0, "another's claim loads nothing");
+	cr_assert_eq(imap_index_load(ix, key, s, "INBOX", claim, NULL, NULL, DEADLINE(), &err), 0,
+	             "%s", err.msg);
+	cr_assert_eq(imap_index_load_claim(ix, key, "INBOX"), 0, "a loaded folder needs no loader");
 
 	cr_assert_eq(imap_index_page(ix, key, s, "INBOX", &req, 0, DEADLINE(), &p, &err), 0, "%s",
 	             err.msg);
@@ -113,7 +127,6 @@ Test(index_fake, loading_unchanged_and_changed)
 	cr_assert_str_eq(p.msgs[0].flags[0], "\\Seen");
 	cr_assert_str_eq(p.msgs[0].flags[1], "$Work");
 	cr_assert_str_eq(p.msgs[0].env.subject, "Subject 3");
-	struct imap_index_stats st;
 	imap_index_stats(ix, &st);
 	cr_assert_eq(st.hits, 1);
 	cr_assert_eq(st.misses, 1);

@@ -264,6 +264,43 @@ Test(pool, waiter_gets_the_released_session)
 	fake_session_finish_many(&h, 1, NULL);
 }
 
+/* Work nobody waits for gets only an idle session of its key: never a
+ * login (the fake serves one connection only), never a borrowed one, never
+ * another key's; and imap_pool_wanted tells it when a request waits. */
+Test(pool, spare_session_is_an_idle_one_and_gives_way_to_waiters)
+{
+	static const struct fake_script scripts[] = {FAKE_SCRIPT(alice_session)};
+	struct fake_session h;
+	struct imap_pool *p = POOL_START(&h, scripts, NULL, .per_user = 1);
+	struct imap_credentials alice = password("alice", "secret");
+	struct imap_credentials wrong = password("alice", "wrong");
+	struct imap_session *s = NULL;
+
+	cr_assert_eq(imap_pool_acquire_spare(p, &alice, &s), IMAP_ERR_BUSY, "nothing idle: no login");
+	cr_assert_null(s);
+	struct got a = acquire_ok(p, alice);
+	cr_assert_eq(imap_pool_acquire_spare(p, &alice, &s), IMAP_ERR_BUSY, "the one is borrowed");
+	imap_pool_release(p, a.s);
+	cr_assert_eq(imap_pool_acquire_spare(p, &wrong, &s), IMAP_ERR_BUSY, "another secret");
+	cr_assert_eq(imap_pool_acquire_spare(p, &alice, &s), 0);
+	cr_assert_eq(s, a.s);
+	cr_assert(!imap_pool_wanted(p));
+
+	struct waiter_arg w;
+	pthread_t t = waiter_start(&w, p, alice);
+	wait_for_waiters(p, 1);
+	cr_assert(imap_pool_wanted(p), "a request waits");
+	imap_pool_release(p, s);
+	pthread_join(t, NULL);
+	cr_assert_eq(w.got.rc, 0, "%s (%s)", imap_strerror(w.got.rc), w.got.err.msg);
+	cr_assert(!imap_pool_wanted(p));
+	imap_pool_release(p, w.got.s);
+	cr_expect_eq(stats(p).created, 1, "one login in all");
+	imap_pool_free(&p, FAKE_DEADLINE());
+
+	fake_session_finish_many(&h, 1, NULL);
+}
+
 Test(pool, broken_session_is_discarded_on_release)
 {
 	static const struct fake_step dies[] = {
