@@ -371,19 +371,86 @@ static void retain(struct folder *f, const uint32_t *keep, size_t nkeep, uint32_
 	f->n = w;
 }
 
+struct uid_range {
+	uint32_t lo, hi;
+};
+
 struct load_ctx {
 	struct folder *f;
 	uint32_t min_uid;   /* ignore UIDs below (a "n:*" answer brings the last one) */
 	bool flags_only;    /* FLAGS updates of known UIDs, nothing new */
 	uint32_t max_uid, added;
 	int err;
+	/* QRESYNC (`vanished`): the UID ranges VANISHED named, kept as ranges
+	 * (a hostile "1:4294967295" costs one entry), applied by drop_vanished */
+	bool vanished;
+	struct uid_range *gone;
+	size_t ngone, capgone;
 };
+
+/* * VANISHED [(EARLIER)] <uid-set> (RFC 7162 §3.2.10): note its ranges. */
+static void on_vanished(struct load_ctx *c, const struct imap_response *r)
+{
+	const struct imap_value *set = imap_value_at(r->args, r->args->count - 1);
+	if (!imap_value_is_string(set))
+		return;
+	size_t pos = 0;
+	uint32_t a, b;
+	while (!c->err && imap_set_next(set->str, set->len, &pos, &a, &b) == 1) {
+		if (c->ngone == c->capgone) {
+			size_t cap = c->capgone ? 2 * c->capgone : 16;
+			struct uid_range *v = cap <= SIZE_MAX / sizeof *v ? realloc(c->gone, cap * sizeof *v)
+			                                                 : NULL;
+			if (!v) {
+				c->err = IMAP_ERR_NOMEM;
+				return;
+			}
+			c->gone = v;
+			c->capgone = cap;
+		}
+		c->gone[c->ngone++] = (struct uid_range){a < b ? a : b, a < b ? b : a};
+	}
+}
+
+static int by_lo(const void *a, const void *b)
+{
+	const struct uid_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Drop the messages whose UIDs VANISHED named: one pass over the folder. */
+static void drop_vanished(struct folder *f, struct load_ctx *c)
+{
+	if (!c->ngone)
+		return;
+	qsort(c->gone, c->ngone, sizeof *c->gone, by_lo);
+	size_t w = 0, k = 0;
+	for (size_t i = 0; i < f->n; i++) {
+		struct msg *m = &f->v[i];
+		while (k < c->ngone && c->gone[k].hi < m->uid)
+			k++;
+		if (k == c->ngone || c->gone[k].lo > m->uid) {
+			f->v[w++] = *m;
+			continue;
+		}
+		f->bytes -= msg_bytes(m) - sizeof *m;
+		msg_free(m);
+	}
+	if (w != f->n)
+		orders_drop(f);
+	f->n = w;
+}
 
 static int on_load(void *ctx, const struct imap_response *r)
 {
 	struct load_ctx *c = ctx;
 	const struct imap_value *att, *v;
 	uint32_t uid = imap_fetch_attributes(r, &att);
+	if (!uid && c->vanished && r->args && r->args->count >= 2 &&
+	    imap_value_is_atom(imap_value_at(r->args, 0), "VANISHED")) {
+		on_vanished(c, r);
+		return 0;
+	}
 	if (!uid || c->err || uid < c->min_uid)
 		return 0;
 	const struct imap_value *flags = NULL;
@@ -571,14 +638,23 @@ static int revalidate(struct imap_index *ix, struct folder *f, struct imap_sessi
 {
 	int rc = 0;
 	if (condstore && st->modseq != f->modseq) {
-		char since[32];
-		snprintf(since, sizeof since, "(CHANGEDSINCE %llu)", (unsigned long long)f->modseq);
+		/* With QRESYNC the same command names the UIDs expunged since
+		 * (VANISHED (EARLIER)), so no UID SEARCH ALL is needed for them. */
+		bool qresync = imap_session_qresync(s);
+		char since[48];
+		snprintf(since, sizeof since, "(CHANGEDSINCE %llu%s)", (unsigned long long)f->modseq,
+		         qresync ? " VANISHED" : "");
 		struct imap_cmd c;
 		imap_session_cmd(s, &c);
 		imap_cmd_raw(&c, "UID FETCH 1:* (UID FLAGS)");
 		imap_cmd_raw(&c, since);
-		struct load_ctx lc = {.f = f, .flags_only = true};
-		if ((rc = run_load(ix, IMAP_INDEX_REVAL_CHANGEDSINCE, s, &c, &lc, deadline, err)))
+		struct load_ctx lc = {.f = f, .flags_only = true, .vanished = qresync};
+		rc = run_load(ix, qresync ? IMAP_INDEX_REVAL_QRESYNC : IMAP_INDEX_REVAL_CHANGEDSINCE, s,
+		              &c, &lc, deadline, err);
+		if (!rc)
+			drop_vanished(f, &lc);
+		free(lc.gone);
+		if (rc)
 			return rc;
 	}
 	if (st->uidnext > f->uidnext) {
@@ -1282,6 +1358,7 @@ const char *imap_index_reval_name(enum imap_index_reval kind)
 	static const char *const names[] = {
 		[IMAP_INDEX_REVAL_STATUS] = "status",
 		[IMAP_INDEX_REVAL_CHANGEDSINCE] = "changedsince",
+		[IMAP_INDEX_REVAL_QRESYNC] = "qresync",
 		[IMAP_INDEX_REVAL_PAGE_FLAGS] = "page_flags",
 		[IMAP_INDEX_REVAL_NEW] = "new",
 		[IMAP_INDEX_REVAL_EXPUNGE] = "expunge_search",

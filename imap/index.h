@@ -19,11 +19,14 @@
  *   - NOOP, then STATUS (MESSAGES UIDNEXT [HIGHESTMODSEQ]) of the folder:
  *     two short commands whose cost does not grow with the folder;
  *     when nothing moved that is all;
- *   - with CONDSTORE: UID FETCH 1:* (FLAGS) (CHANGEDSINCE m) for flag
- *     changes; without it the flags of the page are fetched (UID FETCH
- *     <page> (FLAGS)) and the flag filters go to the server's SEARCH;
+ *   - with QRESYNC: UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED), which
+ *     names flag changes and the UIDs expunged since m in one answer;
+ *     with CONDSTORE alone the same without VANISHED; without either the
+ *     flags of the page are fetched (UID FETCH <page> (FLAGS)) and the flag
+ *     filters go to the server's SEARCH;
  *   - new UIDs: one UID FETCH uidnext:* of their summaries;
- *   - expunges: UID SEARCH ALL, only when the count says some are missing.
+ *   - expunges not named so: UID SEARCH ALL, only when the count still
+ *     says some are missing.
  * A new UIDVALIDITY drops what was held at once. No page is built from
  * data older than its own revalidation.
  *
@@ -150,7 +153,9 @@ int imap_index_page_held(struct imap_index *ix, const unsigned char key[IMAP_IND
 
 enum imap_index_reval {
 	IMAP_INDEX_REVAL_STATUS,       /* STATUS: the probe of every revalidation */
-	IMAP_INDEX_REVAL_CHANGEDSINCE, /* UID FETCH (FLAGS) (CHANGEDSINCE) */
+	IMAP_INDEX_REVAL_CHANGEDSINCE, /* UID FETCH (FLAGS) (CHANGEDSINCE), CONDSTORE alone */
+	IMAP_INDEX_REVAL_QRESYNC,      /* UID FETCH (FLAGS) (CHANGEDSINCE VANISHED): flags
+	                                  and expunged UIDs in one command */
 	IMAP_INDEX_REVAL_PAGE_FLAGS,   /* UID FETCH <page> (FLAGS), without CONDSTORE */
 	IMAP_INDEX_REVAL_NEW,          /* UID FETCH of new messages' summaries */
 	IMAP_INDEX_REVAL_EXPUNGE,      /* UID SEARCH ALL for expunges */
