@@ -39,20 +39,10 @@ TestSuite(servers, .init = setup, .timeout = 600);
 
 #define PARAMS(name) TEST_ON_EVERY_SERVER(servers, name)
 
-
 static json_t *call(const struct gw *g, const char *method, const char *path, const char *user,
                     const char *pw, const char *body, long want)
 {
-	struct gw_reply r;
-	if (body)
-		gw_request_body(g, method, path, user, pw, "application/json", body, strlen(body), &r);
-	else
-		gw_request(g, method, path, user, pw, NULL, &r);
-	cr_assert_eq(r.status, want, "%s %s: %ld %s", method, path, r.status, r.body.data);
-	json_t *j = r.body.len ? json_loads(r.body.data, 0, NULL) : json_object();
-	cr_assert_not_null(j, "%s %s: not JSON: %.300s", method, path, r.body.data);
-	gw_reply_free(&r);
-	return j;
+	return gw_call_json(g, user, pw, method, path, body, want);
 }
 
 static json_t *get(const struct gw *g, const char *path)
