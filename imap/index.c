@@ -350,16 +350,14 @@ static int insert(struct folder *f, struct msg *m)
 	return 0;
 }
 
-/* Keep only the messages whose UID is in keep[] (ascending) or at least
- * `from` (arrived after the search). */
-static void retain(struct folder *f, const uint32_t *keep, size_t nkeep, uint32_t from)
+/* Keep the messages for which keep(uid) holds, asked in ascending UID
+ * order; free the others. */
+static void keep_only(struct folder *f, bool (*keep)(void *ctx, uint32_t uid), void *ctx)
 {
-	size_t w = 0, k = 0;
+	size_t w = 0;
 	for (size_t i = 0; i < f->n; i++) {
 		struct msg *m = &f->v[i];
-		while (k < nkeep && keep[k] < m->uid)
-			k++;
-		if ((k < nkeep && keep[k] == m->uid) || m->uid >= from) {
+		if (keep(ctx, m->uid)) {
 			f->v[w++] = *m;
 			continue;
 		}
@@ -369,6 +367,28 @@ static void retain(struct folder *f, const uint32_t *keep, size_t nkeep, uint32_
 	if (w != f->n)
 		orders_drop(f);
 	f->n = w;
+}
+
+struct listed {
+	const uint32_t *uids;  /* ascending */
+	size_t n, k;
+	uint32_t from;
+};
+
+static bool is_listed(void *ctx, uint32_t uid)
+{
+	struct listed *l = ctx;
+	while (l->k < l->n && l->uids[l->k] < uid)
+		l->k++;
+	return (l->k < l->n && l->uids[l->k] == uid) || uid >= l->from;
+}
+
+/* Keep only the messages whose UID is in keep[] (ascending) or at least
+ * `from` (arrived after the search). */
+static void retain(struct folder *f, const uint32_t *keep, size_t nkeep, uint32_t from)
+{
+	struct listed l = {.uids = keep, .n = nkeep, .from = from};
+	keep_only(f, is_listed, &l);
 }
 
 struct uid_range {
@@ -418,27 +438,27 @@ static int by_lo(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+struct vanished {
+	const struct uid_range *v;  /* ascending by lo */
+	size_t n, k;
+};
+
+static bool not_vanished(void *ctx, uint32_t uid)
+{
+	struct vanished *g = ctx;
+	while (g->k < g->n && g->v[g->k].hi < uid)
+		g->k++;
+	return g->k == g->n || g->v[g->k].lo > uid;
+}
+
 /* Drop the messages whose UIDs VANISHED named: one pass over the folder. */
 static void drop_vanished(struct folder *f, struct load_ctx *c)
 {
 	if (!c->ngone)
 		return;
 	qsort(c->gone, c->ngone, sizeof *c->gone, by_lo);
-	size_t w = 0, k = 0;
-	for (size_t i = 0; i < f->n; i++) {
-		struct msg *m = &f->v[i];
-		while (k < c->ngone && c->gone[k].hi < m->uid)
-			k++;
-		if (k == c->ngone || c->gone[k].lo > m->uid) {
-			f->v[w++] = *m;
-			continue;
-		}
-		f->bytes -= msg_bytes(m) - sizeof *m;
-		msg_free(m);
-	}
-	if (w != f->n)
-		orders_drop(f);
-	f->n = w;
+	struct vanished g = {.v = c->gone, .n = c->ngone};
+	keep_only(f, not_vanished, &g);
 }
 
 static int on_load(void *ctx, const struct imap_response *r)
